@@ -1,0 +1,1 @@
+"""Billing: provider events as received, stored once, and their processing status."""

@@ -1,0 +1,35 @@
+"""The inbound event: raw provider input, kept exactly as received."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class InboundStatus(enum.StrEnum):
+    ACCEPTED = "accepted"  # stored, waiting to be processed
+    APPLIED = "applied"
+    IGNORED = "ignored"  # unknown type, or recorded without effect (stale, duplicate effect)
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundEvent:
+    id: str
+    merchant_id: str
+    connection_id: str
+    provider: str
+    provider_event_id: str
+    type: str
+    status: InboundStatus
+    source_ip: str | None
+    received_at: datetime
+    body: bytes  # the exact bytes that were verified
+    provider_created_at: datetime | None = None
+    reason: str | None = None
+    attempts: int = 0
+    processed_at: datetime | None = None
+    trace_carrier: Mapping[str, str] = field(default_factory=dict)
+    version: int = 0

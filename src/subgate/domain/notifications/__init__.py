@@ -1,0 +1,1 @@
+"""Notifications: merchant endpoints, deliveries with retries, and dead letters."""

@@ -1,0 +1,17 @@
+"""The body merchants receive: the same bytes on every attempt of one message."""
+
+from __future__ import annotations
+
+import json
+
+from subgate.domain.shared.outbox import OutboxMessage
+
+
+def message_body(message: OutboxMessage) -> bytes:
+    document = {
+        "id": message.id,
+        "type": message.event_type.value,
+        "created_at": message.occurred_at.isoformat().replace("+00:00", "Z"),
+        "data": message.data,
+    }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

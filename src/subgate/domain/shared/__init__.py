@@ -1,0 +1,1 @@
+"""The shared kernel: clock, ids, errors, transactions, outbox and pagination."""

@@ -1,0 +1,20 @@
+"""Time comes from an injected clock (NowFn) so every rule about time is testable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+"""Returns the current instant, always timezone-aware UTC."""
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def require_utc(value: datetime) -> datetime:
+    """Reject naive datetimes: a naive value silently shifts by the host's offset."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: an aware UTC datetime is required")
+    return value.astimezone(UTC)

@@ -1,0 +1,58 @@
+"""One error hierarchy; the gateway maps each class to an HTTP status in one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    kind = "domain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    kind = "not_found"
+
+    def __init__(self, entity: str, entity_id: str) -> None:
+        super().__init__(f"{entity} {entity_id!r} does not exist")
+        self.entity = entity
+        self.entity_id = entity_id
+
+
+class InvalidTransition(DomainError):
+    kind = "invalid_transition"
+
+    def __init__(self, current: str, requested: str) -> None:
+        super().__init__(f"cannot move from {current!r} to {requested!r}")
+        self.current = current
+        self.requested = requested
+
+
+class ValidationFailed(DomainError):
+    kind = "validation_error"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class Conflict(DomainError):
+    kind = "conflict"
+
+
+class ConcurrencyConflict(Conflict):
+    """A compare-and-set on `version` lost a race; the caller may retry from scratch."""
+
+    kind = "concurrency_conflict"
+
+    def __init__(self, entity: str, entity_id: str) -> None:
+        super().__init__(f"{entity} {entity_id!r} was changed concurrently")
+        self.entity = entity
+        self.entity_id = entity_id
+
+
+class Unauthenticated(DomainError):
+    kind = "unauthenticated"

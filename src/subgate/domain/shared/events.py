@@ -1,0 +1,31 @@
+"""Domain events: facts other contexts (and merchants) are told about."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class EventType(enum.StrEnum):
+    SUBSCRIPTION_CREATED = "subscription.created"
+    SUBSCRIPTION_ACTIVATED = "subscription.activated"
+    SUBSCRIPTION_RENEWED = "subscription.renewed"
+    SUBSCRIPTION_UPDATED = "subscription.updated"
+    SUBSCRIPTION_PAST_DUE = "subscription.past_due"
+    SUBSCRIPTION_CANCELED = "subscription.canceled"
+    SUBSCRIPTION_EXPIRED = "subscription.expired"
+    SUBSCRIPTION_TRIAL_WILL_END = "subscription.trial_will_end"
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    type: EventType
+    merchant_id: str
+    subject_id: str
+    occurred_at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Subscriptions: customers, plans and the subscription state machine."""

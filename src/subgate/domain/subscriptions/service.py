@@ -1,0 +1,69 @@
+"""Subscription services for HTTP handlers (External). Worker operations live in `internal`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from subgate.domain.shared.errors import NotFound
+from subgate.domain.shared.events import EventType
+from subgate.domain.shared.pagination import Page, PageRequest
+from subgate.domain.shared.txn import TxnFn
+from subgate.domain.subscriptions.model import Subscription
+from subgate.domain.subscriptions.ports import SubscriptionFilter, SubscriptionsUnit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What an input did: applied (with the events it caused) or recorded without effect."""
+
+    applied: bool
+    subscription_id: str | None = None
+    events: tuple[EventType, ...] = ()
+    reason: str | None = None
+
+
+class SubscriptionNotYetKnown(NotFound):
+    """An input refers to a provider subscription we have not seen yet; retry later."""
+
+
+class SubscriptionsExternal:
+    """Read and manage subscriptions on behalf of an authenticated merchant."""
+
+    def __init__(self, txn: TxnFn[SubscriptionsUnit]) -> None:
+        self._txn = txn
+
+    async def get(self, merchant_id: str, subscription_id: str) -> Subscription:
+        async def work(unit: SubscriptionsUnit) -> Subscription | None:
+            return await unit.subscriptions.get(merchant_id, subscription_id)
+
+        found = await self._txn(work)
+        if found is None:
+            raise NotFound("subscription", subscription_id)
+        return found
+
+    async def list(
+        self,
+        merchant_id: str,
+        where: SubscriptionFilter,
+        page: PageRequest,
+        provider_subscription_id: str | None = None,
+    ) -> Page[Subscription]:
+        async def work(unit: SubscriptionsUnit) -> Page[Subscription]:
+            if provider_subscription_id is None:
+                return await unit.subscriptions.list(merchant_id, where, page)
+            return await _by_provider_id(unit, merchant_id, provider_subscription_id, where)
+
+        return await self._txn(work)
+
+
+async def _by_provider_id(
+    unit: SubscriptionsUnit, merchant_id: str, provider_subscription_id: str, where: SubscriptionFilter
+) -> Page[Subscription]:
+    matches: list[Subscription] = []
+    for provider in ("stripe", "polar"):
+        sub_id = await unit.provider_links.find(merchant_id, "subscription", provider, provider_subscription_id)
+        sub = None if sub_id is None else await unit.subscriptions.get(merchant_id, sub_id)
+        if sub is not None and (where.status is None or sub.status == where.status):
+            if where.customer_id is None or sub.customer_id == where.customer_id:
+                matches.append(sub)
+    return Page(items=tuple(matches), has_more=False)

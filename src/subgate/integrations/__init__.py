@@ -1,0 +1,1 @@
+"""Adapters: storage, queue, providers, outbound HTTP, telemetry, and the composition root."""

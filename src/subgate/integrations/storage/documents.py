@@ -1,0 +1,106 @@
+"""The low-level storage port both backends implement.
+
+Documents are JSON-compatible dicts with a string `id` and an integer `version`.
+Times are stored as fixed-width ISO 8601 UTC strings (see `codecs.iso`), so
+range filters compare them correctly as strings in every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Document = dict[str, Any]
+Scalar = str | int | float | bool | None
+
+
+class StorageError(Exception):
+    """The store could not be reached or failed; nothing can be assumed written."""
+
+
+class DuplicateDocument(Exception):
+    """An insert hit the primary key or a unique index."""
+
+
+class VersionMismatch(Exception):
+    """A compare-and-set found another version than expected (or no document)."""
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    values: tuple[Scalar, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lte:
+    value: Scalar
+
+
+@dataclass(frozen=True, slots=True)
+class Gt:
+    value: Scalar
+
+
+Condition = Scalar | In | Lte | Gt
+Filter = Mapping[str, Condition]
+"""Field name -> condition; all must hold. Only top-level fields can be filtered."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSpec:
+    name: str  # explicit: some servers rename auto-named indexes
+    fields: tuple[str, ...]
+    unique: bool = False
+
+
+class DocumentSession(Protocol):
+    """Operations inside one transaction (or, where the server has none, one logical unit)."""
+
+    async def insert(self, collection: str, doc: Document) -> None:
+        """Raises DuplicateDocument on an id or unique-index clash."""
+        ...
+
+    async def get(self, collection: str, doc_id: str) -> Document | None: ...
+
+    async def find(
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        order_by: str = "id",
+    ) -> list[Document]:
+        """Matching documents sorted ascending by `order_by` (then id), at most `limit`.
+
+        `after_id` keeps only ids greater than it (cursor pagination; use with order_by="id").
+        """
+        ...
+
+    async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
+        """Store `doc` (whose version must be expected_version + 1) if the stored version matches.
+
+        Raises VersionMismatch otherwise.
+        """
+        ...
+
+
+class DocumentStore(Protocol):
+    def session(self) -> AbstractAsyncContextManager[DocumentSession]:
+        """A transaction: commits when the block exits normally, rolls back when it raises.
+
+        Connection failures surface as StorageError.
+        """
+        ...
+
+    async def migrate(self, collections: Mapping[str, Sequence[IndexSpec]]) -> None:
+        """Create every collection and index; idempotent."""
+        ...
+
+    async def ping(self) -> None:
+        """Raises StorageError when the store is unreachable."""
+        ...
+
+    async def close(self) -> None: ...
