@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -98,14 +98,14 @@ class NotificationsInternal:
         if claim is None:
             return None
         if claim.endpoint is None or claim.message is None:
-            return await self._record(claim.delivery, None, "endpoint or message no longer exists")
+            return await self._record(claim.delivery, None, "endpoint or message no longer exists", {})
         now = self._clock()
         result = await self._sender.send(OutboundWebhook(
             url=claim.endpoint.url, message_id=claim.message.id, timestamp=now,
             body=message_body(claim.message), secrets=claim.endpoint.signing_secrets(now),
             trace_carrier=claim.message.trace_carrier,
         ))
-        return await self._record(claim.delivery, result, None)
+        return await self._record(claim.delivery, result, None, claim.message.trace_carrier)
 
     async def _claim(self, unit: NotificationsUnit, delivery_id: str) -> _Claim | None:
         delivery = await unit.deliveries.get(delivery_id)
@@ -121,7 +121,8 @@ class NotificationsInternal:
             endpoint = None
         return _Claim(delivery=leased, endpoint=endpoint, message=message)
 
-    async def _record(self, leased: Delivery, result: SendResult | None, problem: str | None) -> Delivery | None:
+    async def _record(self, leased: Delivery, result: SendResult | None, problem: str | None,
+                      carrier: Mapping[str, str]) -> Delivery | None:
         now = self._clock()
         attempt = Attempt(
             at=now, status_code=result.status_code if result else None,
@@ -158,7 +159,7 @@ class NotificationsInternal:
         except ConcurrencyConflict:
             return None  # the lease expired and another worker took over; its record wins
         if stored.status == DeliveryStatus.FAILED and stored.next_attempt_at is not None:
-            await self._queue.enqueue_delivery(stored.id, stored.version, stored.next_attempt_at, {})
+            await self._queue.enqueue_delivery(stored.id, stored.version, stored.next_attempt_at, carrier)
         return stored
 
     async def enqueue_due(self, limit: int = 500) -> int:
@@ -172,8 +173,15 @@ class NotificationsInternal:
             await self._queue.enqueue_delivery(delivery.id, delivery.version, self._clock(), {})
         return len(due)
 
-    async def list_dead_letters(self, merchant_id: str | None, kind: DeadLetterKind | None,
-                                page: PageRequest) -> Page[DeadLetter]:
+
+class DeadLettersInternal:
+    """Operator access to dead letters (admin CLI); needs only the store."""
+
+    def __init__(self, txn: TxnFn[NotificationsUnit]) -> None:
+        self._txn = txn
+
+    async def list(self, merchant_id: str | None, kind: DeadLetterKind | None,
+                   page: PageRequest) -> Page[DeadLetter]:
         async def work(unit: NotificationsUnit) -> Page[DeadLetter]:
             return await unit.dead_letters.list(merchant_id, kind, page)
 

@@ -1,0 +1,3 @@
+from subgate.cli import main
+
+raise SystemExit(main())

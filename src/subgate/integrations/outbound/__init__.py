@@ -1,0 +1,1 @@
+"""Outbound HTTP: signing and sending merchant webhooks."""

@@ -1,0 +1,87 @@
+"""Tracing and logging, built by the composition root (nothing is configured at import time).
+
+Traces: an OpenTelemetry tracer provider, exporting by OTLP/HTTP when an endpoint
+is configured. The trace context travels with the work as a W3C `traceparent`
+carrier: stored on the inbound event and outbox message, passed into arq jobs.
+Logs: structlog, JSON or console, each line carrying the current trace and span ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span, SpanKind, Tracer
+
+
+class Telemetry:
+    def __init__(self, service_name: str, otlp_endpoint: str | None = None,
+                 extra_processors: tuple[SpanProcessor, ...] = ()) -> None:
+        self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        if otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415 - only when exporting
+
+            endpoint = otlp_endpoint.rstrip("/") + "/v1/traces"
+            self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        for processor in extra_processors:
+            self.provider.add_span_processor(processor)
+        self.tracer: Tracer = self.provider.get_tracer("subgate")
+
+    def carrier(self) -> dict[str, str]:
+        """The current trace context as a W3C carrier, for work that continues elsewhere."""
+        out: dict[str, str] = {}
+        inject(out)
+        return out
+
+    @contextmanager
+    def continue_trace(self, carrier: Mapping[str, str], name: str,
+                       kind: SpanKind = SpanKind.CONSUMER, **attributes: Any) -> Iterator[Span]:
+        """A span that joins the trace described by `carrier` (a new trace when it is empty)."""
+        token = otel_context.attach(extract(dict(carrier)))
+        try:
+            with self.tracer.start_as_current_span(name, kind=kind, attributes=attributes) as span:
+                yield span
+        finally:
+            otel_context.detach(token)
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+
+def _add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict["trace_id"] = format(span_context.trace_id, "032x")
+        event_dict["span_id"] = format(span_context.span_id, "016x")
+    return event_dict
+
+
+def configure_logging(log_format: str, level: int = logging.INFO) -> None:
+    """Called once by the command line entry point, never on import."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if log_format == "json" else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _add_trace_ids,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")

@@ -1,0 +1,1 @@
+"""arq worker: thin task functions over the Internal services, plus the sweeper."""
