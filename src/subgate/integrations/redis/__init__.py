@@ -1,0 +1,1 @@
+"""Redis integration: connection helpers and an embedded server for local dev."""

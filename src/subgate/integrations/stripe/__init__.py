@@ -1,0 +1,1 @@
+"""Stripe integration: webhook signature checks and related helpers."""

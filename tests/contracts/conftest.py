@@ -1,0 +1,101 @@
+"""Fixtures for the storage contract: every test runs once per backend.
+
+`make_store` is the backend switch (a factory, so a test can open a second
+store on the same data); `store` is a migrated, empty store from it. MongoDB
+comes from `tests.support.mongo` once per session, and each test gets a
+database of its own that is dropped afterwards, so tests never see each
+other's documents and an external server is left clean.
+
+Tests marked ``real_mongodb`` need behaviour the nx-27017 stand-in lacks
+(e.g. transaction isolation); on the stand-in their mongo variant is skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from pymongo import MongoClient
+
+from subgate.integrations.mongo import MongoStore
+from subgate.integrations.sqlite import SqliteStore
+from subgate.integrations.storage.documents import DocumentStore
+from subgate.integrations.storage.schema import COLLECTIONS
+from tests.support.mongo import MongoTarget, mongo_server
+
+StoreFactory = Callable[[], SqliteStore | MongoStore]
+
+BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("mongo", id="mongo")]
+_ADMIN_TIMEOUT_MS = 5_000
+
+
+def database_url(server_url: str, database: str) -> str:
+    """`server_url` with its path replaced by `database`, credentials still working."""
+    parts = urlsplit(server_url)
+    query = parts.query
+    has_credentials = "@" in parts.netloc
+    if has_credentials and "authsource=" not in query.lower():
+        # Credentials authenticate against the URL's database unless told
+        # otherwise, and the fresh test database holds no users.
+        auth_db = parts.path.strip("/") or "admin"
+        query = f"{query}&authSource={auth_db}" if query else f"authSource={auth_db}"
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def mongo_target() -> Iterator[MongoTarget]:
+    with mongo_server() as target:
+        yield target
+
+
+@pytest.fixture(scope="session")
+def mongo_admin(mongo_target: MongoTarget) -> Iterator[MongoClient[dict[str, Any]]]:
+    # Synchronous on purpose: it only drops databases from sync fixture code,
+    # outside any test's event loop.
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        mongo_target.url, serverSelectionTimeoutMS=_ADMIN_TIMEOUT_MS
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _skip_unless_real_mongodb(request: pytest.FixtureRequest, target: MongoTarget) -> None:
+    marker = request.node.get_closest_marker("real_mongodb")
+    if marker is not None and target.kind == "standin":
+        pytest.skip("needs real MongoDB semantics; the nx-27017 stand-in is in use")
+
+
+@pytest.fixture(params=BACKENDS)
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Opens stores on one test-private backing store; the caller closes each."""
+    if request.param == "sqlite":
+        # A not-yet-existing directory also checks that migrate creates it.
+        path = tmp_path / "data" / "subgate.sqlite3"
+        yield lambda: SqliteStore(path)
+        return
+    # Looked up lazily so that SQLite-only runs never start a MongoDB server.
+    target: MongoTarget = request.getfixturevalue("mongo_target")
+    _skip_unless_real_mongodb(request, target)
+    admin: MongoClient[dict[str, Any]] = request.getfixturevalue("mongo_admin")
+    database = f"subgate_t_{uuid.uuid4().hex[:16]}"
+    url = database_url(target.url, database)
+    try:
+        yield lambda: MongoStore(url)
+    finally:
+        admin.drop_database(database)
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> AsyncIterator[DocumentStore]:
+    opened = make_store()
+    try:
+        await opened.migrate(COLLECTIONS)
+        yield opened
+    finally:
+        await opened.close()

@@ -1,0 +1,228 @@
+"""A MongoDB endpoint for tests, from the best source available on this machine.
+
+Order of preference:
+
+1. ``SUBGATE_TEST_MONGODB_URL`` - an externally managed server (CI, a developer's own).
+2. A Docker engine - a real ``mongo`` image through testcontainers.
+3. The ``nx-27017`` stand-in (MongoDB wire protocol over SQLite) as a child process.
+
+The stand-in is good enough for CRUD and unique indexes but not for every
+server behaviour; tests that need the real thing carry the ``real_mongodb``
+marker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["MONGODB_URL_ENV", "MongoTarget", "docker_engine_available", "mongo_server"]
+
+MONGODB_URL_ENV: Final = "SUBGATE_TEST_MONGODB_URL"
+_MONGO_IMAGE: Final = "mongo:7.0"
+_STANDIN_EXECUTABLE: Final = "nx-27017"
+_STANDIN_HOST: Final = "127.0.0.1"
+_STANDIN_START_TIMEOUT_S: Final = 20.0
+_STANDIN_STOP_TIMEOUT_S: Final = 10.0
+_DOCKER_PROBE_TIMEOUT_S: Final = 5.0
+_POLL_INTERVAL_S: Final = 0.05
+_PING_TIMEOUT_MS: Final = 500
+_LOG_TAIL_LINES: Final = 40
+
+
+@dataclass(frozen=True, slots=True)
+class MongoTarget:
+    url: str
+    kind: Literal["testcontainers", "external", "standin"]
+
+
+def mongo_server() -> contextlib.AbstractContextManager[MongoTarget]:
+    """Provide a reachable MongoDB for the duration of the ``with`` block."""
+    return _mongo_server()
+
+
+@contextlib.contextmanager
+def _mongo_server() -> Iterator[MongoTarget]:
+    external = os.environ.get(MONGODB_URL_ENV, "").strip()
+    if external:
+        yield MongoTarget(url=external, kind="external")
+        return
+    if docker_engine_available():
+        with _container() as url:
+            yield MongoTarget(url=url, kind="testcontainers")
+        return
+    with _standin() as url:
+        yield MongoTarget(url=url, kind="standin")
+
+
+def docker_engine_available() -> bool:
+    """Whether a Docker engine answers, decided within a few seconds at most.
+
+    Only the CLI is asked: it honours DOCKER_HOST and docker contexts the same
+    way the user's shell does, and a missing CLI or engine fails in milliseconds.
+    """
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        completed = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=_DOCKER_PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return completed.returncode == 0
+
+
+@contextlib.contextmanager
+def _container() -> Iterator[str]:
+    # Imported here so machines without Docker never pay for (or trip over)
+    # the docker SDK; the old ``testcontainers.mongodb`` path is avoided
+    # because it emits a DeprecationWarning, which this suite treats as an error.
+    from testcontainers.community.mongodb import MongoDbContainer
+
+    with MongoDbContainer(_MONGO_IMAGE) as container:
+        yield container.get_connection_url()
+
+
+def _find_standin_executable() -> Path:
+    # The copy installed in the running interpreter's environment wins over
+    # whatever else happens to be on PATH.
+    beside_python = Path(sys.executable).parent / _STANDIN_EXECUTABLE
+    if beside_python.is_file() and os.access(beside_python, os.X_OK):
+        return beside_python
+    on_path = shutil.which(_STANDIN_EXECUTABLE)
+    if on_path is not None:
+        return Path(on_path)
+    raise RuntimeError(
+        f"no MongoDB available: {MONGODB_URL_ENV} is unset, no Docker engine answers, "
+        f"and the {_STANDIN_EXECUTABLE} stand-in is not installed (uv sync --group dev)"
+    )
+
+
+@contextlib.contextmanager
+def _standin() -> Iterator[str]:
+    executable = _find_standin_executable()
+    with tempfile.TemporaryDirectory(prefix="subgate-nx27017-") as scratch:
+        workdir = Path(scratch)
+        # Explicit pid/log paths matter: the defaults are shared files in /tmp,
+        # and a pid file naming a live process makes a second server refuse to start.
+        log_file = workdir / "nx-27017.log"
+        console_file = workdir / "console.log"
+        port = _pick_free_port()
+        command = [
+            str(executable),
+            "--db",
+            "memory",
+            "-p",
+            str(port),
+            "--host",
+            _STANDIN_HOST,
+            "--log-file",
+            str(log_file),
+            "--pid-file",
+            str(workdir / "nx-27017.pid"),
+        ]
+        # stdout/stderr go to a file: a pipe nobody drains would eventually
+        # block the server, which logs every command it handles.
+        with console_file.open("wb") as console:
+            process = subprocess.Popen(
+                command,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            url = f"mongodb://{_STANDIN_HOST}:{port}/?directConnection=true"
+            _wait_for_ping(process, url, console_file)
+            yield url
+        finally:
+            _terminate(process)
+
+
+def _wait_for_ping(
+    process: subprocess.Popen[bytes], url: str, console_file: Path
+) -> None:
+    deadline = time.monotonic() + _STANDIN_START_TIMEOUT_S
+    last_error = "no connection attempted"
+    while True:
+        exit_code = process.poll()
+        if exit_code is not None:
+            raise RuntimeError(
+                f"{_STANDIN_EXECUTABLE} exited with code {exit_code} "
+                "before answering ping\n"
+                f"--- last lines of its output ---\n{_log_tail(console_file)}"
+            )
+        try:
+            if _ping(url):
+                return
+        except PyMongoError as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() >= deadline:
+            raise RuntimeError(
+                f"{_STANDIN_EXECUTABLE} did not answer ping at {url} within "
+                f"{_STANDIN_START_TIMEOUT_S:g}s (last error: {last_error})\n"
+                f"--- last lines of its output ---\n{_log_tail(console_file)}"
+            )
+        # Waiting on the child is the poll interval and spots an early exit at once.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=_POLL_INTERVAL_S)
+
+
+def _ping(url: str) -> bool:
+    client: MongoClient[dict[str, object]] = MongoClient(
+        url,
+        serverSelectionTimeoutMS=_PING_TIMEOUT_MS,
+        connectTimeoutMS=_PING_TIMEOUT_MS,
+    )
+    try:
+        reply = client.admin.command("ping")
+    finally:
+        client.close()
+    return bool(reply.get("ok"))
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=_STANDIN_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _pick_free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((_STANDIN_HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        return f"<could not read {path}: {exc}>"
+    tail = lines[-_LOG_TAIL_LINES:]
+    return "\n".join(tail) if tail else "<empty>"

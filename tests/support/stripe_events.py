@@ -1,0 +1,215 @@
+"""Stripe webhook payloads built in code, in the current API shape or the legacy one.
+
+Current API versions keep the billing period on each subscription item and name
+an invoice's subscription under `parent.subscription_details`; with `legacy=True`
+the period sits on the subscription itself and the invoice carries a top-level
+`subscription`. Object builders return dicts (so a test can bend them into
+malformed shapes); `*_event` builders return the exact bytes Stripe would send.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+
+from subgate.integrations.stripe.signature import sign_stripe_payload
+
+__all__ = [
+    "CURRENT_API_VERSION",
+    "LEGACY_API_VERSION",
+    "PERIOD_END",
+    "PERIOD_START",
+    "T0",
+    "encode",
+    "event",
+    "event_body",
+    "invoice_object",
+    "invoice_paid_event",
+    "signed_headers",
+    "subscription_event",
+    "subscription_object",
+    "unix",
+]
+
+CURRENT_API_VERSION: Final = "2025-03-31.basil"
+LEGACY_API_VERSION: Final = "2024-06-20"
+
+T0: Final = 1_735_689_600  # 2025-01-01T00:00:00Z
+PERIOD_START: Final = T0
+PERIOD_END: Final = T0 + 31 * 86_400
+
+_event_ids = itertools.count(1)
+
+
+def unix(value: datetime) -> int:
+    """Whole seconds since the epoch, as Stripe writes every timestamp."""
+    return int(value.astimezone(UTC).timestamp())
+
+
+def _next_event_id() -> str:
+    return f"evt_test{next(_event_ids):08d}"
+
+
+def subscription_object(
+    *,
+    sub_id: str = "sub_test1",
+    customer: str | Mapping[str, Any] = "cus_test1",
+    status: str = "active",
+    period_start: int | None = PERIOD_START,
+    period_end: int | None = PERIOD_END,
+    cancel_at_period_end: bool = False,
+    canceled_at: int | None = None,
+    trial_end: int | None = None,
+    metadata: Mapping[str, str] | None = None,
+    item_id: str = "si_test1",
+    price_id: str = "price_test1",
+    currency: str = "usd",
+    unit_amount: int = 2000,
+    interval: str = "month",
+    interval_count: int = 1,
+    nickname: str | None = None,
+    legacy: bool = False,
+) -> dict[str, Any]:
+    """A `subscription` object with one item."""
+    item: dict[str, Any] = {
+        "id": item_id,
+        "object": "subscription_item",
+        "price": {
+            "id": price_id,
+            "object": "price",
+            "currency": currency,
+            "unit_amount": unit_amount,
+            "recurring": {"interval": interval, "interval_count": interval_count},
+            "nickname": nickname,
+        },
+        "quantity": 1,
+    }
+    sub: dict[str, Any] = {
+        "id": sub_id,
+        "object": "subscription",
+        "customer": dict(customer) if isinstance(customer, Mapping) else customer,
+        "status": status,
+        "cancel_at_period_end": cancel_at_period_end,
+        "canceled_at": canceled_at,
+        "trial_end": trial_end,
+        "metadata": dict(metadata or {}),
+        "items": {"object": "list", "data": [item], "has_more": False},
+    }
+    period_holder = sub if legacy else item
+    period_holder["current_period_start"] = period_start
+    period_holder["current_period_end"] = period_end
+    return sub
+
+
+def invoice_object(
+    *,
+    invoice_id: str = "in_test1",
+    subscription: str | Mapping[str, Any] | None = "sub_test1",
+    customer: str = "cus_test1",
+    amount_paid: int = 2000,
+    currency: str = "usd",
+    period_start: int = PERIOD_START,
+    period_end: int = PERIOD_END,
+    metadata: Mapping[str, str] | None = None,
+    legacy: bool = False,
+) -> dict[str, Any]:
+    """An `invoice` object with one line; `subscription=None` makes a one-off invoice."""
+    sub_ref = dict(subscription) if isinstance(subscription, Mapping) else subscription
+    invoice: dict[str, Any] = {
+        "id": invoice_id,
+        "object": "invoice",
+        "amount_paid": amount_paid,
+        "currency": currency,
+        "customer": customer,
+        "lines": {
+            "object": "list",
+            "data": [{"id": "il_test1", "object": "line_item", "period": {"start": period_start, "end": period_end}}],
+        },
+    }
+    if legacy:
+        invoice["subscription"] = sub_ref
+    elif sub_ref is None:
+        invoice["parent"] = None
+    else:
+        invoice["parent"] = {
+            "type": "subscription_details",
+            "subscription_details": {"subscription": sub_ref, "metadata": dict(metadata or {})},
+        }
+    return invoice
+
+
+def event(
+    event_type: str,
+    obj: Mapping[str, Any],
+    *,
+    event_id: str | None = None,
+    created: int = T0,
+    api_version: str = CURRENT_API_VERSION,
+) -> dict[str, Any]:
+    """The event envelope around `obj`."""
+    return {
+        "id": event_id or _next_event_id(),
+        "object": "event",
+        "type": event_type,
+        "created": created,
+        "api_version": api_version,
+        "livemode": False,
+        "data": {"object": dict(obj)},
+    }
+
+
+def encode(document: Any) -> bytes:
+    return orjson.dumps(document)
+
+
+def event_body(
+    event_type: str,
+    obj: Mapping[str, Any],
+    *,
+    event_id: str | None = None,
+    created: int = T0,
+    api_version: str = CURRENT_API_VERSION,
+) -> bytes:
+    return encode(event(event_type, obj, event_id=event_id, created=created, api_version=api_version))
+
+
+def subscription_event(
+    event_type: str = "customer.subscription.updated",
+    *,
+    event_id: str | None = None,
+    created: int = T0,
+    **fields: Any,
+) -> bytes:
+    """Bytes of a `customer.subscription.*` event; `fields` go to `subscription_object`."""
+    legacy = bool(fields.get("legacy"))
+    return event_body(
+        event_type,
+        subscription_object(**fields),
+        event_id=event_id,
+        created=created,
+        api_version=LEGACY_API_VERSION if legacy else CURRENT_API_VERSION,
+    )
+
+
+def invoice_paid_event(*, event_id: str | None = None, created: int = T0, **fields: Any) -> bytes:
+    """Bytes of an `invoice.paid` event; `fields` go to `invoice_object`."""
+    legacy = bool(fields.get("legacy"))
+    return event_body(
+        "invoice.paid",
+        invoice_object(**fields),
+        event_id=event_id,
+        created=created,
+        api_version=LEGACY_API_VERSION if legacy else CURRENT_API_VERSION,
+    )
+
+
+def signed_headers(body: bytes, secret: str, t: int) -> dict[str, str]:
+    """The headers Stripe sends with `body`, signed with `secret` at unix time `t`."""
+    return {
+        "content-type": "application/json; charset=utf-8",
+        "stripe-signature": sign_stripe_payload(body, secret, t),
+    }
