@@ -240,6 +240,14 @@ class InMemoryStore:
         stored = self._data.get(collection, {})
         return [copy.deepcopy(stored[key]) for key in sorted(stored)]
 
+    def inserted(self, collection: str) -> list[Document]:
+        """Committed documents of `collection` in the order they were first inserted, as copies.
+
+        Ids sort by creation time only to the millisecond, so tests that care about the
+        order within one transaction read it from here.
+        """
+        return [copy.deepcopy(doc) for doc in self._data.get(collection, {}).values()]
+
     def count(self, collection: str) -> int:
         return len(self._data.get(collection, {}))
 

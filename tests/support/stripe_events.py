@@ -54,7 +54,7 @@ def _next_event_id() -> str:
     return f"evt_test{next(_event_ids):08d}"
 
 
-def subscription_object(
+def subscription_object(  # noqa: PLR0913 - one keyword per field a test may vary
     *,
     sub_id: str = "sub_test1",
     customer: str | Mapping[str, Any] = "cus_test1",
@@ -105,7 +105,7 @@ def subscription_object(
     return sub
 
 
-def invoice_object(
+def invoice_object(  # noqa: PLR0913 - one keyword per field a test may vary
     *,
     invoice_id: str = "in_test1",
     subscription: str | Mapping[str, Any] | None = "sub_test1",
@@ -127,7 +127,13 @@ def invoice_object(
         "customer": customer,
         "lines": {
             "object": "list",
-            "data": [{"id": "il_test1", "object": "line_item", "period": {"start": period_start, "end": period_end}}],
+            "data": [
+                {
+                    "id": "il_test1",
+                    "object": "line_item",
+                    "period": {"start": period_start, "end": period_end},
+                }
+            ],
         },
     }
     if legacy:

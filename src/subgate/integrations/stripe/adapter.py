@@ -87,7 +87,7 @@ def _sync(status_override: SubscriptionStatus | None) -> Callable[..., Sequence[
             source_key=source_key, merchant_id=merchant_id, provider="stripe",
             provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
             provider_customer_id=p.ref_id(customer, "subscription.customer"),
-            customer_email=customer.get("email") if isinstance(customer, dict) else None,
+            customer_email=_email(customer),
             price=p.price_of(item),
             status=status_override or p.status_of(sub),
             observed_at=created,
@@ -99,6 +99,11 @@ def _sync(status_override: SubscriptionStatus | None) -> Callable[..., Sequence[
         )]
 
     return handle
+
+
+def _email(customer: Any) -> str | None:
+    email = customer.get("email") if isinstance(customer, dict) else None
+    return email if isinstance(email, str) and email else None
 
 
 def _invoice_paid(invoice: dict[str, Any], merchant_id: str, source_key: str,

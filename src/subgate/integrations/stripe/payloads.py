@@ -98,7 +98,7 @@ def price_of(item: dict[str, Any]) -> ProviderPrice:
 
 def status_of(subscription: dict[str, Any]) -> SubscriptionStatus:
     raw = subscription.get("status")
-    if raw not in STATUS_MAP:
+    if not isinstance(raw, str) or raw not in STATUS_MAP:
         raise PayloadError(f"unknown subscription status {raw!r}")
     return STATUS_MAP[raw]
 

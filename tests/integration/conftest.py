@@ -1,0 +1,63 @@
+"""Integration fixtures: a real SQLite file, a real Redis, the real app and worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from subgate.gateway.app import create_app
+from subgate.integrations.bootstrap import Deps, build, migrate
+from subgate.integrations.settings import load_settings
+from subgate.integrations.telemetry import Telemetry
+from subgate.workers.runner import build_worker
+from tests.support.redis import redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@dataclass
+class Service:
+    deps: Deps
+    client: httpx.AsyncClient
+    spans: InMemorySpanExporter
+    api_key: str
+    data_dir: Path
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.api_key}"}
+
+    async def run_worker(self) -> None:
+        """Drain the queue once (burst mode); deferred retries wait for the next call."""
+        worker = build_worker(self.deps.worker, burst=True, handle_signals=False, sweeper=False)
+        await worker.async_run()
+
+
+@pytest.fixture
+async def service(tmp_path: Path, redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Service]:
+    schedule = getattr(request, "param", "0,0,0")
+    settings = load_settings(
+        {"SUBGATE_DATA_DIR": str(tmp_path), "SUBGATE_ALLOW_PRIVATE_TARGETS": "true",
+         "SUBGATE_RETRY_SCHEDULE": schedule, "SUBGATE_DELIVERY_TIMEOUT_SECONDS": "5"},
+        dotenv=None,
+    )
+    spans = InMemorySpanExporter()
+    telemetry = Telemetry("subgate-test", extra_processors=(SimpleSpanProcessor(spans),))
+    deps = await build(settings, redis_url=redis_url, telemetry=telemetry)
+    await deps.queue.pool.flushdb()
+    await migrate(deps.store)
+    _, api_key = await deps.admin.create_merchant("Test merchant")
+    transport = httpx.ASGITransport(app=create_app(deps.gateway), client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://subgate.test") as client:
+        yield Service(deps=deps, client=client, spans=spans, api_key=api_key, data_dir=tmp_path)
+    await deps.close()

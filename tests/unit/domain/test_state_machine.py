@@ -1,0 +1,344 @@
+"""The subscription state machine: the transition table, and the pure lifecycle rules on top of it."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from subgate.domain.shared.errors import InvalidTransition
+from subgate.domain.shared.events import EventType
+from subgate.domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
+from subgate.domain.subscriptions.lifecycle import StaleUpdate, apply_payment, apply_sync
+from subgate.domain.subscriptions.model import Interval, Subscription
+from subgate.domain.subscriptions.state_machine import (
+    TERMINAL,
+    TRANSITIONS,
+    SubscriptionStatus,
+    can_transition,
+    check_transition,
+)
+
+S = SubscriptionStatus
+
+# The lifecycle written out independently of the module under test: one row per status.
+EXPECTED_TABLE: dict[SubscriptionStatus, set[SubscriptionStatus]] = {
+    S.PENDING: {S.TRIALING, S.ACTIVE, S.CANCELED, S.EXPIRED},
+    S.TRIALING: {S.ACTIVE, S.PAST_DUE, S.UNPAID, S.PAUSED, S.CANCELED},
+    S.ACTIVE: {S.PAST_DUE, S.UNPAID, S.PAUSED, S.CANCELED},
+    S.PAST_DUE: {S.ACTIVE, S.UNPAID, S.PAUSED, S.CANCELED},
+    S.UNPAID: {S.ACTIVE, S.PAST_DUE, S.CANCELED},
+    S.PAUSED: {S.ACTIVE, S.TRIALING, S.CANCELED},
+    S.CANCELED: set(),
+    S.EXPIRED: set(),
+}
+
+ALL_PAIRS = [(current, target) for current in S for target in S]
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+PROPERTY = settings(deadline=None)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_every_status_has_a_row() -> None:
+    assert set(TRANSITIONS) == set(S)
+
+
+def test_table_matches_the_documented_lifecycle() -> None:
+    assert {status: set(targets) for status, targets in TRANSITIONS.items()} == EXPECTED_TABLE
+
+
+def test_terminal_states_are_canceled_and_expired() -> None:
+    assert frozenset({S.CANCELED, S.EXPIRED}) == TERMINAL
+
+
+def test_no_status_lists_itself_as_a_transition() -> None:
+    assert all(status not in targets for status, targets in TRANSITIONS.items())
+
+
+def test_canceled_is_reachable_from_every_live_status() -> None:
+    assert all(S.CANCELED in TRANSITIONS[status] for status in S if status not in TERMINAL)
+
+
+@pytest.mark.parametrize(("current", "target"), ALL_PAIRS, ids=[f"{c}->{t}" for c, t in ALL_PAIRS])
+def test_can_transition_follows_the_table(current: SubscriptionStatus, target: SubscriptionStatus) -> None:
+    allowed = current == target or target in EXPECTED_TABLE[current]
+    assert can_transition(current, target) is allowed
+    if allowed:
+        check_transition(current, target)
+    else:
+        with pytest.raises(InvalidTransition) as raised:
+            check_transition(current, target)
+        assert (raised.value.current, raised.value.requested) == (current.value, target.value)
+
+
+# --------------------------------------------------------------------------- helpers
+
+PRICE = ProviderPrice(price_id="price_1", amount=2000, currency="usd", interval=Interval.MONTH)
+
+
+def at(seconds: int) -> datetime:
+    return BASE + timedelta(seconds=seconds)
+
+
+def make_subscription(status: SubscriptionStatus, watermark: datetime | None) -> Subscription:
+    return Subscription(
+        id="sub_ours",
+        merchant_id="mer_1",
+        customer_id="cus_ours",
+        plan_id="plan_ours",
+        status=status,
+        current_period_start=at(0),
+        current_period_end=at(1000),
+        provider="stripe",
+        provider_subscription_id="sub_theirs",
+        provider_watermark=watermark,
+        created_at=BASE,
+        updated_at=BASE,
+    )
+
+
+def make_sync(
+    status: SubscriptionStatus,
+    observed: datetime,
+    *,
+    period_end: datetime | None = None,
+    cancel_at_period_end: bool = False,
+) -> SyncSubscription:
+    return SyncSubscription(
+        source_key=f"src_{observed.timestamp()}_{status.value}",
+        merchant_id="mer_1",
+        provider="stripe",
+        provider_subscription_id="sub_theirs",
+        provider_customer_id="cus_theirs",
+        price=PRICE,
+        status=status,
+        observed_at=observed,
+        current_period_end=period_end,
+        cancel_at_period_end=cancel_at_period_end,
+    )
+
+
+def make_payment(amount: int, observed: datetime, period_end: datetime | None) -> RecordPayment:
+    return RecordPayment(
+        source_key=f"pay_{observed.timestamp()}",
+        merchant_id="mer_1",
+        provider="stripe",
+        provider_subscription_id="sub_theirs",
+        provider_invoice_id="in_1",
+        amount_paid=amount,
+        currency="usd",
+        observed_at=observed,
+        period_start=None if period_end is None else period_end - timedelta(seconds=1000),
+        period_end=period_end,
+    )
+
+
+SUBSCRIPTION_EVENTS = {t for t in EventType if t.value.startswith("subscription.")}
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def test_sync_older_than_the_watermark_is_stale() -> None:
+    sub = make_subscription(S.ACTIVE, at(100))
+    with pytest.raises(StaleUpdate):
+        apply_sync(sub, make_sync(S.PAST_DUE, at(99)), at(500))
+
+
+def test_sync_at_the_watermark_itself_is_applied() -> None:
+    sub = make_subscription(S.ACTIVE, at(100))
+    after, events = apply_sync(sub, make_sync(S.PAST_DUE, at(100)), at(500))
+    assert after.status == S.PAST_DUE
+    assert events == [EventType.SUBSCRIPTION_PAST_DUE]
+
+
+def test_terminal_subscription_refuses_another_status_as_stale() -> None:
+    sub = make_subscription(S.CANCELED, at(100))
+    with pytest.raises(StaleUpdate):
+        apply_sync(sub, make_sync(S.ACTIVE, at(200)), at(500))
+
+
+def test_disallowed_move_is_an_invalid_transition() -> None:
+    sub = make_subscription(S.PENDING, at(100))
+    with pytest.raises(InvalidTransition):
+        apply_sync(sub, make_sync(S.PAST_DUE, at(200)), at(500))
+
+
+def test_payment_does_not_move_the_watermark() -> None:
+    sub = make_subscription(S.PENDING, at(100))
+    after, events = apply_payment(sub, make_payment(2000, at(300), at(2000)), at(500))
+    assert after.status == S.ACTIVE
+    assert after.provider_watermark == at(100)
+    assert events == [EventType.SUBSCRIPTION_ACTIVATED, EventType.PAYMENT_SUCCEEDED]
+
+
+# --------------------------------------------------------------------------- the machine
+
+statuses = st.sampled_from(list(S))
+moments = st.integers(min_value=0, max_value=5_000).map(at)
+
+
+class LifecycleMachine(RuleBasedStateMachine):
+    """Feeds random snapshots and payments (many of them older than what was applied)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sub = make_subscription(S.PENDING, None)
+        self.now = at(10_000)
+
+    @initialize(status=statuses, watermark=st.none() | moments)
+    def start(self, status: SubscriptionStatus, watermark: datetime | None) -> None:
+        self.sub = make_subscription(status, watermark)
+
+    def _tick(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+    @rule(
+        wanted=statuses,
+        observed=moments,
+        period_end=st.none() | moments,
+        cancel_at_period_end=st.booleans(),
+    )
+    def sync(
+        self,
+        wanted: SubscriptionStatus,
+        observed: datetime,
+        period_end: datetime | None,
+        cancel_at_period_end: bool,
+    ) -> None:
+        before = self.sub
+        target = wanted
+        cmd = make_sync(target, observed, period_end=period_end, cancel_at_period_end=cancel_at_period_end)
+        stale = (before.provider_watermark is not None and observed < before.provider_watermark) or (
+            before.status in TERMINAL and target != before.status
+        )
+        try:
+            after, events = apply_sync(before, cmd, self._tick())
+        except StaleUpdate:
+            assert stale
+            assert self.sub == before
+            return
+        except InvalidTransition:
+            assert not stale
+            assert not can_transition(before.status, target)
+            assert self.sub == before
+            return
+        assert not stale, "a stale snapshot was applied"
+        assert after.status == target
+        self._check_step(before, after, events)
+        expected_watermark = (
+            observed if before.provider_watermark is None else max(observed, before.provider_watermark)
+        )
+        assert after.provider_watermark == expected_watermark
+        assert after.cancel_at_period_end is cancel_at_period_end
+        self.sub = after
+
+    @rule(
+        amount=st.sampled_from([0, 1, 2000]),
+        observed=moments,
+        period_end=st.none() | moments,
+    )
+    def pay(self, amount: int, observed: datetime, period_end: datetime | None) -> None:
+        before = self.sub
+        try:
+            after, events = apply_payment(before, make_payment(amount, observed, period_end), self._tick())
+        except StaleUpdate:
+            assert amount > 0
+            assert before.status in TERMINAL or before.status == S.PAUSED
+            return
+        if amount == 0:
+            assert after == before
+            assert events == []
+            return
+        assert before.status not in TERMINAL
+        assert before.status != S.PAUSED
+        waiting = (S.PENDING, S.TRIALING, S.PAST_DUE, S.UNPAID)
+        assert after.status == (S.ACTIVE if before.status in waiting else before.status)
+        assert events[-1] == EventType.PAYMENT_SUCCEEDED
+        assert events.count(EventType.PAYMENT_SUCCEEDED) == 1
+        assert after.provider_watermark == before.provider_watermark
+        if before.current_period_end is not None and after.current_period_end is not None:
+            assert after.current_period_end >= before.current_period_end
+        self._check_step(before, after, events)
+        self.sub = after
+
+    @precondition(lambda self: self.sub.status in TERMINAL)
+    @rule(wanted=statuses, newer_by=st.integers(min_value=0, max_value=1000))
+    def poke_terminal(self, wanted: SubscriptionStatus, newer_by: int) -> None:
+        """A newer snapshot naming another status still cannot leave a terminal state."""
+        assume(wanted != self.sub.status)
+        base = self.sub.provider_watermark or BASE
+        with pytest.raises(StaleUpdate):
+            apply_sync(self.sub, make_sync(wanted, base + timedelta(seconds=newer_by)), self._tick())
+
+    def _check_step(self, before: Subscription, after: Subscription, events: list[EventType]) -> None:
+        if after.status != before.status:
+            assert after.status in TRANSITIONS[before.status], f"{before.status} -> {after.status}"
+            assert before.status not in TERMINAL
+            status_events = [e for e in events if e in SUBSCRIPTION_EVENTS]
+            assert len(status_events) == 1
+        if before.provider_watermark is not None:
+            assert after.provider_watermark is not None
+            assert after.provider_watermark >= before.provider_watermark
+        # Fields a snapshot never touches stay as they were.
+        assert _without_lifecycle_fields(after, before) == before
+        if events:
+            assert after.updated_at == self.now
+        else:
+            assert after.updated_at == before.updated_at
+
+    @invariant()
+    def terminal_states_are_known(self) -> None:
+        assert self.sub.status in TRANSITIONS
+
+
+def _without_lifecycle_fields(after: Subscription, before: Subscription) -> Subscription:
+    """`after` with every field a lifecycle step may change put back to its value in `before`."""
+    return replace(
+        after,
+        status=before.status,
+        current_period_start=before.current_period_start,
+        current_period_end=before.current_period_end,
+        cancel_at_period_end=before.cancel_at_period_end,
+        trial_end=before.trial_end,
+        canceled_at=before.canceled_at,
+        provider_watermark=before.provider_watermark,
+        updated_at=before.updated_at,
+    )
+
+
+LifecycleMachine.TestCase.settings = settings(deadline=None, max_examples=200, stateful_step_count=40)
+TestLifecycleMachine = LifecycleMachine.TestCase
+
+
+# --------------------------------------------------------------------------- a plain property
+
+
+@PROPERTY
+@given(
+    start=statuses,
+    watermark=moments,
+    steps=st.lists(st.tuples(statuses, moments), max_size=30),
+)
+def test_random_sync_streams_only_ever_take_table_moves(
+    start: SubscriptionStatus, watermark: datetime, steps: list[tuple[SubscriptionStatus, datetime]]
+) -> None:
+    sub = make_subscription(start, watermark)
+    seen = [sub.status]
+    for n, (target, observed) in enumerate(steps):
+        try:
+            sub, _ = apply_sync(sub, make_sync(target, observed), at(20_000 + n))
+        except (StaleUpdate, InvalidTransition):
+            continue
+        seen.append(sub.status)
+    for before, after in itertools.pairwise(seen):
+        assert before == after or after in TRANSITIONS[before]
+    if start in TERMINAL:
+        assert set(seen) == {start}
