@@ -24,13 +24,17 @@ FIRST_START_MARKER = "initialized"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="subgate", description="Webhook integration service for subscriptions.")
+    parser = argparse.ArgumentParser(
+        prog="subgate", description="Webhook integration service for subscriptions."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("dev", help="HTTP server + worker + sweeper on embedded defaults")
     commands.add_parser("serve", help="HTTP server only")
     commands.add_parser("worker", help="arq worker and sweeper")
     commands.add_parser("migrate", help="create collections and indexes (idempotent)")
-    merchants = commands.add_parser("merchants", help="manage merchants").add_subparsers(dest="action", required=True)
+    merchants = commands.add_parser("merchants", help="manage merchants").add_subparsers(
+        dest="action", required=True
+    )
     create = merchants.add_parser("create", help="create a merchant and print its API key once")
     create.add_argument("name")
     dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="action", required=True)
@@ -86,8 +90,15 @@ def _run(command: str, settings: Settings) -> int:
             marker.write_text(merchant_id + "\n")
             lines.append(f"demo merchant {merchant_id}; API key (shown once): {api_key}")
     with redis_url_for(settings) as redis_url:
-        asyncio.run(run_service(settings, redis_url, http=command in ("dev", "serve"),
-                                worker=command in ("dev", "worker"), on_ready=lines))
+        asyncio.run(
+            run_service(
+                settings,
+                redis_url,
+                http=command in ("dev", "serve"),
+                worker=command in ("dev", "worker"),
+                on_ready=lines,
+            )
+        )
     return 0
 
 
@@ -117,16 +128,28 @@ async def _dlq_list(settings: Settings, merchant: str | None, kind: str | None, 
         rows: list[DeadLetter] = []
         cursor: str | None = None
         while True:
-            page = await admin.list(merchant, DeadLetterKind(kind) if kind else None,
-                                    PageRequest(limit=MAX_LIMIT, starting_after=cursor))
+            page = await admin.list(
+                merchant,
+                DeadLetterKind(kind) if kind else None,
+                PageRequest(limit=MAX_LIMIT, starting_after=cursor),
+            )
             rows.extend(page.items)
             if not page.has_more or not page.items:
                 break
             cursor = page.items[-1].id
     finally:
         await store.close()
-    records = [{"id": d.id, "kind": d.kind.value, "merchant_id": d.merchant_id, "delivery_id": d.delivery_id,
-                "reason": d.reason, "created_at": d.created_at.isoformat().replace("+00:00", "Z")} for d in rows]
+    records = [
+        {
+            "id": d.id,
+            "kind": d.kind.value,
+            "merchant_id": d.merchant_id,
+            "delivery_id": d.delivery_id,
+            "reason": d.reason,
+            "created_at": d.created_at.isoformat().replace("+00:00", "Z"),
+        }
+        for d in rows
+    ]
     if as_json:
         print(json.dumps(records))  # noqa: T201 - CLI output
         return 0

@@ -76,8 +76,9 @@ async def service_deps(settings: Settings, redis_url: str) -> AsyncIterator[Deps
         await deps.close()
 
 
-async def run_service(settings: Settings, redis_url: str, *, http: bool, worker: bool,
-                      on_ready: list[str] | None = None) -> None:
+async def run_service(
+    settings: Settings, redis_url: str, *, http: bool, worker: bool, on_ready: list[str] | None = None
+) -> None:
     """Run the HTTP server and/or the worker in this event loop until SIGINT/SIGTERM."""
     async with service_deps(settings, redis_url) as deps:
         stop = asyncio.Event()
@@ -88,8 +89,14 @@ async def run_service(settings: Settings, redis_url: str, *, http: bool, worker:
         server: uvicorn.Server | None = None
         arq_worker = build_worker(deps.worker, handle_signals=False) if worker else None
         if http:
-            config = uvicorn.Config(create_app(deps.gateway), host=settings.host, port=settings.port,
-                                    log_config=None, access_log=False, lifespan="on")
+            config = uvicorn.Config(
+                create_app(deps.gateway),
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+            )
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve()))
         if arq_worker is not None:

@@ -47,8 +47,12 @@ class Service:
 async def service(tmp_path: Path, redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Service]:
     schedule = getattr(request, "param", "0,0,0")
     settings = load_settings(
-        {"SUBGATE_DATA_DIR": str(tmp_path), "SUBGATE_ALLOW_PRIVATE_TARGETS": "true",
-         "SUBGATE_RETRY_SCHEDULE": schedule, "SUBGATE_DELIVERY_TIMEOUT_SECONDS": "5"},
+        {
+            "SUBGATE_DATA_DIR": str(tmp_path),
+            "SUBGATE_ALLOW_PRIVATE_TARGETS": "true",
+            "SUBGATE_RETRY_SCHEDULE": schedule,
+            "SUBGATE_DELIVERY_TIMEOUT_SECONDS": "5",
+        },
         dotenv=None,
     )
     spans = InMemorySpanExporter()

@@ -71,9 +71,7 @@ async def test_unique_index_rejects_duplicates(
 def test_standin_stops_on_exit() -> None:
     with mongo_server() as target:
         if target.kind != "standin":
-            pytest.skip(
-                f"lifecycle check only applies to the stand-in, got {target.kind}"
-            )
+            pytest.skip(f"lifecycle check only applies to the stand-in, got {target.kind}")
         port = int(target.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import orjson
-import pytest
 from svix.webhooks import Webhook
 
-from tests.integration.conftest import Service
-from tests.support.receiver import running_receiver
 from subgate.integrations.stripe.signature import sign_stripe_payload
+from tests.integration.conftest import Service
+from tests.support.cli import run_cli
+from tests.support.receiver import running_receiver
 
 SECRET = "whsec_test_secret_1234"
 
@@ -22,32 +20,59 @@ SECRET = "whsec_test_secret_1234"
 def subscription_created(event_id: str = "evt_1", status: str = "active") -> bytes:
     now = int(time.time())
     event = {
-        "id": event_id, "object": "event", "type": "customer.subscription.created", "created": now,
-        "data": {"object": {
-            "id": "sub_123", "object": "subscription", "customer": "cus_9", "status": status,
-            "cancel_at_period_end": False, "canceled_at": None, "trial_end": None, "metadata": {},
-            "items": {"object": "list", "data": [{
-                "id": "si_1", "current_period_start": now, "current_period_end": now + 30 * 86400,
-                "price": {"id": "price_1", "currency": "usd", "unit_amount": 2000,
-                          "recurring": {"interval": "month", "interval_count": 1}},
-            }]},
-        }},
+        "id": event_id,
+        "object": "event",
+        "type": "customer.subscription.created",
+        "created": now,
+        "data": {
+            "object": {
+                "id": "sub_123",
+                "object": "subscription",
+                "customer": "cus_9",
+                "status": status,
+                "cancel_at_period_end": False,
+                "canceled_at": None,
+                "trial_end": None,
+                "metadata": {},
+                "items": {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": "si_1",
+                            "current_period_start": now,
+                            "current_period_end": now + 30 * 86400,
+                            "price": {
+                                "id": "price_1",
+                                "currency": "usd",
+                                "unit_amount": 2000,
+                                "recurring": {"interval": "month", "interval_count": 1},
+                            },
+                        }
+                    ],
+                },
+            }
+        },
     }
     return orjson.dumps(event)
 
 
 async def connect(service: Service, receiver_url: str) -> tuple[str, str]:
-    conn = await service.client.post("/v1/connections", headers=service.auth,
-                                     json={"provider": "stripe", "webhook_secrets": [SECRET]})
+    conn = await service.client.post(
+        "/v1/connections", headers=service.auth, json={"provider": "stripe", "webhook_secrets": [SECRET]}
+    )
     assert conn.status_code == 201, conn.text
     endpoint = await service.client.post("/v1/endpoints", headers=service.auth, json={"url": receiver_url})
     assert endpoint.status_code == 201, endpoint.text
     return conn.json()["id"], endpoint.json()["secret"]
 
 
-async def post_event(service: Service, connection_id: str, body: bytes, secret: str = SECRET) -> tuple[int, str]:
-    headers = {"content-type": "application/json",
-               "stripe-signature": sign_stripe_payload(body, secret, int(time.time()))}
+async def post_event(
+    service: Service, connection_id: str, body: bytes, secret: str = SECRET
+) -> tuple[int, str]:
+    headers = {
+        "content-type": "application/json",
+        "stripe-signature": sign_stripe_payload(body, secret, int(time.time())),
+    }
     response = await service.client.post(f"/webhooks/stripe/{connection_id}", content=body, headers=headers)
     return response.status_code, response.text
 
@@ -67,8 +92,9 @@ async def test_event_reaches_endpoint_signed_once(service: Service) -> None:
         assert message["data"]["subscription"]["status"] == "active"
         assert got.headers["webhook-id"] == message["id"]
 
-        listed = await service.client.get("/v1/subscriptions", params={"provider_subscription_id": "sub_123"},
-                                          headers=service.auth)
+        listed = await service.client.get(
+            "/v1/subscriptions", params={"provider_subscription_id": "sub_123"}, headers=service.auth
+        )
         assert [s["status"] for s in listed.json()["data"]] == ["active"]
 
         assert await post_event(service, connection_id, body) == (200, '{"status":"duplicate"}')
@@ -79,7 +105,9 @@ async def test_event_reaches_endpoint_signed_once(service: Service) -> None:
 async def test_wrong_signature_is_401_and_stores_nothing(service: Service) -> None:
     async with running_receiver() as receiver:
         connection_id, _ = await connect(service, receiver.url)
-        status, _ = await post_event(service, connection_id, subscription_created(), secret="whsec_other_secret")
+        status, _ = await post_event(
+            service, connection_id, subscription_created(), secret="whsec_other_secret"
+        )
         assert status == 401
         events = await service.client.get("/v1/inbound-events", headers=service.auth)
         assert events.json()["data"] == []
@@ -101,11 +129,11 @@ async def test_failing_endpoint_ends_in_one_dead_letter(service: Service) -> Non
     deliveries = (await service.client.get("/v1/deliveries", headers=service.auth)).json()["data"]
     assert [d["status"] for d in deliveries] == ["dead"]
 
-    cli = subprocess.run(  # the admin command reads the same SQLite file
-        [sys.executable, "-m", "subgate", "dlq", "list", "--json"], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "SUBGATE_DATA_DIR": str(service.data_dir)}, check=True,
+    # the admin command reads the same SQLite file
+    cli = await run_cli(
+        "dlq", "list", "--json", env={**os.environ, "SUBGATE_DATA_DIR": str(service.data_dir)}
     )
-    assert [row["id"] for row in json.loads(cli.stdout)] == [dead[0]["id"]]
+    assert [row["id"] for row in json.loads(cli)] == [dead[0]["id"]]
 
 
 async def test_one_trace_from_inbound_request_to_outbound_call(service: Service) -> None:

@@ -98,7 +98,7 @@ def _container() -> Iterator[str]:
     # Imported here so machines without Docker never pay for (or trip over)
     # the docker SDK; the old ``testcontainers.mongodb`` path is avoided
     # because it emits a DeprecationWarning, which this suite treats as an error.
-    from testcontainers.community.mongodb import MongoDbContainer
+    from testcontainers.community.mongodb import MongoDbContainer  # noqa: PLC0415 - see the comment above
 
     with MongoDbContainer(_MONGO_IMAGE) as container:
         yield container.get_connection_url()
@@ -160,9 +160,7 @@ def _standin() -> Iterator[str]:
             _terminate(process)
 
 
-def _wait_for_ping(
-    process: subprocess.Popen[bytes], url: str, console_file: Path
-) -> None:
+def _wait_for_ping(process: subprocess.Popen[bytes], url: str, console_file: Path) -> None:
     deadline = time.monotonic() + _STANDIN_START_TIMEOUT_S
     last_error = "no connection attempted"
     while True:

@@ -23,9 +23,9 @@ class Receiver:
     status_for: Callable[[int], int] = lambda _n: 200  # the answer for the n-th request (0-based)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> None:
+    async def wait_for(self, count: int, deadline_seconds: float = 10.0) -> None:
         """Poll with a deadline until `count` requests arrived."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline_seconds):
             while len(self.received) < count:
                 self.arrived.clear()
                 await self.arrived.wait()

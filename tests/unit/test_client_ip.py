@@ -13,8 +13,7 @@ from ipaddress import (
 )
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from subgate.gateway.client_ip import IPNetwork, client_ip, parse_trusted_proxies
 
@@ -48,12 +47,8 @@ PROPERTY = settings(deadline=None)
             id="mixed-with-whitespace",
         ),
         pytest.param("::1", (IPv6Network("::1/128"),), id="ipv6-single"),
-        pytest.param(
-            "::ffff:10.0.0.0/104", (IPv4Network("10.0.0.0/8"),), id="mapped-network"
-        ),
-        pytest.param(
-            "::ffff:1.2.3.4", (IPv4Network("1.2.3.4/32"),), id="mapped-address"
-        ),
+        pytest.param("::ffff:10.0.0.0/104", (IPv4Network("10.0.0.0/8"),), id="mapped-network"),
+        pytest.param("::ffff:1.2.3.4", (IPv4Network("1.2.3.4/32"),), id="mapped-address"),
     ],
 )
 def test_parse_trusted_proxies(value: str, expected: tuple[IPNetwork, ...]) -> None:
@@ -103,12 +98,8 @@ def test_parse_trusted_proxies_only_raises_value_error(value: str) -> None:
         pytest.param(PROXY, [CLIENT], CLIENT, id="one-hop"),
         pytest.param("::ffff:10.0.0.1", [CLIENT], CLIENT, id="mapped-trusted-peer"),
         pytest.param("2001:db8:ffff::1", [CLIENT], CLIENT, id="ipv6-trusted-peer"),
-        pytest.param(
-            PROXY, [f"6.6.6.6, {CLIENT}, 10.0.0.2"], CLIENT, id="spoofed-prefix"
-        ),
-        pytest.param(
-            PROXY, ["6.6.6.6", f"{CLIENT}, 10.0.0.2"], CLIENT, id="several-headers"
-        ),
+        pytest.param(PROXY, [f"6.6.6.6, {CLIENT}, 10.0.0.2"], CLIENT, id="spoofed-prefix"),
+        pytest.param(PROXY, ["6.6.6.6", f"{CLIENT}, 10.0.0.2"], CLIENT, id="several-headers"),
         pytest.param(PROXY, [CLIENT, "10.0.0.2"], CLIENT, id="one-entry-per-header"),
         pytest.param(PROXY, ["10.0.0.5, 10.0.0.6"], "10.0.0.5", id="all-trusted"),
         # Entry formats.
@@ -117,22 +108,14 @@ def test_parse_trusted_proxies_only_raises_value_error(value: str) -> None:
         pytest.param(PROXY, ["2001:db8::1"], "2001:db8::1", id="ipv6"),
         pytest.param(PROXY, ["[2001:db8::1]"], "2001:db8::1", id="ipv6-brackets"),
         pytest.param(PROXY, ["[2001:DB8::1]:443"], "2001:db8::1", id="ipv6-port"),
-        pytest.param(
-            PROXY, ["2001:0db8:0000:0000:0000:0000:0000:0001"], "2001:db8::1", id="long"
-        ),
+        pytest.param(PROXY, ["2001:0db8:0000:0000:0000:0000:0000:0001"], "2001:db8::1", id="long"),
         pytest.param(PROXY, [f"::ffff:{CLIENT}"], CLIENT, id="mapped-client"),
         pytest.param(PROXY, [f"[::ffff:{CLIENT}]:1"], CLIENT, id="mapped-brackets"),
-        pytest.param(
-            PROXY, [f"{CLIENT}, ::ffff:10.0.0.3"], CLIENT, id="mapped-trusted-hop"
-        ),
+        pytest.param(PROXY, [f"{CLIENT}, ::ffff:10.0.0.3"], CLIENT, id="mapped-trusted-hop"),
         # Garbage stops the walk at the nearest verified hop.
         pytest.param(PROXY, ["unknown"], PROXY, id="garbage-first"),
-        pytest.param(
-            PROXY, [f"{CLIENT}, unknown, 10.0.0.2"], "10.0.0.2", id="garbage-mid"
-        ),
-        pytest.param(
-            PROXY, [f"{CLIENT}, 10.0.0.9, _hidden"], PROXY, id="obfuscated-identifier"
-        ),
+        pytest.param(PROXY, [f"{CLIENT}, unknown, 10.0.0.2"], "10.0.0.2", id="garbage-mid"),
+        pytest.param(PROXY, [f"{CLIENT}, 10.0.0.9, _hidden"], PROXY, id="obfuscated-identifier"),
         pytest.param(PROXY, [f"{CLIENT},,10.0.0.2"], "10.0.0.2", id="empty-entry"),
         pytest.param(PROXY, [f"{CLIENT}", ""], PROXY, id="empty-header"),
         pytest.param(PROXY, ["1.2.3.4:99999"], PROXY, id="port-out-of-range"),
@@ -197,9 +180,7 @@ garbage = st.one_of(
     st.text(alphabet="abcxyz_-", min_size=1),
 )
 arbitrary_networks = st.ip_addresses().flatmap(
-    lambda a: st.integers(0, a.max_prefixlen).map(
-        lambda p: ip_network((a, p), strict=False)
-    )
+    lambda a: st.integers(0, a.max_prefixlen).map(lambda p: ip_network((a, p), strict=False))
 )
 
 
@@ -248,9 +229,7 @@ def test_untrusted_peer_wins_regardless_of_xff(
 
 @PROPERTY
 @given(peer=rendered(st.ip_addresses()), forwarded_for=st.lists(st.text()))
-def test_nothing_trusted_means_peer_regardless_of_xff(
-    peer: str, forwarded_for: list[str]
-) -> None:
+def test_nothing_trusted_means_peer_regardless_of_xff(peer: str, forwarded_for: list[str]) -> None:
     assert client_ip(peer, forwarded_for, []) == canonical(ip_address(_bare(peer)))
 
 
@@ -289,9 +268,7 @@ def test_attacker_left_of_trusted_chain_cannot_choose_the_result(
     chain=st.lists(rendered(trusted_addresses), max_size=5),
     data=st.data(),
 )
-def test_all_trusted_gives_the_left_most_entry(
-    peer: str, chain: list[str], data: st.DataObject
-) -> None:
+def test_all_trusted_gives_the_left_most_entry(peer: str, chain: list[str], data: st.DataObject) -> None:
     headers = data.draw(as_headers(chain))
     expected = chain[0] if chain else peer
     assert client_ip(peer, headers, TRUSTED) == canonical(ip_address(_bare(expected)))
@@ -326,9 +303,7 @@ def test_garbage_stops_at_the_nearest_verified_hop(
     ),
     data=st.data(),
 )
-def test_result_is_the_peer_or_a_forwarded_entry(
-    peer: str, entries: list[str], data: st.DataObject
-) -> None:
+def test_result_is_the_peer_or_a_forwarded_entry(peer: str, entries: list[str], data: st.DataObject) -> None:
     headers = data.draw(as_headers(entries))
     candidates = {canonical(ip_address(_bare(peer)))}
     for entry in entries:

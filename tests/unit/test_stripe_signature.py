@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import stripe
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from subgate.integrations.stripe.signature import (
     InvalidSignature,
@@ -67,9 +66,7 @@ def verify(
         ),
         pytest.param(
             f"t=1492774577,v1={HEX_A},v1={HEX_B},v0={HEX_B}",
-            ParsedStripeSignature(
-                1492774577, (bytes.fromhex(HEX_A), bytes.fromhex(HEX_B))
-            ),
+            ParsedStripeSignature(1492774577, (bytes.fromhex(HEX_A), bytes.fromhex(HEX_B))),
             id="several-v1-and-v0",
         ),
         pytest.param(
@@ -184,9 +181,7 @@ def test_parse_never_raises_anything_else_on_near_valid_headers(header: str) -> 
     digests=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=5),
     noise=st.lists(st.sampled_from(["v0=abc", "v2=", "foo=bar", ""]), max_size=3),
 )
-def test_parse_recovers_generated_values(
-    timestamp: int, digests: list[bytes], noise: list[str]
-) -> None:
+def test_parse_recovers_generated_values(timestamp: int, digests: list[bytes], noise: list[str]) -> None:
     items = [f"t={timestamp}", *(f"v1={d.hex()}" for d in digests), *noise]
     parsed = parse_signature_header(",".join(items))
     assert parsed == ParsedStripeSignature(timestamp, tuple(digests))
@@ -198,10 +193,7 @@ def test_parse_recovers_generated_values(
 def test_sign_known_answer() -> None:
     # Fixed vector so an accidental change to the signed-payload layout shows.
     header = sign_stripe_payload(b'{"id":"evt_1"}', "whsec_known_answer", 1492774577)
-    assert header == (
-        "t=1492774577,"
-        "v1=7348d3375247040399cf164fae02406e80cff303f08ba3ac7cee9a033b01c04c"
-    )
+    assert header == ("t=1492774577,v1=7348d3375247040399cf164fae02406e80cff303f08ba3ac7cee9a033b01c04c")
 
 
 @PROPERTY
@@ -213,7 +205,7 @@ def test_sign_output_format(body: bytes, secret: str, timestamp: int) -> None:
 
 @pytest.mark.parametrize(("secret", "timestamp"), [("", 1), (SECRET, -1)])
 def test_sign_rejects_bad_arguments(secret: str, timestamp: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"secret|timestamp"):
         sign_stripe_payload(BODY, secret, timestamp)
 
 
@@ -341,11 +333,9 @@ def test_malformed_header_propagates() -> None:
         pytest.param((SECRET,), NOW, -1, id="negative-tolerance"),
     ],
 )
-def test_verify_rejects_bad_arguments(
-    secrets: tuple[str, ...], now: datetime, tolerance: int
-) -> None:
+def test_verify_rejects_bad_arguments(secrets: tuple[str, ...], now: datetime, tolerance: int) -> None:
     header = sign_stripe_payload(BODY, SECRET, T0)
-    with pytest.raises(ValueError) as excinfo:
+    with pytest.raises(ValueError, match=r".") as excinfo:  # the message varies with the argument at fault
         verify_stripe_signature(BODY, header, secrets, now, tolerance)
     # A caller bug must not look like a rejected (malformed) request.
     assert not isinstance(excinfo.value, InvalidSignature)
@@ -381,7 +371,5 @@ def test_sdk_accepts_our_signatures(body: str, secret: str, timestamp: int) -> N
 @PROPERTY
 @given(body=st.text(), secret=secrets_st, timestamp=timestamps_st)
 def test_we_accept_sdk_signatures(body: str, secret: str, timestamp: int) -> None:
-    header = stripe.WebhookSignature.generate_signature_header(
-        body, secret, timestamp=timestamp
-    )
+    header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
     verify_stripe_signature(body.encode(), header, [secret], at(timestamp), 0)

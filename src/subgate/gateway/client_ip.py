@@ -69,9 +69,7 @@ def parse_trusted_proxies(value: str) -> tuple[IPNetwork, ...]:
     network (host bits set in a CIDR count as invalid, since they usually mean
     a typo in the prefix length).
     """
-    return tuple(
-        _parse_network(item) for item in value.split(",") if item.strip(_WHITESPACE)
-    )
+    return tuple(_parse_network(item) for item in value.split(",") if item.strip(_WHITESPACE))
 
 
 def _parse_network(item: str) -> IPNetwork:
@@ -79,9 +77,7 @@ def _parse_network(item: str) -> IPNetwork:
     if "%" in entry:
         # Forwarded addresses with zones are rejected, so such a network
         # could never match anything; refuse it rather than ignore it.
-        raise ValueError(
-            f"invalid trusted proxy entry {entry!r}: zone identifiers are not supported"
-        )
+        raise ValueError(f"invalid trusted proxy entry {entry!r}: zone identifiers are not supported")
     try:
         network = ip_network(entry, strict=True)
     except ValueError as exc:
@@ -92,10 +88,7 @@ def _parse_network(item: str) -> IPNetwork:
 def _unmap_network(network: IPNetwork) -> IPNetwork:
     # Addresses are unmapped before matching, so a mapped network must be
     # unmapped too or it would never match.
-    if (
-        isinstance(network, IPv6Network)
-        and network.prefixlen >= _IPV4_MAPPED_PREFIX_LENGTH
-    ):
+    if isinstance(network, IPv6Network) and network.prefixlen >= _IPV4_MAPPED_PREFIX_LENGTH:
         mapped = network.network_address.ipv4_mapped
         if mapped is not None:
             return IPv4Network((mapped, network.prefixlen - _IPV4_MAPPED_PREFIX_LENGTH))

@@ -66,8 +66,13 @@ class Deps:
         self.telemetry.shutdown()
 
 
-async def build(settings: Settings, *, clock: Clock = system_clock, telemetry: Telemetry | None = None,
-                redis_url: str | None = None) -> Deps:
+async def build(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    telemetry: Telemetry | None = None,
+    redis_url: str | None = None,
+) -> Deps:
     """Connect to the store and Redis and wire every service. `redis_url` overrides the setting."""
     telemetry = telemetry or Telemetry("subgate", settings.otlp_endpoint)
     store = open_store(settings.database_url)
@@ -77,7 +82,9 @@ async def build(settings: Settings, *, clock: Clock = system_clock, telemetry: T
     queue = await ArqQueue.connect(url)
     txn = StoreTxn(store)
     http = build_client()
-    sender = HttpWebhookSender(http, telemetry, settings.delivery_timeout_seconds, settings.allow_private_targets)
+    sender = HttpWebhookSender(
+        http, telemetry, settings.delivery_timeout_seconds, settings.allow_private_targets
+    )
     policy = RetryPolicy(schedule=settings.retry_schedule)
     adapters = providers()
 
@@ -90,20 +97,35 @@ async def build(settings: Settings, *, clock: Clock = system_clock, telemetry: T
         return {"store": store_ok, "redis": await queue.ping()}
 
     return Deps(
-        settings=settings, clock=clock, telemetry=telemetry, store=store, queue=queue, http=http,
+        settings=settings,
+        clock=clock,
+        telemetry=telemetry,
+        store=store,
+        queue=queue,
+        http=http,
         admin=MerchantsInternal(txn, clock),
         gateway=GatewayDeps(
-            settings=settings, clock=clock, telemetry=telemetry, providers=adapters,
-            merchants=MerchantsExternal(txn, clock), subscriptions=SubscriptionsExternal(txn),
-            inbound=InboundExternal(txn, clock, queue), notifications=NotificationsExternal(txn, clock),
+            settings=settings,
+            clock=clock,
+            telemetry=telemetry,
+            providers=adapters,
+            merchants=MerchantsExternal(txn, clock),
+            subscriptions=SubscriptionsExternal(txn),
+            inbound=InboundExternal(txn, clock, queue),
+            notifications=NotificationsExternal(txn, clock),
             readiness=readiness,
         ),
         worker=WorkerDeps(
-            settings=settings, clock=clock, telemetry=telemetry, providers=adapters, queue=queue,
+            settings=settings,
+            clock=clock,
+            telemetry=telemetry,
+            providers=adapters,
+            queue=queue,
             subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier),
             inbound=InboundInternal(txn, clock),
-            notifications=NotificationsInternal(txn, clock, queue, sender, policy,
-                                                settings.delivery_timeout_seconds),
+            notifications=NotificationsInternal(
+                txn, clock, queue, sender, policy, settings.delivery_timeout_seconds
+            ),
         ),
     )
 

@@ -43,8 +43,14 @@ class Ignored:
 class ProviderAdapter(Protocol):
     name: str
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: datetime,
-               tolerance_seconds: int) -> None:
+    def verify(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        secrets: Sequence[str],
+        now: datetime,
+        tolerance_seconds: int,
+    ) -> None:
         """Raises MissingSignature, MalformedRequest or SignatureRejected."""
         ...
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from subgate.domain.notifications.retry import parse_schedule
 from subgate.domain.shared.errors import ValidationFailed
 
+SECONDS_PER_DAY = 86_400
 DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 
 
@@ -55,7 +56,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
         if not sep or not key.strip():
             raise SettingsError(f"{path}:{number}: expected KEY=VALUE")
         value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
         values[key.strip()] = value
     return values
@@ -82,7 +83,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
-    if not 0 < value < 86_400:
+    if not 0 < value < SECONDS_PER_DAY:
         raise SettingsError(f"{name}: must be between 0 and 86400 seconds")
     return value
 
@@ -96,8 +97,9 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise SettingsError(f"{name}: expected true or false, got {raw!r}")
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, dev: bool = False,
-                  dotenv: Path | None = Path(".env")) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, dev: bool = False, dotenv: Path | None = Path(".env")
+) -> Settings:
     """Real environment variables win over the `.env` file."""
     env = {**(read_dotenv(dotenv) if dotenv else {}), **(os.environ if environ is None else environ)}
     data_dir = Path(env.get("SUBGATE_DATA_DIR") or "./.subgate").resolve()

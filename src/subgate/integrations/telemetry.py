@@ -15,8 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -25,8 +24,12 @@ from opentelemetry.trace import Span, SpanKind, Tracer
 
 
 class Telemetry:
-    def __init__(self, service_name: str, otlp_endpoint: str | None = None,
-                 extra_processors: tuple[SpanProcessor, ...] = ()) -> None:
+    def __init__(
+        self,
+        service_name: str,
+        otlp_endpoint: str | None = None,
+        extra_processors: tuple[SpanProcessor, ...] = (),
+    ) -> None:
         self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         if otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415 - only when exporting
@@ -44,8 +47,9 @@ class Telemetry:
         return out
 
     @contextmanager
-    def continue_trace(self, carrier: Mapping[str, str], name: str,
-                       kind: SpanKind = SpanKind.CONSUMER, **attributes: Any) -> Iterator[Span]:
+    def continue_trace(
+        self, carrier: Mapping[str, str], name: str, kind: SpanKind = SpanKind.CONSUMER, **attributes: Any
+    ) -> Iterator[Span]:
         """A span that joins the trace described by `carrier` (a new trace when it is empty)."""
         token = otel_context.attach(extract(dict(carrier)))
         try:

@@ -30,16 +30,22 @@ async def sweep_forever(deps: WorkerDeps, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-def build_worker(deps: WorkerDeps, *, burst: bool = False, max_jobs: int = 200,
-                 handle_signals: bool = True, sweeper: bool = True) -> Worker:
+def build_worker(
+    deps: WorkerDeps,
+    *,
+    burst: bool = False,
+    max_jobs: int = 200,
+    handle_signals: bool = True,
+    sweeper: bool = True,
+) -> Worker:
     sweeper_task: asyncio.Task[None] | None = None
 
-    async def on_startup(ctx: dict[str, Any]) -> None:
+    async def on_startup(ctx: dict[str, Any]) -> None:  # noqa: ARG001 - arq calls hooks with ctx by name
         nonlocal sweeper_task
         if sweeper:
             sweeper_task = asyncio.create_task(sweep_forever(deps, deps.settings.sweep_interval_seconds))
 
-    async def on_shutdown(ctx: dict[str, Any]) -> None:
+    async def on_shutdown(ctx: dict[str, Any]) -> None:  # noqa: ARG001 - arq calls hooks with ctx by name
         if sweeper_task is not None:
             sweeper_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

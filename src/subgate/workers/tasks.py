@@ -38,14 +38,18 @@ async def process_inbound(ctx: dict[str, Any], event_id: str, carrier: dict[str,
             log.info("inbound event postponed", event_id=event_id, reason=reason)
             return "postponed"
         await deps.inbound.finish(event_id, status, reason)
-        log.info("inbound event processed", event_id=event_id, type=event.type, status=status.value,
-                 reason=reason)
+        log.info(
+            "inbound event processed", event_id=event_id, type=event.type, status=status.value, reason=reason
+        )
         await deps.notifications.dispatch_pending()
         return status.value
 
 
-async def _apply(deps: WorkerDeps, event: InboundEvent) -> tuple[InboundStatus | None, str | None]:
-    """The event's final status and reason; (None, reason) when it must wait and run again."""
+Result = tuple[InboundStatus | None, str | None]
+"""An event's final status and reason; (None, reason) when it must wait and run again."""
+
+
+async def _apply(deps: WorkerDeps, event: InboundEvent) -> Result:
     adapter = deps.providers.get(event.provider)
     if adapter is None:
         return InboundStatus.FAILED, f"no adapter for provider {event.provider!r}"
@@ -55,13 +59,16 @@ async def _apply(deps: WorkerDeps, event: InboundEvent) -> tuple[InboundStatus |
         return InboundStatus.FAILED, f"unusable payload: {error}"
     if isinstance(normalized, Ignored):
         return InboundStatus.IGNORED, normalized.reason
+    return await _apply_commands(deps, event, normalized)
+
+
+async def _apply_commands(deps: WorkerDeps, event: InboundEvent, commands: Sequence[Command]) -> Result:
     try:
-        outcomes = await _run(deps, normalized)
+        outcomes = await _run(deps, commands)
     except SubscriptionNotYetKnown as error:
         # Out-of-order arrival: the subscription's own event has not been processed yet.
-        if await deps.inbound.postpone(event.id, error.message):
-            return None, error.message
-        return InboundStatus.FAILED, error.message
+        may_retry = await deps.inbound.postpone(event.id, error.message)
+        return (None if may_retry else InboundStatus.FAILED), error.message
     except DomainError as error:
         return InboundStatus.IGNORED, error.message
     if any(o.applied for o in outcomes):
@@ -86,8 +93,13 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: str, carrier: dict[s
         if stored is None:
             return "skipped"
         last = stored.attempts[-1] if stored.attempts else None
-        log.info("delivery attempt", delivery_id=delivery_id, status=stored.status.value,
-                 status_code=last.status_code if last else None, attempts=len(stored.attempts))
+        log.info(
+            "delivery attempt",
+            delivery_id=delivery_id,
+            status=stored.status.value,
+            status_code=last.status_code if last else None,
+            attempts=len(stored.attempts),
+        )
         return stored.status.value
 
 

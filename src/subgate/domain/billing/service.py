@@ -48,10 +48,17 @@ class InboundExternal:
     async def receive(self, verified: VerifiedEvent) -> Receipt:
         """Store durably, then enqueue. A lost enqueue is recovered by the sweeper."""
         event = InboundEvent(
-            id=new_id("evt"), merchant_id=verified.merchant_id, connection_id=verified.connection_id,
-            provider=verified.provider, provider_event_id=verified.provider_event_id, type=verified.type,
-            status=InboundStatus.ACCEPTED, source_ip=verified.source_ip, received_at=self._clock(),
-            body=verified.body, provider_created_at=verified.provider_created_at,
+            id=new_id("evt"),
+            merchant_id=verified.merchant_id,
+            connection_id=verified.connection_id,
+            provider=verified.provider,
+            provider_event_id=verified.provider_event_id,
+            type=verified.type,
+            status=InboundStatus.ACCEPTED,
+            source_ip=verified.source_ip,
+            received_at=self._clock(),
+            body=verified.body,
+            provider_created_at=verified.provider_created_at,
             trace_carrier=dict(verified.trace_carrier),
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from subgate.domain.merchants.model import (
     Merchant,
     hash_api_key,
@@ -16,6 +15,8 @@ from subgate.domain.shared.txn import TxnFn
 
 MAX_SECRETS = 5
 
+MAX_NAME_LENGTH = 200
+
 
 class MerchantsInternal:
     """Operator actions (admin CLI): creating merchants and issuing their key."""
@@ -27,11 +28,12 @@ class MerchantsInternal:
     async def create_merchant(self, name: str) -> tuple[Merchant, str]:
         """Returns the merchant and its API key; only the key's hash is stored."""
         name = name.strip()
-        if not 1 <= len(name) <= 200:
-            raise ValidationFailed("name", "1 to 200 characters")
+        if not 1 <= len(name) <= MAX_NAME_LENGTH:
+            raise ValidationFailed("name", f"1 to {MAX_NAME_LENGTH} characters")
         api_key = new_api_key()
-        merchant = Merchant(id=new_id("mer"), name=name, api_key_hash=hash_api_key(api_key),
-                            created_at=self._clock())
+        merchant = Merchant(
+            id=new_id("mer"), name=name, api_key_hash=hash_api_key(api_key), created_at=self._clock()
+        )
 
         async def work(unit: MerchantsUnit) -> None:
             await unit.merchants.add(merchant)

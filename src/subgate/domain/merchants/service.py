@@ -18,6 +18,8 @@ from subgate.domain.shared.ids import new_id
 from subgate.domain.shared.txn import TxnFn
 
 MAX_SECRETS = 5
+MIN_SECRET_LENGTH = 8
+MAX_SECRET_LENGTH = 512
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,7 +36,11 @@ def _validated_secrets(secrets: Sequence[str]) -> tuple[str, ...]:
     if len(cleaned) > MAX_SECRETS:
         raise ValidationFailed("webhook_secrets", f"at most {MAX_SECRETS} secrets")
     for secret in cleaned:
-        if not isinstance(secret, str) or not 8 <= len(secret) <= 512 or secret.strip() != secret:
+        if (
+            not isinstance(secret, str)
+            or not MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH
+            or secret.strip() != secret
+        ):
             raise ValidationFailed("webhook_secrets", "each secret is a string of 8 to 512 characters")
     return cleaned
 
@@ -59,8 +65,11 @@ class MerchantsExternal:
         except ValueError:
             raise ValidationFailed("provider", f"one of {', '.join(p.value for p in Provider)}") from None
         connection = Connection(
-            id=new_id("conn"), merchant_id=merchant_id, provider=provider,
-            webhook_secrets=_validated_secrets(new.webhook_secrets), api_key=new.api_key,
+            id=new_id("conn"),
+            merchant_id=merchant_id,
+            provider=provider,
+            webhook_secrets=_validated_secrets(new.webhook_secrets),
+            api_key=new.api_key,
             created_at=self._clock(),
         )
 

@@ -34,6 +34,8 @@ from subgate.domain.shared.txn import TxnFn
 
 MAX_URL_LENGTH = 2048
 
+HTTP_GONE = 410  # the merchant removed the endpoint: stop sending to it
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Claim:
@@ -45,8 +47,15 @@ class _Claim:
 class NotificationsInternal:
     """Fan-out, attempts and sweeping. Every operation is safe to run twice."""
 
-    def __init__(self, txn: TxnFn[NotificationsUnit], clock: Clock, queue: TaskQueue,
-                 sender: WebhookSender, policy: RetryPolicy, attempt_timeout: float) -> None:
+    def __init__(
+        self,
+        txn: TxnFn[NotificationsUnit],
+        clock: Clock,
+        queue: TaskQueue,
+        sender: WebhookSender,
+        policy: RetryPolicy,
+        attempt_timeout: float,
+    ) -> None:
         self._txn = txn
         self._clock = clock
         self._queue = queue
@@ -68,8 +77,9 @@ class NotificationsInternal:
             except ConcurrencyConflict:
                 continue  # another dispatcher took this message
             for delivery in deliveries:
-                await self._queue.enqueue_delivery(delivery.id, delivery.version, self._clock(),
-                                                   message.trace_carrier)
+                await self._queue.enqueue_delivery(
+                    delivery.id, delivery.version, self._clock(), message.trace_carrier
+                )
             created += len(deliveries)
         return created
 
@@ -78,12 +88,21 @@ class NotificationsInternal:
         now = self._clock()
         made: list[Delivery] = []
         for endpoint in await unit.endpoints.all_for(message.merchant_id):
-            if not endpoint.wants(message.event_type.value) or await unit.deliveries.exists(message.id, endpoint.id):
+            if not endpoint.wants(message.event_type.value) or await unit.deliveries.exists(
+                message.id, endpoint.id
+            ):
                 continue
             delivery = Delivery(
-                id=new_id("dlv"), merchant_id=message.merchant_id, endpoint_id=endpoint.id,
-                message_id=message.id, event_type=message.event_type.value, status=DeliveryStatus.PENDING,
-                attempts=(), next_attempt_at=now, created_at=now, updated_at=now,
+                id=new_id("dlv"),
+                merchant_id=message.merchant_id,
+                endpoint_id=endpoint.id,
+                message_id=message.id,
+                event_type=message.event_type.value,
+                status=DeliveryStatus.PENDING,
+                attempts=(),
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
             )
             await unit.deliveries.add(delivery)
             made.append(delivery)
@@ -100,11 +119,16 @@ class NotificationsInternal:
         if claim.endpoint is None or claim.message is None:
             return await self._record(claim.delivery, None, "endpoint or message no longer exists", {})
         now = self._clock()
-        result = await self._sender.send(OutboundWebhook(
-            url=claim.endpoint.url, message_id=claim.message.id, timestamp=now,
-            body=message_body(claim.message), secrets=claim.endpoint.signing_secrets(now),
-            trace_carrier=claim.message.trace_carrier,
-        ))
+        result = await self._sender.send(
+            OutboundWebhook(
+                url=claim.endpoint.url,
+                message_id=claim.message.id,
+                timestamp=now,
+                body=message_body(claim.message),
+                secrets=claim.endpoint.signing_secrets(now),
+                trace_carrier=claim.message.trace_carrier,
+            )
+        )
         return await self._record(claim.delivery, result, None, claim.message.trace_carrier)
 
     async def _claim(self, unit: NotificationsUnit, delivery_id: str) -> _Claim | None:
@@ -121,11 +145,13 @@ class NotificationsInternal:
             endpoint = None
         return _Claim(delivery=leased, endpoint=endpoint, message=message)
 
-    async def _record(self, leased: Delivery, result: SendResult | None, problem: str | None,
-                      carrier: Mapping[str, str]) -> Delivery | None:
+    async def _record(
+        self, leased: Delivery, result: SendResult | None, problem: str | None, carrier: Mapping[str, str]
+    ) -> Delivery | None:
         now = self._clock()
         attempt = Attempt(
-            at=now, status_code=result.status_code if result else None,
+            at=now,
+            status_code=result.status_code if result else None,
             duration_ms=result.duration_ms if result else 0,
             error=problem if result is None else result.error,
             response_excerpt=result.response_excerpt if result else None,
@@ -134,24 +160,45 @@ class NotificationsInternal:
         async def work(unit: NotificationsUnit) -> Delivery:
             attempts = (*leased.attempts, attempt)
             if result is not None and result.ok:
-                done = replace(leased, status=DeliveryStatus.SUCCEEDED, attempts=attempts,
-                               next_attempt_at=None, updated_at=now)
+                done = replace(
+                    leased,
+                    status=DeliveryStatus.SUCCEEDED,
+                    attempts=attempts,
+                    next_attempt_at=None,
+                    updated_at=now,
+                )
                 return await unit.deliveries.update(done)
             delay = None if result is None else self._policy.delay_after(len(attempts))
-            if result is not None and result.status_code == 410:
+            if result is not None and result.status_code == HTTP_GONE:
                 delay = None
                 await _disable_endpoint(unit, leased)
             if delay is None:
-                dead = replace(leased, status=DeliveryStatus.DEAD, attempts=attempts,
-                               next_attempt_at=None, updated_at=now)
+                dead = replace(
+                    leased,
+                    status=DeliveryStatus.DEAD,
+                    attempts=attempts,
+                    next_attempt_at=None,
+                    updated_at=now,
+                )
                 stored = await unit.deliveries.update(dead)
-                await unit.dead_letters.add(DeadLetter(
-                    id=new_id("dl"), merchant_id=leased.merchant_id, kind=DeadLetterKind.WEBHOOK,
-                    delivery_id=leased.id, reason=_reason(attempt, len(attempts)), created_at=now,
-                ))
+                await unit.dead_letters.add(
+                    DeadLetter(
+                        id=new_id("dl"),
+                        merchant_id=leased.merchant_id,
+                        kind=DeadLetterKind.WEBHOOK,
+                        delivery_id=leased.id,
+                        reason=_reason(attempt, len(attempts)),
+                        created_at=now,
+                    )
+                )
                 return stored
-            retry = replace(leased, status=DeliveryStatus.FAILED, attempts=attempts,
-                            next_attempt_at=now + timedelta(seconds=delay), updated_at=now)
+            retry = replace(
+                leased,
+                status=DeliveryStatus.FAILED,
+                attempts=attempts,
+                next_attempt_at=now + timedelta(seconds=delay),
+                updated_at=now,
+            )
             return await unit.deliveries.update(retry)
 
         try:
@@ -180,8 +227,9 @@ class DeadLettersInternal:
     def __init__(self, txn: TxnFn[NotificationsUnit]) -> None:
         self._txn = txn
 
-    async def list(self, merchant_id: str | None, kind: DeadLetterKind | None,
-                   page: PageRequest) -> Page[DeadLetter]:
+    async def list(
+        self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest
+    ) -> Page[DeadLetter]:
         async def work(unit: NotificationsUnit) -> Page[DeadLetter]:
             return await unit.dead_letters.list(merchant_id, kind, page)
 
@@ -195,7 +243,7 @@ async def _disable_endpoint(unit: NotificationsUnit, delivery: Delivery) -> None
 
 
 def _reason(last: Attempt, count: int) -> str:
-    if last.status_code == 410:
+    if last.status_code == HTTP_GONE:
         return "endpoint answered 410 Gone and was disabled"
     detail = f"HTTP {last.status_code}" if last.status_code is not None else (last.error or "no response")
     return f"gave up after {count} attempts; last: {detail}"

@@ -51,8 +51,9 @@ class DeliveryRepository(Protocol):
 class DeadLetterRepository(Protocol):
     async def add(self, dead_letter: DeadLetter) -> None: ...
 
-    async def list(self, merchant_id: str | None, kind: DeadLetterKind | None,
-                   page: PageRequest) -> Page[DeadLetter]: ...
+    async def list(
+        self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest
+    ) -> Page[DeadLetter]: ...
 
 
 class NotificationsUnit(Protocol):
@@ -69,6 +70,9 @@ class NotificationsUnit(Protocol):
     def outbox(self) -> OutboxRepository: ...
 
 
+SUCCESS_CLASS = 2  # any 2xx answer is a success
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendResult:
     status_code: int | None
@@ -79,7 +83,7 @@ class SendResult:
 
     @property
     def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+        return self.status_code is not None and self.status_code // 100 == SUCCESS_CLASS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

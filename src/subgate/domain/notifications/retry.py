@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ def parse_schedule(text: str) -> tuple[float, ...]:
         values = tuple(float(p) for p in parts)
     except ValueError:
         raise ValidationFailed("retry schedule", f"not a list of seconds: {text!r}") from None
-    if any(v < 0 or v != v or v == float("inf") for v in values):
+    if any(v < 0 or not math.isfinite(v) for v in values):
         raise ValidationFailed("retry schedule", "seconds must be finite and not negative")
     return values
 

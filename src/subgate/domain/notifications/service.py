@@ -61,9 +61,14 @@ class NotificationsExternal:
 
     async def create_endpoint(self, merchant_id: str, new: NewEndpoint) -> Endpoint:
         endpoint = Endpoint(
-            id=new_id("ep"), merchant_id=merchant_id, url=_validated_url(new.url),
-            event_types=_validated_types(new.event_types), description=new.description, enabled=True,
-            secrets=(SigningSecret(value=new_signing_secret()),), created_at=self._clock(),
+            id=new_id("ep"),
+            merchant_id=merchant_id,
+            url=_validated_url(new.url),
+            event_types=_validated_types(new.event_types),
+            description=new.description,
+            enabled=True,
+            secrets=(SigningSecret(value=new_signing_secret()),),
+            created_at=self._clock(),
         )
 
         async def work(unit: NotificationsUnit) -> None:
@@ -87,7 +92,9 @@ class NotificationsExternal:
 
         return await self._txn(work)
 
-    async def list_deliveries(self, merchant_id: str, where: DeliveryFilter, page: PageRequest) -> Page[Delivery]:
+    async def list_deliveries(
+        self, merchant_id: str, where: DeliveryFilter, page: PageRequest
+    ) -> Page[Delivery]:
         async def work(unit: NotificationsUnit) -> Page[Delivery]:
             return await unit.deliveries.list(merchant_id, where, page)
 
@@ -102,8 +109,9 @@ class NotificationsExternal:
             raise NotFound("delivery", delivery_id)
         return found
 
-    async def list_dead_letters(self, merchant_id: str, kind: DeadLetterKind | None,
-                                page: PageRequest) -> Page[DeadLetter]:
+    async def list_dead_letters(
+        self, merchant_id: str, kind: DeadLetterKind | None, page: PageRequest
+    ) -> Page[DeadLetter]:
         async def work(unit: NotificationsUnit) -> Page[DeadLetter]:
             return await unit.dead_letters.list(merchant_id, kind, page)
 

@@ -60,7 +60,13 @@ def _events_for_change(before: Subscription, after: Subscription) -> list[EventT
     )
     if renewed:
         return [EventType.SUBSCRIPTION_RENEWED]
-    visible = ("current_period_start", "current_period_end", "cancel_at_period_end", "trial_end", "canceled_at")
+    visible = (
+        "current_period_start",
+        "current_period_end",
+        "cancel_at_period_end",
+        "trial_end",
+        "canceled_at",
+    )
     if any(getattr(before, name) != getattr(after, name) for name in visible):
         return [EventType.SUBSCRIPTION_UPDATED]
     return []
@@ -109,5 +115,5 @@ def apply_payment(
         current_period_start=cmd.period_start if newer_period else sub.current_period_start,
         current_period_end=cmd.period_end if newer_period else sub.current_period_end,
     )
-    events = _events_for_change(sub, after) + [EventType.PAYMENT_SUCCEEDED]
+    events = [*_events_for_change(sub, after), EventType.PAYMENT_SUCCEEDED]
     return replace(after, updated_at=now), events

@@ -61,9 +61,11 @@ async def _by_provider_id(
 ) -> Page[Subscription]:
     matches: list[Subscription] = []
     for provider in ("stripe", "polar"):
-        sub_id = await unit.provider_links.find(merchant_id, "subscription", provider, provider_subscription_id)
+        sub_id = await unit.provider_links.find(
+            merchant_id, "subscription", provider, provider_subscription_id
+        )
         sub = None if sub_id is None else await unit.subscriptions.get(merchant_id, sub_id)
-        if sub is not None and (where.status is None or sub.status == where.status):
-            if where.customer_id is None or sub.customer_id == where.customer_id:
-                matches.append(sub)
+        status_ok = sub is not None and (where.status is None or sub.status == where.status)
+        if sub is not None and status_ok and where.customer_id in (None, sub.customer_id):
+            matches.append(sub)
     return Page(items=tuple(matches), has_more=False)

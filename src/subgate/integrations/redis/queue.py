@@ -39,11 +39,13 @@ class ArqQueue:
     async def enqueue_inbound(self, event_id: str, trace_carrier: Mapping[str, str]) -> None:
         await self._enqueue(PROCESS_INBOUND, f"inbound:{event_id}", None, event_id, dict(trace_carrier))
 
-    async def enqueue_delivery(self, delivery_id: str, version: int, at: datetime,
-                               trace_carrier: Mapping[str, str]) -> None:
+    async def enqueue_delivery(
+        self, delivery_id: str, version: int, at: datetime, trace_carrier: Mapping[str, str]
+    ) -> None:
         defer = at if at > datetime.now(UTC) else None
-        await self._enqueue(DELIVER_WEBHOOK, f"deliver:{delivery_id}:{version}", defer, delivery_id,
-                            dict(trace_carrier))
+        await self._enqueue(
+            DELIVER_WEBHOOK, f"deliver:{delivery_id}:{version}", defer, delivery_id, dict(trace_carrier)
+        )
 
     async def _enqueue(self, function: str, job_id: str, defer: datetime | None, *args: object) -> None:
         try:

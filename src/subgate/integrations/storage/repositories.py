@@ -157,7 +157,9 @@ class SubscriptionRepo:
     async def update(self, subscription: Subscription) -> Subscription:
         return await _update(self._s, SUBSCRIPTIONS, subscription, "subscription")
 
-    async def list(self, merchant_id: str, where: SubscriptionFilter, page: PageRequest) -> Page[Subscription]:
+    async def list(
+        self, merchant_id: str, where: SubscriptionFilter, page: PageRequest
+    ) -> Page[Subscription]:
         status = None if where.status is None else where.status.value
         conditions = _drop_none(merchant_id=merchant_id, status=status, customer_id=where.customer_id)
         return await SUBSCRIPTIONS.page(self._s, conditions, page)
@@ -175,7 +177,9 @@ class ProviderLinkRepo:
         doc = await self._s.get("provider_links", self._key(merchant_id, kind, provider, external_id))
         return None if doc is None else str(doc["internal_id"])
 
-    async def add(self, merchant_id: str, kind: str, provider: str, external_id: str, internal_id: str) -> None:
+    async def add(
+        self, merchant_id: str, kind: str, provider: str, external_id: str, internal_id: str
+    ) -> None:
         key = self._key(merchant_id, kind, provider, external_id)
         try:
             await self._s.insert("provider_links", {"id": key, "version": 0, "internal_id": internal_id})
@@ -217,8 +221,9 @@ class OutboxRepo:
         if doc is None or doc["dispatched"]:
             raise ConcurrencyConflict("outbox message", message_id)
         try:
-            await self._s.replace(OUTBOX.name, {**doc, "dispatched": True, "version": doc["version"] + 1},
-                                  doc["version"])
+            await self._s.replace(
+                OUTBOX.name, {**doc, "dispatched": True, "version": doc["version"] + 1}, doc["version"]
+            )
         except VersionMismatch:
             raise ConcurrencyConflict("outbox message", message_id) from None
 
@@ -247,8 +252,10 @@ class InboundEventRepo:
 
     async def accepted_before(self, cutoff: datetime, limit: int) -> Sequence[InboundEvent]:
         docs = await self._s.find(
-            INBOUND.name, {"status": InboundStatus.ACCEPTED.value, "received_at": Lte(codecs.iso(cutoff))},
-            limit=limit, order_by="received_at",
+            INBOUND.name,
+            {"status": InboundStatus.ACCEPTED.value, "received_at": Lte(codecs.iso(cutoff))},
+            limit=limit,
+            order_by="received_at",
         )
         return [INBOUND.from_doc(d) for d in docs]
 
@@ -285,7 +292,9 @@ class DeliveryRepo:
         return await DELIVERIES.get(self._s, delivery_id)
 
     async def exists(self, message_id: str, endpoint_id: str) -> bool:
-        found = await self._s.find(DELIVERIES.name, {"message_id": message_id, "endpoint_id": endpoint_id}, limit=1)
+        found = await self._s.find(
+            DELIVERIES.name, {"message_id": message_id, "endpoint_id": endpoint_id}, limit=1
+        )
         return bool(found)
 
     async def update(self, delivery: Delivery) -> Delivery:
@@ -300,7 +309,8 @@ class DeliveryRepo:
         docs = await self._s.find(
             DELIVERIES.name,
             {"status": In(tuple(s.value for s in RETRYABLE)), "next_attempt_at": Lte(codecs.iso(now))},
-            limit=limit, order_by="next_attempt_at",
+            limit=limit,
+            order_by="next_attempt_at",
         )
         return [DELIVERIES.from_doc(d) for d in docs]
 
@@ -312,7 +322,9 @@ class DeadLetterRepo:
     async def add(self, dead_letter: DeadLetter) -> None:
         await DEAD_LETTERS.add(self._s, dead_letter)
 
-    async def list(self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest) -> Page[DeadLetter]:
+    async def list(
+        self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest
+    ) -> Page[DeadLetter]:
         conditions = _drop_none(merchant_id=merchant_id, kind=None if kind is None else kind.value)
         return await DEAD_LETTERS.page(self._s, conditions, page)
 

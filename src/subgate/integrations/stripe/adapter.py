@@ -26,6 +26,7 @@ from subgate.integrations.stripe.signature import (
 )
 
 SIGNATURE_HEADER = "stripe-signature"
+MAX_ID_LENGTH = 255
 
 
 def _event(body: bytes) -> dict[str, Any]:
@@ -41,8 +42,14 @@ def _event(body: bytes) -> dict[str, Any]:
 class StripeAdapter:
     name = "stripe"
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: datetime,
-               tolerance_seconds: int) -> None:
+    def verify(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        secrets: Sequence[str],
+        now: datetime,
+        tolerance_seconds: int,
+    ) -> None:
         header = headers.get(SIGNATURE_HEADER)
         if not header:
             raise MissingSignature("Stripe-Signature header is required")
@@ -53,12 +60,12 @@ class StripeAdapter:
         except InvalidSignature as error:
             raise SignatureRejected(str(error) or type(error).__name__) from None
 
-    def envelope(self, body: bytes, headers: Mapping[str, str]) -> Envelope:
+    def envelope(self, body: bytes, headers: Mapping[str, str]) -> Envelope:  # noqa: ARG002 - part of the adapter interface; Stripe needs only the body
         event = _event(body)
         event_id, event_type = event.get("id"), event.get("type")
-        if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+        if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH:
             raise MalformedRequest("event id is missing")
-        if not isinstance(event_type, str) or not event_type or len(event_type) > 255:
+        if not isinstance(event_type, str) or not event_type or len(event_type) > MAX_ID_LENGTH:
             raise MalformedRequest("event type is missing")
         try:
             created = p.when(event.get("created"), "created")
@@ -79,24 +86,31 @@ class StripeAdapter:
 
 
 def _sync(status_override: SubscriptionStatus | None) -> Callable[..., Sequence[Command] | Ignored]:
-    def handle(sub: dict[str, Any], merchant_id: str, source_key: str, created: datetime) -> Sequence[Command]:
+    def handle(
+        sub: dict[str, Any], merchant_id: str, source_key: str, created: datetime
+    ) -> Sequence[Command]:
         item = p.first_item(sub)
         start, end = p.billing_period(sub, item)
         customer = sub.get("customer")
-        return [SyncSubscription(
-            source_key=source_key, merchant_id=merchant_id, provider="stripe",
-            provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
-            provider_customer_id=p.ref_id(customer, "subscription.customer"),
-            customer_email=_email(customer),
-            price=p.price_of(item),
-            status=status_override or p.status_of(sub),
-            observed_at=created,
-            current_period_start=start, current_period_end=end,
-            cancel_at_period_end=sub.get("cancel_at_period_end") is True,
-            trial_end=p.when(sub.get("trial_end"), "trial_end"),
-            canceled_at=p.when(sub.get("canceled_at"), "canceled_at"),
-            linked_subscription_id=p.metadata_link(sub),
-        )]
+        return [
+            SyncSubscription(
+                source_key=source_key,
+                merchant_id=merchant_id,
+                provider="stripe",
+                provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
+                provider_customer_id=p.ref_id(customer, "subscription.customer"),
+                customer_email=_email(customer),
+                price=p.price_of(item),
+                status=status_override or p.status_of(sub),
+                observed_at=created,
+                current_period_start=start,
+                current_period_end=end,
+                cancel_at_period_end=sub.get("cancel_at_period_end") is True,
+                trial_end=p.when(sub.get("trial_end"), "trial_end"),
+                canceled_at=p.when(sub.get("canceled_at"), "canceled_at"),
+                linked_subscription_id=p.metadata_link(sub),
+            )
+        ]
 
     return handle
 
@@ -106,8 +120,9 @@ def _email(customer: Any) -> str | None:
     return email if isinstance(email, str) and email else None
 
 
-def _invoice_paid(invoice: dict[str, Any], merchant_id: str, source_key: str,
-                  created: datetime) -> Sequence[Command] | Ignored:
+def _invoice_paid(
+    invoice: dict[str, Any], merchant_id: str, source_key: str, created: datetime
+) -> Sequence[Command] | Ignored:
     provider_sub, linked = p.invoice_subscription(invoice)
     if provider_sub is None:
         return Ignored(reason="invoice does not belong to a subscription")
@@ -115,13 +130,21 @@ def _invoice_paid(invoice: dict[str, Any], merchant_id: str, source_key: str,
     if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
         raise p.PayloadError("invoice.amount_paid is not a non-negative integer")
     start, end = p.invoice_period(invoice)
-    return [RecordPayment(
-        source_key=source_key, merchant_id=merchant_id, provider="stripe",
-        provider_subscription_id=provider_sub,
-        provider_invoice_id=p.text(invoice.get("id"), "invoice.id"),
-        amount_paid=amount, currency=p.text(invoice.get("currency"), "invoice.currency"),
-        observed_at=created, period_start=start, period_end=end, linked_subscription_id=linked,
-    )]
+    return [
+        RecordPayment(
+            source_key=source_key,
+            merchant_id=merchant_id,
+            provider="stripe",
+            provider_subscription_id=provider_sub,
+            provider_invoice_id=p.text(invoice.get("id"), "invoice.id"),
+            amount_paid=amount,
+            currency=p.text(invoice.get("currency"), "invoice.currency"),
+            observed_at=created,
+            period_start=start,
+            period_end=end,
+            linked_subscription_id=linked,
+        )
+    ]
 
 
 _TABLE: dict[str, Callable[..., Sequence[Command] | Ignored]] = {

@@ -29,6 +29,9 @@ STATUS_MAP = {
 }
 
 
+LAST_SECOND_OF_YEAR_9999 = 253_402_300_799
+
+
 class PayloadError(ValueError):
     """The object lacks a field we need, or has it in an unusable shape."""
 
@@ -55,7 +58,7 @@ def ref_id(value: Any, what: str) -> str:
 def when(value: Any, what: str) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 253_402_300_799:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > LAST_SECOND_OF_YEAR_9999:
         raise PayloadError(f"{what} is not a unix timestamp")
     return datetime.fromtimestamp(value, UTC)
 
@@ -68,7 +71,9 @@ def first_item(subscription: dict[str, Any]) -> dict[str, Any]:
     return obj(data[0], "subscription.items.data[0]")
 
 
-def billing_period(subscription: dict[str, Any], item: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+def billing_period(
+    subscription: dict[str, Any], item: dict[str, Any]
+) -> tuple[datetime | None, datetime | None]:
     start = item.get("current_period_start", subscription.get("current_period_start"))
     end = item.get("current_period_end", subscription.get("current_period_end"))
     return when(start, "current_period_start"), when(end, "current_period_end")
@@ -129,5 +134,7 @@ def invoice_period(invoice: dict[str, Any]) -> tuple[datetime | None, datetime |
         for line in data:
             period = line.get("period") if isinstance(line, dict) else None
             if isinstance(period, dict):
-                return when(period.get("start"), "line period start"), when(period.get("end"), "line period end")
+                return when(period.get("start"), "line period start"), when(
+                    period.get("end"), "line period end"
+                )
     return None, None

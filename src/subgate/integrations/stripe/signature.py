@@ -84,9 +84,7 @@ def parse_signature_header(value: str) -> ParsedStripeSignature:
     """
     # Length first, so that nothing below ever scans an oversized value.
     if len(value) > MAX_HEADER_LENGTH:
-        raise MalformedSignatureHeader(
-            f"signature header is longer than {MAX_HEADER_LENGTH} characters"
-        )
+        raise MalformedSignatureHeader(f"signature header is longer than {MAX_HEADER_LENGTH} characters")
     if not value.strip(_ITEM_WHITESPACE):
         raise MalformedSignatureHeader("signature header is empty")
     timestamps: list[int] = []
@@ -118,9 +116,7 @@ def _parse_timestamp(raw: str) -> int:
 def _parse_digest(raw: str) -> bytes:
     # Validate first: bytes.fromhex would silently skip embedded whitespace.
     if _DIGEST_RE.fullmatch(raw) is None:
-        raise MalformedSignatureHeader(
-            f"v1 signature is not {_DIGEST_HEX_LENGTH} hexadecimal characters"
-        )
+        raise MalformedSignatureHeader(f"v1 signature is not {_DIGEST_HEX_LENGTH} hexadecimal characters")
     return bytes.fromhex(raw)
 
 
@@ -153,9 +149,7 @@ def verify_stripe_signature(
     raise SignatureMismatch("no v1 signature matches a configured secret")
 
 
-def _check_arguments(
-    secrets: Sequence[str], now: datetime, tolerance_seconds: int
-) -> None:
+def _check_arguments(secrets: Sequence[str], now: datetime, tolerance_seconds: int) -> None:
     # A bare str is a Sequence[str]; iterating it would turn every character
     # into a one-character secret that anyone could brute-force.
     if isinstance(secrets, str):
