@@ -7,9 +7,12 @@ import os
 import time
 
 import orjson
+import pytest
+import structlog
 from svix.webhooks import Webhook
 
 from subgate.integrations.stripe.signature import sign_stripe_payload
+from subgate.integrations.telemetry import configure_logging
 from tests.integration.conftest import Service
 from tests.support.cli import run_cli
 from tests.support.receiver import running_receiver
@@ -150,3 +153,25 @@ async def test_one_trace_from_inbound_request_to_outbound_call(service: Service)
     trace_id = inbound[0].context.trace_id
     names = {s.name for s in spans if s.context.trace_id == trace_id}
     assert {"process inbound event", "deliver webhook", "POST webhook"} <= names
+
+
+async def test_worker_log_lines_carry_the_events_trace_id(
+    service: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("json")  # renders to the stderr that capsys captures
+    try:
+        async with running_receiver() as receiver:
+            connection_id, _ = await connect(service, receiver.url)
+            service.spans.clear()
+            await post_event(service, connection_id, subscription_created(event_id="evt_logs"))
+            await service.run_worker()
+            await receiver.wait_for(1)
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    finally:
+        structlog.reset_defaults()
+
+    inbound = next(s for s in service.spans.get_finished_spans() if s.name.startswith("POST /webhooks"))
+    trace_id = format(inbound.context.trace_id, "032x")
+    work = [line for line in lines if line["event"] in ("inbound event processed", "delivery attempt")]
+    assert {line["event"] for line in work} == {"inbound event processed", "delivery attempt"}
+    assert all(line["trace_id"] == trace_id for line in work)
