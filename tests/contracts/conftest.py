@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from pymongo import MongoClient
@@ -25,25 +24,12 @@ from subgate.integrations.mongo import MongoStore
 from subgate.integrations.sqlite import SqliteStore
 from subgate.integrations.storage.documents import DocumentStore
 from subgate.integrations.storage.schema import COLLECTIONS
-from tests.support.mongo import MongoTarget, mongo_server
+from tests.support.mongo import MongoTarget, database_url, mongo_server
 
 StoreFactory = Callable[[], SqliteStore | MongoStore]
 
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("mongo", id="mongo")]
 _ADMIN_TIMEOUT_MS = 5_000
-
-
-def database_url(server_url: str, database: str) -> str:
-    """`server_url` with its path replaced by `database`, credentials still working."""
-    parts = urlsplit(server_url)
-    query = parts.query
-    has_credentials = "@" in parts.netloc
-    if has_credentials and "authsource=" not in query.lower():
-        # Credentials authenticate against the URL's database unless told
-        # otherwise, and the fresh test database holds no users.
-        auth_db = parts.path.strip("/") or "admin"
-        query = f"{query}&authSource={auth_db}" if query else f"authSource={auth_db}"
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", query, parts.fragment))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
-"""Integration fixtures: a real SQLite file, a real Redis, the real app and worker."""
+"""Integration fixtures: a real store (SQLite file or MongoDB), a real Redis, the real app and worker."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from subgate.integrations.bootstrap import Deps, build, migrate
 from subgate.integrations.settings import load_settings
 from subgate.integrations.telemetry import Telemetry
 from subgate.workers.runner import build_worker
+from tests.support.mongo import MongoTarget, database_url, mongo_server
 from tests.support.redis import redis_server
 
 
@@ -43,14 +45,29 @@ class Service:
         await worker.async_run()
 
 
+@pytest.fixture(scope="session")
+def mongo_target() -> Iterator[MongoTarget]:
+    with mongo_server() as target:
+        yield target
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same pipeline runs on both stores; each test gets a fresh database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'subgate.db'}"
+    target: MongoTarget = request.getfixturevalue("mongo_target")
+    return database_url(target.url, f"pipeline_{uuid.uuid4().hex[:12]}")
+
+
 @pytest.fixture
-async def service(tmp_path: Path, redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Service]:
-    schedule = getattr(request, "param", "0,0,0")
+async def service(tmp_path: Path, redis_url: str, database: str) -> AsyncIterator[Service]:
     settings = load_settings(
         {
             "SUBGATE_DATA_DIR": str(tmp_path),
+            "SUBGATE_DATABASE_URL": database,
             "SUBGATE_ALLOW_PRIVATE_TARGETS": "true",
-            "SUBGATE_RETRY_SCHEDULE": schedule,
+            "SUBGATE_RETRY_SCHEDULE": "0,0,0",
             "SUBGATE_DELIVERY_TIMEOUT_SECONDS": "5",
         },
         dotenv=None,

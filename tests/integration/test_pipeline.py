@@ -132,9 +132,16 @@ async def test_failing_endpoint_ends_in_one_dead_letter(service: Service) -> Non
     deliveries = (await service.client.get("/v1/deliveries", headers=service.auth)).json()["data"]
     assert [d["status"] for d in deliveries] == ["dead"]
 
-    # the admin command reads the same SQLite file
+    # the admin command reads the same database as the running service
     cli = await run_cli(
-        "dlq", "list", "--json", env={**os.environ, "SUBGATE_DATA_DIR": str(service.data_dir)}
+        "dlq",
+        "list",
+        "--json",
+        env={
+            **os.environ,
+            "SUBGATE_DATA_DIR": str(service.data_dir),
+            "SUBGATE_DATABASE_URL": service.deps.settings.database_url,
+        },
     )
     assert [row["id"] for row in json.loads(cli)] == [dead[0]["id"]]
 
@@ -158,7 +165,7 @@ async def test_one_trace_from_inbound_request_to_outbound_call(service: Service)
 async def test_worker_log_lines_carry_the_events_trace_id(
     service: Service, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    configure_logging("json")  # renders to the stderr that capsys captures
+    configure_logging("json", cache=False)  # renders to the stderr that capsys captures
     try:
         async with running_receiver() as receiver:
             connection_id, _ = await connect(service, receiver.url)

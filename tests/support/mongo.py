@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -224,3 +225,16 @@ def _log_tail(path: Path) -> str:
         return f"<could not read {path}: {exc}>"
     tail = lines[-_LOG_TAIL_LINES:]
     return "\n".join(tail) if tail else "<empty>"
+
+
+def database_url(server_url: str, database: str) -> str:
+    """`server_url` with its path replaced by `database`, credentials still working."""
+    parts = urlsplit(server_url)
+    query = parts.query
+    has_credentials = "@" in parts.netloc
+    if has_credentials and "authsource=" not in query.lower():
+        # Credentials authenticate against the URL's database unless told
+        # otherwise, and the fresh test database holds no users.
+        auth_db = parts.path.strip("/") or "admin"
+        query = f"{query}&authSource={auth_db}" if query else f"authSource={auth_db}"
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", query, parts.fragment))

@@ -70,8 +70,12 @@ def _add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mut
     return event_dict
 
 
-def configure_logging(log_format: str, level: int = logging.INFO) -> None:
-    """Called once by the command line entry point, never on import."""
+def configure_logging(log_format: str, level: int = logging.INFO, *, cache: bool = True) -> None:
+    """Called once by the command line entry point, never on import.
+
+    `cache=False` keeps loggers re-reading the configuration (and `sys.stderr`) on every call,
+    for tests that reconfigure logging; services cache for speed.
+    """
     renderer: Any = (
         structlog.processors.JSONRenderer() if log_format == "json" else structlog.dev.ConsoleRenderer()
     )
@@ -86,6 +90,6 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")

@@ -15,7 +15,8 @@ connection is shared, so an asyncio lock hands it to one session at a time.
 
 Lifecycle: the connection opens lazily on first use (``connect()`` opens it
 eagerly, e.g. to fail fast at start-up); ``close()`` waits for the running
-session, closes the connection and is idempotent. A closed store stays closed.
+session, closes the connection, waits for aiosqlite's worker thread to
+exit and is idempotent. A closed store stays closed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
@@ -171,6 +173,24 @@ def _document_id(doc: Document) -> str:
     return doc_id
 
 
+async def _worker_stopped(conn: aiosqlite.Connection) -> None:
+    """Return once the worker thread behind `conn` has exited.
+
+    Each aiosqlite connection runs a thread that hands every result back with
+    ``loop.call_soon_threadsafe``. When opening fails, aiosqlite (0.22) queues
+    the thread's shutdown but does not wait for it, so the thread's last report
+    can arrive after the caller's event loop has closed - pytest-asyncio closes
+    a test's loop right after the test - and it then dies with "Event loop is
+    closed", an unhandled thread exception that surfaces in some later test.
+    Call this only once the shutdown is queued (a failed open, or `close()`):
+    the join is then short, and nothing of the connection outlives the call.
+    """
+    # aiosqlite 0.22 keeps the thread in `_thread`; before that the connection was the thread.
+    worker = getattr(conn, "_thread", conn)
+    if isinstance(worker, threading.Thread) and worker.is_alive():
+        await asyncio.to_thread(worker.join)
+
+
 class _SqliteSession:
     """One `BEGIN IMMEDIATE` transaction on the shared connection."""
 
@@ -269,19 +289,29 @@ class SqliteStore:
             raise StorageError(f"sqlite store {self._path} is closed")
         if self._conn is not None:
             return self._conn
-        with _translated(f"open of {self._path}"):
-            # isolation_level=None: the sqlite3 module must not issue its own
-            # deferred BEGINs; every transaction here is an explicit IMMEDIATE one.
-            # `timeout` is SQLite's busy_timeout: how long to queue behind
-            # another process's write lock before giving up.
-            conn = await aiosqlite.connect(self._path, timeout=self._busy_timeout_s, isolation_level=None)
+        # isolation_level=None: the sqlite3 module must not issue its own
+        # deferred BEGINs; every transaction here is an explicit IMMEDIATE one.
+        # `timeout` is SQLite's busy_timeout: how long to queue behind
+        # another process's write lock before giving up.
+        conn = aiosqlite.connect(self._path, timeout=self._busy_timeout_s, isolation_level=None)
         try:
+            with _translated(f"open of {self._path}"):
+                await conn
             await self._configure(conn)
         except BaseException:
-            await conn.close()
+            await self._shut(conn)
             raise
         self._conn = conn
         return conn
+
+    @staticmethod
+    async def _shut(conn: aiosqlite.Connection) -> None:
+        # A connection that never opened is already stopping (`close()` is
+        # then a no-op); either way the store waits for its thread to exit.
+        try:
+            await conn.close()
+        finally:
+            await _worker_stopped(conn)
 
     async def _configure(self, conn: aiosqlite.Connection) -> None:
         with _translated(f"setup of {self._path}"):
@@ -371,4 +401,4 @@ class SqliteStore:
             conn, self._conn = self._conn, None
             if conn is not None:
                 with _translated("close"):
-                    await conn.close()
+                    await self._shut(conn)
