@@ -215,6 +215,22 @@ async def test_failures_follow_the_retry_schedule_then_die_once(
     assert services.store.count("dead_letters") == 1
 
 
+@pytest.mark.parametrize(("retry_after", "expected"), [(3600.0, 3600.0), (0.5, SCHEDULE[0] * (1 + JITTER))])
+async def test_retry_after_lengthens_but_never_shortens_the_wait(
+    services: Services, retry_after: float, expected: float
+) -> None:
+    await add_endpoint(services)
+    await add_message(services)
+    await services.notifications.dispatch_pending()
+    services.sender.then(SendResult(status_code=429, duration_ms=3, retry_after=retry_after))
+
+    stored = await services.notifications.attempt((await only_delivery(services)).id)
+
+    assert stored is not None
+    assert stored.status == DeliveryStatus.FAILED
+    assert stored.next_attempt_at == services.clock() + timedelta(seconds=expected)
+
+
 async def test_gone_kills_the_delivery_and_disables_the_endpoint(services: Services) -> None:
     endpoint = await add_endpoint(services)
     await add_message(services)

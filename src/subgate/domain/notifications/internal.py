@@ -169,6 +169,9 @@ class NotificationsInternal:
                 )
                 return await unit.deliveries.update(done)
             delay = None if result is None else self._policy.delay_after(len(attempts))
+            if delay is not None and result is not None and result.retry_after is not None:
+                # The endpoint asked for a pause (429/503): wait at least that long; the sender caps it.
+                delay = max(delay, result.retry_after)
             if result is not None and result.status_code == HTTP_GONE:
                 delay = None
                 await _disable_endpoint(unit, leased)
