@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -27,9 +28,20 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+class OffsetClock:
+    """Real time plus an adjustable offset: lets a test jump ahead while Redis keeps real time."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
 @dataclass
 class Service:
     deps: Deps
+    clock: OffsetClock
     client: httpx.AsyncClient
     spans: InMemorySpanExporter
     api_key: str
@@ -74,11 +86,12 @@ async def service(tmp_path: Path, redis_url: str, database: str) -> AsyncIterato
     )
     spans = InMemorySpanExporter()
     telemetry = Telemetry("subgate-test", extra_processors=(SimpleSpanProcessor(spans),))
-    deps = await build(settings, redis_url=redis_url, telemetry=telemetry)
+    clock = OffsetClock()
+    deps = await build(settings, redis_url=redis_url, telemetry=telemetry, clock=clock)
     await deps.queue.pool.flushdb()
     await migrate(deps.store)
     _, api_key = await deps.admin.create_merchant("Test merchant")
     transport = httpx.ASGITransport(app=create_app(deps.gateway), client=("127.0.0.1", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://subgate.test") as client:
-        yield Service(deps=deps, client=client, spans=spans, api_key=api_key, data_dir=tmp_path)
+        yield Service(deps=deps, clock=clock, client=client, spans=spans, api_key=api_key, data_dir=tmp_path)
     await deps.close()

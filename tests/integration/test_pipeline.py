@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import timedelta
 
 import orjson
 import pytest
@@ -13,6 +14,7 @@ from svix.webhooks import Webhook
 
 from subgate.integrations.stripe.signature import sign_stripe_payload
 from subgate.integrations.telemetry import configure_logging
+from subgate.workers.tasks import STALLED_INBOUND_AFTER, sweep
 from tests.integration.conftest import Service
 from tests.support.cli import run_cli
 from tests.support.receiver import running_receiver
@@ -182,3 +184,26 @@ async def test_worker_log_lines_carry_the_events_trace_id(
     work = [line for line in lines if line["event"] in ("inbound event processed", "delivery attempt")]
     assert {line["event"] for line in work} == {"inbound event processed", "delivery attempt"}
     assert all(line["trace_id"] == trace_id for line in work)
+
+
+async def test_nothing_is_lost_when_redis_loses_its_data(service: Service) -> None:
+    """Flush Redis after the event is accepted and again after fan-out: the sweeper restores the work."""
+    async with running_receiver() as receiver:
+        connection_id, _ = await connect(service, receiver.url)
+        assert await post_event(service, connection_id, subscription_created(event_id="evt_flush")) == (
+            200,
+            '{"status":"accepted"}',
+        )
+        await service.deps.queue.pool.flushall()
+        await service.run_worker()
+        assert receiver.received == []  # nothing left in Redis to run
+
+        service.clock.offset = STALLED_INBOUND_AFTER + timedelta(seconds=1)
+        assert (await sweep(service.deps.worker))["inbound"] == 1
+        await service.deps.queue.pool.flushall()  # lose the re-enqueued job too
+        assert (await sweep(service.deps.worker))["inbound"] == 1
+        await service.run_worker()
+        await receiver.wait_for(1)
+
+    assert (await sweep(service.deps.worker)) == {"dispatched": 0, "due": 0, "inbound": 0}
+    assert len(receiver.received) == 1

@@ -79,7 +79,7 @@ async def build(
     url = redis_url or settings.redis_url
     if url is None:
         raise ValueError("a Redis URL is required (the dev command starts an embedded one)")
-    queue = await ArqQueue.connect(url)
+    queue = await ArqQueue.connect(url, clock)
     txn = StoreTxn(store)
     http = build_client()
     sender = HttpWebhookSender(

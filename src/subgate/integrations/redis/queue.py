@@ -9,11 +9,13 @@ A failed enqueue is logged and dropped: the sweeper finds the work again.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 
 import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
+
+from subgate.domain.shared.clock import Clock, system_clock
 
 PROCESS_INBOUND = "process_inbound"
 DELIVER_WEBHOOK = "deliver_webhook"
@@ -29,12 +31,14 @@ def redis_settings(url: str) -> RedisSettings:
 
 
 class ArqQueue:
-    def __init__(self, pool: ArqRedis) -> None:
+    def __init__(self, pool: ArqRedis, clock: Clock = system_clock) -> None:
         self.pool = pool
+        # The same clock as the domain: a due time it computed is turned into a delay from its "now".
+        self._clock = clock
 
     @classmethod
-    async def connect(cls, url: str) -> ArqQueue:
-        return cls(await create_pool(redis_settings(url)))
+    async def connect(cls, url: str, clock: Clock = system_clock) -> ArqQueue:
+        return cls(await create_pool(redis_settings(url)), clock)
 
     async def enqueue_inbound(self, event_id: str, trace_carrier: Mapping[str, str]) -> None:
         await self._enqueue(PROCESS_INBOUND, f"inbound:{event_id}", None, event_id, dict(trace_carrier))
@@ -42,14 +46,18 @@ class ArqQueue:
     async def enqueue_delivery(
         self, delivery_id: str, version: int, at: datetime, trace_carrier: Mapping[str, str]
     ) -> None:
-        defer = at if at > datetime.now(UTC) else None
+        delay = at - self._clock()
         await self._enqueue(
-            DELIVER_WEBHOOK, f"deliver:{delivery_id}:{version}", defer, delivery_id, dict(trace_carrier)
+            DELIVER_WEBHOOK,
+            f"deliver:{delivery_id}:{version}",
+            delay if delay > timedelta(0) else None,
+            delivery_id,
+            dict(trace_carrier),
         )
 
-    async def _enqueue(self, function: str, job_id: str, defer: datetime | None, *args: object) -> None:
+    async def _enqueue(self, function: str, job_id: str, delay: timedelta | None, *args: object) -> None:
         try:
-            await self.pool.enqueue_job(function, *args, _job_id=job_id, _defer_until=defer)
+            await self.pool.enqueue_job(function, *args, _job_id=job_id, _defer_by=delay)
         except (RedisError, OSError) as error:
             log.warning("enqueue failed; the sweeper will retry", job_id=job_id, error=str(error))
 
