@@ -53,7 +53,7 @@ lint: sync ## ruff check and ruff format --check
 
 .PHONY: typecheck
 typecheck: sync ## mypy --strict on src and tests
-	$(RUN) mypy --strict src tests
+	$(RUN) mypy --strict src tests $(wildcard benchmarks)
 
 .PHONY: imports
 imports: sync ## Import-linter contracts (layers, stdlib-only domain, bounded contexts)
