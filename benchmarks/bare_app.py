@@ -2,15 +2,13 @@
 
 It reads the body and answers what subgate answers for an accepted event, nothing more.
 `main` serves it exactly as `subgate.runtime.run_service` serves the gateway: one process,
-uvicorn's `Config` with the same arguments, `Server.serve()` inside `asyncio.run` (so the
-same event loop implementation and HTTP protocol implementation are picked).
+the same `server_config` and the same `run_async` event loop (uvloop, httptools).
 
 Run: `python -m benchmarks.bare_app PORT`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import uvicorn
@@ -20,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from benchmarks.processes import HOST
+from subgate.runtime import run_async, server_config
 
 ACCEPTED = b'{"status":"accepted"}'
 
@@ -35,10 +34,7 @@ def create_bare_app() -> Starlette:
 
 def main(argv: list[str]) -> int:
     (port,) = argv
-    config = uvicorn.Config(
-        create_bare_app(), host=HOST, port=int(port), log_config=None, access_log=False, lifespan="on"
-    )
-    asyncio.run(uvicorn.Server(config).serve())
+    run_async(uvicorn.Server(server_config(create_bare_app(), HOST, int(port))).serve())
     return 0
 
 

@@ -23,6 +23,7 @@ from arq.worker import Worker, func
 
 from benchmarks.receiver import Arrivals
 from subgate.integrations.redis.queue import redis_settings
+from subgate.runtime import run_async
 
 NOOP_JOB: Final = "noop"
 # As in subgate.workers.runner.build_worker.
@@ -89,7 +90,7 @@ async def run_until_done(redis_url: str, jobs: int) -> Arrivals:
 
 def main(argv: list[str]) -> int:
     redis_url, jobs, result_file = argv
-    arrivals = asyncio.run(run_until_done(redis_url, int(jobs)))
+    arrivals = run_async(run_until_done(redis_url, int(jobs)))  # the same event loop as `subgate worker`
     Path(result_file).write_text(
         json.dumps({"count": arrivals.count, "first": arrivals.first, "last": arrivals.last})
     )

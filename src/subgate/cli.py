@@ -77,7 +77,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(command: str, settings: Settings) -> int:
-    from subgate.runtime import redis_url_for, run_service  # noqa: PLC0415 - server imports only for these
+    from subgate.runtime import redis_url_for, run_async, run_service  # noqa: PLC0415 - server imports only here
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
@@ -90,7 +90,7 @@ def _run(command: str, settings: Settings) -> int:
             marker.write_text(merchant_id + "\n")
             lines.append(f"demo merchant {merchant_id}; API key (shown once): {api_key}")
     with redis_url_for(settings) as redis_url:
-        asyncio.run(
+        run_async(
             run_service(
                 settings,
                 redis_url,

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import structlog
 import uvicorn
+import uvloop
 from redis import Redis
 from redis.exceptions import RedisError
+from starlette.types import ASGIApp
 
 from subgate.gateway.app import create_app
 from subgate.integrations.bootstrap import Deps, build, migrate
@@ -20,6 +23,30 @@ from subgate.integrations.settings import Settings
 from subgate.workers.runner import build_worker
 
 log = structlog.get_logger()
+
+T = TypeVar("T")
+
+
+def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+    """How every HTTP server of ours is served (the benchmarks' reference app uses it too)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="httptools",
+        # The gateway walks X-Forwarded-For itself, against SUBGATE_TRUSTED_PROXIES; uvicorn's
+        # own rewrite of the client address (it trusts 127.0.0.1 by default) would defeat that.
+        proxy_headers=False,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on uvloop: the server and the worker spend their time in the event loop."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 class _Server(uvicorn.Server):
@@ -89,15 +116,7 @@ async def run_service(
         server: uvicorn.Server | None = None
         arq_worker = build_worker(deps.worker, handle_signals=False) if worker else None
         if http:
-            config = uvicorn.Config(
-                create_app(deps.gateway),
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-            )
-            server = _Server(config)
+            server = _Server(server_config(create_app(deps.gateway), settings.host, settings.port))
             tasks.append(asyncio.create_task(server.serve()))
         if arq_worker is not None:
             tasks.append(asyncio.create_task(arq_worker.async_run()))

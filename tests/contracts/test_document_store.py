@@ -11,6 +11,7 @@ import asyncio
 import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -584,3 +585,23 @@ async def test_sqlite_survives_a_cancelled_session(sqlite_store: SqliteStore) ->
 
     await insert_all(sqlite_store, "customers", [{"id": "kept", "version": 1, "merchant_id": "m"}])
     assert await find_ids(sqlite_store, "customers", {}) == ["kept"]
+
+
+async def test_sqlite_concurrent_sessions_share_commits_and_fail_alone(sqlite_store: SqliteStore) -> None:
+    """Sessions committed together are each durable, and one failing session takes only itself down."""
+
+    async def write(n: int) -> None:
+        async with sqlite_store.session() as session:
+            await session.insert("customers", {"id": f"c{n:03}", "version": 1, "merchant_id": "m"})
+            if n % 10 == 0:
+                raise RuntimeError(f"session {n} fails after writing")
+
+    results = await asyncio.gather(*(write(n) for n in range(100)), return_exceptions=True)
+
+    failed = [r for r in results if isinstance(r, RuntimeError)]
+    assert len(failed) == 10
+    expected = sorted(f"c{n:03}" for n in range(100) if n % 10)
+    # Read through a separate connection: only committed rows are visible there.
+    with closing(sqlite3.connect(sqlite_store.path)) as other:
+        stored = [row[0] for row in other.execute('SELECT id FROM "customers" ORDER BY id')]
+    assert stored == expected

@@ -88,10 +88,16 @@ async def service(tmp_path: Path, redis_url: str, database: str) -> AsyncIterato
     telemetry = Telemetry("subgate-test", extra_processors=(SimpleSpanProcessor(spans),))
     clock = OffsetClock()
     deps = await build(settings, redis_url=redis_url, telemetry=telemetry, clock=clock)
-    await deps.queue.pool.flushdb()
-    await migrate(deps.store)
-    _, api_key = await deps.admin.create_merchant("Test merchant")
-    transport = httpx.ASGITransport(app=create_app(deps.gateway), client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://subgate.test") as client:
-        yield Service(deps=deps, clock=clock, client=client, spans=spans, api_key=api_key, data_dir=tmp_path)
-    await deps.close()
+    # `finally`: a set-up step failing after `build` must still close the store,
+    # or its connection (an aiosqlite thread) outlives this test's event loop.
+    try:
+        await deps.queue.pool.flushdb()
+        await migrate(deps.store)
+        _, api_key = await deps.admin.create_merchant("Test merchant")
+        transport = httpx.ASGITransport(app=create_app(deps.gateway), client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://subgate.test") as client:
+            yield Service(
+                deps=deps, clock=clock, client=client, spans=spans, api_key=api_key, data_dir=tmp_path
+            )
+    finally:
+        await deps.close()

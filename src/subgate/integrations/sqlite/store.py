@@ -1,4 +1,4 @@
-"""`DocumentStore` on a single SQLite file.
+"""`DocumentStore` on a single SQLite file, with group commit.
 
 Layout: one table per collection, ``(id TEXT PRIMARY KEY, doc TEXT NOT NULL)``,
 where ``doc`` is the whole document as JSON. Secondary indexes are expression
@@ -6,17 +6,26 @@ indexes over ``json_extract(doc, '$.field')``; queries are built from exactly
 the same expressions, because SQLite only uses an expression index when the
 query repeats the indexed expression.
 
-Concurrency: the file is shared with other processes (the admin CLI, a
-worker), so every transaction starts with ``BEGIN IMMEDIATE`` - taking the
-write lock up front means two writers queue on ``busy_timeout`` instead of
-both reading first and then failing to upgrade (which SQLite reports as an
-immediate SQLITE_BUSY that no timeout can cure). Inside this process a single
-connection is shared, so an asyncio lock hands it to one session at a time.
+Durability and speed: with ``synchronous = FULL`` every commit waits for an
+fsync (about 2 ms here), which would cap the store at a few hundred
+transactions a second if each session committed alone. Sessions therefore
+share commits: each session runs inside a SAVEPOINT of one open write
+transaction and, once its own work is released, waits for the next COMMIT.
+That COMMIT (with its fsync) runs in a thread as soon as the connection is
+free, covering every session that finished meanwhile. A session returns only
+after its writes are durable; a session that raises rolls back to its own
+savepoint and leaves the others' writes alone. If a COMMIT fails, every
+session it covered fails with StorageError.
 
-Lifecycle: the connection opens lazily on first use (``connect()`` opens it
-eagerly, e.g. to fail fast at start-up); ``close()`` waits for the running
-session, closes the connection, waits for aiosqlite's worker thread to
-exit and is idempotent. A closed store stays closed.
+Statements run directly on the event loop: inside our own write transaction
+they never wait for a lock and take microseconds, and reads in WAL mode never
+block. Only what can wait (opening the file, BEGIN IMMEDIATE behind another
+process's write lock, COMMIT's fsync) runs in a worker thread. One asyncio lock
+hands the connection to one session (or one commit) at a time.
+
+Other processes (the admin CLI, a worker) share the file: a write transaction
+starts with ``BEGIN IMMEDIATE``, so writers queue on ``busy_timeout`` instead of
+failing to upgrade a read lock.
 """
 
 from __future__ import annotations
@@ -24,13 +33,11 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Final
 
-import aiosqlite
 import orjson
 
 from subgate.integrations.storage.documents import (
@@ -173,60 +180,59 @@ def _document_id(doc: Document) -> str:
     return doc_id
 
 
-async def _worker_stopped(conn: aiosqlite.Connection) -> None:
-    """Return once the worker thread behind `conn` has exited.
+_SAVEPOINT: Final = "subgate_session"
 
-    Each aiosqlite connection runs a thread that hands every result back with
-    ``loop.call_soon_threadsafe``. When opening fails, aiosqlite (0.22) queues
-    the thread's shutdown but does not wait for it, so the thread's last report
-    can arrive after the caller's event loop has closed - pytest-asyncio closes
-    a test's loop right after the test - and it then dies with "Event loop is
-    closed", an unhandled thread exception that surfaces in some later test.
-    Call this only once the shutdown is queued (a failed open, or `close()`):
-    the join is then short, and nothing of the connection outlives the call.
-    """
-    # aiosqlite 0.22 keeps the thread in `_thread`; before that the connection was the thread.
-    worker = getattr(conn, "_thread", conn)
-    if isinstance(worker, threading.Thread) and worker.is_alive():
-        await asyncio.to_thread(worker.join)
+
+def _require_wal(row: object) -> None:
+    if not isinstance(row, tuple) or str(row[0]).lower() != "wal":
+        raise sqlite3.OperationalError(f"WAL mode refused (got {row!r})")
 
 
 class _SqliteSession:
-    """One `BEGIN IMMEDIATE` transaction on the shared connection."""
+    """The statements of one session; writes open the shared write transaction on first use."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, store: SqliteStore, conn: sqlite3.Connection) -> None:
+        self._store = store
         self._conn = conn
         self._open = True
+        self.savepoint = False
 
     def finish(self) -> None:
         self._open = False
 
-    def _live(self) -> aiosqlite.Connection:
+    def _live(self) -> sqlite3.Connection:
         # A session leaked out of its `async with` would otherwise write into
-        # whichever transaction happens to hold the connection next.
+        # whichever session happens to hold the connection next.
         if not self._open:
             raise RuntimeError("document session used after its transaction ended")
         return self._conn
+
+    async def writable(self) -> sqlite3.Connection:
+        conn = self._live()
+        if not self.savepoint:
+            await self._store.ensure_write_transaction()
+            with _translated("savepoint"):
+                conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+            self.savepoint = True
+        return conn
 
     async def insert(self, collection: str, doc: Document) -> None:
         table = _table(collection)
         doc_id = _document_id(doc)
         payload = _encode(doc)
-        conn = self._live()
+        conn = await self.writable()
         with _translated("insert"):
-            async with conn.execute(
+            conn.execute(
                 f"INSERT INTO {table} (id, doc) VALUES (?, ?)",  # noqa: S608 - table name validated
                 (doc_id, payload),
-            ):
-                pass
+            )
 
     async def get(self, collection: str, doc_id: str) -> Document | None:
         table = _table(collection)
         conn = self._live()
         with _translated("get"):
             sql = f"SELECT doc FROM {table} WHERE id = ?"  # noqa: S608 - table name validated
-            async with conn.execute(sql, (doc_id,)) as cursor:
-                row = await cursor.fetchone()
+            row = conn.execute(sql, (doc_id,)).fetchone()
         return None if row is None else _decode(row[0])
 
     async def find(
@@ -241,8 +247,7 @@ class _SqliteSession:
         sql, params = compile_find(collection, where, limit=limit, after_id=after_id, order_by=order_by)
         conn = self._live()
         with _translated("find"):
-            async with conn.execute(sql, params) as cursor:
-                rows = await cursor.fetchall()
+            rows = conn.execute(sql, params).fetchall()
         return [_decode(row[0]) for row in rows]
 
     async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
@@ -253,13 +258,12 @@ class _SqliteSession:
                 f"replacement must carry version {expected_version + 1}, got {doc.get('version')!r}"
             )
         payload = _encode(doc)
-        conn = self._live()
+        conn = await self.writable()
         with _translated("replace"):
-            async with conn.execute(
+            changed = conn.execute(
                 f"UPDATE {table} SET doc = ? WHERE id = ? AND json_extract(doc, '$.version') = ?",  # noqa: S608
                 (payload, doc_id, expected_version),
-            ) as cursor:
-                changed = cursor.rowcount
+            ).rowcount
         if changed == 0:
             raise VersionMismatch(f"{collection}/{doc_id}: stored version is not {expected_version}")
 
@@ -270,9 +274,12 @@ class SqliteStore:
     def __init__(self, path: Path, *, busy_timeout_s: float = _DEFAULT_BUSY_TIMEOUT_S) -> None:
         self._path = path
         self._busy_timeout_s = busy_timeout_s
-        self._conn: aiosqlite.Connection | None = None
+        self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._lock = asyncio.Lock()
+        # Sessions whose work sits in the open write transaction, waiting for its COMMIT.
+        self._waiting: list[asyncio.Future[None]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     @property
     def path(self) -> Path:
@@ -283,84 +290,101 @@ class SqliteStore:
         async with self._lock:
             await self._connection()
 
-    async def _connection(self) -> aiosqlite.Connection:
+    async def _connection(self) -> sqlite3.Connection:
         # Caller holds self._lock, so at most one open attempt runs at a time.
         if self._closed:
             raise StorageError(f"sqlite store {self._path} is closed")
-        if self._conn is not None:
-            return self._conn
-        # isolation_level=None: the sqlite3 module must not issue its own
-        # deferred BEGINs; every transaction here is an explicit IMMEDIATE one.
-        # `timeout` is SQLite's busy_timeout: how long to queue behind
-        # another process's write lock before giving up.
-        conn = aiosqlite.connect(self._path, timeout=self._busy_timeout_s, isolation_level=None)
-        try:
+        if self._conn is None:
             with _translated(f"open of {self._path}"):
-                await conn
-            await self._configure(conn)
+                self._conn = await asyncio.to_thread(self._open)
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: the sqlite3 module must not issue its own BEGINs.
+        # check_same_thread=False: the asyncio lock, not the thread, guards the connection.
+        conn = sqlite3.connect(
+            self._path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        try:
+            # WAL lets readers (here and in other processes) carry on while one writer commits.
+            _require_wal(conn.execute("PRAGMA journal_mode = WAL").fetchone())
+            # FULL syncs the WAL on every commit: an acknowledged webhook must
+            # survive a power cut, not only a process crash. Group commit pays for it.
+            conn.execute("PRAGMA synchronous = FULL")
         except BaseException:
-            await self._shut(conn)
+            conn.close()
             raise
-        self._conn = conn
         return conn
 
-    @staticmethod
-    async def _shut(conn: aiosqlite.Connection) -> None:
-        # A connection that never opened is already stopping (`close()` is
-        # then a no-op); either way the store waits for its thread to exit.
-        try:
-            await conn.close()
-        finally:
-            await _worker_stopped(conn)
-
-    async def _configure(self, conn: aiosqlite.Connection) -> None:
-        with _translated(f"setup of {self._path}"):
-            # WAL lets readers in other processes carry on while one writer commits.
-            async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
-                row = await cursor.fetchone()
-            # FULL syncs the WAL on every commit: an acknowledged webhook
-            # must survive a power cut, not only a process crash.
-            async with conn.execute("PRAGMA synchronous = FULL"):
-                pass
-        if row is None or str(row[0]).lower() != "wal":
-            raise StorageError(f"sqlite {self._path}: WAL mode refused (got {row!r})")
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            conn = await self._connection()
-            if conn.in_transaction:
-                # Only possible when a previous session was cancelled before its
-                # rollback ran; starting fresh beats refusing every later session.
-                with _translated("rollback of an abandoned transaction"):
-                    await conn.rollback()
+    async def ensure_write_transaction(self) -> None:
+        """Open the shared write transaction if none is open (caller holds the lock)."""
+        conn = await self._connection()
+        if not conn.in_transaction:
             with _translated("begin"):
-                async with conn.execute("BEGIN IMMEDIATE"):
-                    pass
-            try:
-                yield conn
-            except BaseException:
-                # The caller's exception matters more than a failed rollback; a
-                # transaction left open is rolled back by the next session anyway.
-                with suppress(sqlite3.Error):
-                    await conn.rollback()
-                raise
-            try:
-                with _translated("commit"):
-                    await conn.commit()
-            except StorageError:
-                with suppress(sqlite3.Error):
-                    await conn.rollback()
-                raise
+                # May wait up to busy_timeout for another process's write lock: off the loop.
+                await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[DocumentSession]:
-        async with self._transaction() as conn:
-            session = _SqliteSession(conn)
+        async with self._session() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[_SqliteSession]:
+        async with self._lock:
+            conn = await self._connection()
+            session = _SqliteSession(self, conn)
             try:
                 yield session
+            except BaseException:
+                if session.savepoint:
+                    # Undo this session only; other sessions' work in the transaction stays.
+                    with suppress(sqlite3.Error):
+                        conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+                        conn.execute(f"RELEASE {_SAVEPOINT}")
+                raise
             finally:
                 session.finish()
+            if session.savepoint:
+                with _translated("release"):
+                    conn.execute(f"RELEASE {_SAVEPOINT}")
+            # A session that wrote, or that may have read writes not yet committed, waits
+            # for the COMMIT; one that only read committed data returns at once.
+            committed: asyncio.Future[None] | None = None
+            if conn.in_transaction:
+                committed = asyncio.get_running_loop().create_future()
+                self._waiting.append(committed)
+                if self._committer is None or self._committer.done():
+                    self._committer = asyncio.create_task(self._commit())
+        if committed is not None:
+            await committed
+
+    async def _commit(self) -> None:
+        """Commit whatever the sessions queued so far left in the transaction, for all of them."""
+        async with self._lock:
+            waiting, self._waiting = self._waiting, []
+            conn = self._conn
+            failure: StorageError | None = None
+            if conn is not None and conn.in_transaction:
+                try:
+                    with _translated("commit"):
+                        await asyncio.to_thread(conn.execute, "COMMIT")
+                except StorageError as error:
+                    failure = error
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+            for future in waiting:
+                if future.done():
+                    continue  # its session was cancelled while waiting
+                if failure is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(StorageError(str(failure)))
+
+    async def _settle(self) -> None:
+        """Wait until no COMMIT is pending (before DDL, or closing)."""
+        while self._committer is not None and not self._committer.done():
+            await self._committer
 
     async def migrate(self, collections: Mapping[str, Sequence[IndexSpec]]) -> None:
         statements: list[str] = []
@@ -380,25 +404,30 @@ class SqliteStore:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the directory for {self._path}: {exc}") from exc
-        # DDL is transactional in SQLite: a half-applied migration rolls back.
-        async with self._transaction() as conn:
+        # DDL is transactional in SQLite: all of the migration commits, or none of it.
+        async with self._session() as session:
+            conn = await session.writable()
             for statement in statements:
                 with _translated("migrate"):
-                    async with conn.execute(statement):
-                        pass
+                    conn.execute(statement)
 
     async def ping(self) -> None:
         async with self._lock:
             conn = await self._connection()
             with _translated("ping"):
-                async with conn.execute("SELECT count(*) FROM sqlite_master") as cursor:
-                    await cursor.fetchone()
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     async def close(self) -> None:
-        # Taking the lock lets a running session finish (commit or roll back) first.
+        await self._settle()
+        # Taking the lock lets a running session finish (and queue its commit) first.
         async with self._lock:
             self._closed = True
+        await self._settle()
+        async with self._lock:
             conn, self._conn = self._conn, None
             if conn is not None:
+                with suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
                 with _translated("close"):
-                    await self._shut(conn)
+                    conn.close()
