@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import structlog
 from opentelemetry import context as otel_context, trace
 from opentelemetry.propagate import extract, inject
@@ -70,6 +71,11 @@ def _add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mut
     return event_dict
 
 
+def _json_line(event: Any, **_: Any) -> str:
+    # orjson: log lines are on the hot path of every request and job.
+    return orjson.dumps(event, default=str).decode()
+
+
 def configure_logging(log_format: str, level: int = logging.INFO, *, cache: bool = True) -> None:
     """Called once by the command line entry point, never on import.
 
@@ -77,7 +83,9 @@ def configure_logging(log_format: str, level: int = logging.INFO, *, cache: bool
     for tests that reconfigure logging; services cache for speed.
     """
     renderer: Any = (
-        structlog.processors.JSONRenderer() if log_format == "json" else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer(serializer=_json_line)
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
         processors=[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -70,18 +71,21 @@ class NotificationsInternal:
         async def pending(unit: NotificationsUnit) -> Sequence[OutboxMessage]:
             return await unit.outbox.pending(limit)
 
-        created = 0
-        for message in await self._txn(pending):
-            try:
-                deliveries = await self._txn(functools.partial(self._fan_out, message=message))
-            except ConcurrencyConflict:
-                continue  # another dispatcher took this message
-            for delivery in deliveries:
-                await self._queue.enqueue_delivery(
-                    delivery.id, delivery.version, self._clock(), message.trace_carrier
-                )
-            created += len(deliveries)
-        return created
+        # One transaction per message, started together so that the store can commit them
+        # together; they start in outbox order, so deliveries are created in that order too.
+        counts = await asyncio.gather(*(self._dispatch(message) for message in await self._txn(pending)))
+        return sum(counts)
+
+    async def _dispatch(self, message: OutboxMessage) -> int:
+        try:
+            deliveries = await self._txn(functools.partial(self._fan_out, message=message))
+        except ConcurrencyConflict:
+            return 0  # another dispatcher took this message
+        for delivery in deliveries:
+            await self._queue.enqueue_delivery(
+                delivery.id, delivery.version, self._clock(), message.trace_carrier
+            )
+        return len(deliveries)
 
     async def _fan_out(self, unit: NotificationsUnit, *, message: OutboxMessage) -> list[Delivery]:
         await unit.outbox.mark_dispatched(message.id)
