@@ -67,6 +67,7 @@ def _attempt_view(attempt: Attempt) -> View:
         "status_code": attempt.status_code,
         "duration_ms": attempt.duration_ms,
         "error": attempt.error,
+        "response_body": attempt.response_excerpt,  # the first 2 KB of what the endpoint answered
     }
 
 
@@ -83,12 +84,8 @@ def _delivery_base(delivery: Delivery) -> View:
     }
 
 
-def delivery_summary_view(delivery: Delivery) -> View:
-    """In lists, `attempts` is a count; the attempt log is only in the single-delivery view."""
-    return {**_delivery_base(delivery), "attempts": len(delivery.attempts)}
-
-
 def delivery_view(delivery: Delivery) -> View:
+    """One representation in lists and by id: a delivery carries its whole attempt log."""
     return {**_delivery_base(delivery), "attempts": [_attempt_view(a) for a in delivery.attempts]}
 
 

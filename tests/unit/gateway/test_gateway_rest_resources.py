@@ -231,12 +231,25 @@ async def test_delivery_lists_count_attempts_and_detail_lists_them(gateway: Gate
         by_status = (await client.get("/v1/deliveries", params={"status": "failed"})).json()
         detail = (await client.get(f"/v1/deliveries/{failed.id}")).json()
 
-    assert [d["attempts"] for d in listed["data"]] == [2, 2]
+    assert [len(d["attempts"]) for d in listed["data"]] == [2, 2]
+    assert listed["data"][0] == detail  # one representation in lists and by id
     assert [d["id"] for d in by_endpoint["data"]] == [succeeded.id]
     assert [d["id"] for d in by_status["data"]] == [failed.id]
     assert detail["attempts"] == [
-        {"at": "2025-01-15T12:00:00Z", "status_code": 500, "duration_ms": 120, "error": "server error"},
-        {"at": "2025-01-15T12:00:05Z", "status_code": None, "duration_ms": 15000, "error": "timeout"},
+        {
+            "at": "2025-01-15T12:00:00Z",
+            "status_code": 500,
+            "duration_ms": 120,
+            "error": "server error",
+            "response_body": None,
+        },
+        {
+            "at": "2025-01-15T12:00:05Z",
+            "status_code": None,
+            "duration_ms": 15000,
+            "error": "timeout",
+            "response_body": None,
+        },
     ]
     assert detail["next_attempt_at"] == "2025-01-15T12:05:00Z"
     for key_name in ("endpoint_id", "message_id", "event_type", "status", "created_at"):

@@ -11,7 +11,7 @@ from subgate.domain.notifications.model import DeadLetterKind, DeliveryStatus
 from subgate.domain.notifications.ports import DeliveryFilter
 from subgate.gateway.auth import v1_route
 from subgate.gateway.responses import json_response
-from subgate.gateway.serialize import dead_letter_view, delivery_summary_view, delivery_view, page_view
+from subgate.gateway.serialize import dead_letter_view, delivery_view, page_view
 from subgate.gateway.validation import page_request, query_enum, query_str
 from subgate.integrations.deps import GatewayDeps
 
@@ -34,7 +34,7 @@ class DeliveriesApi:
             status=query_enum(request, "status", DeliveryStatus),
         )
         page = await self._deps.notifications.list_deliveries(merchant.id, where, page_request(request))
-        return json_response(page_view(page, delivery_summary_view))
+        return json_response(page_view(page, delivery_view))
 
     async def get(self, request: Request, merchant: Merchant) -> Response:
         delivery_id = str(request.path_params["delivery_id"])
