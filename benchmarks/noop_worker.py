@@ -23,12 +23,14 @@ from arq.worker import Worker, func
 
 from benchmarks.receiver import Arrivals
 from subgate.integrations.redis.queue import redis_settings
+from subgate.integrations.settings import DEFAULT_WORKER_MAX_JOBS
 from subgate.runtime import run_async
+from subgate.workers import runner
 
 NOOP_JOB: Final = "noop"
 # As in subgate.workers.runner.build_worker.
-MAX_JOBS: Final = 200
-POLL_DELAY_S: Final = 0.05
+MAX_JOBS: Final = DEFAULT_WORKER_MAX_JOBS
+POLL_DELAY_S: Final = runner.POLL_DELAY_SECONDS
 JOB_TIMEOUT_S: Final = 15 + 60
 MAX_TRIES: Final = 1000
 _ENQUEUE_BATCH: Final = 100

@@ -11,6 +11,8 @@ from subgate.domain.notifications.retry import parse_schedule
 from subgate.domain.shared.errors import ValidationFailed
 
 SECONDS_PER_DAY = 86_400
+# Concurrent jobs per worker process (arq's max_jobs).
+DEFAULT_WORKER_MAX_JOBS = 200
 DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 
 
@@ -36,6 +38,7 @@ class Settings:
     otlp_endpoint: str | None = None
     log_format: str = "json"
     sweep_interval_seconds: float = 5.0
+    worker_max_jobs: int = DEFAULT_WORKER_MAX_JOBS
     public_base_url: str | None = None
 
     @property
@@ -130,5 +133,6 @@ def load_settings(
         otlp_endpoint=env.get("SUBGATE_OTLP_ENDPOINT") or None,
         log_format=log_format,
         sweep_interval_seconds=_float(env, "SUBGATE_SWEEP_INTERVAL_SECONDS", 5.0),
+        worker_max_jobs=_int(env, "SUBGATE_WORKER_MAX_JOBS", DEFAULT_WORKER_MAX_JOBS, minimum=1),
         public_base_url=env.get("SUBGATE_PUBLIC_BASE_URL") or None,
     )

@@ -16,6 +16,8 @@ from subgate.workers.tasks import deliver_webhook, process_inbound, sweep
 
 log = structlog.get_logger()
 
+POLL_DELAY_SECONDS = 0.05
+
 
 async def sweep_forever(deps: WorkerDeps, interval: float) -> None:
     while True:
@@ -34,7 +36,7 @@ def build_worker(
     deps: WorkerDeps,
     *,
     burst: bool = False,
-    max_jobs: int = 200,
+    max_jobs: int | None = None,
     handle_signals: bool = True,
     sweeper: bool = True,
 ) -> Worker:
@@ -59,8 +61,8 @@ def build_worker(
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         burst=burst,
-        poll_delay=0.05 if not burst else 0,
-        max_jobs=max_jobs,
+        poll_delay=POLL_DELAY_SECONDS if not burst else 0,
+        max_jobs=max_jobs or deps.settings.worker_max_jobs,
         job_timeout=timeout,
         keep_result=0,
         max_tries=1000,  # a job interrupted by a dying worker runs again; the database bounds real retries
