@@ -16,6 +16,7 @@ from subgate.domain.subscriptions.state_machine import SubscriptionStatus
 class SubscriptionFilter:
     status: SubscriptionStatus | None = None
     customer_id: str | None = None
+    provider_subscription_id: str | None = None
 
 
 class SubscriptionRepository(Protocol):

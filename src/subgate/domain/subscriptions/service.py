@@ -46,26 +46,8 @@ class SubscriptionsExternal:
         merchant_id: str,
         where: SubscriptionFilter,
         page: PageRequest,
-        provider_subscription_id: str | None = None,
     ) -> Page[Subscription]:
         async def work(unit: SubscriptionsUnit) -> Page[Subscription]:
-            if provider_subscription_id is None:
-                return await unit.subscriptions.list(merchant_id, where, page)
-            return await _by_provider_id(unit, merchant_id, provider_subscription_id, where)
+            return await unit.subscriptions.list(merchant_id, where, page)
 
         return await self._txn(work)
-
-
-async def _by_provider_id(
-    unit: SubscriptionsUnit, merchant_id: str, provider_subscription_id: str, where: SubscriptionFilter
-) -> Page[Subscription]:
-    matches: list[Subscription] = []
-    for provider in ("stripe", "polar"):
-        sub_id = await unit.provider_links.find(
-            merchant_id, "subscription", provider, provider_subscription_id
-        )
-        sub = None if sub_id is None else await unit.subscriptions.get(merchant_id, sub_id)
-        status_ok = sub is not None and (where.status is None or sub.status == where.status)
-        if sub is not None and status_ok and where.customer_id in (None, sub.customer_id):
-            matches.append(sub)
-    return Page(items=tuple(matches), has_more=False)

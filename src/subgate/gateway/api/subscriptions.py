@@ -32,13 +32,9 @@ class SubscriptionsApi:
         where = SubscriptionFilter(
             status=query_enum(request, "status", SubscriptionStatus),
             customer_id=query_str(request, "customer_id"),
-        )
-        page = await self._deps.subscriptions.list(
-            merchant.id,
-            where,
-            page_request(request),
             provider_subscription_id=query_str(request, "provider_subscription_id"),
         )
+        page = await self._deps.subscriptions.list(merchant.id, where, page_request(request))
         return json_response(page_view(page, subscription_view))
 
     async def get(self, request: Request, merchant: Merchant) -> Response:

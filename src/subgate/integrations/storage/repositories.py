@@ -161,7 +161,12 @@ class SubscriptionRepo:
         self, merchant_id: str, where: SubscriptionFilter, page: PageRequest
     ) -> Page[Subscription]:
         status = None if where.status is None else where.status.value
-        conditions = _drop_none(merchant_id=merchant_id, status=status, customer_id=where.customer_id)
+        conditions = _drop_none(
+            merchant_id=merchant_id,
+            status=status,
+            customer_id=where.customer_id,
+            provider_subscription_id=where.provider_subscription_id,
+        )
         return await SUBSCRIPTIONS.page(self._s, conditions, page)
 
 

@@ -15,6 +15,7 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("subscriptions_merchant", ("merchant_id", "id")),
         IndexSpec("subscriptions_merchant_status", ("merchant_id", "status", "id")),
         IndexSpec("subscriptions_merchant_customer", ("merchant_id", "customer_id", "id")),
+        IndexSpec("subscriptions_merchant_provider_id", ("merchant_id", "provider_subscription_id", "id")),
     ),
     # id = merchant:kind:provider:external id, so uniqueness comes from the primary key.
     "provider_links": (),
