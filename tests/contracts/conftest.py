@@ -1,5 +1,8 @@
 """Fixtures for the storage contract: every test runs once per backend.
 
+The backends are the two real adapters (SQLite, MongoDB) and the `InMemoryStore`
+fake the unit tests run on: passing the same contract keeps the fake honest.
+
 `make_store` is the backend switch (a factory, so a test can open a second
 store on the same data); `store` is a migrated, empty store from it. MongoDB
 comes from `tests.support.mongo` once per session, and each test gets a
@@ -8,6 +11,9 @@ other's documents and an external server is left clean.
 
 Tests marked ``real_mongodb`` need behaviour the nx-27017 stand-in lacks
 (e.g. transaction isolation); on the stand-in their mongo variant is skipped.
+Tests marked ``shared_backing_store`` open a second store on the first one's
+data, which separate `InMemoryStore` objects never share; their memory variant
+is skipped.
 """
 
 from __future__ import annotations
@@ -24,11 +30,16 @@ from subgate.integrations.mongo import MongoStore
 from subgate.integrations.sqlite import SqliteStore
 from subgate.integrations.storage.documents import DocumentStore
 from subgate.integrations.storage.schema import COLLECTIONS
+from tests.support.fakes import InMemoryStore
 from tests.support.mongo import MongoTarget, database_url, mongo_server
 
-StoreFactory = Callable[[], SqliteStore | MongoStore]
+StoreFactory = Callable[[], SqliteStore | MongoStore | InMemoryStore]
 
-BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("mongo", id="mongo")]
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("mongo", id="mongo"),
+    pytest.param("memory", id="memory"),
+]
 _ADMIN_TIMEOUT_MS = 5_000
 
 
@@ -64,6 +75,12 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
         # A not-yet-existing directory also checks that migrate creates it.
         path = tmp_path / "data" / "subgate.sqlite3"
         yield lambda: SqliteStore(path)
+        return
+    if request.param == "memory":
+        if request.node.get_closest_marker("shared_backing_store") is not None:
+            pytest.skip("separate InMemoryStore objects never share data, so there is no second store")
+        # Starts without collections, so that the `store` fixture's migrate() declares them.
+        yield lambda: InMemoryStore(collections=None)
         return
     # Looked up lazily so that SQLite-only runs never start a MongoDB server.
     target: MongoTarget = request.getfixturevalue("mongo_target")

@@ -1,8 +1,10 @@
-"""The DocumentStore contract, run against SQLite and MongoDB alike.
+"""The DocumentStore contract, run against SQLite, MongoDB and the in-memory test fake alike.
 
 Written to pass unchanged on a real MongoDB (SUBGATE_TEST_MONGODB_URL), a
 Docker one, and the nx-27017 stand-in; the few checks the stand-in cannot
-honour carry the ``real_mongodb`` marker.
+honour carry the ``real_mongodb`` marker. The fake (`tests.support.fakes.InMemoryStore`)
+runs every backend-neutral test; the one that needs two stores on the same data
+carries ``shared_backing_store`` and is skipped for it.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from subgate.integrations.storage.documents import (
     VersionMismatch,
 )
 from subgate.integrations.storage.schema import COLLECTIONS
+from tests.support.fakes import InMemoryStore
 
-StoreFactory = Callable[[], SqliteStore | MongoStore]
+StoreFactory = Callable[[], SqliteStore | MongoStore | InMemoryStore]
 
 
 async def insert_all(store: DocumentStore, collection: str, docs: list[Document]) -> None:
@@ -406,6 +409,7 @@ async def test_concurrent_compare_and_set_lets_exactly_one_win(store: DocumentSt
     assert stored == subscription("sub_1", version=2, status=f"by-{winners[0]}")
 
 
+@pytest.mark.shared_backing_store
 async def test_two_stores_on_the_same_data_write_concurrently(
     store: DocumentStore, make_store: StoreFactory
 ) -> None:
@@ -467,13 +471,23 @@ def _closed_local_port() -> int:
     return port
 
 
-@pytest.fixture(params=[pytest.param("sqlite", id="sqlite"), pytest.param("mongo", id="mongo")])
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("mongo", id="mongo"),
+        pytest.param("memory", id="memory"),
+    ]
+)
 async def unreachable_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DocumentStore]:
-    opened: SqliteStore | MongoStore
+    opened: SqliteStore | MongoStore | InMemoryStore
     if request.param == "sqlite":
         blocker = tmp_path / "not-a-directory"
         blocker.write_text("a file where the database directory should be")
         opened = SqliteStore(blocker / "data" / "subgate.sqlite3")
+    elif request.param == "memory":
+        # The switch the gateway tests use for "store down" must fail where a real outage does.
+        opened = InMemoryStore(collections=None)
+        opened.unavailable = True
     else:
         url = f"mongodb://127.0.0.1:{_closed_local_port()}/subgate?directConnection=true"
         opened = MongoStore(url, server_selection_timeout_ms=300)

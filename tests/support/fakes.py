@@ -3,7 +3,8 @@
 * `FakeClock` - time that moves only when a test says so.
 * `InMemoryStore` - a `DocumentStore` kept in dicts, honouring the same contract as the
   SQLite and MongoDB adapters (copies in and out, unique indexes, compare-and-set,
-  rollback when the session block raises).
+  rollback when the session block raises), with switches to make it fail like a store
+  that is down (`unavailable`) or refuses writes (`failing_writes`).
 * `RecordingQueue` / `RecordingSender` - the task queue and the outbound webhook sender,
   remembering what they were asked to do.
 * `build_services` - every Internal/External service wired over `StoreTxn(InMemoryStore())`.
@@ -187,6 +188,11 @@ class InMemoryStore:
     snapshots the data on entry and restores it if the block raises, so a failed unit
     of work leaves no trace. Unique indexes follow SQLite: a key with a null part never
     clashes.
+
+    Two switches simulate outages, both raising `StorageError` as the real adapters do:
+    `unavailable` fails every `session()`, `migrate()` and `ping()` (the server is
+    unreachable); `failing_writes` lets sessions open and read but fails every insert
+    and replace (and so rolls the session back).
     """
 
     def __init__(self, collections: Mapping[str, Sequence[IndexSpec]] | None = COLLECTIONS) -> None:
@@ -196,6 +202,8 @@ class InMemoryStore:
         self._closed = False
         self.sessions_opened = 0
         self.rollbacks = 0
+        self.unavailable = False
+        self.failing_writes = False
         if collections is not None:
             self._create(collections)
 
@@ -256,6 +264,12 @@ class InMemoryStore:
     def _ensure_open(self) -> None:
         if self._closed:
             raise StorageError("in-memory store is closed")
+        if self.unavailable:
+            raise StorageError("in-memory store is unavailable (switched off by the test)")
+
+    def _ensure_writable(self) -> None:
+        if self.failing_writes:
+            raise StorageError("in-memory store is failing writes (switched on by the test)")
 
     def _create(self, collections: Mapping[str, Sequence[IndexSpec]]) -> None:
         for collection, specs in collections.items():
@@ -312,6 +326,7 @@ class _MemorySession:
 
     async def insert(self, collection: str, doc: Document) -> None:
         store = self._live()
+        store._ensure_writable()
         table = store._table(collection)
         doc_id = _doc_id(doc)
         stored = _as_stored(doc)
@@ -351,6 +366,7 @@ class _MemorySession:
 
     async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
         store = self._live()
+        store._ensure_writable()
         table = store._table(collection)
         doc_id = _doc_id(doc)
         if doc.get("version") != expected_version + 1:
@@ -383,18 +399,29 @@ class DeliveryCall:
 
 
 class RecordingQueue:
-    """A `TaskQueue` that runs nothing and remembers every enqueue, in order."""
+    """A `TaskQueue` that runs nothing and remembers every enqueue, in order.
+
+    Set `failure` to make every enqueue raise it (an unreachable broker); nothing is
+    recorded while it is set.
+    """
 
     def __init__(self) -> None:
         self.inbound: list[InboundCall] = []
         self.deliveries: list[DeliveryCall] = []
+        self.failure: BaseException | None = None
+
+    def _check_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
 
     async def enqueue_inbound(self, event_id: str, trace_carrier: Mapping[str, str]) -> None:
+        self._check_failure()
         self.inbound.append(InboundCall(event_id, dict(trace_carrier)))
 
     async def enqueue_delivery(
         self, delivery_id: str, version: int, at: datetime, trace_carrier: Mapping[str, str]
     ) -> None:
+        self._check_failure()
         self.deliveries.append(DeliveryCall(delivery_id, version, at, dict(trace_carrier)))
 
     def delivery_ids(self) -> list[str]:
