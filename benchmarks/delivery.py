@@ -31,7 +31,7 @@ from benchmarks.processes import (
     subgate_command,
     subgate_env,
 )
-from subgate.domain.notifications.model import Delivery, DeliveryStatus, Endpoint
+from subgate.domain.notifications.model import DeliveryStatus, Endpoint
 from subgate.domain.notifications.ports import DeliveryFilter
 from subgate.domain.notifications.service import NewEndpoint
 from subgate.domain.shared.events import EventType
@@ -144,25 +144,20 @@ def _measure_worker(root: Path, deliveries: int) -> tuple[Window, float, float, 
 
 
 async def _prepare(settings: Settings, redis_url: str, target: str, deliveries: int) -> str:
-    """A merchant, one endpoint and `deliveries` dispatched messages with their jobs queued in arq.
+    """A merchant, one endpoint and `deliveries` outbox messages, dispatched by the real fan-out.
 
-    The end state is what `NotificationsInternal.dispatch_pending` leaves behind (outbox message
-    dispatched, one pending delivery per message, one `deliver_webhook` job each), built in batches:
-    dispatching one message per transaction would take longer than the measurement itself.
+    `NotificationsInternal.dispatch_pending` leaves one pending delivery per message and one
+    `deliver_webhook` job each in arq, before the worker under test starts.
     """
     deps = await build(settings, redis_url=redis_url)
     try:
         await migrate(deps.store)
         merchant, _ = await deps.admin.create_merchant("Benchmark merchant")
         endpoint = await deps.gateway.notifications.create_endpoint(merchant.id, NewEndpoint(url=target))
-        pending = await _store_deliveries(deps, endpoint, deliveries)
-        for start in range(0, len(pending), _ENQUEUE_BATCH):
-            await asyncio.gather(
-                *(
-                    deps.queue.enqueue_delivery(delivery.id, delivery.version, delivery.created_at, {})
-                    for delivery in pending[start : start + _ENQUEUE_BATCH]
-                )
-            )
+        await _store_messages(deps, endpoint, deliveries)
+        # The real fan-out: one delivery per message and its `deliver_webhook` job.
+        while await deps.worker.notifications.dispatch_pending(limit=500):
+            pass
         queued = await deps.queue.pool.zcard(default_queue_name)
         if queued != deliveries:
             raise BenchmarkError(f"{queued} deliver jobs are queued, expected {deliveries}")
@@ -171,44 +166,23 @@ async def _prepare(settings: Settings, redis_url: str, target: str, deliveries: 
         await deps.close()
 
 
-async def _store_deliveries(deps: Deps, endpoint: Endpoint, count: int) -> list[Delivery]:
+async def _store_messages(deps: Deps, endpoint: Endpoint, count: int) -> None:
     now = datetime.now(UTC)
     txn = StoreTxn(deps.store)
-    made: list[Delivery] = []
     for start in range(0, count, _INSERT_BATCH):
         messages = [
             _message(endpoint.merchant_id, now) for _ in range(start, min(count, start + _INSERT_BATCH))
         ]
-        batch = [
-            Delivery(
-                id=new_id("dlv"),
-                merchant_id=m.merchant_id,
-                endpoint_id=endpoint.id,
-                message_id=m.id,
-                event_type=m.event_type.value,
-                status=DeliveryStatus.PENDING,
-                attempts=(),
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-            for m in messages
-        ]
 
-        async def add(
-            unit: StoreUnit, messages: list[OutboxMessage] = messages, batch: list[Delivery] = batch
-        ) -> None:
-            for message, delivery in zip(messages, batch, strict=True):
+        async def add(unit: StoreUnit, messages: list[OutboxMessage] = messages) -> None:
+            for message in messages:
                 await unit.outbox.append(message)
-                await unit.deliveries.add(delivery)
 
         await txn(add)
-        made.extend(batch)
-    return made
 
 
 def _message(merchant_id: str, now: datetime) -> OutboxMessage:
-    """A dispatched `subscription.created` message shaped like the subscriptions context's ones."""
+    """A pending `subscription.created` message shaped like the subscriptions context's ones."""
     subscription_id = new_id("sub")
     iso = now.isoformat().replace("+00:00", "Z")
     view = {
@@ -233,7 +207,6 @@ def _message(merchant_id: str, now: datetime) -> OutboxMessage:
         subject_id=subscription_id,
         occurred_at=now,
         data={"subscription": view},
-        dispatched=True,
     )
 
 
