@@ -31,7 +31,7 @@ from subgate.integrations.sqlite import SqliteStore
 from subgate.integrations.storage.documents import DocumentStore
 from subgate.integrations.storage.schema import COLLECTIONS
 from tests.support.fakes import InMemoryStore
-from tests.support.mongo import MongoTarget, database_url, mongo_server
+from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server
 
 StoreFactory = Callable[[], SqliteStore | MongoStore | InMemoryStore]
 
@@ -60,6 +60,7 @@ def mongo_admin(mongo_target: MongoTarget) -> Iterator[MongoClient[dict[str, Any
         yield client
     finally:
         client.close()
+        collect_abandoned_sockets()
 
 
 def _skip_unless_real_mongodb(request: pytest.FixtureRequest, target: MongoTarget) -> None:

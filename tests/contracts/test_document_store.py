@@ -35,6 +35,7 @@ from subgate.integrations.storage.documents import (
 )
 from subgate.integrations.storage.schema import COLLECTIONS
 from tests.support.fakes import InMemoryStore
+from tests.support.mongo import collect_abandoned_sockets
 
 StoreFactory = Callable[[], SqliteStore | MongoStore | InMemoryStore]
 
@@ -495,6 +496,9 @@ async def unreachable_store(request: pytest.FixtureRequest, tmp_path: Path) -> A
         yield opened
     finally:
         await opened.close()
+        if isinstance(opened, MongoStore):
+            await asyncio.sleep(0)  # let the cancelled monitor task unwind and drop its socket
+            collect_abandoned_sockets()
 
 
 async def test_unreachable_store_raises_storage_error(unreachable_store: DocumentStore) -> None:

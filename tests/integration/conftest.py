@@ -18,7 +18,7 @@ from subgate.integrations.bootstrap import Deps, build, migrate
 from subgate.integrations.settings import load_settings
 from subgate.integrations.telemetry import Telemetry
 from subgate.workers.runner import build_worker
-from tests.support.mongo import MongoTarget, database_url, mongo_server
+from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server
 from tests.support.redis import redis_server
 
 
@@ -88,8 +88,8 @@ async def service(tmp_path: Path, redis_url: str, database: str) -> AsyncIterato
     telemetry = Telemetry("subgate-test", extra_processors=(SimpleSpanProcessor(spans),))
     clock = OffsetClock()
     deps = await build(settings, redis_url=redis_url, telemetry=telemetry, clock=clock)
-    # `finally`: a set-up step failing after `build` must still close the store,
-    # or its connection (an aiosqlite thread) outlives this test's event loop.
+    # `finally`: a set-up step failing after `build` must still close the store
+    # and the Redis pool, or they outlive this test's event loop.
     try:
         await deps.queue.pool.flushdb()
         await migrate(deps.store)
@@ -101,3 +101,4 @@ async def service(tmp_path: Path, redis_url: str, database: str) -> AsyncIterato
             )
     finally:
         await deps.close()
+        collect_abandoned_sockets()
