@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from subgate.domain.merchants.internal import MerchantsInternal
 from subgate.domain.notifications.internal import DeadLettersInternal
 from subgate.domain.notifications.model import DeadLetter, DeadLetterKind
-from subgate.domain.shared.clock import system_clock
+from subgate.domain.shared.clock import public_time, system_clock
 from subgate.domain.shared.errors import DomainError
 from subgate.domain.shared.pagination import MAX_LIMIT, PageRequest
 from subgate.integrations.bootstrap import migrate, open_store
@@ -85,7 +85,6 @@ def _run(command: str, settings: Settings) -> int:
         lines.append(f"subgate is running at {settings.base_url}")
         marker = settings.data_dir / FIRST_START_MARKER
         if not marker.exists():
-            asyncio.run(_migrate(settings))
             merchant_id, api_key = asyncio.run(_create_merchant(settings, "Demo merchant"))
             marker.write_text(merchant_id + "\n")
             lines.append(f"demo merchant {merchant_id}; API key (shown once): {api_key}")
@@ -146,7 +145,7 @@ async def _dlq_list(settings: Settings, merchant: str | None, kind: str | None, 
             "merchant_id": d.merchant_id,
             "delivery_id": d.delivery_id,
             "reason": d.reason,
-            "created_at": d.created_at.isoformat().replace("+00:00", "Z"),
+            "created_at": public_time(d.created_at),
         }
         for d in rows
     ]

@@ -32,7 +32,6 @@ from subgate.domain.notifications.ports import OutboundWebhook, SendResult
 from subgate.domain.notifications.retry import RetryPolicy
 from subgate.domain.notifications.service import NotificationsExternal
 from subgate.domain.shared.clock import require_utc
-from subgate.domain.shared.outbox import no_trace
 from subgate.domain.subscriptions.internal import SubscriptionsInternal
 from subgate.domain.subscriptions.service import SubscriptionsExternal
 from subgate.integrations.storage.documents import (
@@ -499,7 +498,7 @@ def build_services(
         queue=queue,
         sender=sender,
         policy=policy,
-        subscriptions=SubscriptionsInternal(txn, clock, no_trace),
+        subscriptions=SubscriptionsInternal(txn, clock, dict),  # no tracing: an empty carrier
         subscriptions_external=SubscriptionsExternal(txn),
         inbound=InboundExternal(txn, clock, queue),
         inbound_internal=InboundInternal(txn, clock),

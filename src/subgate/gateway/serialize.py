@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from subgate.domain.billing.model import InboundEvent
 from subgate.domain.merchants.model import Connection
 from subgate.domain.notifications.model import Attempt, DeadLetter, Delivery, Endpoint
+from subgate.domain.shared.clock import public_time
 from subgate.domain.shared.pagination import Page
 
 T = TypeVar("T")
 
 View = dict[str, Any]
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a `Z` suffix, matching the subscription representation."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def page_view(page: Page[T], view: Callable[[T], View]) -> View:
@@ -41,7 +34,7 @@ def connection_view(connection: Connection, base_url: str) -> View:
         "id": connection.id,
         "provider": connection.provider.value,
         "webhook_url": webhook_url(base_url, connection),
-        "created_at": iso(connection.created_at),
+        "created_at": public_time(connection.created_at),
     }
 
 
@@ -52,7 +45,7 @@ def endpoint_view(endpoint: Endpoint) -> View:
         "event_types": list(endpoint.event_types),
         "description": endpoint.description,
         "enabled": endpoint.enabled,
-        "created_at": iso(endpoint.created_at),
+        "created_at": public_time(endpoint.created_at),
     }
 
 
@@ -63,7 +56,7 @@ def created_endpoint_view(endpoint: Endpoint) -> View:
 
 def _attempt_view(attempt: Attempt) -> View:
     return {
-        "at": iso(attempt.at),
+        "at": public_time(attempt.at),
         "status_code": attempt.status_code,
         "duration_ms": attempt.duration_ms,
         "error": attempt.error,
@@ -78,9 +71,9 @@ def _delivery_base(delivery: Delivery) -> View:
         "message_id": delivery.message_id,
         "event_type": delivery.event_type,
         "status": delivery.status.value,
-        "next_attempt_at": iso(delivery.next_attempt_at),
-        "created_at": iso(delivery.created_at),
-        "updated_at": iso(delivery.updated_at),
+        "next_attempt_at": public_time(delivery.next_attempt_at),
+        "created_at": public_time(delivery.created_at),
+        "updated_at": public_time(delivery.updated_at),
     }
 
 
@@ -95,7 +88,7 @@ def dead_letter_view(dead_letter: DeadLetter) -> View:
         "kind": dead_letter.kind.value,
         "delivery_id": dead_letter.delivery_id,
         "reason": dead_letter.reason,
-        "created_at": iso(dead_letter.created_at),
+        "created_at": public_time(dead_letter.created_at),
     }
 
 
@@ -110,6 +103,6 @@ def inbound_event_view(event: InboundEvent) -> View:
         "type": event.type,
         "status": event.status.value,
         "source_ip": event.source_ip,
-        "received_at": iso(event.received_at),
+        "received_at": public_time(event.received_at),
         "reason": event.reason,
     }

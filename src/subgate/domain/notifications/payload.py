@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from subgate.domain.shared.clock import public_time
 from subgate.domain.shared.outbox import OutboxMessage
 
 
@@ -11,7 +12,7 @@ def message_body(message: OutboxMessage) -> bytes:
     document = {
         "id": message.id,
         "type": message.event_type.value,
-        "created_at": message.occurred_at.isoformat().replace("+00:00", "Z"),
+        "created_at": public_time(message.occurred_at),
         "data": message.data,
     }
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

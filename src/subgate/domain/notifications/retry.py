@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from subgate.domain.shared.errors import ValidationFailed
@@ -39,7 +39,3 @@ def parse_schedule(text: str) -> tuple[float, ...]:
     if any(v < 0 or not math.isfinite(v) for v in values):
         raise ValidationFailed("retry schedule", "seconds must be finite and not negative")
     return values
-
-
-def schedule_text(values: Sequence[float]) -> str:
-    return ",".join(f"{v:g}" for v in values)

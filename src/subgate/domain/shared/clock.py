@@ -13,6 +13,13 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def public_time(value: datetime | None) -> str | None:
+    """How times leave the service (REST, notifications, CLI): ISO 8601 in UTC with a `Z`."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def require_utc(value: datetime) -> datetime:
     """Reject naive datetimes: a naive value silently shifts by the host's offset."""
     if value.tzinfo is None or value.utcoffset() is None:

@@ -54,7 +54,3 @@ class TraceCarrier(Protocol):
     """Captures the current trace context so work done later joins the same trace."""
 
     def __call__(self) -> Mapping[str, str]: ...
-
-
-def no_trace() -> Mapping[str, str]:
-    return {}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from subgate.domain.shared.clock import public_time
 from subgate.domain.subscriptions.state_machine import SubscriptionStatus
 
 
@@ -63,10 +64,6 @@ class Subscription:
     version: int = 0
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
 def subscription_view(sub: Subscription) -> dict[str, Any]:
     """The public representation, shared by the REST API and outbound notifications."""
     return {
@@ -74,13 +71,13 @@ def subscription_view(sub: Subscription) -> dict[str, Any]:
         "customer_id": sub.customer_id,
         "plan_id": sub.plan_id,
         "status": sub.status.value,
-        "current_period_start": _iso(sub.current_period_start),
-        "current_period_end": _iso(sub.current_period_end),
+        "current_period_start": public_time(sub.current_period_start),
+        "current_period_end": public_time(sub.current_period_end),
         "cancel_at_period_end": sub.cancel_at_period_end,
-        "trial_end": _iso(sub.trial_end),
-        "canceled_at": _iso(sub.canceled_at),
+        "trial_end": public_time(sub.trial_end),
+        "canceled_at": public_time(sub.canceled_at),
         "provider": sub.provider,
         "provider_subscription_id": sub.provider_subscription_id,
-        "created_at": _iso(sub.created_at),
-        "updated_at": _iso(sub.updated_at),
+        "created_at": public_time(sub.created_at),
+        "updated_at": public_time(sub.updated_at),
     }
