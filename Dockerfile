@@ -27,7 +27,11 @@ RUN uv sync --frozen --no-dev --no-install-project
 # Then the project itself, installed as a regular (non-editable) package so /build is not needed
 # at run time. README.md is read by the build backend (project.readme).
 COPY README.md ./
-COPY src ./src
+COPY subgate ./subgate
+COPY domain ./domain
+COPY gateway ./gateway
+COPY integrations ./integrations
+COPY workers ./workers
 RUN uv sync --frozen --no-dev --no-editable
 
 # ---------------------------------------------------------------- runtime

@@ -22,7 +22,8 @@ CI_SYNC_FLAGS := $(if $(filter true 1 yes,$(CI)),--locked)
 # Targets run after `sync`, so `uv run` must not sync (or re-lock) a second time.
 RUN := $(UV) run --no-sync
 
-PY_DIRS := src tests $(wildcard benchmarks)
+PACKAGES := subgate domain gateway integrations workers
+PY_DIRS := $(PACKAGES) tests $(wildcard benchmarks)
 IMPORT_LINTER_CACHE := $(VENV)/.cache/import-linter
 
 .PHONY: help
@@ -52,8 +53,8 @@ lint: sync ## ruff check and ruff format --check
 	$(RUN) ruff format --check $(PY_DIRS)
 
 .PHONY: typecheck
-typecheck: sync ## mypy --strict on src and tests
-	$(RUN) mypy --strict src tests $(wildcard benchmarks)
+typecheck: sync ## mypy --strict on the packages, tests and benchmarks
+	$(RUN) mypy --strict $(PY_DIRS)
 
 .PHONY: imports
 imports: sync ## Import-linter contracts (layers, stdlib-only domain, bounded contexts)

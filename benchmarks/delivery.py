@@ -31,18 +31,18 @@ from benchmarks.processes import (
     subgate_command,
     subgate_env,
 )
-from subgate.domain.notifications.model import DeliveryStatus, Endpoint
-from subgate.domain.notifications.ports import DeliveryFilter
-from subgate.domain.notifications.service import NewEndpoint
-from subgate.domain.shared.events import EventType
-from subgate.domain.shared.ids import new_id
-from subgate.domain.shared.outbox import OutboxMessage
-from subgate.domain.shared.pagination import MAX_LIMIT, PageRequest
-from subgate.integrations.bootstrap import Deps, build, migrate
-from subgate.integrations.redis.embedded import EmbeddedRedis
-from subgate.integrations.settings import Settings, load_settings
-from subgate.integrations.storage.repositories import StoreUnit
-from subgate.integrations.storage.txn import StoreTxn
+from domain.notifications.model import DeliveryStatus, Endpoint
+from domain.notifications.ports import DeliveryFilter
+from domain.notifications.service import NewEndpoint
+from domain.shared.events import EventType
+from domain.shared.ids import new_id
+from domain.shared.outbox import OutboxMessage
+from domain.shared.pagination import MAX_LIMIT, PageRequest
+from integrations.redis.embedded import EmbeddedRedis
+from integrations.storage.repositories import StoreUnit
+from integrations.storage.txn import StoreTxn
+from subgate.bootstrap import Deps, build, migrate
+from subgate.settings import Settings, load_settings
 
 _INSERT_BATCH = 500
 _ENQUEUE_BATCH = 100

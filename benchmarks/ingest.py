@@ -32,8 +32,8 @@ from benchmarks.processes import (
     subgate_command,
     subgate_env,
 )
-from subgate.integrations.redis.embedded import EmbeddedRedis
-from subgate.integrations.stripe.signature import sign_stripe_payload
+from integrations.redis.embedded import EmbeddedRedis
+from integrations.stripe.signature import sign_stripe_payload
 
 WEBHOOK_SECRET = "whsec_benchmark_0123456789abcdef"  # noqa: S105 - signs generated traffic only
 

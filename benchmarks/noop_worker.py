@@ -2,7 +2,7 @@
 
 `enqueue_noop_jobs` fills the queue before the worker starts, with the same arguments and job id
 shape as `deliver_webhook` jobs. `main` runs an arq `Worker` with the settings of
-`subgate.workers.runner.build_worker` (max_jobs 200, poll_delay 0.05, keep_result 0, the same job
+`workers.runner.build_worker` (max_jobs 200, poll_delay 0.05, keep_result 0, the same job
 timeout and retry count, a pool from the same Redis settings) until every job has run, then writes
 `{"count", "first", "last"}` (times from `time.monotonic()`) to the result file and exits.
 
@@ -22,13 +22,13 @@ from arq.connections import create_pool
 from arq.worker import Worker, func
 
 from benchmarks.receiver import Arrivals
-from subgate.integrations.redis.queue import redis_settings
-from subgate.integrations.settings import DEFAULT_WORKER_MAX_JOBS
+from integrations.redis.queue import redis_settings
 from subgate.runtime import run_async
-from subgate.workers import runner
+from subgate.settings import DEFAULT_WORKER_MAX_JOBS
+from workers import runner
 
 NOOP_JOB: Final = "noop"
-# As in subgate.workers.runner.build_worker.
+# As in workers.runner.build_worker.
 MAX_JOBS: Final = DEFAULT_WORKER_MAX_JOBS
 POLL_DELAY_S: Final = runner.POLL_DELAY_SECONDS
 JOB_TIMEOUT_S: Final = 15 + 60

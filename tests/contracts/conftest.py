@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from subgate.integrations.mongo import MongoStore
-from subgate.integrations.sqlite import SqliteStore
-from subgate.integrations.storage.documents import DocumentStore
-from subgate.integrations.storage.schema import COLLECTIONS
+from integrations.mongo import MongoStore
+from integrations.sqlite import SqliteStore
+from integrations.storage.documents import DocumentStore
+from integrations.storage.schema import COLLECTIONS
 from tests.support.fakes import InMemoryStore
 from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from subgate.integrations.mongo import MongoStore
-from subgate.integrations.sqlite import SqliteStore
-from subgate.integrations.sqlite.store import compile_find
-from subgate.integrations.storage.documents import (
+from integrations.mongo import MongoStore
+from integrations.sqlite import SqliteStore
+from integrations.sqlite.store import compile_find
+from integrations.storage.documents import (
     Document,
     DocumentStore,
     DuplicateDocument,
@@ -33,7 +33,7 @@ from subgate.integrations.storage.documents import (
     StorageError,
     VersionMismatch,
 )
-from subgate.integrations.storage.schema import COLLECTIONS
+from integrations.storage.schema import COLLECTIONS
 from tests.support.fakes import InMemoryStore
 from tests.support.mongo import collect_abandoned_sockets
 

@@ -20,7 +20,7 @@ import orjson
 import pytest
 from svix.webhooks import Webhook
 
-from subgate.integrations.stripe.signature import sign_stripe_payload
+from integrations.stripe.signature import sign_stripe_payload
 from tests.support.cli import run_cli
 from tests.support.receiver import running_receiver
 

@@ -13,13 +13,13 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from subgate.gateway.app import create_app
-from subgate.integrations.bootstrap import Deps, build, migrate
-from subgate.integrations.settings import load_settings
-from subgate.integrations.telemetry import Telemetry
-from subgate.workers.runner import build_worker
+from gateway.app import create_app
+from integrations.telemetry import Telemetry
+from subgate.bootstrap import Deps, build, migrate
+from subgate.settings import load_settings
 from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server
 from tests.support.redis import redis_server
+from workers.runner import build_worker
 
 
 @pytest.fixture(scope="session")

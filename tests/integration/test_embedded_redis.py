@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 import redis.asyncio as aioredis
 
-from subgate.integrations.redis.embedded import (
+from integrations.redis.embedded import (
     AOF_FILE_NAME,
     PORT_FILE_NAME,
     EmbeddedRedis,
@@ -153,7 +153,7 @@ def test_second_server_on_a_live_data_dir_is_refused(server: EmbeddedRedis) -> N
 _OWNER_SCRIPT = """
 import sys, threading
 from pathlib import Path
-from subgate.integrations.redis.embedded import EmbeddedRedis
+from integrations.redis.embedded import EmbeddedRedis
 
 server = EmbeddedRedis(Path(sys.argv[1]))
 if sys.argv[2] == "worker-thread":

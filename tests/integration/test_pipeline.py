@@ -12,12 +12,12 @@ import pytest
 import structlog
 from svix.webhooks import Webhook
 
-from subgate.integrations.stripe.signature import sign_stripe_payload
-from subgate.integrations.telemetry import configure_logging
-from subgate.workers.tasks import STALLED_INBOUND_AFTER, sweep
+from integrations.stripe.signature import sign_stripe_payload
+from integrations.telemetry import configure_logging
 from tests.integration.conftest import Service
 from tests.support.cli import run_cli
 from tests.support.receiver import running_receiver
+from workers.tasks import STALLED_INBOUND_AFTER, sweep
 
 SECRET = "whsec_test_secret_1234"
 

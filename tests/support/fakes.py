@@ -23,18 +23,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from subgate.domain.billing.internal import InboundInternal
-from subgate.domain.billing.service import InboundExternal
-from subgate.domain.merchants.internal import MerchantsInternal
-from subgate.domain.merchants.service import MerchantsExternal
-from subgate.domain.notifications.internal import DeadLettersInternal, NotificationsInternal
-from subgate.domain.notifications.ports import OutboundWebhook, SendResult
-from subgate.domain.notifications.retry import RetryPolicy
-from subgate.domain.notifications.service import NotificationsExternal
-from subgate.domain.shared.clock import require_utc
-from subgate.domain.subscriptions.internal import SubscriptionsInternal
-from subgate.domain.subscriptions.service import SubscriptionsExternal
-from subgate.integrations.storage.documents import (
+from domain.billing.internal import InboundInternal
+from domain.billing.service import InboundExternal
+from domain.merchants.internal import MerchantsInternal
+from domain.merchants.service import MerchantsExternal
+from domain.notifications.internal import DeadLettersInternal, NotificationsInternal
+from domain.notifications.ports import OutboundWebhook, SendResult
+from domain.notifications.retry import RetryPolicy
+from domain.notifications.service import NotificationsExternal
+from domain.shared.clock import require_utc
+from domain.subscriptions.internal import SubscriptionsInternal
+from domain.subscriptions.service import SubscriptionsExternal
+from integrations.storage.documents import (
     Condition,
     Document,
     DocumentSession,
@@ -48,8 +48,8 @@ from subgate.integrations.storage.documents import (
     StorageError,
     VersionMismatch,
 )
-from subgate.integrations.storage.schema import COLLECTIONS
-from subgate.integrations.storage.txn import StoreTxn
+from integrations.storage.schema import COLLECTIONS
+from integrations.storage.txn import StoreTxn
 
 __all__ = [
     "DEFAULT_START",

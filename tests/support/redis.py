@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from subgate.integrations.redis.embedded import EmbeddedRedis
+from integrations.redis.embedded import EmbeddedRedis
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import orjson
 
-from subgate.integrations.stripe.signature import sign_stripe_payload
+from integrations.stripe.signature import sign_stripe_payload
 
 __all__ = [
     "CURRENT_API_VERSION",

@@ -15,7 +15,7 @@ from ipaddress import (
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from subgate.gateway.client_ip import IPNetwork, client_ip, parse_trusted_proxies
+from gateway.client_ip import IPNetwork, client_ip, parse_trusted_proxies
 
 IPAddress = IPv4Address | IPv6Address
 

@@ -10,12 +10,12 @@ import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from subgate.domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
-from subgate.domain.subscriptions.model import Interval
-from subgate.domain.subscriptions.state_machine import SubscriptionStatus
-from subgate.integrations.providers import Command, Envelope, Ignored, MalformedRequest
-from subgate.integrations.stripe.adapter import StripeAdapter
-from subgate.integrations.stripe.payloads import STATUS_MAP, PayloadError
+from domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
+from domain.subscriptions.model import Interval
+from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers import Command, Envelope, Ignored, MalformedRequest
+from integrations.stripe.adapter import StripeAdapter
+from integrations.stripe.payloads import STATUS_MAP, PayloadError
 from tests.support.stripe_events import (
     PERIOD_END,
     PERIOD_START,

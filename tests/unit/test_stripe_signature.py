@@ -9,7 +9,7 @@ import pytest
 import stripe
 from hypothesis import given, settings, strategies as st
 
-from subgate.integrations.stripe.signature import (
+from integrations.stripe.signature import (
     InvalidSignature,
     MalformedSignatureHeader,
     ParsedStripeSignature,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from subgate.integrations.storage.documents import StorageError
+from integrations.storage.documents import StorageError
 from tests.support.fakes import DEFAULT_START, InMemoryStore, RecordingQueue
 
 

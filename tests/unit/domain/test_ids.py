@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from subgate.domain.shared.ids import new_id
+from domain.shared.ids import new_id
 
 ID_SHAPE = re.compile(r"msg_[0-9a-hjkmnp-tv-z]{26}")
 

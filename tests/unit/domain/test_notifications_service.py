@@ -7,19 +7,19 @@ from datetime import timedelta
 
 import pytest
 
-from subgate.domain.billing.model import InboundStatus
-from subgate.domain.billing.service import Receipt, VerifiedEvent
-from subgate.domain.merchants.service import NewConnection
-from subgate.domain.notifications.model import DeadLetterKind, Delivery, DeliveryStatus, Endpoint
-from subgate.domain.notifications.payload import message_body
-from subgate.domain.notifications.ports import OutboundWebhook, SendResult
-from subgate.domain.notifications.retry import RetryPolicy
-from subgate.domain.notifications.service import NewEndpoint
-from subgate.domain.shared.errors import NotFound, Unauthenticated
-from subgate.domain.shared.events import DomainEvent, EventType
-from subgate.domain.shared.outbox import OutboxMessage
-from subgate.domain.shared.pagination import PageRequest
-from subgate.integrations.storage.repositories import StoreUnit
+from domain.billing.model import InboundStatus
+from domain.billing.service import Receipt, VerifiedEvent
+from domain.merchants.service import NewConnection
+from domain.notifications.model import DeadLetterKind, Delivery, DeliveryStatus, Endpoint
+from domain.notifications.payload import message_body
+from domain.notifications.ports import OutboundWebhook, SendResult
+from domain.notifications.retry import RetryPolicy
+from domain.notifications.service import NewEndpoint
+from domain.shared.errors import NotFound, Unauthenticated
+from domain.shared.events import DomainEvent, EventType
+from domain.shared.outbox import OutboxMessage
+from domain.shared.pagination import PageRequest
+from integrations.storage.repositories import StoreUnit
 from tests.support.fakes import RecordingSender, Services, build_services, respond
 
 MERCHANT = "mer_1"

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from subgate.domain.shared.errors import InvalidTransition
-from subgate.domain.shared.events import EventType
-from subgate.domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
-from subgate.domain.subscriptions.lifecycle import StaleUpdate, apply_payment, apply_sync
-from subgate.domain.subscriptions.model import Interval, Subscription
-from subgate.domain.subscriptions.state_machine import (
+from domain.shared.errors import InvalidTransition
+from domain.shared.events import EventType
+from domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
+from domain.subscriptions.lifecycle import StaleUpdate, apply_payment, apply_sync
+from domain.subscriptions.model import Interval, Subscription
+from domain.subscriptions.state_machine import (
     TERMINAL,
     TRANSITIONS,
     SubscriptionStatus,

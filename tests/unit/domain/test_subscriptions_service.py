@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from subgate.domain.shared.errors import NotFound
-from subgate.domain.shared.events import EventType
-from subgate.domain.shared.pagination import PageRequest
-from subgate.domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
-from subgate.domain.subscriptions.model import Interval, Subscription
-from subgate.domain.subscriptions.ports import SubscriptionFilter
-from subgate.domain.subscriptions.service import SubscriptionNotYetKnown
-from subgate.domain.subscriptions.state_machine import SubscriptionStatus
+from domain.shared.errors import NotFound
+from domain.shared.events import EventType
+from domain.shared.pagination import PageRequest
+from domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
+from domain.subscriptions.model import Interval, Subscription
+from domain.subscriptions.ports import SubscriptionFilter
+from domain.subscriptions.service import SubscriptionNotYetKnown
+from domain.subscriptions.state_machine import SubscriptionStatus
 from tests.support.fakes import Services, build_services
 
 S = SubscriptionStatus

@@ -18,20 +18,19 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
 
-from subgate.domain.billing.service import InboundExternal
-from subgate.domain.merchants.internal import MerchantsInternal
-from subgate.domain.merchants.model import Merchant
-from subgate.domain.merchants.service import MerchantsExternal
-from subgate.domain.notifications.service import NotificationsExternal
-from subgate.domain.subscriptions.service import SubscriptionsExternal
-from subgate.gateway.app import create_app
-from subgate.integrations.deps import GatewayDeps
-from subgate.integrations.providers import ProviderAdapter
-from subgate.integrations.settings import Settings
-from subgate.integrations.storage.repositories import StoreUnit
-from subgate.integrations.storage.txn import StoreTxn
-from subgate.integrations.stripe.adapter import StripeAdapter
-from subgate.integrations.telemetry import Telemetry
+from domain.billing.service import InboundExternal
+from domain.merchants.internal import MerchantsInternal
+from domain.merchants.model import Merchant
+from domain.merchants.service import MerchantsExternal
+from domain.notifications.service import NotificationsExternal
+from domain.subscriptions.service import SubscriptionsExternal
+from gateway.app import create_app
+from gateway.deps import GatewayConfig, GatewayDeps
+from integrations.providers import ProviderAdapter
+from integrations.storage.repositories import StoreUnit
+from integrations.storage.txn import StoreTxn
+from integrations.stripe.adapter import StripeAdapter
+from integrations.telemetry import Telemetry
 from tests.support.fakes import FakeClock, InMemoryStore, RecordingQueue
 
 T = TypeVar("T")
@@ -41,14 +40,8 @@ START = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 BASE_URL = "https://subgate.test"
 
 
-def settings_for_tests(data_dir: Path, **overrides: Any) -> Settings:
-    base = Settings(
-        data_dir=data_dir,
-        database_url=f"sqlite:///{data_dir / 'unused.db'}",
-        redis_url="redis://unused.invalid:6379/0",
-        public_base_url=BASE_URL,
-    )
-    return replace(base, **overrides)
+def config_for_tests(**overrides: Any) -> GatewayConfig:
+    return replace(GatewayConfig(base_url=BASE_URL), **overrides)
 
 
 @dataclass
@@ -80,7 +73,7 @@ class Gateway:
 def make_gateway(
     data_dir: Path,
     providers: Mapping[str, ProviderAdapter] | None = None,
-    **settings_overrides: Any,
+    **config_overrides: Any,
 ) -> Gateway:
     store = InMemoryStore()
     clock = FakeClock(START)
@@ -94,7 +87,7 @@ def make_gateway(
         return dict(readiness)
 
     deps = GatewayDeps(
-        settings=settings_for_tests(data_dir, **settings_overrides),
+        config=config_for_tests(**config_overrides),
         clock=clock,
         telemetry=telemetry,
         providers={"stripe": StripeAdapter()} if providers is None else providers,

@@ -8,18 +8,18 @@ from typing import Any
 
 import httpx
 
-from subgate.domain.merchants.model import Merchant
-from subgate.domain.notifications.model import (
+from domain.merchants.model import Merchant
+from domain.notifications.model import (
     Attempt,
     DeadLetter,
     DeadLetterKind,
     Delivery,
     DeliveryStatus,
 )
-from subgate.domain.shared.ids import new_id
-from subgate.domain.subscriptions.model import Subscription
-from subgate.domain.subscriptions.state_machine import SubscriptionStatus
-from subgate.integrations.storage.repositories import StoreUnit
+from domain.shared.ids import new_id
+from domain.subscriptions.model import Subscription
+from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.storage.repositories import StoreUnit
 from tests.unit.gateway.fakes import Gateway
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")

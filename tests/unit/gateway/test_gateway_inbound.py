@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from subgate.integrations.stripe.adapter import StripeAdapter
-from subgate.integrations.stripe.signature import sign_stripe_payload
+from integrations.stripe.adapter import StripeAdapter
+from integrations.stripe.signature import sign_stripe_payload
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.webhooks import (
     OLD_SECRET,
@@ -80,7 +80,7 @@ async def test_json_content_type_variants_are_accepted(gateway: Gateway, content
 async def test_timestamp_at_the_edge_of_tolerance_is_accepted(gateway: Gateway) -> None:
     connection = await stripe_connection(gateway)
     body = event_body()
-    signed_at = now_ts(gateway) - gateway.deps.settings.webhook_tolerance_seconds
+    signed_at = now_ts(gateway) - gateway.deps.config.webhook_tolerance_seconds
 
     assert await post(gateway, connection.id, body, stripe_headers(body, SECRET, signed_at)) == (
         200,

@@ -7,7 +7,7 @@ from pathlib import Path
 from opentelemetry.trace import SpanKind
 from structlog.testing import capture_logs
 
-from subgate.integrations.storage.documents import StorageError
+from integrations.storage.documents import StorageError
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.webhooks import (
     SECRET,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.routing import Route
 
-from subgate.domain.notifications.model import DeadLetterKind
+from domain.notifications.model import DeadLetterKind
 from tests.unit.gateway.fakes import Gateway
 from tests.unit.gateway.seed import (
     SECRET,

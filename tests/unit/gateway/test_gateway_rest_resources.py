@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from subgate.domain.notifications.model import (
+from domain.notifications.model import (
     DeadLetterKind,
     DeliveryStatus,
 )
-from subgate.domain.subscriptions.state_machine import SubscriptionStatus
-from subgate.integrations.storage.repositories import StoreUnit
-from subgate.integrations.stripe.signature import sign_stripe_payload
+from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.storage.repositories import StoreUnit
+from integrations.stripe.signature import sign_stripe_payload
 from tests.unit.gateway.fakes import BASE_URL, Gateway
 from tests.unit.gateway.seed import (
     ISO_Z,
@@ -100,7 +100,7 @@ async def test_malformed_json_body_is_400(gateway: Gateway, raw: bytes) -> None:
 
 async def test_oversized_rest_body_is_413(gateway: Gateway) -> None:
     _, key = await gateway.merchant()
-    limit = gateway.deps.settings.max_body_bytes
+    limit = gateway.deps.config.max_body_bytes
     async with gateway.client(api_key=key) as client:
         response = await client.post("/v1/endpoints", json={"url": "https://a.test/" + "x" * limit})
 

@@ -1,0 +1,86 @@
+"""Inbound event services: External stores what the gateway verified; Internal tracks processing."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.billing.model import InboundEvent, InboundStatus
+from domain.billing.ports import BillingUnit, InboundFilter
+from domain.shared.clock import Clock
+from domain.shared.errors import NotFound
+from domain.shared.ids import new_id
+from domain.shared.pagination import Page, PageRequest
+from domain.shared.queue import TaskQueue
+from domain.shared.txn import TxnFn
+
+MAX_PROCESSING_ATTEMPTS = 20
+
+
+class Receipt(enum.StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifiedEvent:
+    """An event whose signature the gateway has checked, ready to be stored."""
+
+    merchant_id: str
+    connection_id: str
+    provider: str
+    provider_event_id: str
+    type: str
+    body: bytes
+    source_ip: str | None
+    provider_created_at: datetime | None
+    trace_carrier: Mapping[str, str]
+
+
+class InboundExternal:
+    def __init__(self, txn: TxnFn[BillingUnit], clock: Clock, queue: TaskQueue) -> None:
+        self._txn = txn
+        self._clock = clock
+        self._queue = queue
+
+    async def receive(self, verified: VerifiedEvent) -> Receipt:
+        """Store durably, then enqueue. A lost enqueue is recovered by the sweeper."""
+        event = InboundEvent(
+            id=new_id("evt"),
+            merchant_id=verified.merchant_id,
+            connection_id=verified.connection_id,
+            provider=verified.provider,
+            provider_event_id=verified.provider_event_id,
+            type=verified.type,
+            status=InboundStatus.ACCEPTED,
+            source_ip=verified.source_ip,
+            received_at=self._clock(),
+            body=verified.body,
+            provider_created_at=verified.provider_created_at,
+            trace_carrier=dict(verified.trace_carrier),
+        )
+
+        async def work(unit: BillingUnit) -> bool:
+            return await unit.inbound_events.add_if_new(event)
+
+        if not await self._txn(work):
+            return Receipt.DUPLICATE
+        await self._queue.enqueue_inbound(event.id, event.trace_carrier)
+        return Receipt.ACCEPTED
+
+    async def get(self, merchant_id: str, event_id: str) -> InboundEvent:
+        async def work(unit: BillingUnit) -> InboundEvent | None:
+            return await unit.inbound_events.get(event_id)
+
+        found = await self._txn(work)
+        if found is None or found.merchant_id != merchant_id:
+            raise NotFound("inbound event", event_id)
+        return found
+
+    async def list(self, merchant_id: str, where: InboundFilter, page: PageRequest) -> Page[InboundEvent]:
+        async def work(unit: BillingUnit) -> Page[InboundEvent]:
+            return await unit.inbound_events.list(merchant_id, where, page)
+
+        return await self._txn(work)

@@ -1,0 +1,42 @@
+"""Merchant operations for operators and workers (Internal). HTTP handlers cannot import this module."""
+
+from __future__ import annotations
+
+from domain.merchants.model import (
+    Merchant,
+    hash_api_key,
+    new_api_key,
+)
+from domain.merchants.ports import MerchantsUnit
+from domain.shared.clock import Clock
+from domain.shared.errors import ValidationFailed
+from domain.shared.ids import new_id
+from domain.shared.txn import TxnFn
+
+MAX_SECRETS = 5
+
+MAX_NAME_LENGTH = 200
+
+
+class MerchantsInternal:
+    """Operator actions (admin CLI): creating merchants and issuing their key."""
+
+    def __init__(self, txn: TxnFn[MerchantsUnit], clock: Clock) -> None:
+        self._txn = txn
+        self._clock = clock
+
+    async def create_merchant(self, name: str) -> tuple[Merchant, str]:
+        """Returns the merchant and its API key; only the key's hash is stored."""
+        name = name.strip()
+        if not 1 <= len(name) <= MAX_NAME_LENGTH:
+            raise ValidationFailed("name", f"1 to {MAX_NAME_LENGTH} characters")
+        api_key = new_api_key()
+        merchant = Merchant(
+            id=new_id("mer"), name=name, api_key_hash=hash_api_key(api_key), created_at=self._clock()
+        )
+
+        async def work(unit: MerchantsUnit) -> None:
+            await unit.merchants.add(merchant)
+
+        await self._txn(work)
+        return merchant, api_key

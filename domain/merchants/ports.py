@@ -1,0 +1,32 @@
+"""Repositories owned by the merchants context."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from domain.merchants.model import Connection, Merchant
+
+
+class MerchantRepository(Protocol):
+    async def add(self, merchant: Merchant) -> None: ...
+
+    async def get(self, merchant_id: str) -> Merchant | None: ...
+
+    async def by_key_hash(self, api_key_hash: str) -> Merchant | None: ...
+
+
+class ConnectionRepository(Protocol):
+    async def add(self, connection: Connection) -> None: ...
+
+    async def get(self, connection_id: str) -> Connection | None: ...
+
+    async def list_for(self, merchant_id: str) -> Sequence[Connection]: ...
+
+
+class MerchantsUnit(Protocol):
+    @property
+    def merchants(self) -> MerchantRepository: ...
+
+    @property
+    def connections(self) -> ConnectionRepository: ...

@@ -1,0 +1,106 @@
+"""Merchant services: External for HTTP handlers, Internal for workers and admin commands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from domain.merchants.model import (
+    Connection,
+    Merchant,
+    Provider,
+    hash_api_key,
+)
+from domain.merchants.ports import MerchantsUnit
+from domain.shared.clock import Clock
+from domain.shared.errors import NotFound, Unauthenticated, ValidationFailed
+from domain.shared.ids import new_id
+from domain.shared.txn import TxnFn
+
+MAX_SECRETS = 5
+MIN_SECRET_LENGTH = 8
+MAX_SECRET_LENGTH = 512
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewConnection:
+    provider: str
+    webhook_secrets: Sequence[str]
+    api_key: str | None = None
+
+
+def _validated_secrets(secrets: Sequence[str]) -> tuple[str, ...]:
+    cleaned = tuple(s for s in secrets)
+    if not cleaned:
+        raise ValidationFailed("webhook_secrets", "at least one secret is required")
+    if len(cleaned) > MAX_SECRETS:
+        raise ValidationFailed("webhook_secrets", f"at most {MAX_SECRETS} secrets")
+    for secret in cleaned:
+        if (
+            not isinstance(secret, str)
+            or not MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH
+            or secret.strip() != secret
+        ):
+            raise ValidationFailed("webhook_secrets", "each secret is a string of 8 to 512 characters")
+    return cleaned
+
+
+class MerchantsExternal:
+    def __init__(self, txn: TxnFn[MerchantsUnit], clock: Clock) -> None:
+        self._txn = txn
+        self._clock = clock
+
+    async def authenticate(self, api_key: str) -> Merchant:
+        async def work(unit: MerchantsUnit) -> Merchant | None:
+            return await unit.merchants.by_key_hash(hash_api_key(api_key))
+
+        merchant = await self._txn(work) if api_key.startswith("sg_") else None
+        if merchant is None:
+            raise Unauthenticated("invalid API key")
+        return merchant
+
+    async def create_connection(self, merchant_id: str, new: NewConnection) -> Connection:
+        try:
+            provider = Provider(new.provider)
+        except ValueError:
+            raise ValidationFailed("provider", f"one of {', '.join(p.value for p in Provider)}") from None
+        connection = Connection(
+            id=new_id("conn"),
+            merchant_id=merchant_id,
+            provider=provider,
+            webhook_secrets=_validated_secrets(new.webhook_secrets),
+            api_key=new.api_key,
+            created_at=self._clock(),
+        )
+
+        async def work(unit: MerchantsUnit) -> None:
+            await unit.connections.add(connection)
+
+        await self._txn(work)
+        return connection
+
+    async def get_connection(self, merchant_id: str, connection_id: str) -> Connection:
+        async def work(unit: MerchantsUnit) -> Connection | None:
+            return await unit.connections.get(connection_id)
+
+        found = await self._txn(work)
+        if found is None or found.merchant_id != merchant_id:
+            raise NotFound("connection", connection_id)
+        return found
+
+    async def list_connections(self, merchant_id: str) -> Sequence[Connection]:
+        async def work(unit: MerchantsUnit) -> Sequence[Connection]:
+            return await unit.connections.list_for(merchant_id)
+
+        return await self._txn(work)
+
+    async def connection_for_webhook(self, provider: str, connection_id: str) -> Connection:
+        """Public lookup for inbound webhooks: unknown or mismatched provider is NotFound."""
+
+        async def work(unit: MerchantsUnit) -> Connection | None:
+            return await unit.connections.get(connection_id)
+
+        found = await self._txn(work)
+        if found is None or found.provider.value != provider:
+            raise NotFound("connection", connection_id)
+        return found

@@ -1,0 +1,64 @@
+"""The HTTP application: inbound webhooks, the `/v1` REST API and health probes.
+
+Everything is wired through Starlette's constructor (routes, middleware, exception
+handlers, lifespan); `create_app` holds no state besides what it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route
+
+from gateway.api.connections import ConnectionsApi
+from gateway.api.deliveries import DeliveriesApi
+from gateway.api.endpoints import EndpointsApi
+from gateway.api.inbound_events import InboundEventsApi
+from gateway.api.subscriptions import SubscriptionsApi
+from gateway.client_ip import parse_trusted_proxies
+from gateway.deps import GatewayDeps
+from gateway.errors import exception_handlers
+from gateway.health import PROBE_PATHS, health_routes
+from gateway.inbound import InboundWebhooks
+from gateway.middleware import TracingMiddleware
+
+log = structlog.get_logger()
+
+
+def _routes(deps: GatewayDeps) -> list[BaseRoute]:
+    # Parsed once here: a bad SUBGATE_TRUSTED_PROXIES fails start-up, not every request.
+    trusted = parse_trusted_proxies(deps.config.trusted_proxies)
+    inbound = InboundWebhooks(deps, trusted)
+    routes: list[BaseRoute] = [
+        Route("/webhooks/{provider}/{connection_id}", inbound.handle, methods=["POST"]),
+        *health_routes(deps.readiness),
+    ]
+    for api in (
+        ConnectionsApi(deps),
+        EndpointsApi(deps),
+        SubscriptionsApi(deps),
+        DeliveriesApi(deps),
+        InboundEventsApi(deps),
+    ):
+        routes.extend(api.routes())
+    return routes
+
+
+def create_app(deps: GatewayDeps) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # Resources (store, queue, telemetry) belong to the composition root, which closes them.
+        log.info("gateway_started", base_url=deps.config.base_url, providers=sorted(deps.providers))
+        yield
+        log.info("gateway_stopped")
+
+    return Starlette(
+        routes=_routes(deps),
+        middleware=[Middleware(TracingMiddleware, telemetry=deps.telemetry, untraced_paths=PROBE_PATHS)],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )

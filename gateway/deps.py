@@ -1,0 +1,43 @@
+"""What the gateway needs, declared here and built by the composition root (`subgate.bootstrap`).
+
+Only External services: the gateway cannot reach worker-only (Internal) operations, and an
+import-linter contract checks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from domain.billing.service import InboundExternal
+from domain.merchants.service import MerchantsExternal
+from domain.notifications.service import NotificationsExternal
+from domain.shared.clock import Clock
+from domain.subscriptions.service import SubscriptionsExternal
+from integrations.providers import ProviderAdapter
+from integrations.telemetry import Telemetry
+
+ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayConfig:
+    """The settings the gateway reads; the root fills them from `subgate.settings.Settings`."""
+
+    base_url: str = "http://127.0.0.1:8000"
+    trusted_proxies: str = ""
+    max_body_bytes: int = 262_144
+    webhook_tolerance_seconds: int = 300
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayDeps:
+    config: GatewayConfig
+    clock: Clock
+    telemetry: Telemetry
+    providers: Mapping[str, ProviderAdapter]
+    merchants: MerchantsExternal
+    subscriptions: SubscriptionsExternal
+    inbound: InboundExternal
+    notifications: NotificationsExternal
+    readiness: ReadinessCheck

@@ -1,0 +1,118 @@
+"""POST a signed webhook with httpx over aiohttp's connection pool.
+
+httpx keeps the client API (and respx for fault injection in tests); its default
+transport is slow under concurrency, so the aiohttp transport does the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlsplit
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from domain.notifications.ports import OutboundWebhook, SendResult
+from integrations.outbound.signing import signature_headers
+from integrations.outbound.targets import ForbiddenTarget, check_target
+from integrations.telemetry import Telemetry
+
+EXCERPT_BYTES = 2048
+MAX_RETRY_AFTER = 3600.0
+
+
+def build_client(max_connections: int = 500) -> httpx.AsyncClient:
+    transport = AiohttpTransport(
+        trust_env=False,  # a proxy from the environment must not silently carry merchant traffic
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+    )
+    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    if response.status_code not in (429, 503):
+        return None
+    raw = response.headers.get("retry-after", "").strip()
+    if not raw.isdigit():
+        return None
+    return min(float(raw), MAX_RETRY_AFTER)
+
+
+class HttpWebhookSender:
+    def __init__(
+        self, client: httpx.AsyncClient, telemetry: Telemetry, timeout: float, allow_private_targets: bool
+    ) -> None:
+        self._client = client
+        self._telemetry = telemetry
+        self._timeout = timeout
+        self._allow_private = allow_private_targets
+
+    async def send(self, webhook: OutboundWebhook) -> SendResult:
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "subgate-webhooks/0.1",
+            **signature_headers(webhook.message_id, webhook.timestamp, webhook.body, webhook.secrets),
+        }
+        with self._telemetry.tracer.start_as_current_span(
+            "POST webhook",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": "POST",
+                "url.full": webhook.url,
+                "webhook.id": webhook.message_id,
+            },
+        ) as span:
+            result = await self._post(webhook.url, webhook.body, headers)
+            if result.status_code is not None:
+                span.set_attribute("http.response.status_code", result.status_code)
+            if not result.ok:
+                span.set_status(Status(StatusCode.ERROR, result.error or f"HTTP {result.status_code}"))
+            return result
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+        started = time.perf_counter()
+
+        def elapsed() -> int:
+            return int((time.perf_counter() - started) * 1000)
+
+        try:
+            async with asyncio.timeout(self._timeout):
+                if not self._allow_private:
+                    parts = urlsplit(url)
+                    await check_target(
+                        parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+                    )
+                async with self._client.stream(
+                    "POST", url, content=body, headers=headers, timeout=self._timeout
+                ) as response:
+                    excerpt = await _excerpt(response)
+        except ForbiddenTarget as error:
+            return SendResult(status_code=None, duration_ms=elapsed(), error=f"refused target: {error}")
+        except TimeoutError:
+            return SendResult(
+                status_code=None, duration_ms=elapsed(), error=f"timed out after {self._timeout:g}s"
+            )
+        except httpx.HTTPError as error:
+            return SendResult(
+                status_code=None, duration_ms=elapsed(), error=f"{type(error).__name__}: {error}"[:500]
+            )
+        return SendResult(
+            status_code=response.status_code,
+            duration_ms=elapsed(),
+            response_excerpt=excerpt,
+            retry_after=_retry_after(response),
+        )
+
+
+async def _excerpt(response: httpx.Response) -> str:
+    """Only the first 2 KB of the answer is kept (and read)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= EXCERPT_BYTES:
+            break
+    return b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", errors="replace")

@@ -1,0 +1,433 @@
+"""`DocumentStore` on a single SQLite file, with group commit.
+
+Layout: one table per collection, ``(id TEXT PRIMARY KEY, doc TEXT NOT NULL)``,
+where ``doc`` is the whole document as JSON. Secondary indexes are expression
+indexes over ``json_extract(doc, '$.field')``; queries are built from exactly
+the same expressions, because SQLite only uses an expression index when the
+query repeats the indexed expression.
+
+Durability and speed: with ``synchronous = FULL`` every commit waits for an
+fsync (about 2 ms here), which would cap the store at a few hundred
+transactions a second if each session committed alone. Sessions therefore
+share commits: each session runs inside a SAVEPOINT of one open write
+transaction and, once its own work is released, waits for the next COMMIT.
+That COMMIT (with its fsync) runs in a thread as soon as the connection is
+free, covering every session that finished meanwhile. A session returns only
+after its writes are durable; a session that raises rolls back to its own
+savepoint and leaves the others' writes alone. If a COMMIT fails, every
+session it covered fails with StorageError.
+
+Statements run directly on the event loop: inside our own write transaction
+they never wait for a lock and take microseconds, and reads in WAL mode never
+block. Only what can wait (opening the file, BEGIN IMMEDIATE behind another
+process's write lock, COMMIT's fsync) runs in a worker thread. One asyncio lock
+hands the connection to one session (or one commit) at a time.
+
+Other processes (the admin CLI, a worker) share the file: a write transaction
+starts with ``BEGIN IMMEDIATE``, so writers queue on ``busy_timeout`` instead of
+failing to upgrade a read lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
+from pathlib import Path
+from typing import Final
+
+import orjson
+
+from integrations.storage.documents import (
+    Condition,
+    Document,
+    DocumentSession,
+    DuplicateDocument,
+    Filter,
+    Gt,
+    In,
+    IndexSpec,
+    Lte,
+    Scalar,
+    StorageError,
+    VersionMismatch,
+)
+
+__all__ = ["SqliteStore", "compile_find"]
+
+_IDENTIFIER: Final = re.compile(r"[a-z_][a-z0-9_]*")
+_DEFAULT_BUSY_TIMEOUT_S: Final = 10.0
+# Extended result codes of a uniqueness clash; other constraint failures
+# (NOT NULL, CHECK) mean a bug in this module, not a duplicate document.
+_UNIQUE_VIOLATIONS: Final = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+SqlParam = str | int | float | None
+
+
+def _identifier(name: str, what: str) -> str:
+    # Names are interpolated into SQL (tables, indexes, JSON paths), so only a
+    # boring, quote-free alphabet is accepted; values are always bound.
+    if not isinstance(name, str) or _IDENTIFIER.fullmatch(name) is None:
+        raise ValueError(f"invalid {what} name {name!r}: must match {_IDENTIFIER.pattern}")
+    return name
+
+
+def _table(collection: str) -> str:
+    return f'"{_identifier(collection, "collection")}"'
+
+
+def _field_expr(field: str) -> str:
+    # `id` is the primary-key column itself, so filters, ordering and index
+    # tails on it use the column rather than re-parsing the JSON.
+    if _identifier(field, "field") == "id":
+        return "id"
+    return f"json_extract(doc, '$.{field}')"
+
+
+def _param(value: Scalar) -> SqlParam:
+    # json_extract yields 1/0 for JSON true/false; Python's sqlite3 binds a
+    # bool as that integer too, but converting explicitly makes it visible.
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _condition_sql(field: str, condition: Condition, params: list[SqlParam]) -> str:
+    expr = _field_expr(field)
+    if isinstance(condition, In):
+        present = [v for v in condition.values if v is not None]
+        parts: list[str] = []
+        if present:
+            parts.append(f"{expr} IN ({', '.join('?' for _ in present)})")
+            params.extend(_param(v) for v in present)
+        if len(present) != len(condition.values):
+            # SQL's IN never matches NULL; a None in the set means "missing or null".
+            parts.append(f"{expr} IS NULL")
+        if not parts:
+            return "0"  # an empty set matches nothing
+        return parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"
+    if isinstance(condition, Lte | Gt):
+        if condition.value is None:
+            # Ordering against null differs between backends; refuse rather than diverge.
+            raise ValueError(f"range condition on {field!r} needs a non-null value")
+        params.append(_param(condition.value))
+        return f"{expr} {'<=' if isinstance(condition, Lte) else '>'} ?"
+    if condition is None:
+        return f"{expr} IS NULL"
+    params.append(_param(condition))
+    return f"{expr} = ?"
+
+
+def compile_find(
+    collection: str,
+    where: Filter,
+    *,
+    limit: int,
+    after_id: str | None = None,
+    order_by: str = "id",
+) -> tuple[str, list[SqlParam]]:
+    """The SELECT behind `DocumentSession.find` (public so tests can EXPLAIN it)."""
+    if limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")
+    table = _table(collection)
+    params: list[SqlParam] = []
+    clauses = [_condition_sql(field, condition, params) for field, condition in where.items()]
+    if after_id is not None:
+        clauses.append("id > ?")
+        params.append(after_id)
+    order_expr = _field_expr(order_by)
+    order = "id" if order_expr == "id" else f"{order_expr}, id"
+    where_sql = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    params.append(limit)
+    # Only validated identifiers are interpolated; every value is a bound parameter.
+    sql = f"SELECT doc FROM {table}{where_sql} ORDER BY {order} LIMIT ?"  # noqa: S608
+    return sql, params
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        if getattr(exc, "sqlite_errorname", "") in _UNIQUE_VIOLATIONS:
+            raise DuplicateDocument(str(exc)) from exc
+        raise StorageError(f"sqlite {action} failed: {exc}") from exc
+    except sqlite3.Error as exc:
+        # OperationalError covers "unable to open", disk I/O and "database is
+        # locked" after busy_timeout ran out: all mean the write did not happen.
+        raise StorageError(f"sqlite {action} failed: {exc}") from exc
+
+
+def _encode(doc: Document) -> str:
+    return orjson.dumps(doc).decode()
+
+
+def _decode(raw: object) -> Document:
+    if not isinstance(raw, str | bytes):
+        raise StorageError(f"corrupt row: expected JSON text, got {type(raw).__name__}")
+    decoded = orjson.loads(raw)
+    if not isinstance(decoded, dict):
+        raise StorageError(f"corrupt row: expected a JSON object, got {type(decoded).__name__}")
+    return decoded
+
+
+def _document_id(doc: Document) -> str:
+    doc_id = doc.get("id")
+    if not isinstance(doc_id, str) or not doc_id:
+        raise ValueError(f"document needs a non-empty string 'id', got {doc_id!r}")
+    return doc_id
+
+
+_SAVEPOINT: Final = "subgate_session"
+
+
+def _require_wal(row: object) -> None:
+    if not isinstance(row, tuple) or str(row[0]).lower() != "wal":
+        raise sqlite3.OperationalError(f"WAL mode refused (got {row!r})")
+
+
+class _SqliteSession:
+    """The statements of one session; writes open the shared write transaction on first use."""
+
+    def __init__(self, store: SqliteStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self._conn = conn
+        self._open = True
+        self.savepoint = False
+
+    def finish(self) -> None:
+        self._open = False
+
+    def _live(self) -> sqlite3.Connection:
+        # A session leaked out of its `async with` would otherwise write into
+        # whichever session happens to hold the connection next.
+        if not self._open:
+            raise RuntimeError("document session used after its transaction ended")
+        return self._conn
+
+    async def writable(self) -> sqlite3.Connection:
+        conn = self._live()
+        if not self.savepoint:
+            await self._store.ensure_write_transaction()
+            with _translated("savepoint"):
+                conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+            self.savepoint = True
+        return conn
+
+    async def insert(self, collection: str, doc: Document) -> None:
+        table = _table(collection)
+        doc_id = _document_id(doc)
+        payload = _encode(doc)
+        conn = await self.writable()
+        with _translated("insert"):
+            conn.execute(
+                f"INSERT INTO {table} (id, doc) VALUES (?, ?)",  # noqa: S608 - table name validated
+                (doc_id, payload),
+            )
+
+    async def get(self, collection: str, doc_id: str) -> Document | None:
+        table = _table(collection)
+        conn = self._live()
+        with _translated("get"):
+            sql = f"SELECT doc FROM {table} WHERE id = ?"  # noqa: S608 - table name validated
+            row = conn.execute(sql, (doc_id,)).fetchone()
+        return None if row is None else _decode(row[0])
+
+    async def find(
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        order_by: str = "id",
+    ) -> list[Document]:
+        sql, params = compile_find(collection, where, limit=limit, after_id=after_id, order_by=order_by)
+        conn = self._live()
+        with _translated("find"):
+            rows = conn.execute(sql, params).fetchall()
+        return [_decode(row[0]) for row in rows]
+
+    async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
+        table = _table(collection)
+        doc_id = _document_id(doc)
+        if doc.get("version") != expected_version + 1:
+            raise ValueError(
+                f"replacement must carry version {expected_version + 1}, got {doc.get('version')!r}"
+            )
+        payload = _encode(doc)
+        conn = await self.writable()
+        with _translated("replace"):
+            changed = conn.execute(
+                f"UPDATE {table} SET doc = ? WHERE id = ? AND json_extract(doc, '$.version') = ?",  # noqa: S608
+                (payload, doc_id, expected_version),
+            ).rowcount
+        if changed == 0:
+            raise VersionMismatch(f"{collection}/{doc_id}: stored version is not {expected_version}")
+
+
+class SqliteStore:
+    """`DocumentStore` backed by the SQLite file at `path` (see the module docstring)."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = _DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self._path = path
+        self._busy_timeout_s = busy_timeout_s
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._lock = asyncio.Lock()
+        # Sessions whose work sits in the open write transaction, waiting for its COMMIT.
+        self._waiting: list[asyncio.Future[None]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def connect(self) -> None:
+        """Open the connection now instead of on first use; idempotent."""
+        async with self._lock:
+            await self._connection()
+
+    async def _connection(self) -> sqlite3.Connection:
+        # Caller holds self._lock, so at most one open attempt runs at a time.
+        if self._closed:
+            raise StorageError(f"sqlite store {self._path} is closed")
+        if self._conn is None:
+            with _translated(f"open of {self._path}"):
+                self._conn = await asyncio.to_thread(self._open)
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: the sqlite3 module must not issue its own BEGINs.
+        # check_same_thread=False: the asyncio lock, not the thread, guards the connection.
+        conn = sqlite3.connect(
+            self._path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        try:
+            # WAL lets readers (here and in other processes) carry on while one writer commits.
+            _require_wal(conn.execute("PRAGMA journal_mode = WAL").fetchone())
+            # FULL syncs the WAL on every commit: an acknowledged webhook must
+            # survive a power cut, not only a process crash. Group commit pays for it.
+            conn.execute("PRAGMA synchronous = FULL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def ensure_write_transaction(self) -> None:
+        """Open the shared write transaction if none is open (caller holds the lock)."""
+        conn = await self._connection()
+        if not conn.in_transaction:
+            with _translated("begin"):
+                # May wait up to busy_timeout for another process's write lock: off the loop.
+                await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[DocumentSession]:
+        async with self._session() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[_SqliteSession]:
+        async with self._lock:
+            conn = await self._connection()
+            session = _SqliteSession(self, conn)
+            try:
+                yield session
+            except BaseException:
+                if session.savepoint:
+                    # Undo this session only; other sessions' work in the transaction stays.
+                    with suppress(sqlite3.Error):
+                        conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+                        conn.execute(f"RELEASE {_SAVEPOINT}")
+                raise
+            finally:
+                session.finish()
+            if session.savepoint:
+                with _translated("release"):
+                    conn.execute(f"RELEASE {_SAVEPOINT}")
+            # A session that wrote, or that may have read writes not yet committed, waits
+            # for the COMMIT; one that only read committed data returns at once.
+            committed: asyncio.Future[None] | None = None
+            if conn.in_transaction:
+                committed = asyncio.get_running_loop().create_future()
+                self._waiting.append(committed)
+                if self._committer is None or self._committer.done():
+                    self._committer = asyncio.create_task(self._commit())
+        if committed is not None:
+            await committed
+
+    async def _commit(self) -> None:
+        """Commit whatever the sessions queued so far left in the transaction, for all of them."""
+        async with self._lock:
+            waiting, self._waiting = self._waiting, []
+            conn = self._conn
+            failure: StorageError | None = None
+            if conn is not None and conn.in_transaction:
+                try:
+                    with _translated("commit"):
+                        await asyncio.to_thread(conn.execute, "COMMIT")
+                except StorageError as error:
+                    failure = error
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+            for future in waiting:
+                if future.done():
+                    continue  # its session was cancelled while waiting
+                if failure is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(StorageError(str(failure)))
+
+    async def _settle(self) -> None:
+        """Wait until no COMMIT is pending (before DDL, or closing)."""
+        while self._committer is not None and not self._committer.done():
+            await self._committer
+
+    async def migrate(self, collections: Mapping[str, Sequence[IndexSpec]]) -> None:
+        statements: list[str] = []
+        for collection, specs in collections.items():
+            table = _table(collection)
+            statements.append(
+                f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)"
+            )
+            for spec in specs:
+                name = _identifier(spec.name, "index")
+                if not spec.fields:
+                    raise ValueError(f"index {name!r} has no fields")
+                unique = "UNIQUE " if spec.unique else ""
+                columns = ", ".join(_field_expr(field) for field in spec.fields)
+                statements.append(f'CREATE {unique}INDEX IF NOT EXISTS "{name}" ON {table} ({columns})')
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the directory for {self._path}: {exc}") from exc
+        # DDL is transactional in SQLite: all of the migration commits, or none of it.
+        async with self._session() as session:
+            conn = await session.writable()
+            for statement in statements:
+                with _translated("migrate"):
+                    conn.execute(statement)
+
+    async def ping(self) -> None:
+        async with self._lock:
+            conn = await self._connection()
+            with _translated("ping"):
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+    async def close(self) -> None:
+        await self._settle()
+        # Taking the lock lets a running session finish (and queue its commit) first.
+        async with self._lock:
+            self._closed = True
+        await self._settle()
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                with _translated("close"):
+                    conn.close()

@@ -1,0 +1,352 @@
+"""The domain's repository ports, implemented once on top of `DocumentSession`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from domain.billing.model import InboundEvent, InboundStatus
+from domain.billing.ports import InboundFilter
+from domain.merchants.model import Connection, Merchant
+from domain.notifications.model import RETRYABLE, DeadLetter, DeadLetterKind, Delivery, Endpoint
+from domain.notifications.ports import DeliveryFilter
+from domain.shared.errors import ConcurrencyConflict, Conflict
+from domain.shared.outbox import OutboxMessage
+from domain.shared.pagination import Page, PageRequest, page_from_overfetch
+from domain.subscriptions.model import Customer, Plan, Subscription
+from domain.subscriptions.ports import SubscriptionFilter
+from integrations.storage import codecs
+from integrations.storage.documents import (
+    Condition,
+    Document,
+    DocumentSession,
+    DuplicateDocument,
+    In,
+    Lte,
+    VersionMismatch,
+)
+
+T = TypeVar("T")
+
+
+class _Versioned(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=_Versioned)
+
+
+@dataclass(frozen=True, slots=True)
+class _Collection(Generic[T]):
+    """One collection with its codec: the common moves every repository makes."""
+
+    name: str
+    to_doc: Callable[[T], Document]
+    from_doc: Callable[[Document], T]
+
+    async def add(self, session: DocumentSession, value: T) -> None:
+        await session.insert(self.name, self.to_doc(value))
+
+    async def get(self, session: DocumentSession, doc_id: str) -> T | None:
+        found = await session.get(self.name, doc_id)
+        return None if found is None else self.from_doc(found)
+
+    async def owned(self, session: DocumentSession, merchant_id: str, doc_id: str) -> T | None:
+        found = await session.get(self.name, doc_id)
+        return None if found is None or found.get("merchant_id") != merchant_id else self.from_doc(found)
+
+    async def page(self, session: DocumentSession, where: dict[str, Condition], page: PageRequest) -> Page[T]:
+        docs = await session.find(self.name, where, limit=page.limit + 1, after_id=page.starting_after)
+        return page_from_overfetch([self.from_doc(d) for d in docs], page.limit)
+
+
+async def _update(session: DocumentSession, col: _Collection[V], value: V, entity: str) -> V:
+    """Compare-and-set: store value with version + 1 if the stored version is value.version."""
+    bumped = replace(value, version=value.version + 1)  # type: ignore[type-var]
+    try:
+        await session.replace(col.name, col.to_doc(bumped), value.version)
+    except VersionMismatch:
+        raise ConcurrencyConflict(entity, value.id) from None
+    return bumped
+
+
+def _drop_none(**conditions: Condition) -> dict[str, Condition]:
+    return {k: v for k, v in conditions.items() if v is not None}
+
+
+MERCHANTS = _Collection("merchants", codecs.merchant_doc, codecs.merchant_from)
+CONNECTIONS = _Collection("connections", codecs.connection_doc, codecs.connection_from)
+CUSTOMERS = _Collection("customers", codecs.customer_doc, codecs.customer_from)
+PLANS = _Collection("plans", codecs.plan_doc, codecs.plan_from)
+SUBSCRIPTIONS = _Collection("subscriptions", codecs.subscription_doc, codecs.subscription_from)
+OUTBOX = _Collection("outbox", codecs.outbox_doc, codecs.outbox_from)
+INBOUND = _Collection("inbound_events", codecs.inbound_doc, codecs.inbound_from)
+ENDPOINTS = _Collection("endpoints", codecs.endpoint_doc, codecs.endpoint_from)
+DELIVERIES = _Collection("deliveries", codecs.delivery_doc, codecs.delivery_from)
+DEAD_LETTERS = _Collection("dead_letters", codecs.dead_letter_doc, codecs.dead_letter_from)
+
+
+class MerchantRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def add(self, merchant: Merchant) -> None:
+        await MERCHANTS.add(self._s, merchant)
+
+    async def get(self, merchant_id: str) -> Merchant | None:
+        return await MERCHANTS.get(self._s, merchant_id)
+
+    async def by_key_hash(self, api_key_hash: str) -> Merchant | None:
+        docs = await self._s.find(MERCHANTS.name, {"api_key_hash": api_key_hash}, limit=1)
+        return MERCHANTS.from_doc(docs[0]) if docs else None
+
+
+class ConnectionRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def add(self, connection: Connection) -> None:
+        await CONNECTIONS.add(self._s, connection)
+
+    async def get(self, connection_id: str) -> Connection | None:
+        return await CONNECTIONS.get(self._s, connection_id)
+
+    async def list_for(self, merchant_id: str) -> Sequence[Connection]:
+        docs = await self._s.find(CONNECTIONS.name, {"merchant_id": merchant_id}, limit=1000)
+        return [CONNECTIONS.from_doc(d) for d in docs]
+
+
+class CustomerRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def get(self, merchant_id: str, customer_id: str) -> Customer | None:
+        return await CUSTOMERS.owned(self._s, merchant_id, customer_id)
+
+    async def add(self, customer: Customer) -> None:
+        await CUSTOMERS.add(self._s, customer)
+
+
+class PlanRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def get(self, merchant_id: str, plan_id: str) -> Plan | None:
+        return await PLANS.owned(self._s, merchant_id, plan_id)
+
+    async def add(self, plan: Plan) -> None:
+        await PLANS.add(self._s, plan)
+
+
+class SubscriptionRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def get(self, merchant_id: str, subscription_id: str) -> Subscription | None:
+        return await SUBSCRIPTIONS.owned(self._s, merchant_id, subscription_id)
+
+    async def add(self, subscription: Subscription) -> None:
+        await SUBSCRIPTIONS.add(self._s, subscription)
+
+    async def update(self, subscription: Subscription) -> Subscription:
+        return await _update(self._s, SUBSCRIPTIONS, subscription, "subscription")
+
+    async def list(
+        self, merchant_id: str, where: SubscriptionFilter, page: PageRequest
+    ) -> Page[Subscription]:
+        status = None if where.status is None else where.status.value
+        conditions = _drop_none(
+            merchant_id=merchant_id,
+            status=status,
+            customer_id=where.customer_id,
+            provider_subscription_id=where.provider_subscription_id,
+        )
+        return await SUBSCRIPTIONS.page(self._s, conditions, page)
+
+
+class ProviderLinkRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    @staticmethod
+    def _key(merchant_id: str, kind: str, provider: str, external_id: str) -> str:
+        return f"{merchant_id}:{kind}:{provider}:{external_id}"
+
+    async def find(self, merchant_id: str, kind: str, provider: str, external_id: str) -> str | None:
+        doc = await self._s.get("provider_links", self._key(merchant_id, kind, provider, external_id))
+        return None if doc is None else str(doc["internal_id"])
+
+    async def add(
+        self, merchant_id: str, kind: str, provider: str, external_id: str, internal_id: str
+    ) -> None:
+        key = self._key(merchant_id, kind, provider, external_id)
+        try:
+            await self._s.insert("provider_links", {"id": key, "version": 0, "internal_id": internal_id})
+        except DuplicateDocument:
+            raise Conflict(f"{kind} {external_id!r} of {provider} is already linked") from None
+
+
+class ProcessedInputRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def seen(self, key: str) -> bool:
+        return await self._s.get("processed_inputs", key) is not None
+
+    async def claim(self, key: str) -> bool:
+        try:
+            await self._s.insert("processed_inputs", {"id": key, "version": 0})
+        except DuplicateDocument:
+            return False
+        return True
+
+
+class OutboxRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def append(self, message: OutboxMessage) -> None:
+        await OUTBOX.add(self._s, message)
+
+    async def get(self, message_id: str) -> OutboxMessage | None:
+        return await OUTBOX.get(self._s, message_id)
+
+    async def pending(self, limit: int) -> Sequence[OutboxMessage]:
+        docs = await self._s.find(OUTBOX.name, {"dispatched": False}, limit=limit)
+        return [OUTBOX.from_doc(d) for d in docs]
+
+    async def mark_dispatched(self, message_id: str) -> None:
+        doc = await self._s.get(OUTBOX.name, message_id)
+        if doc is None or doc["dispatched"]:
+            raise ConcurrencyConflict("outbox message", message_id)
+        try:
+            await self._s.replace(
+                OUTBOX.name, {**doc, "dispatched": True, "version": doc["version"] + 1}, doc["version"]
+            )
+        except VersionMismatch:
+            raise ConcurrencyConflict("outbox message", message_id) from None
+
+
+class InboundEventRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def add_if_new(self, event: InboundEvent) -> bool:
+        try:
+            await INBOUND.add(self._s, event)
+        except DuplicateDocument:
+            return False
+        return True
+
+    async def get(self, event_id: str) -> InboundEvent | None:
+        return await INBOUND.get(self._s, event_id)
+
+    async def update(self, event: InboundEvent) -> InboundEvent:
+        return await _update(self._s, INBOUND, event, "inbound event")
+
+    async def list(self, merchant_id: str, where: InboundFilter, page: PageRequest) -> Page[InboundEvent]:
+        status = None if where.status is None else where.status.value
+        conditions = _drop_none(merchant_id=merchant_id, connection_id=where.connection_id, status=status)
+        return await INBOUND.page(self._s, conditions, page)
+
+    async def accepted_before(self, cutoff: datetime, limit: int) -> Sequence[InboundEvent]:
+        docs = await self._s.find(
+            INBOUND.name,
+            {"status": InboundStatus.ACCEPTED.value, "received_at": Lte(codecs.iso(cutoff))},
+            limit=limit,
+            order_by="received_at",
+        )
+        return [INBOUND.from_doc(d) for d in docs]
+
+
+class EndpointRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def add(self, endpoint: Endpoint) -> None:
+        await ENDPOINTS.add(self._s, endpoint)
+
+    async def get(self, merchant_id: str, endpoint_id: str) -> Endpoint | None:
+        return await ENDPOINTS.owned(self._s, merchant_id, endpoint_id)
+
+    async def update(self, endpoint: Endpoint) -> Endpoint:
+        return await _update(self._s, ENDPOINTS, endpoint, "endpoint")
+
+    async def list(self, merchant_id: str, page: PageRequest) -> Page[Endpoint]:
+        return await ENDPOINTS.page(self._s, {"merchant_id": merchant_id}, page)
+
+    async def all_for(self, merchant_id: str) -> Sequence[Endpoint]:
+        docs = await self._s.find(ENDPOINTS.name, {"merchant_id": merchant_id}, limit=10_000)
+        return [ENDPOINTS.from_doc(d) for d in docs]
+
+
+class DeliveryRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def add(self, delivery: Delivery) -> None:
+        await DELIVERIES.add(self._s, delivery)
+
+    async def get(self, delivery_id: str) -> Delivery | None:
+        return await DELIVERIES.get(self._s, delivery_id)
+
+    async def exists(self, message_id: str, endpoint_id: str) -> bool:
+        found = await self._s.find(
+            DELIVERIES.name, {"message_id": message_id, "endpoint_id": endpoint_id}, limit=1
+        )
+        return bool(found)
+
+    async def update(self, delivery: Delivery) -> Delivery:
+        return await _update(self._s, DELIVERIES, delivery, "delivery")
+
+    async def list(self, merchant_id: str, where: DeliveryFilter, page: PageRequest) -> Page[Delivery]:
+        status = None if where.status is None else where.status.value
+        conditions = _drop_none(merchant_id=merchant_id, endpoint_id=where.endpoint_id, status=status)
+        return await DELIVERIES.page(self._s, conditions, page)
+
+    async def due(self, now: datetime, limit: int) -> Sequence[Delivery]:
+        docs = await self._s.find(
+            DELIVERIES.name,
+            {"status": In(tuple(s.value for s in RETRYABLE)), "next_attempt_at": Lte(codecs.iso(now))},
+            limit=limit,
+            order_by="next_attempt_at",
+        )
+        return [DELIVERIES.from_doc(d) for d in docs]
+
+
+class DeadLetterRepo:
+    def __init__(self, session: DocumentSession) -> None:
+        self._s = session
+
+    async def add(self, dead_letter: DeadLetter) -> None:
+        await DEAD_LETTERS.add(self._s, dead_letter)
+
+    async def list(
+        self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest
+    ) -> Page[DeadLetter]:
+        conditions = _drop_none(merchant_id=merchant_id, kind=None if kind is None else kind.value)
+        return await DEAD_LETTERS.page(self._s, conditions, page)
+
+
+class StoreUnit:
+    """Every repository bound to one session. Each context sees it through its own unit Protocol."""
+
+    def __init__(self, session: DocumentSession) -> None:
+        self.merchants = MerchantRepo(session)
+        self.connections = ConnectionRepo(session)
+        self.customers = CustomerRepo(session)
+        self.plans = PlanRepo(session)
+        self.subscriptions = SubscriptionRepo(session)
+        self.provider_links = ProviderLinkRepo(session)
+        self.processed = ProcessedInputRepo(session)
+        self.outbox = OutboxRepo(session)
+        self.inbound_events = InboundEventRepo(session)
+        self.endpoints = EndpointRepo(session)
+        self.deliveries = DeliveryRepo(session)
+        self.dead_letters = DeadLetterRepo(session)

@@ -1,0 +1,40 @@
+"""Every collection and index, declared once for both backends (`subgate migrate`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from integrations.storage.documents import IndexSpec
+
+COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
+    "merchants": (IndexSpec("merchants_key_hash", ("api_key_hash",), unique=True),),
+    "connections": (IndexSpec("connections_merchant", ("merchant_id", "id")),),
+    "customers": (IndexSpec("customers_merchant", ("merchant_id", "id")),),
+    "plans": (IndexSpec("plans_merchant", ("merchant_id", "id")),),
+    "subscriptions": (
+        IndexSpec("subscriptions_merchant", ("merchant_id", "id")),
+        IndexSpec("subscriptions_merchant_status", ("merchant_id", "status", "id")),
+        IndexSpec("subscriptions_merchant_customer", ("merchant_id", "customer_id", "id")),
+        IndexSpec("subscriptions_merchant_provider_id", ("merchant_id", "provider_subscription_id", "id")),
+    ),
+    # id = merchant:kind:provider:external id, so uniqueness comes from the primary key.
+    "provider_links": (),
+    # id = the input's key.
+    "processed_inputs": (),
+    "outbox": (IndexSpec("outbox_pending", ("dispatched", "id")),),
+    "inbound_events": (
+        IndexSpec("inbound_events_provider_id", ("connection_id", "provider_event_id"), unique=True),
+        IndexSpec("inbound_events_merchant", ("merchant_id", "id")),
+        IndexSpec("inbound_events_status", ("status", "received_at")),
+    ),
+    "endpoints": (IndexSpec("endpoints_merchant", ("merchant_id", "id")),),
+    "deliveries": (
+        IndexSpec("deliveries_message_endpoint", ("message_id", "endpoint_id"), unique=True),
+        IndexSpec("deliveries_merchant", ("merchant_id", "id")),
+        IndexSpec("deliveries_due", ("status", "next_attempt_at")),
+    ),
+    "dead_letters": (
+        IndexSpec("dead_letters_merchant", ("merchant_id", "id")),
+        IndexSpec("dead_letters_merchant_kind", ("merchant_id", "kind", "id")),
+    ),
+}

@@ -1,0 +1,143 @@
+"""The composition root: every object is built here, from settings, by plain constructors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from domain.billing.internal import InboundInternal
+from domain.billing.service import InboundExternal
+from domain.merchants.internal import MerchantsInternal
+from domain.merchants.service import MerchantsExternal
+from domain.notifications.internal import NotificationsInternal
+from domain.notifications.retry import RetryPolicy
+from domain.notifications.service import NotificationsExternal
+from domain.shared.clock import Clock, system_clock
+from domain.subscriptions.internal import SubscriptionsInternal
+from domain.subscriptions.service import SubscriptionsExternal
+from gateway.deps import GatewayConfig, GatewayDeps
+from integrations.mongo.store import MongoStore
+from integrations.outbound.sender import HttpWebhookSender, build_client
+from integrations.providers import ProviderAdapter
+from integrations.redis.queue import ArqQueue
+from integrations.sqlite.store import SqliteStore
+from integrations.storage.documents import DocumentStore, StorageError
+from integrations.storage.schema import COLLECTIONS
+from integrations.storage.txn import StoreTxn
+from integrations.stripe.adapter import StripeAdapter
+from integrations.telemetry import Telemetry
+from subgate.settings import Settings
+from workers.deps import WorkerConfig, WorkerDeps
+
+
+def open_store(database_url: str) -> DocumentStore:
+    if database_url.startswith("sqlite:///"):
+        return SqliteStore(Path(database_url.removeprefix("sqlite:///")))
+    return MongoStore(database_url)
+
+
+def providers() -> Mapping[str, ProviderAdapter]:
+    return {"stripe": StripeAdapter()}
+
+
+@dataclass(kw_only=True)
+class Deps:
+    settings: Settings
+    clock: Clock
+    telemetry: Telemetry
+    store: DocumentStore
+    queue: ArqQueue
+    http: httpx.AsyncClient
+    gateway: GatewayDeps
+    worker: WorkerDeps
+    admin: MerchantsInternal
+    _closed: bool = field(default=False, repr=False)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.http.aclose()
+        await self.queue.close()
+        await self.store.close()
+        self.telemetry.shutdown()
+
+
+async def build(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    telemetry: Telemetry | None = None,
+    redis_url: str | None = None,
+) -> Deps:
+    """Connect to the store and Redis and wire every service. `redis_url` overrides the setting."""
+    telemetry = telemetry or Telemetry("subgate", settings.otlp_endpoint)
+    store = open_store(settings.database_url)
+    url = redis_url or settings.redis_url
+    if url is None:
+        raise ValueError("a Redis URL is required (the dev command starts an embedded one)")
+    queue = await ArqQueue.connect(url, clock)
+    txn = StoreTxn(store)
+    http = build_client()
+    sender = HttpWebhookSender(
+        http, telemetry, settings.delivery_timeout_seconds, settings.allow_private_targets
+    )
+    policy = RetryPolicy(schedule=settings.retry_schedule)
+    adapters = providers()
+
+    async def readiness() -> Mapping[str, bool]:
+        try:
+            await store.ping()
+            store_ok = True
+        except StorageError:
+            store_ok = False
+        return {"store": store_ok, "redis": await queue.ping()}
+
+    return Deps(
+        settings=settings,
+        clock=clock,
+        telemetry=telemetry,
+        store=store,
+        queue=queue,
+        http=http,
+        admin=MerchantsInternal(txn, clock),
+        gateway=GatewayDeps(
+            config=GatewayConfig(
+                base_url=settings.base_url,
+                trusted_proxies=settings.trusted_proxies,
+                max_body_bytes=settings.max_body_bytes,
+                webhook_tolerance_seconds=settings.webhook_tolerance_seconds,
+            ),
+            clock=clock,
+            telemetry=telemetry,
+            providers=adapters,
+            merchants=MerchantsExternal(txn, clock),
+            subscriptions=SubscriptionsExternal(txn),
+            inbound=InboundExternal(txn, clock, queue),
+            notifications=NotificationsExternal(txn, clock),
+            readiness=readiness,
+        ),
+        worker=WorkerDeps(
+            config=WorkerConfig(
+                sweep_interval_seconds=settings.sweep_interval_seconds,
+                delivery_timeout_seconds=settings.delivery_timeout_seconds,
+                max_jobs=settings.worker_max_jobs,
+            ),
+            clock=clock,
+            telemetry=telemetry,
+            providers=adapters,
+            queue=queue,
+            subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier),
+            inbound=InboundInternal(txn, clock),
+            notifications=NotificationsInternal(
+                txn, clock, queue, sender, policy, settings.delivery_timeout_seconds
+            ),
+        ),
+    )
+
+
+async def migrate(store: DocumentStore) -> None:
+    await store.migrate(COLLECTIONS)

@@ -1,0 +1,138 @@
+"""Settings from the environment (and an optional `.env` file), validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from domain.notifications.retry import parse_schedule
+from domain.shared.errors import ValidationFailed
+
+SECONDS_PER_DAY = 86_400
+# Concurrent jobs per worker process (arq's max_jobs).
+DEFAULT_WORKER_MAX_JOBS = 200
+DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str | None  # None: start an embedded Redis in data_dir
+    host: str = "127.0.0.1"
+    port: int = 8000
+    trusted_proxies: str = ""
+    max_body_bytes: int = 262_144
+    webhook_tolerance_seconds: int = 300
+    retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    delivery_timeout_seconds: float = 15.0
+    allow_private_targets: bool = False
+    smtp_url: str | None = None
+    email_from: str = "billing@localhost"
+    otlp_endpoint: str | None = None
+    log_format: str = "json"
+    sweep_interval_seconds: float = 5.0
+    worker_max_jobs: int = DEFAULT_WORKER_MAX_JOBS
+    public_base_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; `#` comments and blank lines are skipped; quotes around values are removed."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name}: must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    if not 0 < value < SECONDS_PER_DAY:
+        raise SettingsError(f"{name}: must be between 0 and 86400 seconds")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, dev: bool = False, dotenv: Path | None = Path(".env")
+) -> Settings:
+    """Real environment variables win over the `.env` file."""
+    env = {**(read_dotenv(dotenv) if dotenv else {}), **(os.environ if environ is None else environ)}
+    data_dir = Path(env.get("SUBGATE_DATA_DIR") or "./.subgate").resolve()
+    database_url = env.get("SUBGATE_DATABASE_URL") or f"sqlite:///{data_dir / 'subgate.db'}"
+    if not database_url.startswith(("sqlite:///", "mongodb://", "mongodb+srv://")):
+        raise SettingsError("SUBGATE_DATABASE_URL: expected sqlite:///path or mongodb://...")
+    try:
+        schedule = parse_schedule(env.get("SUBGATE_RETRY_SCHEDULE") or DEFAULT_SCHEDULE)
+    except ValidationFailed as error:
+        raise SettingsError(f"SUBGATE_RETRY_SCHEDULE: {error.message}") from None
+    log_format = env.get("SUBGATE_LOG_FORMAT") or ("console" if dev else "json")
+    if log_format not in ("console", "json"):
+        raise SettingsError("SUBGATE_LOG_FORMAT: expected console or json")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=env.get("SUBGATE_REDIS_URL") or None,
+        host=env.get("SUBGATE_HOST") or "127.0.0.1",
+        port=_int(env, "SUBGATE_PORT", 8000),
+        trusted_proxies=env.get("SUBGATE_TRUSTED_PROXIES", ""),
+        max_body_bytes=_int(env, "SUBGATE_MAX_BODY_BYTES", 262_144, minimum=1),
+        webhook_tolerance_seconds=_int(env, "SUBGATE_WEBHOOK_TOLERANCE_SECONDS", 300),
+        retry_schedule=schedule,
+        delivery_timeout_seconds=_float(env, "SUBGATE_DELIVERY_TIMEOUT_SECONDS", 15.0),
+        allow_private_targets=_bool(env, "SUBGATE_ALLOW_PRIVATE_TARGETS"),
+        smtp_url=env.get("SUBGATE_SMTP_URL") or None,
+        email_from=env.get("SUBGATE_EMAIL_FROM") or "billing@localhost",
+        otlp_endpoint=env.get("SUBGATE_OTLP_ENDPOINT") or None,
+        log_format=log_format,
+        sweep_interval_seconds=_float(env, "SUBGATE_SWEEP_INTERVAL_SECONDS", 5.0),
+        worker_max_jobs=_int(env, "SUBGATE_WORKER_MAX_JOBS", DEFAULT_WORKER_MAX_JOBS, minimum=1),
+        public_base_url=env.get("SUBGATE_PUBLIC_BASE_URL") or None,
+    )
