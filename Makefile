@@ -40,8 +40,12 @@ $(VENV)/bin/uv:
 sync: | $(UV_BOOTSTRAP) ## Create or update .venv from uv.lock (dev tools included)
 	$(UV) sync $(CI_SYNC_FLAGS)
 
+# `dev` installs the runtime dependencies only. `--inexact` keeps what it did not install: the uv
+# in .venv that runs this very recipe (a dev dependency) and, after `make test`, the dev tools.
+# Every other target goes through `sync`, which brings the dev group back.
 .PHONY: dev
-dev: sync ## Run the service in dev mode (no Docker, database or Redis needed)
+dev: | $(UV_BOOTSTRAP) ## Run the service in dev mode (no Docker, database or Redis needed)
+	$(UV) sync --no-dev --inexact $(CI_SYNC_FLAGS)
 	$(RUN) subgate dev
 
 .PHONY: test

@@ -1,22 +1,40 @@
-"""`python -m benchmarks`: run the benchmarks and print a Markdown table of the medians.
+"""`python -m benchmarks`: run the benchmarks; print the medians as a Markdown table and save
+them, with every run's figure, as JSON (`--json`, default benchmarks/results.json).
 
-Progress and each repeat's raw figures go to stderr; the table goes to stdout.
+`python -m benchmarks --markdown [FILE]` prints the table of a saved JSON file without running
+anything: the README's table is made that way. Progress and each run's figures go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from benchmarks.delivery import DeliverySample, run_delivery
-from benchmarks.ingest import IngestSample, run_ingest
-from benchmarks.load import LoadResult
-from benchmarks.processes import BenchmarkError
-from benchmarks.report import Row, delivery_rows, ingest_rows, markdown_table
+from benchmarks.delivery import run_delivery
+from benchmarks.dev import run_dev
+from benchmarks.end_to_end import run_end_to_end
+from benchmarks.ingest import run_ingest
+from benchmarks.processes import ROOT, BenchmarkError
+from benchmarks.profiles import render, summarize
+from benchmarks.results import (
+    Measurement,
+    check_units,
+    collect,
+    document,
+    format_value,
+    highest_per_key,
+    markdown,
+)
+
+DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
+BENCHMARKS = ("ingest", "delivery", "e2e", "dev")
 
 
 def _positive(raw: str) -> int:
@@ -26,15 +44,48 @@ def _positive(raw: str) -> int:
     return value
 
 
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--events", type=_positive, default=4000, help="signed events per ingest run")
-    parser.add_argument("--concurrency", type=_positive, default=64, help="concurrent ingest connections")
-    parser.add_argument("--deliveries", type=_positive, default=2000, help="notifications per delivery run")
-    parser.add_argument(
-        "--repeat", type=_positive, default=3, help="runs per benchmark; medians are reported"
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=["ingest", "delivery"], help="run one benchmark only")
+    add = parser.add_argument
+    add("--repeat", type=_positive, default=3, help="runs of each benchmark; medians are reported (3)")
+    add("--only", action="append", choices=BENCHMARKS, help="run this benchmark (repeatable; default all)")
+    add("--events", type=_positive, default=10000, help="signed events per ingest measurement (10000)")
+    add("--concurrency", type=_positive, default=64, help="connections of the ingest and dev loads (64)")
+    add("--deliveries", type=_positive, default=5000, help="notifications per delivery run (5000)")
+    add(
+        "--single-deliveries", type=_positive, default=500, help="notifications to one endpoint per run (500)"
+    )
+    add("--rate", type=_positive_float, default=200.0, help="end to end: offered events/s (200)")
+    add(
+        "--seconds", type=_positive_float, default=10.0, help="end to end: seconds measured at that rate (10)"
+    )
+    add("--dev-events", type=_positive, default=1000, help="events per `subgate dev` run (1000)")
+    add(
+        "--json", type=Path, default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON})"
+    )
+    add(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record py-spy profiles of the processes under load in DIR",
+    )
+    add(
+        "--markdown",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_JSON,
+        metavar="FILE",
+        help="only print the Markdown table of a saved results file (default: the --json default)",
+    )
     return parser
 
 
@@ -42,71 +93,83 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _load(result: LoadResult) -> str:
+def _runners(args: argparse.Namespace) -> dict[str, Callable[[str], list[Measurement]]]:
+    profile: Path | None = args.profile
+    return {
+        "ingest": lambda run: run_ingest(args.events, args.concurrency, run, profile),
+        "delivery": lambda run: run_delivery(args.deliveries, args.single_deliveries, run, profile),
+        "e2e": lambda run: run_end_to_end(args.rate, args.seconds, run),
+        "dev": lambda run: run_dev(args.dev_events, args.concurrency, run, profile),
+    }
+
+
+def _sizes(args: argparse.Namespace, chosen: Sequence[str]) -> str:
+    sizes = {
+        "ingest": f"ingest {args.events:,} events x {args.concurrency} connections",
+        "delivery": f"delivery {args.deliveries:,} notifications, {args.single_deliveries:,} to one endpoint",
+        "e2e": f"end to end {args.rate:g} events/s for {args.seconds:g} s",
+        "dev": f"dev {args.dev_events:,} events x {args.concurrency} connections",
+    }
+    return ", ".join(sizes[name] for name in chosen)
+
+
+def _machine() -> str:
     return (
-        f"{result.per_second:,.0f}/s (p50 {result.percentile_ms(50):.1f} ms, "
-        f"p99 {result.percentile_ms(99):.1f} ms)"
-    )
-
-
-def _ingest(args: argparse.Namespace) -> list[IngestSample]:
-    samples = []
-    for number in range(1, args.repeat + 1):
-        sample = run_ingest(args.events, args.concurrency, run=str(number))
-        _progress(
-            f"ingest {number}/{args.repeat}: subgate {_load(sample.subgate)}, bare {_load(sample.bare)}, "
-            f"ratio {sample.ratio:.2f}, server peak RSS {sample.server_peak_rss_bytes / 1e6:.0f} MB"
-        )
-        samples.append(sample)
-    return samples
-
-
-def _delivery(args: argparse.Namespace) -> list[DeliverySample]:
-    samples = []
-    for number in range(1, args.repeat + 1):
-        sample = run_delivery(args.deliveries)
-        duplicates = sample.delivered.arrived - sample.delivered.count
-        _progress(
-            f"delivery {number}/{args.repeat}: worker {sample.delivered.per_second:,.0f}/s, "
-            f"arq no-op {sample.noop.per_second:,.0f}/s, ratio {sample.ratio:.2f}, "
-            f"spawn to all succeeded {sample.end_to_end_seconds:.2f} s, "
-            f"worker peak RSS {sample.worker_peak_rss_bytes / 1e6:.0f} MB"
-            + (f", {duplicates} duplicate sends" if duplicates else "")
-        )
-        samples.append(sample)
-    return samples
-
-
-def _settings_line(args: argparse.Namespace) -> str:
-    parts = []
-    if args.only in (None, "ingest"):
-        parts.append(f"ingest: {args.events:,} signed events, {args.concurrency} connections")
-    if args.only in (None, "delivery"):
-        parts.append(f"delivery: {args.deliveries:,} notifications")
-    machine = (
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} {platform.machine()}"
     )
-    return f"{'; '.join(parts)}; {args.repeat} repeats; {machine}"
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:
+    chosen = [name for name in BENCHMARKS if args.only is None or name in args.only]
+    runners = _runners(args)
+    started = time.monotonic()
+    measurements: list[Measurement] = []
+    # Repeats interleave the benchmarks, so that a slow spell of a shared machine is spread out.
+    for number in range(1, args.repeat + 1):
+        repeat: list[Measurement] = []
+        for name in chosen:
+            figures = runners[name](str(number))
+            _progress(
+                f"{name} {number}/{args.repeat}: "
+                + "; ".join(f"{m.key} {format_value(m.value, m.unit)}" for m in figures)
+            )
+            repeat += figures
+        measurements += highest_per_key(repeat)
+    return document(
+        collect(measurements),
+        command=" ".join(["python -m benchmarks", *map(shlex.quote, argv)]),
+        repeats=args.repeat,
+        seconds=time.monotonic() - started,
+        settings={"sizes": _sizes(args, chosen), "machine": _machine()},
+    )
+
+
+def _summarize_profiles(directory: Path) -> None:
+    """Each profile's hotspots, to stderr and to DIR/summary.md."""
+    text = "\n\n".join(render(raw.stem, summarize(raw)) for raw in sorted(directory.glob("*.txt")))
+    (directory / "summary.md").write_text(text + "\n")
+    _progress(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    started = time.monotonic()
-    rows: list[Row] = []
+    if args.markdown is not None:
+        results = json.loads(args.markdown.read_text())
+        check_units(results)
+        print(markdown(results))
+        return 0
     try:
-        if args.only in (None, "ingest"):
-            rows += ingest_rows(_ingest(args))
-        if args.only in (None, "delivery"):
-            rows += delivery_rows(_delivery(args))
+        results = _run(args, argv)
+        if args.profile is not None:
+            _summarize_profiles(args.profile)
     except BenchmarkError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
-    command = " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])])
-    print(f"`{command.strip()}` ({_settings_line(args)}; took {time.monotonic() - started:.0f} s)\n")
-    print(markdown_table(rows, args.repeat))
-    missed = [row.figure for row in rows if row.met is False]
-    if missed:
-        print("\nTargets missed: " + "; ".join(missed))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(markdown(results))
+    _progress(f"results written to {args.json}")
     return 0
 
 

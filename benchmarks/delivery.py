@@ -1,9 +1,11 @@
 """Delivery: notifications per second sent by one `subgate worker` process to a loopback receiver,
 next to a plain arq worker running no-op jobs (`benchmarks.noop_worker`), in the same run.
 
-Before the worker starts, N outbox messages are stored and dispatched through the real services
-(so N `deliver_webhook` jobs wait in arq); the figure covers claiming, signing, POSTing and
-recording each delivery. The receiver (`benchmarks.receiver`) is a separate process.
+Before the worker starts, N outbox messages are stored with the real repositories and turned
+into N pending deliveries by the real fan-out (`NotificationsInternal.dispatch_pending`), for
+one endpoint at the receiver (`benchmarks.receiver`, its own process). The figure covers what
+the worker does per delivery: claiming, signing, POSTing and recording the outcome; it is timed
+from the first arrival at the receiver to the last. Each run has its own Redis.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
-from arq.constants import default_queue_name
 
 from benchmarks.noop_worker import enqueue_noop_jobs
 from benchmarks.processes import (
@@ -26,27 +28,35 @@ from benchmarks.processes import (
     BenchmarkError,
     Child,
     child_env,
+    drive,
     free_port,
     module_command,
     subgate_command,
     subgate_env,
 )
-from domain.notifications.model import DeliveryStatus, Endpoint
+from benchmarks.profiles import maybe_profile
+from benchmarks.results import RSS_WORKER_LABEL, Measurement, Target, rss_target
+from domain.notifications.model import DeliveryStatus
 from domain.notifications.ports import DeliveryFilter
 from domain.notifications.service import NewEndpoint
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from domain.shared.outbox import OutboxMessage
-from domain.shared.pagination import MAX_LIMIT, PageRequest
+from domain.shared.pagination import PageRequest
 from integrations.redis.embedded import EmbeddedRedis
 from integrations.storage.repositories import StoreUnit
 from integrations.storage.txn import StoreTxn
 from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import Settings, load_settings
 
+RATE_TARGET = 1000.0
+RATIO_TARGET = 0.8
+# The main figure spreads the deliveries over this many merchants with one endpoint each, so
+# that it measures the worker rather than one endpoint's concurrency cap (which the
+# single-endpoint figure shows).
+SPREAD_ENDPOINTS = 20
 _INSERT_BATCH = 500
-_ENQUEUE_BATCH = 100
-_POLL_S = 0.02
+_POLL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,59 +75,97 @@ class Window:
         return self.count / span if span > 0 else float("inf")
 
 
-@dataclass(frozen=True, slots=True)
-class DeliverySample:
-    """One repeat: subgate's worker and the no-op arq worker on the same number of jobs."""
-
-    delivered: Window
-    worker_started: float  # monotonic time the worker process was spawned
-    all_succeeded: float  # monotonic time every delivery was seen `succeeded` in the store
-    noop: Window
-    worker_peak_rss_bytes: int
-
-    @property
-    def ratio(self) -> float:
-        return self.delivered.per_second / self.noop.per_second
-
-    @property
-    def end_to_end_seconds(self) -> float:
-        """From spawning the worker (interpreter start included) to every delivery succeeded."""
-        return self.all_succeeded - self.worker_started
+def window(stats: dict[str, Any], expected: int, what: str) -> Window:
+    count, first, last = stats["count"], stats["first"], stats["last"]
+    if not isinstance(count, int) or not isinstance(first, float) or not isinstance(last, float):
+        raise BenchmarkError(f"no {what} were recorded: {stats}")
+    if count < expected:
+        raise BenchmarkError(f"only {count} of {expected} {what} were recorded")
+    # The rate uses the expected count, so duplicate sends can never inflate it.
+    return Window(count=expected, first=first, last=last, arrived=count)
 
 
-def _timeout_for(jobs: int) -> float:
-    return 60.0 + jobs / 50
+async def receiver_stats(port: int) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.get(f"http://{HOST}:{port}/stats") as response:
+        stats: dict[str, Any] = await response.json()
+        return stats
 
 
-def run_delivery(deliveries: int) -> DeliverySample:
-    """One repeat: the no-op reference first, then subgate's worker, each on a fresh Redis."""
+def timeout_for(items: int) -> float:
+    return 60.0 + items / 50
+
+
+def run_delivery(deliveries: int, single: int, run: str, profile: Path | None = None) -> list[Measurement]:
+    """One repeat: the no-op reference, then subgate's worker on deliveries spread over
+    `SPREAD_ENDPOINTS` endpoints, then on `single` deliveries to one endpoint."""
     with tempfile.TemporaryDirectory(prefix="subgate-bench-delivery-") as scratch:
         root = Path(scratch)
         noop = _measure_noop(root, deliveries)
-        delivered, started, succeeded, peak_rss = _measure_worker(root, deliveries)
-    return DeliverySample(
-        delivered=delivered,
-        worker_started=started,
-        all_succeeded=succeeded,
-        noop=noop,
-        worker_peak_rss_bytes=peak_rss,
-    )
+        spread = _measure_worker(root / "spread", deliveries, SPREAD_ENDPOINTS, f"spread-{run}", profile)
+        one = _measure_worker(root / "single", single, 1, f"single-{run}", profile)
+    rate_target = Target(">=", RATE_TARGET, f"≥ {RATE_TARGET:,.0f}/s")
+    return [
+        Measurement(
+            "delivery.noop.rate",
+            "Delivery reference, arq no-op jobs, one arq worker (jobs/s)",
+            "/s",
+            noop.per_second,
+            note="reference",
+        ),
+        Measurement(
+            "delivery.worker.rate",
+            f"Delivery, one `subgate worker`, {SPREAD_ENDPOINTS} endpoints (notifications/s)",
+            "/s",
+            spread.window.per_second,
+            rate_target,
+        ),
+        Measurement(
+            "delivery.worker.ratio",
+            f"Delivery ratio, `subgate worker` ({SPREAD_ENDPOINTS} endpoints) / arq no-op",
+            "x",
+            spread.window.per_second / noop.per_second,
+            Target(">=", RATIO_TARGET, f"≥ {RATIO_TARGET}x arq no-op"),
+        ),
+        Measurement(
+            "delivery.worker.spawn_to_done",
+            f"Delivery, worker spawn to all {deliveries:,} recorded ({SPREAD_ENDPOINTS} endpoints)",
+            "s",
+            spread.spawn_to_done,
+        ),
+        Measurement(
+            "delivery.single.rate",
+            "Delivery, one `subgate worker`, all to one endpoint (notifications/s)",
+            "/s",
+            one.window.per_second,
+            rate_target,
+        ),
+        Measurement("rss.worker", RSS_WORKER_LABEL, "MB", max(spread.rss_mb, one.rss_mb), rss_target()),
+    ]
 
 
 def _measure_noop(root: Path, jobs: int) -> Window:
     result_file = root / "noop.json"
     with EmbeddedRedis(root / "redis-noop") as redis:
-        asyncio.run(enqueue_noop_jobs(redis.url, jobs))
+        drive(enqueue_noop_jobs(redis.url, jobs))
         argv = module_command("noop_worker", redis.url, str(jobs), str(result_file))
         with Child("arq no-op worker", argv, env=child_env(), cwd=ROOT, log=root / "noop.log") as worker:
-            code = worker.wait_exit(_timeout_for(jobs))
+            code = worker.wait_exit(timeout_for(jobs))
             if code != 0:
                 raise BenchmarkError(f"the no-op worker exited with {code}\n{worker.log_tail()}")
-    stats = json.loads(result_file.read_text())
-    return _window(stats, jobs, "no-op jobs")
+    return window(json.loads(result_file.read_text()), jobs, "no-op jobs")
 
 
-def _measure_worker(root: Path, deliveries: int) -> tuple[Window, float, float, int]:
+@dataclass(frozen=True, slots=True)
+class _WorkerRun:
+    window: Window  # first to last arrival at the receiver
+    spawn_to_done: float  # from spawning the worker until every delivery was recorded
+    rss_mb: float
+
+
+def _measure_worker(
+    root: Path, deliveries: int, endpoints: int, name: str, profile: Path | None
+) -> _WorkerRun:
+    root.mkdir()
     receiver_port = free_port()
     receiver_argv = module_command("receiver", str(receiver_port))
     with (
@@ -128,51 +176,55 @@ def _measure_worker(root: Path, deliveries: int) -> tuple[Window, float, float, 
         env = subgate_env(root / "data", redis.url, allow_private_targets="true")
         settings = load_settings(env, dotenv=None)
         target = f"http://{HOST}:{receiver_port}/hooks"
-        merchant_id = asyncio.run(_prepare(settings, redis.url, target, deliveries))
+        merchants = drive(_prepare(settings, redis.url, target, deliveries, endpoints))
         with Child(
             "subgate worker", subgate_command("worker"), env=env, cwd=root, log=root / "worker.log"
         ) as worker:
             try:
-                window, succeeded = asyncio.run(
-                    _wait_until_delivered(settings, redis.url, merchant_id, receiver_port, deliveries, worker)
-                )
+                with maybe_profile(profile, f"delivery-worker-{name}", worker.pid):
+                    arrived = drive(_wait_arrived(receiver_port, deliveries, worker))
+                done = drive(_wait_recorded(settings, redis.url, merchants, deliveries, worker))
             except BenchmarkError as error:
                 raise BenchmarkError(f"{error}\n{worker.log_tail()}") from None
             worker.check_alive()
             worker.stop()
-            return window, worker.started_at, succeeded, worker.peak_rss_bytes
+            receiver.check_alive()
+            return _WorkerRun(
+                window=arrived, spawn_to_done=done - worker.started_at, rss_mb=worker.peak_rss_mb
+            )
 
 
-async def _prepare(settings: Settings, redis_url: str, target: str, deliveries: int) -> str:
-    """A merchant, one endpoint and `deliveries` outbox messages, dispatched by the real fan-out.
-
-    `NotificationsInternal.dispatch_pending` leaves one pending delivery per message and one
-    `deliver_webhook` job each in arq, before the worker under test starts.
-    """
+async def _prepare(
+    settings: Settings, redis_url: str, target: str, deliveries: int, endpoints: int
+) -> list[str]:
+    """`endpoints` merchants with one endpoint each at `target`, and `deliveries` pending
+    deliveries made by the real fan-out, the merchants taking turns (so that each claimed
+    batch spreads over them). Returns the merchants' ids."""
     deps = await build(settings, redis_url=redis_url)
     try:
         await migrate(deps.store)
-        merchant, _ = await deps.admin.create_merchant("Benchmark merchant")
-        endpoint = await deps.gateway.notifications.create_endpoint(merchant.id, NewEndpoint(url=target))
-        await _store_messages(deps, endpoint, deliveries)
-        # The real fan-out: one delivery per message and its `deliver_webhook` job.
-        while await deps.worker.notifications.dispatch_pending(limit=500):
-            pass
-        queued = await deps.queue.pool.zcard(default_queue_name)
-        if queued != deliveries:
-            raise BenchmarkError(f"{queued} deliver jobs are queued, expected {deliveries}")
-        return merchant.id
+        merchants = []
+        for number in range(endpoints):
+            merchant, _ = await deps.admin.create_merchant(f"Benchmark merchant {number}")
+            await deps.gateway.notifications.create_endpoint(merchant.id, NewEndpoint(url=target))
+            merchants.append(merchant.id)
+        await _store_messages(deps, merchants, deliveries)
+        made = 0
+        while batch := await deps.worker.notifications.dispatch_pending(limit=_INSERT_BATCH):
+            made += batch
+        if made != deliveries:
+            raise BenchmarkError(f"the fan-out made {made} deliveries, expected {deliveries}")
+        return merchants
     finally:
         await deps.close()
 
 
-async def _store_messages(deps: Deps, endpoint: Endpoint, count: int) -> None:
+async def _store_messages(deps: Deps, merchants: list[str], count: int) -> None:
     now = datetime.now(UTC)
     txn = StoreTxn(deps.store)
     for start in range(0, count, _INSERT_BATCH):
-        messages = [
-            _message(endpoint.merchant_id, now) for _ in range(start, min(count, start + _INSERT_BATCH))
-        ]
+        numbers = range(start, min(count, start + _INSERT_BATCH))
+        messages = [_message(merchants[number % len(merchants)], now) for number in numbers]
 
         async def add(unit: StoreUnit, messages: list[OutboxMessage] = messages) -> None:
             for message in messages:
@@ -210,75 +262,41 @@ def _message(merchant_id: str, now: datetime) -> OutboxMessage:
     )
 
 
-async def _wait_until_delivered(
-    settings: Settings, redis_url: str, merchant_id: str, receiver_port: int, deliveries: int, worker: Child
-) -> tuple[Window, float]:
-    """Poll the receiver until every delivery arrived, then the store until every one is recorded.
+async def _wait_arrived(receiver_port: int, deliveries: int, worker: Child) -> Window:
+    """Poll the receiver (not the store: reading SQLite would slow the writer) until all arrived."""
+    deadline = time.monotonic() + timeout_for(deliveries)
+    while (stats := await receiver_stats(receiver_port))["count"] < deliveries:
+        _check_progress(worker, deadline, f"{stats['count']} of {deliveries} deliveries arrived")
+        await asyncio.sleep(_POLL_S)
+    return window(stats, deliveries, "deliveries")
 
-    The store is only read once all requests have arrived: each SQLite session takes the write
-    lock, so reading earlier would slow down the worker being measured.
-    """
-    deadline = time.monotonic() + _timeout_for(deliveries)
-    stats_url = f"http://{HOST}:{receiver_port}/stats"
-    async with aiohttp.ClientSession() as session:
-        while True:
-            async with session.get(stats_url) as response:
-                stats = await response.json()
-            if stats["count"] >= deliveries:
-                break
-            _check_progress(worker, deadline, f"{stats['count']} of {deliveries} deliveries arrived")
-            await asyncio.sleep(_POLL_S)
-    window = _window(stats, deliveries, "deliveries")
+
+async def _wait_recorded(
+    settings: Settings, redis_url: str, merchants: list[str], deliveries: int, worker: Child
+) -> float:
+    """Poll the store until every delivery is `succeeded`; returns when. Anything else fails."""
+    deadline = time.monotonic() + timeout_for(deliveries)
     deps = await build(settings, redis_url=redis_url)
     try:
-        while await _unfinished(deps):
-            _check_progress(worker, deadline, "some deliveries were never recorded as succeeded")
-            await asyncio.sleep(_POLL_S)
-        succeeded = time.monotonic()
-        await _check_all_succeeded(deps, merchant_id, deliveries)
+        notifications = deps.gateway.notifications
+        first = PageRequest(limit=1)
+        pending = DeliveryFilter(status=DeliveryStatus.PENDING)
+        for merchant_id in merchants:
+            while (await notifications.list_deliveries(merchant_id, pending, first)).items:
+                _check_progress(worker, deadline, "some deliveries are still pending")
+                await asyncio.sleep(_POLL_S)
+        done = time.monotonic()
+        for merchant_id in merchants:
+            for status in (DeliveryStatus.FAILED, DeliveryStatus.DEAD):
+                page = await notifications.list_deliveries(merchant_id, DeliveryFilter(status=status), first)
+                if page.items:
+                    raise BenchmarkError(f"a delivery is {status.value}: {page.items[0]}")
     finally:
         await deps.close()
-    return window, succeeded
+    return done
 
 
 def _check_progress(worker: Child, deadline: float, situation: str) -> None:
     worker.check_alive()
     if time.monotonic() > deadline:
         raise BenchmarkError(f"timed out: {situation}")
-
-
-async def _unfinished(deps: Deps) -> bool:
-    """True while some delivery is still pending or failed (a running attempt counts as pending)."""
-    horizon = datetime.now(UTC) + timedelta(days=1)
-
-    async def work(unit: StoreUnit) -> bool:
-        return bool(await unit.deliveries.due(horizon, 1))
-
-    return await StoreTxn(deps.store)(work)
-
-
-async def _check_all_succeeded(deps: Deps, merchant_id: str, deliveries: int) -> None:
-    """Every delivery `succeeded`, none dead: anything else means the figure is not trustworthy."""
-    statuses: dict[str, int] = {}
-    cursor: str | None = None
-    while True:
-        page = await deps.gateway.notifications.list_deliveries(
-            merchant_id, DeliveryFilter(), PageRequest(limit=MAX_LIMIT, starting_after=cursor)
-        )
-        for delivery in page.items:
-            statuses[delivery.status.value] = statuses.get(delivery.status.value, 0) + 1
-        if not page.has_more or not page.items:
-            break
-        cursor = page.items[-1].id
-    if statuses != {DeliveryStatus.SUCCEEDED.value: deliveries}:
-        raise BenchmarkError(f"expected {deliveries} succeeded deliveries, found {statuses}")
-
-
-def _window(stats: dict[str, object], expected: int, what: str) -> Window:
-    count, first, last = stats["count"], stats["first"], stats["last"]
-    if not isinstance(count, int) or not isinstance(first, float) or not isinstance(last, float):
-        raise BenchmarkError(f"no {what} were recorded: {stats}")
-    if count < expected:
-        raise BenchmarkError(f"only {count} of {expected} {what} were recorded")
-    # The rate uses the expected count, so duplicate sends can never inflate it.
-    return Window(count=expected, first=first, last=last, arrived=count)

@@ -1,175 +1,223 @@
-"""Ingest: signed Stripe events per second accepted by one `subgate serve` process, next to a bare
-Starlette app served the same way (`benchmarks.bare_app`), in the same run.
+"""Ingest: signed Stripe events per second accepted by `subgate serve`, next to a bare Starlette
+app served the same way (`benchmarks.bare_app`), with the same load in the same run.
 
-subgate runs as a real child process on a fresh SQLite file and a private Redis; its answers are
-only `200 {"status":"accepted"}` once the event is verified, stored and enqueued. No worker runs,
-so the measured work is the request path alone.
+Three measurements per repeat, each on fresh processes, a fresh data dir and its own Redis:
+the bare app; `subgate serve` alone; and `subgate serve` with one `subgate worker` beside it on
+the same data dir, applying the events while they arrive (no endpoint is registered, so the
+worker creates subscriptions and their outbox messages but sends nothing). subgate answers
+`200 {"status":"accepted"}` only once the event is verified and durably stored. After the
+load, the run waits until the worker has applied every event and fails if any was not.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import aiohttp
-import orjson
-
-from benchmarks.load import LoadResult, SignedRequest, run_load
+from benchmarks.load import LoadResult, run_closed_loop
 from benchmarks.processes import (
     HOST,
     ROOT,
     BenchmarkError,
     Child,
     child_env,
+    drive,
     free_port,
     module_command,
-    run_subgate_cli,
     subgate_command,
     subgate_env,
 )
+from benchmarks.profiles import maybe_profile
+from benchmarks.results import RSS_SERVE_LABEL, RSS_WORKER_LABEL, Measurement, Target, rss_target
+from benchmarks.traffic import Merchant, create_merchant, set_up_merchant, signed_events
 from integrations.redis.embedded import EmbeddedRedis
-from integrations.stripe.signature import sign_stripe_payload
 
-WEBHOOK_SECRET = "whsec_benchmark_0123456789abcdef"  # noqa: S105 - signs generated traffic only
-
-
-@dataclass(frozen=True, slots=True)
-class IngestSample:
-    """One repeat: the same load against subgate and against the bare app."""
-
-    subgate: LoadResult
-    bare: LoadResult
-    server_peak_rss_bytes: int
-
-    @property
-    def ratio(self) -> float:
-        return self.subgate.per_second / self.bare.per_second
-
-
-def subscription_created(number: int, run: str, created: int) -> bytes:
-    """A `customer.subscription.created` event, unique per (run, number), shaped like Stripe's."""
-    event: dict[str, Any] = {
-        "id": f"evt_bench_{run}_{number}",
-        "object": "event",
-        "api_version": "2025-03-31.basil",
-        "type": "customer.subscription.created",
-        "created": created,
-        "livemode": False,
-        "data": {
-            "object": {
-                "id": f"sub_bench_{run}_{number}",
-                "object": "subscription",
-                "customer": f"cus_bench_{number}",
-                "status": "active",
-                "cancel_at_period_end": False,
-                "canceled_at": None,
-                "trial_end": None,
-                "metadata": {"benchmark": "ingest"},
-                "items": {
-                    "object": "list",
-                    "data": [
-                        {
-                            "id": f"si_bench_{run}_{number}",
-                            "current_period_start": created,
-                            "current_period_end": created + 30 * 86_400,
-                            "price": {
-                                "id": "price_bench",
-                                "currency": "usd",
-                                "unit_amount": 2000,
-                                "recurring": {"interval": "month", "interval_count": 1},
-                            },
-                        }
-                    ],
-                },
-            }
-        },
-    }
-    return orjson.dumps(event)
-
-
-def signed_events(count: int, run: str) -> list[SignedRequest]:
-    """Bodies and signatures are prepared before any timing starts."""
-    now = int(time.time())
-    requests = []
-    for number in range(count):
-        body = subscription_created(number, run, now)
-        requests.append(SignedRequest(body=body, signature=sign_stripe_payload(body, WEBHOOK_SECRET, now)))
-    return requests
+RATIO_TARGET = 0.5
+_POLL_S = 0.1
 
 
 def warmup_size(events: int, concurrency: int) -> int:
     return min(500, max(2 * concurrency, events // 10))
 
 
-def run_ingest(events: int, concurrency: int, run: str = "0") -> IngestSample:
-    """One repeat: subgate first, then the bare app, each with fresh processes and fresh events."""
+def run_ingest(events: int, concurrency: int, run: str, profile: Path | None = None) -> list[Measurement]:
+    """One repeat: the bare app, `subgate serve` alone, then `subgate serve` + `subgate worker`."""
     warmup = warmup_size(events, concurrency)
     with tempfile.TemporaryDirectory(prefix="subgate-bench-ingest-") as scratch:
         root = Path(scratch)
-        subgate, peak_rss = _measure_subgate(root, events, warmup, concurrency, run)
-        bare = _measure_bare(root, events, warmup, concurrency, run)
-    return IngestSample(subgate=subgate, bare=bare, server_peak_rss_bytes=peak_rss)
-
-
-def _measure_subgate(
-    root: Path, events: int, warmup: int, concurrency: int, run: str
-) -> tuple[LoadResult, int]:
-    data_dir = root / "data"
-    port = free_port()
-    with EmbeddedRedis(root / "redis") as redis:
-        env = subgate_env(data_dir, redis.url, port=str(port))
-        # cwd is the scratch dir so that no `.env` of the developer's checkout is read.
-        created = json.loads(run_subgate_cli(["merchants", "create", "Benchmark merchant"], env, root))
-        with Child(
-            "subgate serve", subgate_command("serve"), env=env, cwd=root, log=root / "serve.log"
-        ) as server:
-            server.wait_listening(port)
-            try:
-                connection_url = asyncio.run(_create_connection(port, str(created["api_key"])))
-                requests = signed_events(warmup + events, run)
-                result = asyncio.run(
-                    run_load(connection_url, requests[:warmup], requests[warmup:], concurrency)
-                )
-            except BenchmarkError as error:
-                raise BenchmarkError(f"{error}\n{server.log_tail()}") from None
-            server.check_alive()
-            server.stop()
-            return result, server.peak_rss_bytes
+        bare = _measure_bare(root / "bare", events, warmup, concurrency, run)
+        alone = _measure_subgate(root / "alone", events, warmup, concurrency, f"{run}a", worker=False)
+        both = _measure_subgate(
+            root / "with-worker", events, warmup, concurrency, f"{run}w", worker=True, profile=profile
+        )
+    rate = "events/s"
+    return [
+        Measurement(
+            "ingest.bare.rate",
+            f"Ingest, bare Starlette, same stack ({rate})",
+            "/s",
+            bare.per_second,
+            note="reference",
+        ),
+        Measurement(
+            "ingest.bare.p50",
+            "Ingest latency p50, bare Starlette",
+            "ms",
+            bare.percentile_ms(50),
+            note="reference",
+        ),
+        Measurement(
+            "ingest.bare.p99",
+            "Ingest latency p99, bare Starlette",
+            "ms",
+            bare.percentile_ms(99),
+            note="reference",
+        ),
+        Measurement(
+            "ingest.serve.rate", f"Ingest, `subgate serve` alone ({rate})", "/s", alone.load.per_second
+        ),
+        Measurement(
+            "ingest.serve.ratio",
+            "Ingest ratio, `subgate serve` alone / bare",
+            "x",
+            alone.load.per_second / bare.per_second,
+        ),
+        Measurement(
+            "ingest.serve.p50",
+            "Ingest latency p50, `subgate serve` alone",
+            "ms",
+            alone.load.percentile_ms(50),
+        ),
+        Measurement(
+            "ingest.serve.p99",
+            "Ingest latency p99, `subgate serve` alone",
+            "ms",
+            alone.load.percentile_ms(99),
+        ),
+        Measurement(
+            "ingest.worker.rate",
+            f"Ingest, `subgate serve` + `subgate worker` ({rate})",
+            "/s",
+            both.load.per_second,
+        ),
+        Measurement(
+            "ingest.worker.ratio",
+            "Ingest ratio, `subgate serve` + `subgate worker` / bare",
+            "x",
+            both.load.per_second / bare.per_second,
+            Target(">=", RATIO_TARGET, f"≥ {RATIO_TARGET}x bare"),
+        ),
+        Measurement(
+            "ingest.worker.p50",
+            "Ingest latency p50, `subgate serve` + `subgate worker`",
+            "ms",
+            both.load.percentile_ms(50),
+        ),
+        Measurement(
+            "ingest.worker.p99",
+            "Ingest latency p99, `subgate serve` + `subgate worker`",
+            "ms",
+            both.load.percentile_ms(99),
+        ),
+        Measurement(
+            "ingest.worker.backlog",
+            "Ingest, last answer to every event applied by the worker",
+            "s",
+            both.backlog_seconds,
+        ),
+        Measurement(
+            "rss.serve", RSS_SERVE_LABEL, "MB", max(alone.serve_rss_mb, both.serve_rss_mb), rss_target()
+        ),
+        Measurement("rss.worker", RSS_WORKER_LABEL, "MB", both.worker_rss_mb, rss_target()),
+    ]
 
 
 def _measure_bare(root: Path, events: int, warmup: int, concurrency: int, run: str) -> LoadResult:
+    root.mkdir()
     port = free_port()
-    with Child(
-        "bare Starlette",
-        module_command("bare_app", str(port)),
-        env=child_env(),
-        cwd=ROOT,
-        log=root / "bare.log",
-    ) as server:
+    argv = module_command("bare_app", str(port))
+    with Child("bare Starlette", argv, env=child_env(), cwd=ROOT, log=root / "bare.log") as server:
         server.wait_listening(port)
         requests = signed_events(warmup + events, f"{run}b")
         url = f"http://{HOST}:{port}/webhooks/stripe/conn_bare"
-        result = asyncio.run(run_load(url, requests[:warmup], requests[warmup:], concurrency))
+        result = drive(run_closed_loop(url, requests[:warmup], requests[warmup:], concurrency))
         server.check_alive()
         return result
 
 
-async def _create_connection(port: int, api_key: str) -> str:
-    """`POST /v1/connections` as the merchant; returns the connection's webhook URL."""
-    base = f"http://{HOST}:{port}"
-    async with aiohttp.ClientSession(headers={"authorization": f"Bearer {api_key}"}) as session:
-        payload = {"provider": "stripe", "webhook_secrets": [WEBHOOK_SECRET]}
-        async with session.post(f"{base}/v1/connections", json=payload) as response:
-            text = await response.text()
-            if response.status != 201:
-                raise BenchmarkError(f"POST /v1/connections answered {response.status}: {text}")
-    connection = json.loads(text)
-    url = f"{base}/webhooks/stripe/{connection['id']}"
-    if connection.get("webhook_url") != url:
-        raise BenchmarkError(f"unexpected webhook_url {connection.get('webhook_url')!r}; expected {url!r}")
-    return url
+@dataclass(frozen=True, slots=True)
+class _SubgateRun:
+    load: LoadResult
+    backlog_seconds: float  # from the last answer until the worker had applied every event
+    serve_rss_mb: float
+    worker_rss_mb: float
+
+
+def _measure_subgate(
+    root: Path,
+    events: int,
+    warmup: int,
+    concurrency: int,
+    run: str,
+    *,
+    worker: bool,
+    profile: Path | None = None,
+) -> _SubgateRun:
+    root.mkdir()
+    port = free_port()
+    with EmbeddedRedis(root / "redis") as redis, contextlib.ExitStack() as stack:
+        env = subgate_env(root / "data", redis.url, port=str(port))
+        # cwd is the scratch dir so that no `.env` of the developer's checkout is read.
+        api_key = create_merchant(env, root)
+        serve = Child("subgate serve", subgate_command("serve"), env=env, cwd=root, log=root / "serve.log")
+        children = [stack.enter_context(serve)]
+        if worker:
+            argv = subgate_command("worker")
+            children.append(
+                stack.enter_context(Child("subgate worker", argv, env=env, cwd=root, log=root / "worker.log"))
+            )
+        try:
+            serve.wait_listening(port)
+            for child in children[1:]:
+                child.wait_logged("worker_started")
+            merchant = drive(set_up_merchant(port, api_key, None))
+            requests = signed_events(warmup + events, run)
+            with maybe_profile(profile, f"ingest-serve-{run}", serve.pid):
+                load = drive(
+                    run_closed_loop(merchant.webhook_url, requests[:warmup], requests[warmup:], concurrency)
+                )
+            backlog = 0.0
+            for child in children[1:]:
+                applied = drive(_wait_applied(merchant, child, time.monotonic() + 60.0 + events / 50))
+                backlog = max(0.0, applied - max(load.answered))
+            for child in children:
+                child.check_alive()
+        except BenchmarkError as error:
+            raise BenchmarkError(f"{error}\n" + "\n".join(child.log_tail() for child in children)) from None
+        for child in children:
+            child.stop()
+        return _SubgateRun(
+            load=load,
+            backlog_seconds=backlog,
+            serve_rss_mb=serve.peak_rss_mb,
+            worker_rss_mb=max((child.peak_rss_mb for child in children[1:]), default=0.0),
+        )
+
+
+async def _wait_applied(merchant: Merchant, worker: Child, deadline: float) -> float:
+    """Poll the REST API until no event waits; returns when. Fails if any was not applied."""
+    while (await merchant.get_json("/v1/inbound-events?status=accepted&limit=1"))["data"]:
+        worker.check_alive()
+        if time.monotonic() > deadline:
+            raise BenchmarkError("timed out waiting for the worker to apply every event")
+        await asyncio.sleep(_POLL_S)
+    done = time.monotonic()
+    for status in ("failed", "ignored"):
+        page = await merchant.get_json(f"/v1/inbound-events?status={status}&limit=1")
+        if page["data"]:
+            raise BenchmarkError(f"the worker did not apply every event; one is {status}: {page['data'][0]}")
+    return done

@@ -1,10 +1,12 @@
-"""The delivery reference: a plain arq worker running no-op jobs, configured like subgate's worker.
+"""The delivery reference: a plain arq worker running no-op jobs, as fast as arq itself goes.
 
-`enqueue_noop_jobs` fills the queue before the worker starts, with the same arguments and job id
-shape as `deliver_webhook` jobs. `main` runs an arq `Worker` with the settings of
-`workers.runner.build_worker` (max_jobs 200, poll_delay 0.05, keep_result 0, the same job
-timeout and retry count, a pool from the same Redis settings) until every job has run, then writes
-`{"count", "first", "last"}` (times from `time.monotonic()`) to the result file and exits.
+`enqueue_noop_jobs` fills the queue before the worker starts (arq's own `create_pool` and
+`enqueue_job`). `main` runs an arq `Worker` until every job has run, then writes `{"count",
+"first", "last"}` (times from `time.monotonic()`) to the result file and exits. The worker runs
+on the event loop `subgate worker` uses, with as many jobs at once as a subgate worker has
+deliveries in flight (`DEFAULT_WORKER_MAX_JOBS`), arq's default job timeout and no kept results.
+Its poll delay is short (`POLL_DELAY_S`): arq sleeps that long after each batch it starts, so
+a long one would cap the reference rather than measure arq.
 
 Run: `python -m benchmarks.noop_worker REDIS_URL JOBS RESULT_FILE`.
 """
@@ -18,36 +20,31 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from arq.connections import create_pool
+from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker, func
 
 from benchmarks.receiver import Arrivals
-from integrations.redis.queue import redis_settings
 from subgate.runtime import run_async
 from subgate.settings import DEFAULT_WORKER_MAX_JOBS
-from workers import runner
 
 NOOP_JOB: Final = "noop"
-# As in workers.runner.build_worker.
 MAX_JOBS: Final = DEFAULT_WORKER_MAX_JOBS
-POLL_DELAY_S: Final = runner.POLL_DELAY_SECONDS
-JOB_TIMEOUT_S: Final = 15 + 60
-MAX_TRIES: Final = 1000
+POLL_DELAY_S: Final = 0.05
+JOB_TIMEOUT_S: Final = 300
 _ENQUEUE_BATCH: Final = 100
+
+
+def redis_settings(redis_url: str) -> RedisSettings:
+    return RedisSettings.from_dsn(redis_url)
 
 
 async def enqueue_noop_jobs(redis_url: str, jobs: int) -> None:
     pool = await create_pool(redis_settings(redis_url))
     try:
         for start in range(0, jobs, _ENQUEUE_BATCH):
-            await asyncio.gather(
-                *(
-                    pool.enqueue_job(
-                        NOOP_JOB, f"dlv_noop_{number}", {}, _job_id=f"deliver:dlv_noop_{number}:0"
-                    )
-                    for number in range(start, min(jobs, start + _ENQUEUE_BATCH))
-                )
-            )
+            numbers = range(start, min(jobs, start + _ENQUEUE_BATCH))
+            # An argument shaped like the id of one delivery, as a job per delivery would carry.
+            await asyncio.gather(*(pool.enqueue_job(NOOP_JOB, f"dlv_noop_{number}") for number in numbers))
     finally:
         await pool.aclose()
 
@@ -56,8 +53,7 @@ async def run_until_done(redis_url: str, jobs: int) -> Arrivals:
     arrivals = Arrivals()
     done = asyncio.Event()
 
-    # Same signature as subgate's `deliver_webhook`; a no-op has no use for the arguments.
-    async def noop(ctx: dict[str, Any], delivery_id: str, carrier: dict[str, str]) -> str:  # noqa: ARG001
+    async def noop(ctx: dict[str, Any], delivery_id: str) -> str:  # noqa: ARG001 - a no-op uses neither
         arrivals.record()
         if arrivals.count >= jobs:
             done.set()
@@ -70,7 +66,6 @@ async def run_until_done(redis_url: str, jobs: int) -> Arrivals:
         max_jobs=MAX_JOBS,
         job_timeout=JOB_TIMEOUT_S,
         keep_result=0,
-        max_tries=MAX_TRIES,
         handle_signals=False,
         log_results=False,
     )
@@ -93,9 +88,7 @@ async def run_until_done(redis_url: str, jobs: int) -> Arrivals:
 def main(argv: list[str]) -> int:
     redis_url, jobs, result_file = argv
     arrivals = run_async(run_until_done(redis_url, int(jobs)))  # the same event loop as `subgate worker`
-    Path(result_file).write_text(
-        json.dumps({"count": arrivals.count, "first": arrivals.first, "last": arrivals.last})
-    )
+    Path(result_file).write_text(json.dumps(arrivals.stats()))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -11,17 +12,27 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Final, Self
+from typing import Any, Final, Self, TypeVar
 
 import psutil  # type: ignore[import-untyped]  # psutil ships neither py.typed nor stubs
+import uvloop
+
+T = TypeVar("T")
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 HOST: Final = "127.0.0.1"
 _STOP_TIMEOUT_S: Final = 15.0
 _RSS_INTERVAL_S: Final = 0.05
 _LOG_TAIL_CHARS: Final = 4000
+
+
+def drive(main: Coroutine[Any, Any, T]) -> T:
+    """Run the benchmark's own client side (load, polling, set-up) on uvloop: the cheaper the
+    client is, the more of the shared CPUs the processes measured get."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 class BenchmarkError(RuntimeError):
@@ -138,6 +149,10 @@ class Child:
     def peak_rss_bytes(self) -> int:
         return self._rss.peak_bytes
 
+    @property
+    def peak_rss_mb(self) -> float:
+        return self._rss.peak_bytes / 1_000_000
+
     def check_alive(self) -> None:
         code = self._process.poll()
         if code is not None:
@@ -160,6 +175,17 @@ class Child:
             if time.monotonic() > deadline:
                 raise BenchmarkError(
                     f"{self.name} did not listen on port {port} within {timeout:g}s\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def wait_logged(self, text: str, timeout: float = 60.0) -> None:
+        """Return once the child's log contains `text` (a log event's name, say)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text(errors="replace"):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchmarkError(
+                    f"{self.name} did not log {text!r} within {timeout:g}s\n{self.log_tail()}"
                 )
             time.sleep(0.05)
 

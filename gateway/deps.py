@@ -18,6 +18,13 @@ from integrations.providers import ProviderAdapter
 from integrations.telemetry import Telemetry
 
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
+TargetCheck = Callable[[str], Awaitable[str | None]]
+"""Why a webhook URL must not be registered (the reason, naming the setting that allows it), or None."""
+
+
+async def accept_every_target(url: str) -> str | None:  # noqa: ARG001 - the TargetCheck signature
+    """For apps built without a check (tests of other routes); every attempt is still checked."""
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,3 +48,6 @@ class GatewayDeps:
     inbound: InboundExternal
     notifications: NotificationsExternal
     readiness: ReadinessCheck
+    # Endpoint URLs pointing into our own network are refused at registration with a clear reason;
+    # the composition root builds it from SUBGATE_ALLOW_PRIVATE_TARGETS.
+    check_target: TargetCheck = accept_every_target

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -76,16 +76,20 @@ def _json_line(event: Any, **_: Any) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
-def configure_logging(log_format: str, level: int = logging.INFO, *, cache: bool = True) -> None:
+def configure_logging(
+    log_format: str, level: int = logging.INFO, *, cache: bool = True, stream: TextIO | None = None
+) -> None:
     """Called once by the command line entry point, never on import.
 
     `cache=False` keeps loggers re-reading the configuration (and `sys.stderr`) on every call,
-    for tests that reconfigure logging; services cache for speed.
+    for tests that reconfigure logging; services cache for speed. `stream` defaults to stderr.
     """
+    out = sys.stderr if stream is None else stream
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_json_line)
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer()
+        # Colours only for a person at a terminal: escape codes in a file or a pipe are noise.
+        else structlog.dev.ConsoleRenderer(colors=_is_terminal(out))
     )
     structlog.configure(
         processors=[
@@ -97,7 +101,14 @@ def configure_logging(log_format: str, level: int = logging.INFO, *, cache: bool
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=cache,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a stream without isatty, or one already closed
+        return False

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from arq.connections import ArqRedis
 
 from domain.billing.internal import InboundInternal
 from domain.billing.service import InboundExternal
@@ -21,10 +22,13 @@ from domain.subscriptions.service import SubscriptionsExternal
 from gateway.deps import GatewayConfig, GatewayDeps
 from integrations.mongo.store import MongoStore
 from integrations.outbound.sender import HttpWebhookSender, build_client
+from integrations.outbound.targets import registration_check
 from integrations.providers import ProviderAdapter
-from integrations.redis.queue import ArqQueue
+from integrations.redis.client import ping as ping_redis, redis_client
+from integrations.signals import FanOutSignal, LocalSignal, RedisSignal
 from integrations.sqlite.store import SqliteStore
 from integrations.storage.documents import DocumentStore, StorageError
+from integrations.storage.leases import WorkerRegistry
 from integrations.storage.schema import COLLECTIONS
 from integrations.storage.txn import StoreTxn
 from integrations.stripe.adapter import StripeAdapter
@@ -49,7 +53,8 @@ class Deps:
     clock: Clock
     telemetry: Telemetry
     store: DocumentStore
-    queue: ArqQueue
+    redis: ArqRedis
+    signal: RedisSignal
     http: httpx.AsyncClient
     gateway: GatewayDeps
     worker: WorkerDeps
@@ -61,7 +66,8 @@ class Deps:
             return
         self._closed = True
         await self.http.aclose()
-        await self.queue.close()
+        await self.signal.close()
+        await self.redis.aclose()
         await self.store.close()
         self.telemetry.shutdown()
 
@@ -73,13 +79,18 @@ async def build(
     telemetry: Telemetry | None = None,
     redis_url: str | None = None,
 ) -> Deps:
-    """Connect to the store and Redis and wire every service. `redis_url` overrides the setting."""
+    """Wire every service (connections open lazily). `redis_url` overrides the setting."""
     telemetry = telemetry or Telemetry("subgate", settings.otlp_endpoint)
     store = open_store(settings.database_url)
     url = redis_url or settings.redis_url
     if url is None:
         raise ValueError("a Redis URL is required (the dev command starts an embedded one)")
-    queue = await ArqQueue.connect(url, clock)
+    redis = redis_client(url)
+    # The gateway's signals reach this process's loops directly (dev runs both in one
+    # process) and other processes' through Redis.
+    local = LocalSignal()
+    remote = RedisSignal(redis)
+    signal = FanOutSignal((local, remote))
     txn = StoreTxn(store)
     http = build_client()
     sender = HttpWebhookSender(
@@ -94,14 +105,15 @@ async def build(
             store_ok = True
         except StorageError:
             store_ok = False
-        return {"store": store_ok, "redis": await queue.ping()}
+        return {"store": store_ok, "redis": await ping_redis(redis)}
 
     return Deps(
         settings=settings,
         clock=clock,
         telemetry=telemetry,
         store=store,
-        queue=queue,
+        redis=redis,
+        signal=remote,
         http=http,
         admin=MerchantsInternal(txn, clock),
         gateway=GatewayDeps(
@@ -116,24 +128,28 @@ async def build(
             providers=adapters,
             merchants=MerchantsExternal(txn, clock),
             subscriptions=SubscriptionsExternal(txn),
-            inbound=InboundExternal(txn, clock, queue),
+            inbound=InboundExternal(txn, clock, signal),
             notifications=NotificationsExternal(txn, clock),
             readiness=readiness,
+            check_target=registration_check(allow_private=settings.allow_private_targets),
         ),
         worker=WorkerDeps(
             config=WorkerConfig(
-                sweep_interval_seconds=settings.sweep_interval_seconds,
                 delivery_timeout_seconds=settings.delivery_timeout_seconds,
-                max_jobs=settings.worker_max_jobs,
+                max_in_flight=settings.worker_max_jobs,
+                per_endpoint=settings.endpoint_concurrency,
+                poll_seconds=settings.worker_poll_seconds,
             ),
             clock=clock,
             telemetry=telemetry,
             providers=adapters,
-            queue=queue,
+            signal=local,
+            registry=WorkerRegistry(store, clock),
+            redis=redis,
             subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier),
             inbound=InboundInternal(txn, clock),
             notifications=NotificationsInternal(
-                txn, clock, queue, sender, policy, settings.delivery_timeout_seconds
+                txn, clock, signal, sender, policy, settings.delivery_timeout_seconds
             ),
         ),
     )

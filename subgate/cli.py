@@ -1,159 +1,160 @@
-"""The `subgate` command line."""
+"""The `subgate` command line.
+
+Parsing needs only argparse and the settings; each command's module (`subgate.commands.*`) is
+imported when that command runs, and the server's dependencies (Starlette, uvicorn, arq,
+OpenTelemetry...) only by `dev`, `serve` and `worker`. So `subgate --help` and the admin commands
+start quickly.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from domain.merchants.internal import MerchantsInternal
-from domain.notifications.internal import DeadLettersInternal
-from domain.notifications.model import DeadLetter, DeadLetterKind
-from domain.shared.clock import public_time, system_clock
+# Only standard-library modules of our own below: parsing must not load the server.
+from domain.notifications.model import DeadLetterKind
 from domain.shared.errors import DomainError
-from domain.shared.pagination import MAX_LIMIT, PageRequest
 from integrations.storage.documents import StorageError
-from integrations.storage.txn import StoreTxn
-from integrations.telemetry import configure_logging
-from subgate.bootstrap import migrate, open_store
+from subgate.commands.settings_help import settings_epilog
+from subgate.commands.stripe_events import EVENT_TYPES, INTERVALS, STATUSES
 from subgate.settings import Settings, SettingsError, load_settings
 
-FIRST_START_MARKER = "initialized"
+Command = Callable[[argparse.Namespace, Settings], int]
+
+PROVIDERS = ("stripe",)
+DEFAULT_RECEIVER_PORT = 9000
 
 
-def _parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True, slots=True)
+class LazyCommand:
+    """A command whose module (`subgate.commands.<module>`) is imported only when it runs."""
+
+    module: str
+    function: str
+
+    def resolve(self) -> Command:
+        handler: Command = getattr(importlib.import_module(f"subgate.commands.{self.module}"), self.function)
+        return handler
+
+    def __call__(self, args: argparse.Namespace, settings: Settings) -> int:
+        return self.resolve()(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="subgate", description="Webhook integration service for subscriptions."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("dev", help="HTTP server + worker + sweeper on embedded defaults")
-    commands.add_parser("serve", help="HTTP server only")
-    commands.add_parser("worker", help="arq worker and sweeper")
-    commands.add_parser("migrate", help="create collections and indexes (idempotent)")
-    merchants = commands.add_parser("merchants", help="manage merchants").add_subparsers(
-        dest="action", required=True
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _service_commands(commands)
+    commands.add_parser("migrate", help="create tables/collections and indexes (idempotent)").set_defaults(
+        run=LazyCommand("admin", "migrate")
     )
-    create = merchants.add_parser("create", help="create a merchant and print its API key once")
-    create.add_argument("name")
-    dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="action", required=True)
-    listing = dlq.add_parser("list", help="list dead letters")
-    listing.add_argument("--merchant")
-    listing.add_argument("--kind", choices=[k.value for k in DeadLetterKind])
-    listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    _merchant_commands(commands)
+    _dlq_commands(commands)
+    _event_commands(commands)
+    _receive_command(commands)
     return parser
 
 
+def _service_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, summary in (
+        ("dev", "HTTP server + worker + sweeper on embedded defaults (SQLite, embedded Redis)"),
+        ("serve", "HTTP server only (inbound webhooks + REST API)"),
+        ("worker", "arq worker: inbound processing, outbound webhooks, the sweeper"),
+    ):
+        commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=settings_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        ).set_defaults(run=LazyCommand("service", "run"))
+
+
+def _merchant_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    merchants = commands.add_parser("merchants", help="create merchants, rotate their API keys")
+    actions = merchants.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create", help='create a merchant; prints {"merchant_id", "api_key"} (the key is shown only here)'
+    )
+    create.add_argument("name")
+    create.set_defaults(run=LazyCommand("admin", "create_merchant"))
+    rotate = actions.add_parser(
+        "rotate-key",
+        help='replace a merchant\'s API key; prints {"merchant_id", "api_key"}; the old key stops working',
+    )
+    rotate.add_argument("merchant_id")
+    rotate.set_defaults(run=LazyCommand("admin", "rotate_key"))
+
+
+def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dlq = commands.add_parser("dlq", help="dead letters")
+    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="list dead letters")
+    listing.add_argument("--merchant")
+    listing.add_argument("--kind", choices=[k.value for k in DeadLetterKind])
+    listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    listing.set_defaults(run=LazyCommand("admin", "list_dead_letters"))
+
+
+def _event_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    events = commands.add_parser("events", help="send a provider event to the running service")
+    actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
+    send = actions.add_parser(
+        "send",
+        help="sign a made-up provider event with a connection's secret and POST it",
+        description="Build an event as the provider would send it (current API shape), sign it with "
+        "the connection's first webhook secret and POST it to the service's inbound webhook URL. "
+        "Event, subscription and customer ids are new on each call unless given.",
+    )
+    send.add_argument("provider", choices=PROVIDERS, metavar="PROVIDER", help=", ".join(PROVIDERS))
+    send.add_argument("type", choices=EVENT_TYPES, metavar="TYPE", help=", ".join(EVENT_TYPES))
+    send.add_argument("--connection", required=True, help="connection id (conn_...)")
+    send.add_argument("--subscription", help="provider subscription id (default: a new sub_...)")
+    send.add_argument("--customer", help="provider customer id (default: one per subscription)")
+    send.add_argument(
+        "--status", choices=STATUSES, default="active", metavar="STATUS", help=", ".join(STATUSES)
+    )
+    send.add_argument("--cancel-at-period-end", action="store_true")
+    send.add_argument("--price", default="price_subgate_demo", help="provider price id")
+    send.add_argument("--amount", type=int, default=2000, help="in the currency's smallest unit")
+    send.add_argument("--currency", default="usd")
+    send.add_argument("--interval", choices=INTERVALS, default="month")
+    send.add_argument(
+        "--event-id", help="provider event id (default: a new evt_...); repeat one to see a duplicate"
+    )
+    send.add_argument("--url", help="base URL of the service (default: http://SUBGATE_HOST:SUBGATE_PORT)")
+    send.set_defaults(run=LazyCommand("events", "send"))
+
+
+def _receive_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    receive = commands.add_parser(
+        "receive",
+        help="a local endpoint that prints the notifications it receives (for trying subgate out)",
+        description="Listen for webhook notifications, answer 200 and print each one; with --secret, "
+        "check its Standard Webhooks signature.",
+    )
+    receive.add_argument("--host", default="127.0.0.1")
+    receive.add_argument("--port", type=int, default=DEFAULT_RECEIVER_PORT)
+    receive.add_argument("--secret", help="the endpoint's signing secret (whsec_...)")
+    receive.set_defaults(run=LazyCommand("receive", "receive"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         settings = load_settings(dev=args.command == "dev")
     except SettingsError as error:
         print(f"subgate: configuration error: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 2
-    configure_logging(settings.log_format)
+    run: Command = args.run
     try:
-        return _dispatch(args, settings)
+        return run(args, settings)
     except (DomainError, StorageError) as error:
         print(f"subgate: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command in ("dev", "serve", "worker"):
-        return _run(args.command, settings)
-    if args.command == "migrate":
-        asyncio.run(_migrate(settings))
-        print("migrated")  # noqa: T201 - CLI output
-        return 0
-    if args.command == "merchants":
-        merchant_id, api_key = asyncio.run(_create_merchant(settings, args.name))
-        print(json.dumps({"merchant_id": merchant_id, "api_key": api_key}))  # noqa: T201 - CLI output
-        return 0
-    return asyncio.run(_dlq_list(settings, args.merchant, args.kind, as_json=args.json))
-
-
-def _run(command: str, settings: Settings) -> int:
-    from subgate.runtime import redis_url_for, run_async, run_service  # noqa: PLC0415 - server imports only here
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = []
-    if command == "dev":
-        lines.append(f"subgate is running at {settings.base_url}")
-        marker = settings.data_dir / FIRST_START_MARKER
-        if not marker.exists():
-            merchant_id, api_key = asyncio.run(_create_merchant(settings, "Demo merchant"))
-            marker.write_text(merchant_id + "\n")
-            lines.append(f"demo merchant {merchant_id}; API key (shown once): {api_key}")
-    with redis_url_for(settings) as redis_url:
-        run_async(
-            run_service(
-                settings,
-                redis_url,
-                http=command in ("dev", "serve"),
-                worker=command in ("dev", "worker"),
-                on_ready=lines,
-            )
-        )
-    return 0
-
-
-async def _migrate(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.database_url)
-    try:
-        await migrate(store)
-    finally:
-        await store.close()
-
-
-async def _create_merchant(settings: Settings, name: str) -> tuple[str, str]:
-    store = open_store(settings.database_url)
-    try:
-        await migrate(store)
-        merchant, api_key = await MerchantsInternal(StoreTxn(store), system_clock).create_merchant(name)
-    finally:
-        await store.close()
-    return merchant.id, api_key
-
-
-async def _dlq_list(settings: Settings, merchant: str | None, kind: str | None, *, as_json: bool) -> int:
-    store = open_store(settings.database_url)
-    try:
-        admin = DeadLettersInternal(StoreTxn(store))
-        rows: list[DeadLetter] = []
-        cursor: str | None = None
-        while True:
-            page = await admin.list(
-                merchant,
-                DeadLetterKind(kind) if kind else None,
-                PageRequest(limit=MAX_LIMIT, starting_after=cursor),
-            )
-            rows.extend(page.items)
-            if not page.has_more or not page.items:
-                break
-            cursor = page.items[-1].id
-    finally:
-        await store.close()
-    records = [
-        {
-            "id": d.id,
-            "kind": d.kind.value,
-            "merchant_id": d.merchant_id,
-            "delivery_id": d.delivery_id,
-            "reason": d.reason,
-            "created_at": public_time(d.created_at),
-        }
-        for d in rows
-    ]
-    if as_json:
-        print(json.dumps(records))  # noqa: T201 - CLI output
-        return 0
-    print(f"{'ID':<32} {'KIND':<8} {'DELIVERY':<32} {'CREATED':<28} REASON")  # noqa: T201 - CLI output
-    for r in records:
-        print(f"{r['id']:<32} {r['kind']:<8} {r['delivery_id']:<32} {r['created_at']:<28} {r['reason']}")  # noqa: T201
-    print(f"{len(records)} dead letter(s)")  # noqa: T201 - CLI output
-    return 0

@@ -1,4 +1,10 @@
-"""Process-level plumbing shared by the commands: Redis resolution and running the service."""
+"""Process-level plumbing shared by the commands: Redis resolution and running the service.
+
+Losing Redis never ends a process: the arq Worker is supervised (`subgate.supervise`) and
+rebuilt once Redis answers again, and without `SUBGATE_REDIS_URL` every process on the data
+dir shares one detached embedded Redis that any of them restarts when it dies
+(`integrations.redis.shared`).
+"""
 
 from __future__ import annotations
 
@@ -12,15 +18,14 @@ from typing import Any, TypeVar
 import structlog
 import uvicorn
 import uvloop
-from redis import Redis
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 
 from gateway.app import create_app
-from integrations.redis.embedded import PORT_FILE_NAME, EmbeddedRedis
+from integrations.redis.shared import shared_redis
 from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import Settings
-from workers.runner import build_worker
+from subgate.supervise import supervised_arq_worker
+from workers.pipeline import Pipeline
 
 log = structlog.get_logger()
 
@@ -61,36 +66,18 @@ def redis_dir(settings: Settings) -> Path:
     return settings.data_dir / "redis"
 
 
-def _running_embedded(settings: Settings) -> str | None:
-    """The embedded Redis another subgate process already runs on this data dir, if any."""
-    port_file = redis_dir(settings) / PORT_FILE_NAME
-    try:
-        port = int(port_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    url = f"redis://127.0.0.1:{port}/0"
-    client = Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except (RedisError, OSError):
-        return None
-    finally:
-        client.close()
-    return url
-
-
 @contextlib.contextmanager
 def redis_url_for(settings: Settings) -> Iterator[str]:
-    """The configured Redis, else the data dir's embedded one (started here if nobody runs it)."""
+    """The configured Redis, else the data dir's shared embedded one, for the ``with`` block.
+
+    The embedded server is started if no process on the data dir runs it yet, watched
+    (and restarted) while the block runs, and stopped on leaving if no other process uses it.
+    """
     if settings.redis_url:
         yield settings.redis_url
         return
-    running = _running_embedded(settings)
-    if running:
-        yield running
-        return
-    with EmbeddedRedis(redis_dir(settings)) as embedded:
-        yield embedded.start()
+    with shared_redis(redis_dir(settings)) as url:
+        yield url
 
 
 @contextlib.asynccontextmanager
@@ -114,20 +101,22 @@ async def run_service(
             loop.add_signal_handler(sig, stop.set)
         tasks: list[asyncio.Task[object]] = []
         server: uvicorn.Server | None = None
-        arq_worker = build_worker(deps.worker, handle_signals=False) if worker else None
         if http:
             server = _Server(server_config(create_app(deps.gateway), settings.host, settings.port))
             tasks.append(asyncio.create_task(server.serve()))
-        if arq_worker is not None:
-            tasks.append(asyncio.create_task(arq_worker.async_run()))
+        if worker:
+            # Supervised: a Redis outage rebuilds the arq Worker instead of ending the process.
+            tasks.append(asyncio.create_task(supervised_arq_worker(deps.worker, stop)))
+            # The loops that claim work from the store; they stop (and hand back their
+            # leases) when `stop` is set.
+            tasks.append(asyncio.create_task(Pipeline(deps.worker).run(stop)))
         for line in on_ready or []:
             print(line, flush=True)  # noqa: T201 - the command's output for its user
         waiter: asyncio.Task[object] = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()  # whatever ended first, everything else winds down too
         if server is not None:
             server.should_exit = True
-        if arq_worker is not None:
-            await arq_worker.close()
         waiter.cancel()
         for task in tasks:
             if task not in done:

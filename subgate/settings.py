@@ -11,7 +11,7 @@ from domain.notifications.retry import parse_schedule
 from domain.shared.errors import ValidationFailed
 
 SECONDS_PER_DAY = 86_400
-# Concurrent jobs per worker process (arq's max_jobs).
+# Deliveries one worker process has in flight at once.
 DEFAULT_WORKER_MAX_JOBS = 200
 DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 
@@ -37,8 +37,9 @@ class Settings:
     email_from: str = "billing@localhost"
     otlp_endpoint: str | None = None
     log_format: str = "json"
-    sweep_interval_seconds: float = 5.0
+    worker_poll_seconds: float = 0.5
     worker_max_jobs: int = DEFAULT_WORKER_MAX_JOBS
+    endpoint_concurrency: int = 20
     public_base_url: str | None = None
 
     @property
@@ -132,7 +133,8 @@ def load_settings(
         email_from=env.get("SUBGATE_EMAIL_FROM") or "billing@localhost",
         otlp_endpoint=env.get("SUBGATE_OTLP_ENDPOINT") or None,
         log_format=log_format,
-        sweep_interval_seconds=_float(env, "SUBGATE_SWEEP_INTERVAL_SECONDS", 5.0),
+        worker_poll_seconds=_float(env, "SUBGATE_WORKER_POLL_SECONDS", 0.5),
         worker_max_jobs=_int(env, "SUBGATE_WORKER_MAX_JOBS", DEFAULT_WORKER_MAX_JOBS, minimum=1),
+        endpoint_concurrency=_int(env, "SUBGATE_ENDPOINT_CONCURRENCY", 20, minimum=1),
         public_base_url=env.get("SUBGATE_PUBLIC_BASE_URL") or None,
     )

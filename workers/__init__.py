@@ -1,1 +1,2 @@
-"""arq worker: thin task functions over the Internal services, plus the sweeper."""
+"""The worker: loops that claim inbound events, outbox messages and deliveries from the store,
+and the arq worker around them."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from arq.connections import ArqRedis
+
 from domain.billing.internal import InboundInternal
 from domain.notifications.internal import NotificationsInternal
 from domain.shared.clock import Clock
 from domain.subscriptions.internal import SubscriptionsInternal
 from integrations.providers import ProviderAdapter
-from integrations.redis.queue import ArqQueue
+from integrations.signals import LocalSignal
+from integrations.storage.leases import WorkerRegistry
 from integrations.telemetry import Telemetry
 
 
@@ -18,9 +21,18 @@ from integrations.telemetry import Telemetry
 class WorkerConfig:
     """The settings workers read; the root fills them from `subgate.settings.Settings`."""
 
-    sweep_interval_seconds: float = 5.0
     delivery_timeout_seconds: float = 15.0
-    max_jobs: int = 200
+    # How many deliveries one worker has in flight at once, and per endpoint (so that one
+    # endpoint that hangs for its full timeout holds at most this many slots).
+    max_in_flight: int = 200
+    per_endpoint: int = 20
+    # How many items one claim takes from the store.
+    batch: int = 100
+    # How long an idle loop waits before looking at the store again without a signal.
+    poll_seconds: float = 0.5
+    heartbeat_seconds: float = 1.0
+    # A worker whose heartbeat is older than this is taken for dead: its leases go back.
+    dead_after_seconds: float = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,7 +41,9 @@ class WorkerDeps:
     clock: Clock
     telemetry: Telemetry
     providers: Mapping[str, ProviderAdapter]
-    queue: ArqQueue
+    signal: LocalSignal
+    registry: WorkerRegistry
+    redis: ArqRedis | None  # wake-ups and arq; None when this process has no Redis (tests)
     subscriptions: SubscriptionsInternal
     inbound: InboundInternal
     notifications: NotificationsInternal

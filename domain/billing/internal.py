@@ -1,10 +1,16 @@
-"""Inbound event processing state for workers (Internal). HTTP handlers cannot import this module."""
+"""Inbound event processing state for workers (Internal). HTTP handlers cannot import this module.
+
+Accepted events are the work queue: a worker claims a batch (a lease with its own
+name on it), applies each event, and records the outcomes of many events in one
+transaction. An outcome is recorded only while the event is still `accepted`, so a
+late rerun (after a lease ran out) never overwrites a final status.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from domain.billing.model import InboundEvent, InboundStatus
 from domain.billing.ports import BillingUnit
@@ -12,12 +18,36 @@ from domain.shared.clock import Clock
 from domain.shared.txn import TxnFn, with_retries
 
 MAX_PROCESSING_ATTEMPTS = 20
+# An event that must wait (its subscription is not known yet) is tried again after
+# 1, 2, 4 ... seconds, at most this long apart.
+MAX_POSTPONEMENT = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What became of one claimed event: a final status, or `None` to try again later."""
+
+    event_id: str
+    status: InboundStatus | None
+    reason: str | None = None
 
 
 class InboundInternal:
-    def __init__(self, txn: TxnFn[BillingUnit], clock: Clock) -> None:
+    def __init__(
+        self, txn: TxnFn[BillingUnit], clock: Clock, lease: timedelta = timedelta(seconds=60)
+    ) -> None:
         self._txn = txn
         self._clock = clock
+        self._lease = lease
+
+    async def claim(self, owner: str, limit: int) -> Sequence[InboundEvent]:
+        """Lease up to `limit` due events to `owner`, oldest first."""
+
+        async def work(unit: BillingUnit) -> Sequence[InboundEvent]:
+            now = self._clock()
+            return await unit.inbound_events.claim_due(now, now + self._lease, owner, limit)
+
+        return await self._txn(work)
 
     async def load(self, event_id: str) -> InboundEvent | None:
         async def work(unit: BillingUnit) -> InboundEvent | None:
@@ -25,36 +55,48 @@ class InboundInternal:
 
         return await self._txn(work)
 
-    async def finish(self, event_id: str, status: InboundStatus, reason: str | None = None) -> None:
-        """Record the outcome; a final status is never overwritten by a late rerun."""
+    async def record(self, outcomes: Sequence[Outcome]) -> list[InboundEvent]:
+        """Record many outcomes in one transaction; returns the events as stored afterwards."""
 
-        async def work(unit: BillingUnit) -> None:
-            event = await unit.inbound_events.get(event_id)
-            if event is None or event.status != InboundStatus.ACCEPTED:
-                return
-            await unit.inbound_events.update(
-                replace(event, status=status, reason=reason, processed_at=self._clock())
-            )
-
-        await with_retries(self._txn, work)
-
-    async def postpone(self, event_id: str, reason: str) -> bool:
-        """Count a failed try; after too many the event becomes `failed`. True if it may run again."""
-
-        async def work(unit: BillingUnit) -> bool:
-            event = await unit.inbound_events.get(event_id)
-            if event is None or event.status != InboundStatus.ACCEPTED:
-                return False
-            attempts = event.attempts + 1
-            exhausted = attempts >= MAX_PROCESSING_ATTEMPTS
-            status = InboundStatus.FAILED if exhausted else InboundStatus.ACCEPTED
-            await unit.inbound_events.update(replace(event, attempts=attempts, reason=reason, status=status))
-            return not exhausted
+        async def work(unit: BillingUnit) -> list[InboundEvent]:
+            now = self._clock()
+            stored = []
+            for outcome in outcomes:
+                event = await unit.inbound_events.get(outcome.event_id)
+                if event is None or event.status != InboundStatus.ACCEPTED:
+                    continue
+                stored.append(await unit.inbound_events.update(_after(event, outcome, now)))
+            return stored
 
         return await with_retries(self._txn, work)
 
-    async def waiting(self, older_than: timedelta, limit: int) -> Sequence[InboundEvent]:
-        async def work(unit: BillingUnit) -> Sequence[InboundEvent]:
-            return await unit.inbound_events.accepted_before(self._clock() - older_than, limit)
+    async def finish(self, event_id: str, status: InboundStatus, reason: str | None = None) -> None:
+        """Record one final outcome (see `record`)."""
+        await self.record([Outcome(event_id=event_id, status=status, reason=reason)])
+
+    async def release(self, owner: str) -> int:
+        """Hand back what `owner` still leases (it stopped, or its heartbeat did)."""
+
+        async def work(unit: BillingUnit) -> int:
+            return await unit.inbound_events.release_leases(owner, self._clock())
 
         return await self._txn(work)
+
+
+def _after(event: InboundEvent, outcome: Outcome, now: datetime) -> InboundEvent:
+    if outcome.status is not None:
+        return replace(
+            event, status=outcome.status, reason=outcome.reason, processed_at=now, lease_owner=None
+        )
+    attempts = event.attempts + 1
+    if attempts >= MAX_PROCESSING_ATTEMPTS:
+        return replace(
+            event,
+            attempts=attempts,
+            status=InboundStatus.FAILED,
+            reason=outcome.reason,
+            processed_at=now,
+            lease_owner=None,
+        )
+    wait = min(timedelta(seconds=2 ** (attempts - 1)), MAX_POSTPONEMENT)
+    return replace(event, attempts=attempts, reason=outcome.reason, due_at=now + wait, lease_owner=None)

@@ -32,4 +32,9 @@ class InboundEvent:
     attempts: int = 0
     processed_at: datetime | None = None
     trace_carrier: Mapping[str, str] = field(default_factory=dict)
+    # The queue of record: an `accepted` event is due for processing at `due_at` (its arrival,
+    # or a later time after a postponement); a worker that claims it sets `lease_owner` and
+    # moves `due_at` to the lease's end, so no other worker takes it while the lease holds.
+    due_at: datetime | None = None
+    lease_owner: str | None = None
     version: int = 0

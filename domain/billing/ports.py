@@ -30,6 +30,16 @@ class InboundEventRepository(Protocol):
 
     async def list(self, merchant_id: str, where: InboundFilter, page: PageRequest) -> Page[InboundEvent]: ...
 
+    async def claim_due(
+        self, now: datetime, lease_until: datetime, owner: str, limit: int
+    ) -> Sequence[InboundEvent]:
+        """Lease up to `limit` accepted events due at `now` (oldest first) to `owner`."""
+        ...
+
+    async def release_leases(self, owner: str, now: datetime) -> int:
+        """Hand back every accepted event leased by `owner`, due at `now`."""
+        ...
+
     async def accepted_before(self, cutoff: datetime, limit: int) -> Sequence[InboundEvent]:
         """Events still waiting for processing that were received before `cutoff`."""
         ...

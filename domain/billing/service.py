@@ -13,10 +13,8 @@ from domain.shared.clock import Clock
 from domain.shared.errors import NotFound
 from domain.shared.ids import new_id
 from domain.shared.pagination import Page, PageRequest
-from domain.shared.queue import TaskQueue
 from domain.shared.txn import TxnFn
-
-MAX_PROCESSING_ATTEMPTS = 20
+from domain.shared.work import WorkKind, WorkSignal
 
 
 class Receipt(enum.StrEnum):
@@ -40,13 +38,14 @@ class VerifiedEvent:
 
 
 class InboundExternal:
-    def __init__(self, txn: TxnFn[BillingUnit], clock: Clock, queue: TaskQueue) -> None:
+    def __init__(self, txn: TxnFn[BillingUnit], clock: Clock, signal: WorkSignal) -> None:
         self._txn = txn
         self._clock = clock
-        self._queue = queue
+        self._signal = signal
 
     async def receive(self, verified: VerifiedEvent) -> Receipt:
-        """Store durably, then enqueue. A lost enqueue is recovered by the sweeper."""
+        """Store durably; the stored event is the work item. Accepted means committed."""
+        now = self._clock()
         event = InboundEvent(
             id=new_id("evt"),
             merchant_id=verified.merchant_id,
@@ -56,7 +55,8 @@ class InboundExternal:
             type=verified.type,
             status=InboundStatus.ACCEPTED,
             source_ip=verified.source_ip,
-            received_at=self._clock(),
+            received_at=now,
+            due_at=now,
             body=verified.body,
             provider_created_at=verified.provider_created_at,
             trace_carrier=dict(verified.trace_carrier),
@@ -67,7 +67,8 @@ class InboundExternal:
 
         if not await self._txn(work):
             return Receipt.DUPLICATE
-        await self._queue.enqueue_inbound(event.id, event.trace_carrier)
+        # Workers claim accepted events from the store; the signal only wakes them early.
+        self._signal.notify(WorkKind.INBOUND)
         return Receipt.ACCEPTED
 
     async def get(self, merchant_id: str, event_id: str) -> InboundEvent:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from domain.merchants.model import (
+    Connection,
     Merchant,
     hash_api_key,
     new_api_key,
 )
 from domain.merchants.ports import MerchantsUnit
 from domain.shared.clock import Clock
-from domain.shared.errors import ValidationFailed
+from domain.shared.errors import NotFound, ValidationFailed
 from domain.shared.ids import new_id
 from domain.shared.txn import TxnFn
 
@@ -19,7 +22,7 @@ MAX_NAME_LENGTH = 200
 
 
 class MerchantsInternal:
-    """Operator actions (admin CLI): creating merchants and issuing their key."""
+    """Operator actions (admin CLI): creating merchants, issuing their key, reading connections."""
 
     def __init__(self, txn: TxnFn[MerchantsUnit], clock: Clock) -> None:
         self._txn = txn
@@ -40,3 +43,28 @@ class MerchantsInternal:
 
         await self._txn(work)
         return merchant, api_key
+
+    async def rotate_key(self, merchant_id: str) -> tuple[Merchant, str]:
+        """Issue a new API key; the old one stops working with this commit. Returns the new key."""
+        api_key = new_api_key()
+
+        async def work(unit: MerchantsUnit) -> Merchant:
+            merchant = await unit.merchants.get(merchant_id)
+            if merchant is None:
+                raise NotFound("merchant", merchant_id)
+            rotated = replace(merchant, api_key_hash=hash_api_key(api_key))
+            await unit.merchants.update(rotated)
+            return rotated
+
+        return await self._txn(work), api_key
+
+    async def connection(self, connection_id: str) -> Connection:
+        """Any merchant's connection, secrets included: for operator tools that act as the provider."""
+
+        async def work(unit: MerchantsUnit) -> Connection | None:
+            return await unit.connections.get(connection_id)
+
+        found = await self._txn(work)
+        if found is None:
+            raise NotFound("connection", connection_id)
+        return found

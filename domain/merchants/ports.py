@@ -15,6 +15,10 @@ class MerchantRepository(Protocol):
 
     async def by_key_hash(self, api_key_hash: str) -> Merchant | None: ...
 
+    async def update(self, merchant: Merchant) -> None:
+        """Replace the stored merchant of the same id (NotFound if there is none)."""
+        ...
+
 
 class ConnectionRepository(Protocol):
     async def add(self, connection: Connection) -> None: ...

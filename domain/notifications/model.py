@@ -70,6 +70,8 @@ class Delivery:
     next_attempt_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # Set by the worker that claimed the delivery; `next_attempt_at` is then the lease's end.
+    lease_owner: str | None = None
     version: int = 0
 
 

@@ -29,6 +29,8 @@ class EndpointRepository(Protocol):
 
     async def all_for(self, merchant_id: str) -> Sequence[Endpoint]: ...
 
+    async def get_many(self, endpoint_ids: Sequence[str]) -> Sequence[Endpoint]: ...
+
 
 class DeliveryRepository(Protocol):
     async def add(self, delivery: Delivery) -> None: ...
@@ -42,6 +44,16 @@ class DeliveryRepository(Protocol):
         ...
 
     async def list(self, merchant_id: str, where: DeliveryFilter, page: PageRequest) -> Page[Delivery]: ...
+
+    async def claim_due(
+        self, now: datetime, lease_until: datetime, owner: str, limit: int
+    ) -> Sequence[Delivery]:
+        """Lease up to `limit` deliveries due at `now` (earliest first) to `owner`."""
+        ...
+
+    async def release_leases(self, owner: str, now: datetime) -> int:
+        """Hand back every unfinished delivery leased by `owner`, due at `now`."""
+        ...
 
     async def due(self, now: datetime, limit: int) -> Sequence[Delivery]:
         """Pending or failed deliveries whose next attempt is at or before `now`."""

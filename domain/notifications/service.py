@@ -35,7 +35,8 @@ class NewEndpoint:
     description: str | None = None
 
 
-def _validated_url(url: str) -> str:
+def validated_url(url: str) -> str:
+    """An absolute http(s) URL without credentials, or ValidationFailed."""
     if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
         raise ValidationFailed("url", f"a string of at most {MAX_URL_LENGTH} characters")
     parts = urlsplit(url)
@@ -63,7 +64,7 @@ class NotificationsExternal:
         endpoint = Endpoint(
             id=new_id("ep"),
             merchant_id=merchant_id,
-            url=_validated_url(new.url),
+            url=validated_url(new.url),
             event_types=_validated_types(new.event_types),
             description=new.description,
             enabled=True,

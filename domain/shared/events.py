@@ -10,6 +10,12 @@ from typing import Any
 
 
 class EventType(enum.StrEnum):
+    """Every type of the outbound contract; an endpoint may subscribe to any of them.
+
+    Not every type has a producer yet; the README ("What merchants receive") says which
+    ones are sent today and what is sent instead of the others.
+    """
+
     SUBSCRIPTION_CREATED = "subscription.created"
     SUBSCRIPTION_ACTIVATED = "subscription.activated"
     SUBSCRIPTION_RENEWED = "subscription.renewed"
@@ -18,8 +24,14 @@ class EventType(enum.StrEnum):
     SUBSCRIPTION_CANCELED = "subscription.canceled"
     SUBSCRIPTION_EXPIRED = "subscription.expired"
     SUBSCRIPTION_TRIAL_WILL_END = "subscription.trial_will_end"
+    SUBSCRIPTION_PAUSED = "subscription.paused"
+    SUBSCRIPTION_RESUMED = "subscription.resumed"
     PAYMENT_SUCCEEDED = "payment.succeeded"
     PAYMENT_FAILED = "payment.failed"
+    ENDPOINT_DISABLED = "endpoint.disabled"
+
+
+PAYMENT_EVENTS: frozenset[EventType] = frozenset({EventType.PAYMENT_SUCCEEDED, EventType.PAYMENT_FAILED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,13 +6,13 @@ from datetime import datetime
 
 from domain.shared.clock import Clock
 from domain.shared.errors import ConcurrencyConflict
-from domain.shared.events import DomainEvent, EventType
+from domain.shared.events import PAYMENT_EVENTS, DomainEvent, EventType
 from domain.shared.ids import new_id
 from domain.shared.outbox import OutboxMessage, TraceCarrier
 from domain.shared.txn import TxnFn, with_retries
 from domain.subscriptions.commands import RecordPayment, SyncSubscription
 from domain.subscriptions.lifecycle import StaleUpdate, apply_payment, apply_sync
-from domain.subscriptions.model import Customer, Plan, Subscription, subscription_view
+from domain.subscriptions.model import Customer, Plan, Subscription, notification_view
 from domain.subscriptions.ports import SubscriptionsUnit
 from domain.subscriptions.service import Outcome, SubscriptionNotYetKnown
 
@@ -150,16 +150,12 @@ class SubscriptionsInternal:
         now: datetime,
         payment: RecordPayment | None = None,
     ) -> Outcome:
-        view = subscription_view(sub)
+        view = await _notification_view(unit, sub)
         carrier = self._trace()
         for event_type in events:
             data: dict[str, object] = {"subscription": view}
-            if payment is not None and event_type == EventType.PAYMENT_SUCCEEDED:
-                data["payment"] = {
-                    "amount": payment.amount_paid,
-                    "currency": payment.currency,
-                    "provider_invoice_id": payment.provider_invoice_id,
-                }
+            if payment is not None and event_type in PAYMENT_EVENTS:
+                data["payment"] = _payment_view(payment)
             event = DomainEvent(
                 type=event_type, merchant_id=sub.merchant_id, subject_id=sub.id, occurred_at=now, data=data
             )
@@ -167,6 +163,22 @@ class SubscriptionsInternal:
         # Claimed last: if anything above lost a race, the retry must not find it claimed.
         await _claim_all(unit, source_key)
         return Outcome(applied=True, subscription_id=sub.id, events=tuple(events))
+
+
+async def _notification_view(unit: SubscriptionsUnit, sub: Subscription) -> dict[str, object]:
+    """Read in the same unit as the change, so the message describes exactly what was committed."""
+    customer = await unit.customers.get(sub.merchant_id, sub.customer_id)
+    plan = await unit.plans.get(sub.merchant_id, sub.plan_id)
+    return notification_view(sub, customer=customer, plan=plan)
+
+
+def _payment_view(payment: RecordPayment) -> dict[str, object]:
+    """The invoice behind a payment event: its own amount and currency, not the plan's."""
+    return {
+        "provider_invoice_id": payment.provider_invoice_id,
+        "amount": payment.amount_paid,
+        "currency": payment.currency,
+    }
 
 
 async def _first_time(unit: SubscriptionsUnit, key: str) -> bool:

@@ -65,7 +65,7 @@ class Subscription:
 
 
 def subscription_view(sub: Subscription) -> dict[str, Any]:
-    """The public representation, shared by the REST API and outbound notifications."""
+    """The public representation of the REST API; notifications extend it (`notification_view`)."""
     return {
         "id": sub.id,
         "customer_id": sub.customer_id,
@@ -81,3 +81,25 @@ def subscription_view(sub: Subscription) -> dict[str, Any]:
         "created_at": public_time(sub.created_at),
         "updated_at": public_time(sub.updated_at),
     }
+
+
+def notification_view(sub: Subscription, *, customer: Customer | None, plan: Plan | None) -> dict[str, Any]:
+    """`data.subscription` of an outbound notification: the public representation plus what a
+    merchant needs to match it to its own records (the provider's customer and price ids, the
+    plan's amount, currency and billing interval). Unknown values are null, never left out.
+    """
+    provider = sub.provider
+    return {
+        **subscription_view(sub),
+        "provider_customer_id": _provider_id(customer.provider_customer_ids, provider) if customer else None,
+        "provider_price_id": _provider_id(plan.provider_price_ids, provider) if plan else None,
+        "plan_name": plan.name if plan else None,
+        "amount": plan.amount if plan else None,
+        "currency": plan.currency if plan else None,
+        "interval": plan.interval.value if plan else None,
+        "interval_count": plan.interval_count if plan else None,
+    }
+
+
+def _provider_id(ids: Mapping[str, str], provider: str | None) -> str | None:
+    return None if provider is None else ids.get(provider)

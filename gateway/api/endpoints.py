@@ -7,7 +7,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from domain.merchants.model import Merchant
-from domain.notifications.service import NewEndpoint
+from domain.notifications.service import NewEndpoint, validated_url
+from domain.shared.errors import ValidationFailed
 from gateway.auth import v1_route
 from gateway.body import json_object
 from gateway.deps import GatewayDeps
@@ -30,10 +31,13 @@ class EndpointsApi:
     async def create(self, request: Request, merchant: Merchant) -> Response:
         data = await json_object(request, self._deps.config.max_body_bytes)
         new = NewEndpoint(
-            url=required_str(data, "url"),
+            url=validated_url(required_str(data, "url")),
             event_types=str_list(data, "event_types", required=False),
             description=optional_str(data, "description"),
         )
+        refusal = await self._deps.check_target(new.url)
+        if refusal is not None:
+            raise ValidationFailed("url", refusal)
         endpoint = await self._deps.notifications.create_endpoint(merchant.id, new)
         return json_response(created_endpoint_view(endpoint), status_code=201)
 

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Final
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -52,6 +52,7 @@ from integrations.storage.documents import (
     In,
     IndexSpec,
     Lte,
+    Scalar,
     StorageError,
     VersionMismatch,
 )
@@ -64,6 +65,7 @@ _IDENTIFIER: Final = re.compile(r"[a-z_][a-z0-9_]*")
 # Server error codes (see MongoDB's error_codes.yml).
 _WRITE_CONFLICT: Final = 112
 _NAMESPACE_EXISTS: Final = 48
+_CLAIM_ROUNDS: Final = 4
 
 MongoDoc = dict[str, Any]
 
@@ -108,6 +110,13 @@ def _find_spec(where: Filter, after_id: str | None, order_by: str) -> tuple[Mong
         query = {"$and": [{name: condition} for name, condition in clauses]}
     sort = [(id_key, ASCENDING)] if order_by == "id" else [(order_by, ASCENDING), (id_key, ASCENDING)]
     return query, sort
+
+
+def _assignment(assign: Mapping[str, Scalar]) -> MongoDoc:
+    for name in assign:
+        if _identifier(name, "field") in ("id", "version"):
+            raise ValueError(f"{name!r} cannot be assigned")
+    return dict(assign)
 
 
 def _document_id(doc: Document) -> str:
@@ -209,6 +218,44 @@ class _MongoSession:
             )
         if result.matched_count == 0:
             raise VersionMismatch(f"{collection}/{stored['_id']}: stored version is not {expected_version}")
+
+    async def claim(
+        self, collection: str, where: Filter, *, order_by: str, limit: int, assign: Mapping[str, Scalar]
+    ) -> list[Document]:
+        # MongoDB cannot change "the first n matches" in one atomic step, so each candidate is
+        # taken by compare-and-set on its version: of two racing claims, one wins each document.
+        change = {"$set": _assignment(assign), "$inc": {"version": 1}}
+        target = self._collection(collection)
+        taken: list[Document] = []
+        # A candidate lost to a concurrent claim no longer matches (its lease changed it), so
+        # looking again finds the next ones; a few rounds bound the work under contention.
+        for _ in range(_CLAIM_ROUNDS):
+            candidates = await self.find(collection, where, limit=limit - len(taken), order_by=order_by)
+            for candidate in candidates:
+                try:
+                    with _translated("claim", conflict=VersionMismatch):
+                        found = await target.find_one_and_update(
+                            {"_id": candidate["id"], "version": candidate["version"]},
+                            change,
+                            return_document=ReturnDocument.AFTER,
+                            session=self._session,
+                        )
+                except VersionMismatch:
+                    found = None  # a concurrent transaction took it first
+                if found is not None:
+                    taken.append(_from_mongo(found))
+            if not candidates or len(taken) >= limit:
+                break
+        return taken
+
+    async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
+        target = self._collection(collection)
+        query, _ = _find_spec(where, None, "id")
+        with _translated("update"):
+            result = await target.update_many(
+                query, {"$set": _assignment(assign), "$inc": {"version": 1}}, session=self._session
+            )
+        return result.modified_count
 
 
 class MongoStore:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,8 +16,9 @@ from httpx_aiohttp import AiohttpTransport
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from domain.notifications.ports import OutboundWebhook, SendResult
+from integrations.outbound.failures import status_failure, transport_failure
 from integrations.outbound.signing import signature_headers
-from integrations.outbound.targets import ForbiddenTarget, check_target
+from integrations.outbound.targets import ForbiddenTarget, UnresolvableTarget, check_target
 from integrations.telemetry import Telemetry
 
 EXCERPT_BYTES = 2048
@@ -88,22 +90,23 @@ class HttpWebhookSender:
                     "POST", url, content=body, headers=headers, timeout=self._timeout
                 ) as response:
                     excerpt = await _excerpt(response)
+        except UnresolvableTarget as error:
+            return SendResult(status_code=None, duration_ms=elapsed(), error=str(error))
         except ForbiddenTarget as error:
             return SendResult(status_code=None, duration_ms=elapsed(), error=f"refused target: {error}")
-        except TimeoutError:
+        # OSError: the transport lets some socket and TLS errors through unwrapped.
+        except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, OSError) as error:
             return SendResult(
-                status_code=None, duration_ms=elapsed(), error=f"timed out after {self._timeout:g}s"
+                status_code=None, duration_ms=elapsed(), error=transport_failure(error, self._timeout)
             )
-        except httpx.HTTPError as error:
-            return SendResult(
-                status_code=None, duration_ms=elapsed(), error=f"{type(error).__name__}: {error}"[:500]
-            )
-        return SendResult(
+        result = SendResult(
             status_code=response.status_code,
             duration_ms=elapsed(),
             response_excerpt=excerpt,
             retry_after=_retry_after(response),
         )
+        # Every failed attempt says why in words, an HTTP answer included.
+        return result if result.ok else replace(result, error=status_failure(response.status_code))
 
 
 async def _excerpt(response: httpx.Response) -> str:

@@ -13,17 +13,21 @@ kernel to receive SIGTERM if its parent dies (``PR_SET_PDEATHSIG``), and a
 server orphaned some other way is detected and shut down by the next
 ``start()`` on the same data directory, so two servers never append to the
 same AOF file.
+
+A *detached* server (``EmbeddedRedis(..., detached=True)``) is the exception:
+it is meant to outlive the process that started it, so it gets no parent-death
+signal and no owner file (a server without an owner file is never taken for an
+orphan). :mod:`integrations.redis.shared` runs the service's Redis this way and
+decides, for every process on the data directory, when it stops.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import importlib.util
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -33,6 +37,16 @@ from typing import TYPE_CHECKING, Final, Self
 
 import redis
 from redis.exceptions import RedisError
+
+from integrations.redis.processes import (
+    ServerProcess,
+    parent_pid,
+    read_int,
+    runs_in,
+    spawn_child,
+    spawn_detached,
+    terminate_pid,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,6 +61,7 @@ __all__ = [
     "PORT_FILE_NAME",
     "EmbeddedRedis",
     "find_redis_server_executable",
+    "serving_pid",
 ]
 
 HOST: Final = "127.0.0.1"
@@ -62,7 +77,6 @@ OWNER_FILE_NAME: Final = "redis.owner"
 AOF_FILE_NAME: Final = "appendonly.aof"
 
 _DEFAULT_START_TIMEOUT_S: Final = 15.0
-_STOP_TIMEOUT_S: Final = 10.0
 _POLL_INTERVAL_S: Final = 0.05
 _PING_SOCKET_TIMEOUT_S: Final = 0.5
 _LOG_TAIL_LINES: Final = 40
@@ -115,6 +129,7 @@ class EmbeddedRedis:
         port: int | None = None,
         *,
         start_timeout: float = _DEFAULT_START_TIMEOUT_S,
+        detached: bool = False,
     ) -> None:
         if port is not None and not 0 < port <= MAX_PORT:
             raise ValueError(f"port must be in 1..65535, got {port}")
@@ -122,7 +137,8 @@ class EmbeddedRedis:
         self._data_dir = data_dir.expanduser().resolve()
         self._requested_port = port
         self._start_timeout = start_timeout
-        self._process: subprocess.Popen[bytes] | None = None
+        self._detached = detached
+        self._process: ServerProcess | None = None
         self._port: int | None = None
 
     # -- public API ---------------------------------------------------------
@@ -152,7 +168,7 @@ class EmbeddedRedis:
         Calling it again while the server runs returns the same URL.
         """
         if self._process is not None:
-            if self._process.poll() is None:
+            if self._process.ended() is None:
                 return self.url
             # The server died on its own; collect it before starting afresh.
             self._forget_process()
@@ -160,9 +176,14 @@ class EmbeddedRedis:
         executable = find_redis_server_executable()
         self._data_dir.mkdir(parents=True, exist_ok=True)
         self._shut_down_orphan(executable)
-        # Recorded before spawning so that, should this process die right after,
-        # the next start() can tell that the server lost its owner.
-        _write_atomically(self._data_dir / OWNER_FILE_NAME, f"{os.getpid()}\n")
+        if self._detached:
+            # A detached server has no owner: a stale owner file would make
+            # the next owned start() take it for an orphan and shut it down.
+            (self._data_dir / OWNER_FILE_NAME).unlink(missing_ok=True)
+        else:
+            # Recorded before spawning so that, should this process die right
+            # after, the next start() can tell that the server lost its owner.
+            _write_atomically(self._data_dir / OWNER_FILE_NAME, f"{os.getpid()}\n")
 
         attempts = 1 if self._requested_port is not None else _AUTO_PORT_ATTEMPTS
         for attempt in range(1, attempts + 1):
@@ -172,7 +193,7 @@ class EmbeddedRedis:
             try:
                 failure = self._wait_until_ready(process, port)
             except BaseException:
-                _terminate(process)
+                process.terminate()
                 raise
             if failure is None:
                 self._process = process
@@ -180,13 +201,13 @@ class EmbeddedRedis:
                 _write_atomically(self._data_dir / PORT_FILE_NAME, f"{port}\n")
                 return self.url
 
-            _terminate(process)
+            process.terminate()
             tail = _read_log_tail(self._data_dir / LOG_FILE_NAME, log_offset)
             lost_port_race = "Address already in use" in tail
             if lost_port_race and attempt < attempts:
                 continue
             owner_file = self._data_dir / OWNER_FILE_NAME
-            if _read_int(owner_file) == os.getpid():
+            if read_int(owner_file) == os.getpid():
                 owner_file.unlink(missing_ok=True)
             raise RuntimeError(
                 f"redis-server ({executable}) failed to start on {HOST}:{port} "
@@ -206,7 +227,7 @@ class EmbeddedRedis:
             return
         # If terminating is interrupted the process stays recorded, so a
         # second stop() can finish the job instead of leaking the child.
-        _terminate(process)
+        process.terminate()
         self._forget_process()
 
     def __enter__(self) -> Self:
@@ -230,49 +251,36 @@ class EmbeddedRedis:
     def _forget_process(self) -> None:
         process = self._process
         if process is not None:
-            # Callers only get here once the child has exited; poll() reaps it.
-            process.poll()
+            # Callers only get here once the server has exited; asking reaps a child.
+            process.ended()
         self._process = None
         port = self._port
         self._port = None
         # Stale discovery files would point tooling at a dead (or foreign) port.
         port_file = self._data_dir / PORT_FILE_NAME
-        if port is not None and _read_int(port_file) == port:
+        if port is not None and read_int(port_file) == port:
             port_file.unlink(missing_ok=True)
         owner_file = self._data_dir / OWNER_FILE_NAME
-        if _read_int(owner_file) == os.getpid():
+        if read_int(owner_file) == os.getpid():
             owner_file.unlink(missing_ok=True)
 
-    def _spawn(self, executable: Path, port: int) -> subprocess.Popen[bytes]:
+    def _spawn(self, executable: Path, port: int) -> ServerProcess:
         config_path = self._data_dir / CONFIG_FILE_NAME
         _write_atomically(config_path, _render_config(self._data_dir, port))
-        # Output goes to a file rather than a pipe: nobody drains a pipe while
-        # the server runs, and a full pipe would block Redis' logging.
-        with (self._data_dir / LOG_FILE_NAME).open("ab") as log:
-            return subprocess.Popen(
-                [str(executable), str(config_path)],
-                cwd=self._data_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Own session: a Ctrl-C in the terminal must not stop Redis
-                # before the app has finished flushing its work into it.
-                start_new_session=True,
-                # preexec_fn is unsafe with threads because code run after
-                # fork may wait on a lock another thread held. This hook only
-                # calls getppid and a prctl pointer resolved before the fork,
-                # neither of which takes a lock.
-                preexec_fn=_parent_death_signal_hook(),  # noqa: PLW1509
-            )
+        argv = [str(executable), str(config_path)]
+        log = self._data_dir / LOG_FILE_NAME
+        if self._detached:
+            return spawn_detached(argv, cwd=self._data_dir, log=log)
+        return spawn_child(argv, cwd=self._data_dir, log=log, preexec_fn=_parent_death_signal_hook())
 
-    def _wait_until_ready(self, process: subprocess.Popen[bytes], port: int) -> str | None:
+    def _wait_until_ready(self, process: ServerProcess, port: int) -> str | None:
         """Return None once PING succeeds, otherwise a description of the failure."""
         deadline = time.monotonic() + self._start_timeout
         last_error = "no connection attempted"
         while True:
-            exit_code = process.poll()
-            if exit_code is not None:
-                return f"process exited with code {exit_code}"
+            ended = process.ended()
+            if ended is not None:
+                return ended
             try:
                 responder = _ping_and_identify(port)
             except (RedisError, OSError) as exc:
@@ -282,15 +290,12 @@ class EmbeddedRedis:
             else:
                 if responder == process.pid:
                     return None
-                # Someone else owns the port; our child will fail to bind and
-                # exit, which the next poll() reports with the log tail.
+                # Someone else owns the port; our server will fail to bind and
+                # exit, which the next round reports with the log tail.
                 last_error = f"port {port} is answered by another process (pid {responder})"
             if time.monotonic() >= deadline:
                 return f"no PING reply within {self._start_timeout:g}s (last error: {last_error})"
-            # Waiting on the process doubles as the poll interval and notices
-            # an early exit immediately.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=_POLL_INTERVAL_S)
+            process.pause(_POLL_INTERVAL_S)
 
     def _shut_down_orphan(self, executable: Path) -> None:
         """Stop a server left running on this data dir by an owner that died.
@@ -298,24 +303,33 @@ class EmbeddedRedis:
         Two servers appending to one AOF would corrupt it, so a live server is
         either shut down (its owner is gone) or reported (its owner is alive).
         """
-        pid = _read_int(self._data_dir / PID_FILE_NAME)
-        if pid is None or not _is_redis_serving_dir(pid, executable, self._data_dir):
+        pid = read_int(self._data_dir / PID_FILE_NAME)
+        if pid is None or not runs_in(pid, executable, self._data_dir):
             # No server, or a stale pid file from a killed one; Redis will
             # overwrite it.
             return
-        owner = _read_int(self._data_dir / OWNER_FILE_NAME)
-        parent = _parent_pid(pid)
+        owner = read_int(self._data_dir / OWNER_FILE_NAME)
+        parent = parent_pid(pid)
         if owner is None or parent == owner:
             raise RuntimeError(
                 f"redis-server pid {pid} is already serving {self._data_dir} "
                 f"(parent pid {parent}); stop it before starting another one"
             )
         # Its parent changed, so the recorded owner died and it was re-parented.
-        _signal_and_wait(pid, signal.SIGTERM, _STOP_TIMEOUT_S)
-        if _process_exists(pid):
-            _signal_and_wait(pid, signal.SIGKILL, _STOP_TIMEOUT_S)
-        if _process_exists(pid):
-            raise RuntimeError(f"could not stop orphaned redis-server pid {pid} on {self._data_dir}")
+        terminate_pid(pid)
+
+
+def serving_pid(data_dir: Path) -> int | None:
+    """The pid of the live redis-server keeping its files in ``data_dir``, if any.
+
+    Read from the server's own pid file and confirmed through /proc (so a reused
+    pid is not mistaken for it); always None where there is no /proc.
+    """
+    data_dir = data_dir.expanduser().resolve()
+    pid = read_int(data_dir / PID_FILE_NAME)
+    if pid is None or not runs_in(pid, find_redis_server_executable(), data_dir):
+        return None
+    return pid
 
 
 def _render_config(data_dir: Path, port: int) -> str:
@@ -378,16 +392,6 @@ def _ping_and_identify(port: int) -> int | None:
     return process_id if isinstance(process_id, int) else None
 
 
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _parent_death_signal_hook() -> Callable[[], None] | None:
     """Build a pre-exec hook that makes the kernel SIGTERM Redis if we die.
 
@@ -414,62 +418,6 @@ def _parent_death_signal_hook() -> Callable[[], None] | None:
             os._exit(1)
 
     return arm
-
-
-def _is_redis_serving_dir(pid: int, executable: Path, data_dir: Path) -> bool:
-    """True when ``pid`` is our redis-server binary running inside ``data_dir``.
-
-    Both checks guard against the pid having been reused by an unrelated
-    process. Without /proc (non-Linux) this conservatively returns False.
-    """
-    proc = Path("/proc") / str(pid)
-    try:
-        exe = (proc / "exe").readlink()
-        cwd = (proc / "cwd").readlink()
-    except OSError:
-        return False
-    return exe == executable.resolve() and cwd == data_dir
-
-
-def _parent_pid(pid: int) -> int | None:
-    try:
-        stat = (Path("/proc") / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    # The command name in field 2 may contain spaces and parentheses, so parse
-    # from the last closing parenthesis: "<state> <ppid> ...".
-    fields = stat[stat.rfind(")") + 2 :].split()
-    try:
-        return int(fields[1])
-    except (IndexError, ValueError):
-        return None
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True
-    # A zombie has exited already and just awaits reaping by its new parent.
-    return state[state.rfind(")") + 2 :][:1] != "Z"
-
-
-def _signal_and_wait(pid: int, signum: signal.Signals, timeout: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
-    deadline = time.monotonic() + timeout
-    while _process_exists(pid) and time.monotonic() < deadline:
-        # Not our child, so there is nothing to wait() on; poll instead.
-        time.sleep(_POLL_INTERVAL_S)
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _write_atomically(path: Path, content: str) -> None:

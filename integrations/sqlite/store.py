@@ -55,7 +55,7 @@ from integrations.storage.documents import (
     VersionMismatch,
 )
 
-__all__ = ["SqliteStore", "compile_find"]
+__all__ = ["SqliteStore", "compile_claim", "compile_find"]
 
 _IDENTIFIER: Final = re.compile(r"[a-z_][a-z0-9_]*")
 _DEFAULT_BUSY_TIMEOUT_S: Final = 10.0
@@ -146,6 +146,37 @@ def compile_find(
     return sql, params
 
 
+def _assignments(assign: Mapping[str, Scalar], params: list[SqlParam]) -> str:
+    """`json_set(doc, ...)` arguments that set each field and bump the version."""
+    parts = []
+    for field, value in assign.items():
+        if _identifier(field, "field") in ("id", "version"):
+            raise ValueError(f"{field!r} cannot be assigned")
+        if isinstance(value, bool):
+            # A bound bool would become the number 1/0 inside the JSON document.
+            parts.append(f"'$.{field}', json(?)")
+            params.append("true" if value else "false")
+        else:
+            parts.append(f"'$.{field}', ?")
+            params.append(value)
+    parts.append("'$.version', json_extract(doc, '$.version') + 1")
+    return f"json_set(doc, {', '.join(parts)})"
+
+
+def compile_claim(
+    collection: str, where: Filter, *, order_by: str, limit: int, assign: Mapping[str, Scalar]
+) -> tuple[str, list[SqlParam]]:
+    """One UPDATE ... RETURNING that picks and changes the documents: atomic by itself."""
+    params: list[SqlParam] = []
+    setter = _assignments(assign, params)
+    pick, pick_params = compile_find(collection, where, limit=limit, order_by=order_by)
+    table = _table(collection)
+    pick_ids = pick.replace("SELECT doc FROM", "SELECT id FROM", 1)
+    # Only validated identifiers are interpolated; every value is a bound parameter.
+    sql = f"UPDATE {table} SET doc = {setter} WHERE id IN ({pick_ids}) RETURNING doc"  # noqa: S608
+    return sql, [*params, *pick_params]
+
+
 @contextmanager
 def _translated(action: str) -> Iterator[None]:
     try:
@@ -178,6 +209,11 @@ def _document_id(doc: Document) -> str:
     if not isinstance(doc_id, str) or not doc_id:
         raise ValueError(f"document needs a non-empty string 'id', got {doc_id!r}")
     return doc_id
+
+
+def _sort_key(value: object) -> tuple[int, str]:
+    # Claimed order: nulls first, then by the value's text (times are fixed-width ISO strings).
+    return (0, "") if value is None else (1, str(value))
 
 
 _SAVEPOINT: Final = "subgate_session"
@@ -266,6 +302,29 @@ class _SqliteSession:
             ).rowcount
         if changed == 0:
             raise VersionMismatch(f"{collection}/{doc_id}: stored version is not {expected_version}")
+
+    async def claim(
+        self, collection: str, where: Filter, *, order_by: str, limit: int, assign: Mapping[str, Scalar]
+    ) -> list[Document]:
+        sql, params = compile_claim(collection, where, order_by=order_by, limit=limit, assign=assign)
+        # Inside our BEGIN IMMEDIATE transaction no other process can write between the
+        # pick and the change, and the single statement leaves no gap in this one.
+        conn = await self.writable()
+        with _translated("claim"):
+            rows = conn.execute(sql, params).fetchall()
+        docs = [_decode(row[0]) for row in rows]
+        return sorted(docs, key=lambda d: (_sort_key(d.get(order_by)), d["id"]))
+
+    async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
+        params: list[SqlParam] = []
+        setter = _assignments(assign, params)
+        clauses = [_condition_sql(field, condition, params) for field, condition in where.items()]
+        where_sql = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"UPDATE {_table(collection)} SET doc = {setter}{where_sql}"  # noqa: S608 - validated names
+        conn = await self.writable()
+        with _translated("update"):
+            changed: int = conn.execute(sql, params).rowcount
+        return changed
 
 
 class SqliteStore:

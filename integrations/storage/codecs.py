@@ -36,7 +36,12 @@ def iso_or_none(value: datetime | None) -> str | None:
 
 
 def parse_time(value: str) -> datetime:
-    return datetime.strptime(value, _FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads our fixed format (with its `Z`) at a fraction of strptime's cost,
+    # which matters: every claimed item and outbox message is decoded on a hot path.
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"stored time without a zone: {value!r}")
+    return parsed
 
 
 def time_or_none(value: Any) -> datetime | None:
@@ -224,6 +229,8 @@ def inbound_doc(e: InboundEvent) -> Document:
         "attempts": e.attempts,
         "processed_at": iso_or_none(e.processed_at),
         "trace_carrier": dict(e.trace_carrier),
+        "due_at": iso(e.due_at or e.received_at),
+        "lease_owner": e.lease_owner,
     }
 
 
@@ -245,6 +252,8 @@ def inbound_from(d: Document) -> InboundEvent:
         attempts=d["attempts"],
         processed_at=time_or_none(d["processed_at"]),
         trace_carrier=d["trace_carrier"],
+        due_at=time_or_none(d.get("due_at")),
+        lease_owner=d.get("lease_owner"),
     )
 
 
@@ -301,6 +310,7 @@ def delivery_doc(d: Delivery) -> Document:
         "next_attempt_at": iso_or_none(d.next_attempt_at),
         "created_at": iso(d.created_at),
         "updated_at": iso(d.updated_at),
+        "lease_owner": d.lease_owner,
     }
 
 
@@ -327,6 +337,7 @@ def delivery_from(d: Document) -> Delivery:
         next_attempt_at=time_or_none(d["next_attempt_at"]),
         created_at=parse_time(d["created_at"]),
         updated_at=parse_time(d["updated_at"]),
+        lease_owner=d.get("lease_owner"),
     )
 
 

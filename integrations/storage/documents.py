@@ -86,6 +86,25 @@ class DocumentSession(Protocol):
         """
         ...
 
+    async def claim(
+        self, collection: str, where: Filter, *, order_by: str, limit: int, assign: Mapping[str, Scalar]
+    ) -> list[Document]:
+        """Take up to `limit` matching documents (ascending by `order_by`, then id) atomically.
+
+        Each taken document gets the top-level `assign` fields and version + 1, and is
+        returned as stored afterwards. A document is taken by one claim only: a concurrent
+        claim (in this process or another) sees it changed and passes it over. This is how
+        workers lease due work from the store, in batches.
+        """
+        ...
+
+    async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
+        """Set the top-level `assign` fields on every matching document (version + 1 each).
+
+        Returns how many documents changed.
+        """
+        ...
+
 
 class DocumentStore(Protocol):
     def session(self) -> AbstractAsyncContextManager[DocumentSession]:

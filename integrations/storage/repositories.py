@@ -12,7 +12,7 @@ from domain.billing.ports import InboundFilter
 from domain.merchants.model import Connection, Merchant
 from domain.notifications.model import RETRYABLE, DeadLetter, DeadLetterKind, Delivery, Endpoint
 from domain.notifications.ports import DeliveryFilter
-from domain.shared.errors import ConcurrencyConflict, Conflict
+from domain.shared.errors import ConcurrencyConflict, NotFound
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import Page, PageRequest, page_from_overfetch
 from domain.subscriptions.model import Customer, Plan, Subscription
@@ -76,6 +76,18 @@ async def _update(session: DocumentSession, col: _Collection[V], value: V, entit
     return bumped
 
 
+async def _many(session: DocumentSession, col: _Collection[T], ids: Sequence[str]) -> list[T]:
+    """Documents by id, in one query; ids that do not exist are left out."""
+    wanted = tuple(dict.fromkeys(ids))
+    if not wanted:
+        return []
+    docs = await session.find(col.name, {"id": In(wanted)}, limit=len(wanted))
+    return [col.from_doc(d) for d in docs]
+
+
+_DUE_DELIVERIES: dict[str, Condition] = {"status": In(tuple(s.value for s in RETRYABLE))}
+
+
 def _drop_none(**conditions: Condition) -> dict[str, Condition]:
     return {k: v for k, v in conditions.items() if v is not None}
 
@@ -105,6 +117,19 @@ class MerchantRepo:
     async def by_key_hash(self, api_key_hash: str) -> Merchant | None:
         docs = await self._s.find(MERCHANTS.name, {"api_key_hash": api_key_hash}, limit=1)
         return MERCHANTS.from_doc(docs[0]) if docs else None
+
+    async def update(self, merchant: Merchant) -> None:
+        # Merchants change rarely (a key rotation) and carry no version of their own: the stored
+        # document's version still guards the write against a concurrent one.
+        stored = await self._s.get(MERCHANTS.name, merchant.id)
+        if stored is None:
+            raise NotFound("merchant", merchant.id)
+        version = int(stored["version"])
+        doc = {**MERCHANTS.to_doc(merchant), "version": version + 1}
+        try:
+            await self._s.replace(MERCHANTS.name, doc, version)
+        except VersionMismatch:
+            raise ConcurrencyConflict("merchant", merchant.id) from None
 
 
 class ConnectionRepo:
@@ -189,7 +214,9 @@ class ProviderLinkRepo:
         try:
             await self._s.insert("provider_links", {"id": key, "version": 0, "internal_id": internal_id})
         except DuplicateDocument:
-            raise Conflict(f"{kind} {external_id!r} of {provider} is already linked") from None
+            # Another transaction linked it first (two workers creating the same customer or
+            # plan at once): a conflict that a retry resolves, since it then finds that link.
+            raise ConcurrencyConflict(f"{kind} link", f"{provider}:{external_id}") from None
 
 
 class ProcessedInputRepo:
@@ -216,6 +243,9 @@ class OutboxRepo:
 
     async def get(self, message_id: str) -> OutboxMessage | None:
         return await OUTBOX.get(self._s, message_id)
+
+    async def get_many(self, message_ids: Sequence[str]) -> Sequence[OutboxMessage]:
+        return await _many(self._s, OUTBOX, message_ids)
 
     async def pending(self, limit: int) -> Sequence[OutboxMessage]:
         docs = await self._s.find(OUTBOX.name, {"dispatched": False}, limit=limit)
@@ -255,6 +285,25 @@ class InboundEventRepo:
         conditions = _drop_none(merchant_id=merchant_id, connection_id=where.connection_id, status=status)
         return await INBOUND.page(self._s, conditions, page)
 
+    async def claim_due(
+        self, now: datetime, lease_until: datetime, owner: str, limit: int
+    ) -> Sequence[InboundEvent]:
+        docs = await self._s.claim(
+            INBOUND.name,
+            {"status": InboundStatus.ACCEPTED.value, "due_at": Lte(codecs.iso(now))},
+            order_by="due_at",
+            limit=limit,
+            assign={"lease_owner": owner, "due_at": codecs.iso(lease_until)},
+        )
+        return [INBOUND.from_doc(d) for d in docs]
+
+    async def release_leases(self, owner: str, now: datetime) -> int:
+        return await self._s.update_where(
+            INBOUND.name,
+            {"lease_owner": owner, "status": InboundStatus.ACCEPTED.value},
+            {"lease_owner": None, "due_at": codecs.iso(now)},
+        )
+
     async def accepted_before(self, cutoff: datetime, limit: int) -> Sequence[InboundEvent]:
         docs = await self._s.find(
             INBOUND.name,
@@ -285,6 +334,9 @@ class EndpointRepo:
         docs = await self._s.find(ENDPOINTS.name, {"merchant_id": merchant_id}, limit=10_000)
         return [ENDPOINTS.from_doc(d) for d in docs]
 
+    async def get_many(self, endpoint_ids: Sequence[str]) -> Sequence[Endpoint]:
+        return await _many(self._s, ENDPOINTS, endpoint_ids)
+
 
 class DeliveryRepo:
     def __init__(self, session: DocumentSession) -> None:
@@ -309,6 +361,25 @@ class DeliveryRepo:
         status = None if where.status is None else where.status.value
         conditions = _drop_none(merchant_id=merchant_id, endpoint_id=where.endpoint_id, status=status)
         return await DELIVERIES.page(self._s, conditions, page)
+
+    async def claim_due(
+        self, now: datetime, lease_until: datetime, owner: str, limit: int
+    ) -> Sequence[Delivery]:
+        docs = await self._s.claim(
+            DELIVERIES.name,
+            _DUE_DELIVERIES | {"next_attempt_at": Lte(codecs.iso(now))},
+            order_by="next_attempt_at",
+            limit=limit,
+            assign={"lease_owner": owner, "next_attempt_at": codecs.iso(lease_until)},
+        )
+        return [DELIVERIES.from_doc(d) for d in docs]
+
+    async def release_leases(self, owner: str, now: datetime) -> int:
+        return await self._s.update_where(
+            DELIVERIES.name,
+            _DUE_DELIVERIES | {"lease_owner": owner},
+            {"lease_owner": None, "next_attempt_at": codecs.iso(now)},
+        )
 
     async def due(self, now: datetime, limit: int) -> Sequence[Delivery]:
         docs = await self._s.find(

@@ -26,13 +26,19 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("inbound_events_provider_id", ("connection_id", "provider_event_id"), unique=True),
         IndexSpec("inbound_events_merchant", ("merchant_id", "id")),
         IndexSpec("inbound_events_status", ("status", "received_at")),
+        IndexSpec("inbound_events_due", ("status", "due_at")),
+        IndexSpec("inbound_events_lease", ("lease_owner",)),
     ),
     "endpoints": (IndexSpec("endpoints_merchant", ("merchant_id", "id")),),
     "deliveries": (
         IndexSpec("deliveries_message_endpoint", ("message_id", "endpoint_id"), unique=True),
         IndexSpec("deliveries_merchant", ("merchant_id", "id")),
         IndexSpec("deliveries_due", ("status", "next_attempt_at")),
+        IndexSpec("deliveries_lease", ("lease_owner",)),
     ),
+    # One document per running worker process: its heartbeat. Work leased by a worker
+    # whose heartbeat stopped is handed back (see integrations.storage.leases).
+    "workers": (IndexSpec("workers_heartbeat", ("alive", "heartbeat_at")),),
     "dead_letters": (
         IndexSpec("dead_letters_merchant", ("merchant_id", "id")),
         IndexSpec("dead_letters_merchant_kind", ("merchant_id", "kind", "id")),

@@ -21,7 +21,7 @@ import pytest
 
 from integrations.mongo import MongoStore
 from integrations.sqlite import SqliteStore
-from integrations.sqlite.store import compile_find
+from integrations.sqlite.store import compile_claim, compile_find
 from integrations.storage.documents import (
     Document,
     DocumentStore,
@@ -410,6 +410,141 @@ async def test_concurrent_compare_and_set_lets_exactly_one_win(store: DocumentSt
     assert stored == subscription("sub_1", version=2, status=f"by-{winners[0]}")
 
 
+# --------------------------------------------------------------------------- claims
+
+
+def due_item(doc_id: str, due: str, status: str = "pending", **fields: Any) -> Document:
+    return {
+        "id": doc_id,
+        "version": 1,
+        "status": status,
+        "next_attempt_at": due,
+        "lease_owner": None,
+        **fields,
+    }
+
+
+DUE = {"status": In(("pending", "failed")), "next_attempt_at": Lte("2025-01-01T00:00:10")}
+LEASE = {"lease_owner": "w1", "next_attempt_at": "2025-01-01T00:01:00"}
+
+
+async def claim(store: DocumentStore, limit: int, owner: str = "w1") -> list[Document]:
+    async with store.session() as session:
+        return await session.claim(
+            "deliveries", DUE, order_by="next_attempt_at", limit=limit, assign={**LEASE, "lease_owner": owner}
+        )
+
+
+async def test_claim_takes_the_due_documents_in_order_and_leases_them(store: DocumentStore) -> None:
+    await insert_all(
+        store,
+        "deliveries",
+        [
+            due_item("d3", "2025-01-01T00:00:03"),
+            due_item("d1", "2025-01-01T00:00:01"),
+            due_item("d2", "2025-01-01T00:00:02", status="failed"),
+            due_item("later", "2025-01-01T00:00:11"),
+            due_item("done", "2025-01-01T00:00:01", status="succeeded"),
+        ],
+    )
+
+    taken = await claim(store, limit=2)
+
+    assert [d["id"] for d in taken] == ["d1", "d2"]
+    assert all(d["lease_owner"] == "w1" and d["version"] == 2 for d in taken)
+    assert taken[1]["status"] == "failed"
+    assert await get(store, "deliveries", "d1") == taken[0]
+    assert await get(store, "deliveries", "d3") == due_item("d3", "2025-01-01T00:00:03")
+    # Leased work is no longer due, so the next claim moves on to what is left.
+    assert [d["id"] for d in await claim(store, limit=10)] == ["d3"]
+    assert await claim(store, limit=10) == []
+
+
+async def test_concurrent_claims_never_take_one_document_twice(store: DocumentStore) -> None:
+    await insert_all(
+        store, "deliveries", [due_item(f"d{n:02}", f"2025-01-01T00:00:0{n % 10}") for n in range(40)]
+    )
+
+    async def drain(owner: str) -> list[Document]:
+        mine: list[Document] = []
+        while batch := await claim(store, limit=7, owner=owner):
+            mine.extend(batch)
+        return mine
+
+    batches = await asyncio.gather(*(drain(f"w{n}") for n in range(8)))
+
+    taken = [doc["id"] for batch in batches for doc in batch]
+    assert len(taken) == len(set(taken))
+    assert sorted(taken) == [f"d{n:02}" for n in range(40)]
+    for n, batch in enumerate(batches):
+        for doc in batch:
+            stored = await get(store, "deliveries", doc["id"])
+            assert stored is not None
+            assert stored["lease_owner"] == f"w{n}"
+
+
+@pytest.mark.shared_backing_store
+async def test_claims_from_two_stores_on_the_same_data_never_overlap(
+    store: DocumentStore, make_store: StoreFactory
+) -> None:
+    # What two worker processes on one database do.
+    await insert_all(store, "deliveries", [due_item(f"d{n:02}", "2025-01-01T00:00:01") for n in range(30)])
+    other = make_store()
+    try:
+
+        async def drain(target: DocumentStore, owner: str) -> list[str]:
+            mine: list[str] = []
+            while batch := await claim(target, limit=4, owner=owner):
+                mine.extend(doc["id"] for doc in batch)
+            return mine
+
+        first, second = await asyncio.gather(drain(store, "a"), drain(other, "b"))
+    finally:
+        await other.close()
+
+    assert not set(first) & set(second)
+    assert sorted(first + second) == [f"d{n:02}" for n in range(30)]
+
+
+async def test_claim_refuses_to_assign_the_id_or_version(store: DocumentStore) -> None:
+    async with store.session() as session:
+        for field in ("id", "version"):
+            with pytest.raises(ValueError, match="cannot be assigned"):
+                await session.claim(
+                    "deliveries", DUE, order_by="next_attempt_at", limit=1, assign={field: "x"}
+                )
+
+
+async def test_update_where_changes_only_the_matching_documents(store: DocumentStore) -> None:
+    await insert_all(
+        store,
+        "deliveries",
+        [
+            due_item("a", "2025-01-01T00:01:00", lease_owner="dead"),
+            due_item("b", "2025-01-01T00:01:00", lease_owner="dead", status="succeeded"),
+            due_item("c", "2025-01-01T00:01:00", lease_owner="alive"),
+        ],
+    )
+
+    async with store.session() as session:
+        changed = await session.update_where(
+            "deliveries",
+            {"lease_owner": "dead", "status": In(("pending", "failed"))},
+            {"lease_owner": None, "next_attempt_at": "2025-01-01T00:00:05", "flag": True},
+        )
+
+    assert changed == 1
+    assert await get(store, "deliveries", "a") == {
+        **due_item("a", "2025-01-01T00:00:05"),
+        "version": 2,
+        "flag": True,
+    }
+    assert await get(store, "deliveries", "b") == due_item(
+        "b", "2025-01-01T00:01:00", lease_owner="dead", status="succeeded"
+    )
+    assert await get(store, "deliveries", "c") == due_item("c", "2025-01-01T00:01:00", lease_owner="alive")
+
+
 @pytest.mark.shared_backing_store
 async def test_two_stores_on_the_same_data_write_concurrently(
     store: DocumentStore, make_store: StoreFactory
@@ -535,6 +670,12 @@ def raw_sqlite(sqlite_store: SqliteStore) -> Iterator[sqlite3.Connection]:
 
 def test_sqlite_file_is_in_wal_mode(raw_sqlite: sqlite3.Connection) -> None:
     assert raw_sqlite.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_sqlite_claim_picks_through_the_due_index(raw_sqlite: sqlite3.Connection) -> None:
+    sql, params = compile_claim("deliveries", DUE, order_by="next_attempt_at", limit=100, assign=LEASE)
+    plan = " / ".join(row[3] for row in raw_sqlite.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "USING INDEX deliveries_due" in plan, plan
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import load_settings
 from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server
 from tests.support.redis import redis_server
-from workers.runner import build_worker
+from workers.pipeline import Pipeline
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +51,9 @@ class Service:
     def auth(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.api_key}"}
 
-    async def run_worker(self) -> None:
-        """Drain the queue once (burst mode); deferred retries wait for the next call."""
-        worker = build_worker(self.deps.worker, burst=True, handle_signals=False, sweeper=False)
-        await worker.async_run()
+    async def run_worker(self, owner: str = "test-worker") -> int:
+        """Run the worker's loops until nothing is due (burst mode); returns the items handled."""
+        return await Pipeline(self.deps.worker, owner).run_until_idle()
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +90,7 @@ async def service(tmp_path: Path, redis_url: str, database: str) -> AsyncIterato
     # `finally`: a set-up step failing after `build` must still close the store
     # and the Redis pool, or they outlive this test's event loop.
     try:
-        await deps.queue.pool.flushdb()
+        await deps.redis.flushdb()
         await migrate(deps.store)
         _, api_key = await deps.admin.create_merchant("Test merchant")
         transport = httpx.ASGITransport(app=create_app(deps.gateway), client=("127.0.0.1", 40000))

@@ -5,7 +5,7 @@
   SQLite and MongoDB adapters (copies in and out, unique indexes, compare-and-set,
   rollback when the session block raises), with switches to make it fail like a store
   that is down (`unavailable`) or refuses writes (`failing_writes`).
-* `RecordingQueue` / `RecordingSender` - the task queue and the outbound webhook sender,
+* `RecordingSignal` / `RecordingSender` - the work signal and the outbound webhook sender,
   remembering what they were asked to do.
 * `build_services` - every Internal/External service wired over `StoreTxn(InMemoryStore())`.
 """
@@ -32,6 +32,7 @@ from domain.notifications.ports import OutboundWebhook, SendResult
 from domain.notifications.retry import RetryPolicy
 from domain.notifications.service import NotificationsExternal
 from domain.shared.clock import require_utc
+from domain.shared.work import WorkKind
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.service import SubscriptionsExternal
 from integrations.storage.documents import (
@@ -53,12 +54,10 @@ from integrations.storage.txn import StoreTxn
 
 __all__ = [
     "DEFAULT_START",
-    "DeliveryCall",
     "FakeClock",
     "InMemoryStore",
-    "InboundCall",
-    "RecordingQueue",
     "RecordingSender",
+    "RecordingSignal",
     "Services",
     "build_services",
     "respond",
@@ -159,6 +158,13 @@ def _matches(doc: Document, field_name: str, condition: Condition) -> bool:
     if condition is None:
         return value is None
     return value is not None and _equal(value, condition)
+
+
+def _assignable(assign: Mapping[str, Scalar]) -> dict[str, Scalar]:
+    for field_name in assign:
+        if _name(field_name, "field") in ("id", "version"):
+            raise ValueError(f"{field_name!r} cannot be assigned")
+    return dict(assign)
 
 
 def _check_condition(field_name: str, condition: Condition) -> None:
@@ -379,52 +385,41 @@ class _MemorySession:
         store._check_unique(collection, stored)
         table[doc_id] = stored
 
+    async def claim(
+        self, collection: str, where: Filter, *, order_by: str, limit: int, assign: Mapping[str, Scalar]
+    ) -> list[Document]:
+        fields = _assignable(assign)
+        taken = []
+        for doc in await self.find(collection, where, limit=limit, order_by=order_by):
+            changed = {**doc, **fields, "version": doc["version"] + 1}
+            await self.replace(collection, changed, doc["version"])
+            taken.append(changed)
+        return taken
+
+    async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
+        fields = _assignable(assign)
+        everything = len(self._live()._table(collection))
+        matching = await self.find(collection, where, limit=everything)
+        for doc in matching:
+            changed = {**doc, **fields, "version": doc["version"] + 1}
+            await self.replace(collection, changed, doc["version"])
+        return len(matching)
+
 
 # --------------------------------------------------------------------------- queue
 
 
-@dataclass(frozen=True, slots=True)
-class InboundCall:
-    event_id: str
-    trace_carrier: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryCall:
-    delivery_id: str
-    version: int
-    at: datetime
-    trace_carrier: Mapping[str, str]
-
-
-class RecordingQueue:
-    """A `TaskQueue` that runs nothing and remembers every enqueue, in order.
-
-    Set `failure` to make every enqueue raise it (an unreachable broker); nothing is
-    recorded while it is set.
-    """
+class RecordingSignal:
+    """A `WorkSignal` that remembers every notification, in order."""
 
     def __init__(self) -> None:
-        self.inbound: list[InboundCall] = []
-        self.deliveries: list[DeliveryCall] = []
-        self.failure: BaseException | None = None
+        self.kinds: list[WorkKind] = []
 
-    def _check_failure(self) -> None:
-        if self.failure is not None:
-            raise self.failure
+    def notify(self, kind: WorkKind) -> None:
+        self.kinds.append(kind)
 
-    async def enqueue_inbound(self, event_id: str, trace_carrier: Mapping[str, str]) -> None:
-        self._check_failure()
-        self.inbound.append(InboundCall(event_id, dict(trace_carrier)))
-
-    async def enqueue_delivery(
-        self, delivery_id: str, version: int, at: datetime, trace_carrier: Mapping[str, str]
-    ) -> None:
-        self._check_failure()
-        self.deliveries.append(DeliveryCall(delivery_id, version, at, dict(trace_carrier)))
-
-    def delivery_ids(self) -> list[str]:
-        return [call.delivery_id for call in self.deliveries]
+    def count(self, kind: WorkKind) -> int:
+        return self.kinds.count(kind)
 
 
 # --------------------------------------------------------------------------- sender
@@ -458,12 +453,12 @@ class RecordingSender:
 
 @dataclass(kw_only=True)
 class Services:
-    """Every service over one `InMemoryStore`, sharing one clock, queue and sender."""
+    """Every service over one `InMemoryStore`, sharing one clock, work signal and sender."""
 
     store: InMemoryStore
     txn: StoreTxn
     clock: FakeClock
-    queue: RecordingQueue
+    signal: RecordingSignal
     sender: RecordingSender
     policy: RetryPolicy
     subscriptions: SubscriptionsInternal
@@ -489,22 +484,22 @@ def build_services(
     clock = clock if clock is not None else FakeClock()
     sender = sender if sender is not None else RecordingSender()
     policy = policy if policy is not None else RetryPolicy(schedule=(10.0, 60.0, 300.0), jitter=0.0)
-    queue = RecordingQueue()
+    signal = RecordingSignal()
     txn = StoreTxn(store)
     return Services(
         store=store,
         txn=txn,
         clock=clock,
-        queue=queue,
+        signal=signal,
         sender=sender,
         policy=policy,
         subscriptions=SubscriptionsInternal(txn, clock, dict),  # no tracing: an empty carrier
         subscriptions_external=SubscriptionsExternal(txn),
-        inbound=InboundExternal(txn, clock, queue),
+        inbound=InboundExternal(txn, clock, signal),
         inbound_internal=InboundInternal(txn, clock),
         merchants=MerchantsExternal(txn, clock),
         merchants_internal=MerchantsInternal(txn, clock),
-        notifications=NotificationsInternal(txn, clock, queue, sender, policy, attempt_timeout),
+        notifications=NotificationsInternal(txn, clock, signal, sender, policy, attempt_timeout),
         notifications_external=NotificationsExternal(txn, clock),
         dead_letters=DeadLettersInternal(txn),
     )

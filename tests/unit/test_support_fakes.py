@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from integrations.storage.documents import StorageError
-from tests.support.fakes import DEFAULT_START, InMemoryStore, RecordingQueue
+from tests.support.fakes import InMemoryStore
 
 
 async def test_failing_writes_let_reads_through_and_roll_the_session_back() -> None:
@@ -32,16 +32,3 @@ async def test_failing_writes_let_reads_through_and_roll_the_session_back() -> N
     async with store.session() as session:
         await session.insert("connections", {"id": "later", "version": 1})
     assert store.count("connections") == 2
-
-
-async def test_queue_failure_raises_and_records_nothing() -> None:
-    queue = RecordingQueue()
-    queue.failure = ConnectionError("broker down")
-
-    with pytest.raises(ConnectionError):
-        await queue.enqueue_inbound("evt", {})
-    with pytest.raises(ConnectionError):
-        await queue.enqueue_delivery("del", 1, DEFAULT_START, {})
-
-    assert queue.inbound == []
-    assert queue.deliveries == []

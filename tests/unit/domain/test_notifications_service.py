@@ -10,21 +10,25 @@ import pytest
 from domain.billing.model import InboundStatus
 from domain.billing.service import Receipt, VerifiedEvent
 from domain.merchants.service import NewConnection
+from domain.notifications.internal import AttemptResult
 from domain.notifications.model import DeadLetterKind, Delivery, DeliveryStatus, Endpoint
 from domain.notifications.payload import message_body
-from domain.notifications.ports import OutboundWebhook, SendResult
+from domain.notifications.ports import SendResult
 from domain.notifications.retry import RetryPolicy
 from domain.notifications.service import NewEndpoint
 from domain.shared.errors import NotFound, Unauthenticated
 from domain.shared.events import DomainEvent, EventType
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import PageRequest
+from domain.shared.work import WorkKind
+from integrations.storage.codecs import iso
 from integrations.storage.repositories import StoreUnit
 from tests.support.fakes import RecordingSender, Services, build_services, respond
 
 MERCHANT = "mer_1"
 SCHEDULE = (10.0, 20.0, 30.0)
 JITTER = 0.5
+ATTEMPT_TIMEOUT = 10.0
 
 
 class HighestDraw:
@@ -46,7 +50,14 @@ def draw() -> HighestDraw:
 @pytest.fixture
 def services(draw: HighestDraw) -> Services:
     policy = RetryPolicy(schedule=SCHEDULE, jitter=JITTER, uniform=draw)
-    return build_services(policy=policy, sender=RecordingSender())
+    return build_services(policy=policy, sender=RecordingSender(), attempt_timeout=ATTEMPT_TIMEOUT)
+
+
+async def attempt_due(services: Services) -> Delivery | None:
+    """Claim what is due and attempt it: the one delivery as stored afterwards, or None."""
+    stored = await services.notifications.deliver_due("worker-1")
+    assert len(stored) <= 1
+    return stored[0] if stored else None
 
 
 async def add_message(
@@ -115,9 +126,8 @@ async def test_fan_out_makes_one_delivery_per_matching_enabled_endpoint(services
     deliveries = services.store.documents("deliveries")
     assert {d["endpoint_id"] for d in deliveries} == {every.id, created_only.id}
     assert all(d["message_id"] == message.id and d["status"] == "pending" for d in deliveries)
-    assert sorted(services.queue.delivery_ids()) == sorted(d["id"] for d in deliveries)
-    assert all(call.version == 0 and call.at == services.clock() for call in services.queue.deliveries)
-    assert all(call.trace_carrier == {"traceparent": "00-abc-def-01"} for call in services.queue.deliveries)
+    assert all(d["next_attempt_at"] == iso(services.clock()) and d["lease_owner"] is None for d in deliveries)
+    assert services.signal.kinds == [WorkKind.DELIVERIES]
     assert services.store.documents("outbox")[0]["dispatched"] is True
 
 
@@ -129,7 +139,7 @@ async def test_dispatching_twice_creates_nothing_new(services: Services) -> None
     assert await services.notifications.dispatch_pending() == 0
 
     assert services.store.count("deliveries") == 1
-    assert len(services.queue.deliveries) == 1
+    assert services.signal.count(WorkKind.DELIVERIES) == 1
 
 
 async def test_a_message_nobody_wants_is_still_marked_dispatched(services: Services) -> None:
@@ -152,7 +162,7 @@ async def test_a_successful_attempt_marks_the_delivery_succeeded(services: Servi
     pending = await only_delivery(services)
     services.clock.advance(1)
 
-    stored = await services.notifications.attempt(pending.id)
+    stored = await attempt_due(services)
 
     assert stored is not None
     assert stored.status == DeliveryStatus.SUCCEEDED
@@ -167,7 +177,7 @@ async def test_a_successful_attempt_marks_the_delivery_succeeded(services: Servi
     assert sent.secrets == endpoint.signing_secrets(services.clock())
     assert sent.trace_carrier == {"traceparent": "00-abc-def-01"}
     # Done is done: another run neither sends nor changes anything.
-    assert await services.notifications.attempt(pending.id) is None
+    assert await attempt_due(services) is None
     assert len(services.sender.sent) == 1
 
 
@@ -182,17 +192,15 @@ async def test_failures_follow_the_retry_schedule_then_die_once(
     expected_delays = [base * (1 + JITTER) for base in SCHEDULE]
 
     for n, delay in enumerate(expected_delays, start=1):
-        stored = await services.notifications.attempt(delivery_id)
+        stored = await attempt_due(services)
         assert stored is not None
         assert stored.status == DeliveryStatus.FAILED
         assert len(stored.attempts) == n
         assert stored.next_attempt_at == services.clock() + timedelta(seconds=delay)
-        assert services.queue.deliveries[-1].delivery_id == delivery_id
-        assert services.queue.deliveries[-1].at == stored.next_attempt_at
-        assert services.queue.deliveries[-1].version == stored.version
+        assert stored.lease_owner is None
         services.clock.advance(delay)
 
-    final = await services.notifications.attempt(delivery_id)
+    final = await attempt_due(services)
 
     assert final is not None
     assert final.status == DeliveryStatus.DEAD
@@ -210,7 +218,7 @@ async def test_failures_follow_the_retry_schedule_then_die_once(
     assert {w.body for w in services.sender.sent} == {message_body(message)}
     # A dead delivery is never tried again, whatever the clock says.
     services.clock.advance(timedelta(days=1))
-    assert await services.notifications.attempt(delivery_id) is None
+    assert await attempt_due(services) is None
     assert len(services.sender.sent) == 4
     assert services.store.count("dead_letters") == 1
 
@@ -224,7 +232,7 @@ async def test_retry_after_lengthens_but_never_shortens_the_wait(
     await services.notifications.dispatch_pending()
     services.sender.then(SendResult(status_code=429, duration_ms=3, retry_after=retry_after))
 
-    stored = await services.notifications.attempt((await only_delivery(services)).id)
+    stored = await attempt_due(services)
 
     assert stored is not None
     assert stored.status == DeliveryStatus.FAILED
@@ -237,7 +245,7 @@ async def test_gone_kills_the_delivery_and_disables_the_endpoint(services: Servi
     await services.notifications.dispatch_pending()
     services.sender.then(410)
 
-    stored = await services.notifications.attempt((await only_delivery(services)).id)
+    stored = await attempt_due(services)
 
     assert stored is not None
     assert stored.status == DeliveryStatus.DEAD
@@ -256,17 +264,17 @@ async def test_an_attempt_before_the_delivery_is_due_does_nothing(services: Serv
     await services.notifications.dispatch_pending()
     services.sender.then(500)
     delivery_id = (await only_delivery(services)).id
-    failed = await services.notifications.attempt(delivery_id)
+    failed = await attempt_due(services)
     assert failed is not None
     assert failed.next_attempt_at is not None
     services.clock.set(failed.next_attempt_at - timedelta(microseconds=1))
 
-    assert await services.notifications.attempt(delivery_id) is None
+    assert await attempt_due(services) is None
 
     assert len(services.sender.sent) == 1
     assert await delivery(services, delivery_id) == failed
     services.clock.advance(timedelta(microseconds=1))
-    retried = await services.notifications.attempt(delivery_id)
+    retried = await attempt_due(services)
     assert retried is not None
     assert retried.status == DeliveryStatus.SUCCEEDED
 
@@ -277,7 +285,7 @@ async def test_a_disabled_endpoint_gets_nothing_and_the_delivery_dies(services: 
     await services.notifications.dispatch_pending()
     await disable(services, endpoint)
 
-    stored = await services.notifications.attempt((await only_delivery(services)).id)
+    stored = await attempt_due(services)
 
     assert stored is not None
     assert stored.status == DeliveryStatus.DEAD
@@ -285,67 +293,99 @@ async def test_a_disabled_endpoint_gets_nothing_and_the_delivery_dies(services: 
     assert services.store.count("dead_letters") == 1
 
 
-async def test_an_unknown_delivery_is_skipped(services: Services) -> None:
-    assert await services.notifications.attempt("dlv_missing") is None
+async def test_nothing_due_means_nothing_sent(services: Services) -> None:
+    assert await attempt_due(services) is None
     assert services.sender.sent == []
 
 
-# --------------------------------------------------------------------------- the sweeper
+# --------------------------------------------------------------------------- claims and leases
 
 
-async def test_enqueue_due_finds_only_due_deliveries(services: Services) -> None:
+async def test_a_claim_leases_only_due_deliveries_and_hides_them_from_other_workers(
+    services: Services,
+) -> None:
     await add_endpoint(services, url="https://hooks.example.com/one")
     await add_endpoint(services, url="https://hooks.example.com/two")
     await add_message(services)
     await services.notifications.dispatch_pending()
     first, second = (d["id"] for d in services.store.documents("deliveries"))
-    services.sender.then(500)
-    failed = await services.notifications.attempt(first)
-    assert failed is not None
-    assert failed.next_attempt_at is not None
-    services.queue.deliveries.clear()
 
-    assert await services.notifications.enqueue_due() == 1
-    assert services.queue.delivery_ids() == [second]
+    claimed = await services.notifications.claim("w1", limit=1)
 
-    services.clock.set(failed.next_attempt_at)
-    services.queue.deliveries.clear()
-    assert await services.notifications.enqueue_due() == 2
-    assert sorted(services.queue.delivery_ids()) == sorted([first, second])
-
-    for delivery_id in (first, second):
-        await services.notifications.attempt(delivery_id)
-    services.queue.deliveries.clear()
-    services.clock.advance(timedelta(days=1))
-    assert await services.notifications.enqueue_due() == 0
-    assert services.queue.deliveries == []
+    assert [c.delivery.id for c in claimed] == [first]
+    assert claimed[0].delivery.lease_owner == "w1"
+    assert claimed[0].endpoint is not None
+    assert claimed[0].message is not None
+    # Another worker gets only what is left; once everything is leased, nothing.
+    assert [c.delivery.id for c in await services.notifications.claim("w2", limit=10)] == [second]
+    assert await services.notifications.claim("w3", limit=10) == []
+    # A lease ends: the delivery is due again for anyone.
+    services.clock.advance(timedelta(seconds=ATTEMPT_TIMEOUT + 30))
+    assert len(await services.notifications.claim("w3", limit=10)) == 2
 
 
-class SweepingSender(RecordingSender):
-    """Runs the sweeper in the middle of each send, as a concurrent sweep process might."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.services: Services | None = None
-        self.due_during_send: list[int] = []
-
-    async def send(self, webhook: OutboundWebhook) -> SendResult:
-        assert self.services is not None
-        self.due_during_send.append(await self.services.notifications.enqueue_due())
-        return await super().send(webhook)
-
-
-async def test_a_running_attempt_is_leased_away_from_the_sweeper() -> None:
-    sender = SweepingSender()
-    services = build_services(sender=sender)
-    sender.services = services
+async def test_handing_back_a_dead_workers_leases_makes_them_due_now(services: Services) -> None:
     await add_endpoint(services)
     await add_message(services)
     await services.notifications.dispatch_pending()
+    [claimed] = await services.notifications.claim("w1", limit=10)
 
-    await services.notifications.attempt((await only_delivery(services)).id)
+    assert await services.notifications.release("w2") == 0
+    assert await services.notifications.release("w1") == 1
 
-    assert sender.due_during_send == [0]
+    [again] = await services.notifications.claim("w2", limit=10)
+    assert again.delivery.id == claimed.delivery.id
+    assert again.delivery.lease_owner == "w2"
+    assert services.sender.sent == []
+
+
+async def test_a_record_after_the_lease_was_taken_over_is_dropped(services: Services) -> None:
+    await add_endpoint(services)
+    await add_message(services)
+    await services.notifications.dispatch_pending()
+    [slow] = await services.notifications.claim("slow", limit=1)
+    services.clock.advance(timedelta(seconds=ATTEMPT_TIMEOUT + 31))
+    [fast] = await services.notifications.claim("fast", limit=1)
+    fast_result = await services.notifications.send(fast)
+    [recorded] = await services.notifications.record([fast_result])
+    services.sender.then(500)
+    slow_result = await services.notifications.send(slow)
+
+    assert await services.notifications.record([slow_result]) == []
+
+    assert await delivery(services, slow.delivery.id) == recorded
+    assert recorded.status == DeliveryStatus.SUCCEEDED
+
+
+async def test_many_results_are_recorded_in_one_transaction(services: Services) -> None:
+    for n in range(5):
+        await add_endpoint(services, url=f"https://hooks.example.com/{n}")
+    await add_message(services)
+    await services.notifications.dispatch_pending()
+    claimed = await services.notifications.claim("w1", limit=10)
+    results = [await services.notifications.send(one) for one in claimed]
+    sessions_before = services.store.sessions_opened
+
+    stored = await services.notifications.record(results)
+
+    assert services.store.sessions_opened == sessions_before + 1
+    assert [d.status for d in stored] == [DeliveryStatus.SUCCEEDED] * 5
+
+
+async def test_a_deferred_delivery_goes_back_without_an_attempt(services: Services) -> None:
+    await add_endpoint(services)
+    await add_message(services)
+    await services.notifications.dispatch_pending()
+    [claimed] = await services.notifications.claim("w1", limit=1)
+
+    [stored] = await services.notifications.record(
+        [AttemptResult(claimed=claimed.delivery, deferred=True, defer_seconds=2.0)]
+    )
+
+    assert stored.attempts == ()
+    assert stored.status == DeliveryStatus.PENDING
+    assert stored.lease_owner is None
+    assert stored.next_attempt_at == services.clock() + timedelta(seconds=2)
 
 
 # --------------------------------------------------------------------------- retry policy
@@ -407,14 +447,17 @@ def verified(connection_id: str = "conn_1", provider_event_id: str = "evt_stripe
     )
 
 
-async def test_receive_accepts_once_and_enqueues_once(services: Services) -> None:
+async def test_receive_accepts_once_and_signals_once(services: Services) -> None:
     first = await services.inbound.receive(verified())
     second = await services.inbound.receive(verified())
 
     assert (first, second) == (Receipt.ACCEPTED, Receipt.DUPLICATE)
     [stored] = services.store.documents("inbound_events")
-    assert [call.event_id for call in services.queue.inbound] == [stored["id"]]
-    assert services.queue.inbound[0].trace_carrier == {"traceparent": "00-1-2-01"}
+    # The stored event is the work item: due now, leased by nobody; workers are woken once.
+    assert services.signal.kinds == [WorkKind.INBOUND]
+    assert stored["trace_carrier"] == {"traceparent": "00-1-2-01"}
+    assert stored["due_at"] == iso(services.clock())
+    assert stored["lease_owner"] is None
     event = await services.inbound_internal.load(stored["id"])
     assert event is not None
     assert event.status == InboundStatus.ACCEPTED
@@ -426,4 +469,4 @@ async def test_the_same_provider_event_on_another_connection_is_new(services: Se
     assert await services.inbound.receive(verified("conn_1")) == Receipt.ACCEPTED
     assert await services.inbound.receive(verified("conn_2")) == Receipt.ACCEPTED
     assert await services.inbound.receive(verified("conn_1", "evt_stripe_2")) == Receipt.ACCEPTED
-    assert len(services.queue.inbound) == 3
+    assert services.signal.kinds == [WorkKind.INBOUND] * 3

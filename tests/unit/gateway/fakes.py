@@ -31,7 +31,7 @@ from integrations.storage.repositories import StoreUnit
 from integrations.storage.txn import StoreTxn
 from integrations.stripe.adapter import StripeAdapter
 from integrations.telemetry import Telemetry
-from tests.support.fakes import FakeClock, InMemoryStore, RecordingQueue
+from tests.support.fakes import FakeClock, InMemoryStore, RecordingSignal
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ class Gateway:
     deps: GatewayDeps
     store: InMemoryStore
     clock: FakeClock
-    queue: RecordingQueue
+    signal: RecordingSignal
     spans: InMemorySpanExporter
     readiness: dict[str, bool]
     txn: StoreTxn
@@ -77,7 +77,7 @@ def make_gateway(
 ) -> Gateway:
     store = InMemoryStore()
     clock = FakeClock(START)
-    queue = RecordingQueue()
+    signal = RecordingSignal()
     spans = InMemorySpanExporter()
     telemetry = Telemetry("subgate-test", extra_processors=(SimpleSpanProcessor(spans),))
     txn = StoreTxn(store)
@@ -93,7 +93,7 @@ def make_gateway(
         providers={"stripe": StripeAdapter()} if providers is None else providers,
         merchants=MerchantsExternal(txn, clock),
         subscriptions=SubscriptionsExternal(txn),
-        inbound=InboundExternal(txn, clock, queue),
+        inbound=InboundExternal(txn, clock, signal),
         notifications=NotificationsExternal(txn, clock),
         readiness=check_readiness,
     )
@@ -102,7 +102,7 @@ def make_gateway(
         deps=deps,
         store=store,
         clock=clock,
-        queue=queue,
+        signal=signal,
         spans=spans,
         readiness=readiness,
         txn=txn,

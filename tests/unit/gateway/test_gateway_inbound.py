@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from domain.shared.work import WorkKind
 from integrations.stripe.adapter import StripeAdapter
 from integrations.stripe.signature import sign_stripe_payload
 from tests.unit.gateway.fakes import Gateway, make_gateway
@@ -27,7 +28,7 @@ from tests.unit.gateway.webhooks import (
 # --- accepted and duplicate ---------------------------------------------------------------
 
 
-async def test_accepted_event_is_stored_byte_for_byte_and_queued(gateway: Gateway) -> None:
+async def test_accepted_event_is_stored_byte_for_byte_and_workers_woken(gateway: Gateway) -> None:
     connection = await stripe_connection(gateway)
     body = event_body()
 
@@ -41,10 +42,11 @@ async def test_accepted_event_is_stored_byte_for_byte_and_queued(gateway: Gatewa
     assert (stored["provider"], stored["provider_event_id"]) == ("stripe", "evt_1")
     assert stored["type"] == "customer.subscription.updated"
     assert stored["status"] == "accepted"
-    assert [q.event_id for q in gateway.queue.inbound] == [stored["id"]]
+    assert stored["status"] == "accepted"
+    assert gateway.signal.kinds == [WorkKind.INBOUND]
 
 
-async def test_same_event_twice_is_a_duplicate_and_queued_once(gateway: Gateway) -> None:
+async def test_same_event_twice_is_a_duplicate_and_stored_once(gateway: Gateway) -> None:
     connection = await stripe_connection(gateway)
     body = event_body()
     headers = stripe_headers(body, SECRET, now_ts(gateway))
@@ -55,7 +57,7 @@ async def test_same_event_twice_is_a_duplicate_and_queued_once(gateway: Gateway)
     assert first == (200, {"status": "accepted"})
     assert second == (200, {"status": "duplicate"})
     assert len(gateway.store.documents("inbound_events")) == 1
-    assert len(gateway.queue.inbound) == 1
+    assert gateway.signal.kinds == [WorkKind.INBOUND]
 
 
 async def test_rotated_secrets_each_verify(gateway: Gateway) -> None:

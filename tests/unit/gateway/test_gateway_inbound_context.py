@@ -1,4 +1,4 @@
-"""Inbound webhooks: store and queue failures (503), the recorded source address, traces and logs."""
+"""Inbound webhooks: store failures (503), the recorded source address, traces and logs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 from opentelemetry.trace import SpanKind
 from structlog.testing import capture_logs
 
-from integrations.storage.documents import StorageError
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.webhooks import (
     SECRET,
@@ -19,7 +18,7 @@ from tests.unit.gateway.webhooks import (
     stripe_headers,
 )
 
-# --- 503: the store or the queue is down ---------------------------------------------------
+# --- 503: the store is down -----------------------------------------------------------------
 
 
 async def test_store_unreachable_at_lookup_is_503(gateway: Gateway) -> None:
@@ -47,29 +46,6 @@ async def test_store_failing_to_write_is_503_and_a_retry_is_accepted(gateway: Ga
 
     gateway.store.failing_writes = False
     assert await post(gateway, connection.id, body, headers) == (200, {"status": "accepted"})
-
-
-async def test_queue_failure_is_503_never_2xx(gateway: Gateway) -> None:
-    connection = await stripe_connection(gateway)
-    body = event_body()
-    headers = stripe_headers(body, SECRET, now_ts(gateway))
-    gateway.queue.failure = ConnectionError("queue unreachable")
-
-    status, answer = await post(gateway, connection.id, body, headers)
-
-    assert status == 503
-    assert answer["error"]["type"] == "service_unavailable"
-    assert gateway.queue.inbound == []
-
-
-async def test_storage_error_from_the_service_is_503(gateway: Gateway) -> None:
-    connection = await stripe_connection(gateway)
-    body = event_body()
-    gateway.queue.failure = StorageError("boom")
-
-    status, _ = await post(gateway, connection.id, body, stripe_headers(body, SECRET, now_ts(gateway)))
-
-    assert status == 503
 
 
 # --- source_ip ------------------------------------------------------------------------------
@@ -122,11 +98,9 @@ async def test_request_span_and_carrier_share_one_trace(gateway: Gateway) -> Non
     assert span.attributes["subgate.connection_id"] == connection.id
     assert span.attributes["subgate.outcome"] == "accepted"
     assert span.attributes["http.response.status_code"] == 200
-    [queued] = gateway.queue.inbound
-    trace_id = queued.trace_carrier["traceparent"].split("-")[1]
-    assert trace_id == format(span.context.trace_id, "032x")
     [stored] = gateway.store.documents("inbound_events")
-    assert stored["trace_carrier"] == queued.trace_carrier
+    trace_id = stored["trace_carrier"]["traceparent"].split("-")[1]
+    assert trace_id == format(span.context.trace_id, "032x")
 
 
 async def test_one_log_line_per_outcome_without_body_or_secret(gateway: Gateway) -> None:

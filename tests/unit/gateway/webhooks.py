@@ -53,4 +53,4 @@ async def post(
 
 def assert_nothing_kept(gateway: Gateway) -> None:
     assert gateway.store.documents("inbound_events") == []
-    assert gateway.queue.inbound == []
+    assert gateway.signal.kinds == []

@@ -1,0 +1,1 @@
+"""The work behind each `subgate` command; `subgate.cli` imports a module only when its command runs."""

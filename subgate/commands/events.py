@@ -1,0 +1,84 @@
+"""`subgate events send stripe TYPE --connection ID`: play the provider, without its CLI.
+
+The event is signed with the connection's first webhook secret (read from the store, as an
+operator would) and posted to the running service's inbound webhook URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+
+from domain.merchants.internal import MerchantsInternal
+from domain.merchants.model import Connection
+from domain.shared.clock import system_clock
+from integrations.storage.txn import StoreTxn
+from integrations.stripe.signature import sign_stripe_payload
+from subgate.commands.store import opened_store
+from subgate.commands.stripe_events import INVOICE_PAID, EventSpec, build_event, stripe_id
+from subgate.settings import Settings
+
+USAGE_EXIT = 2
+SEND_TIMEOUT_SECONDS = 30.0
+
+
+def send(args: argparse.Namespace, settings: Settings) -> int:
+    if args.type == INVOICE_PAID and not args.subscription:
+        return _usage("invoice.paid needs --subscription sub_... (the subscription it pays for)")
+    connection = asyncio.run(_connection(settings.database_url, args.connection))
+    if connection.provider.value != args.provider:
+        return _usage(f"connection {connection.id} is a {connection.provider.value} connection")
+    subscription_id = args.subscription or stripe_id("sub")
+    spec = EventSpec(
+        type=args.type,
+        now=datetime.now(UTC),
+        subscription_id=subscription_id,
+        # One customer per subscription unless told otherwise, so that later events agree.
+        customer_id=args.customer or "cus_" + subscription_id.removeprefix("sub_"),
+        status=args.status,
+        price_id=args.price,
+        amount=args.amount,
+        currency=args.currency,
+        interval=args.interval,
+        cancel_at_period_end=args.cancel_at_period_end,
+        event_id=args.event_id,
+    )
+    event = build_event(spec)
+    body = json.dumps(event, separators=(",", ":")).encode()
+    url = f"{(args.url or settings.base_url).rstrip('/')}/webhooks/{args.provider}/{connection.id}"
+    headers = {
+        "content-type": "application/json; charset=utf-8",
+        "stripe-signature": sign_stripe_payload(body, connection.webhook_secrets[0], event["created"]),
+    }
+    print(  # noqa: T201 - CLI output
+        f"{spec.type} {event['id']} (subscription {spec.subscription_id}, customer {spec.customer_id})"
+        f" -> {url}",
+        flush=True,
+    )
+    return _post(url, body, headers)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    import httpx  # noqa: PLC0415 - only this command talks HTTP
+
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=SEND_TIMEOUT_SECONDS)
+    except httpx.TransportError as error:
+        reason = str(error) or type(error).__name__
+        print(f"subgate: cannot reach {url}: {reason}; is subgate running?", file=sys.stderr)  # noqa: T201 - CLI output
+        return 1
+    print(f"{response.status_code} {response.text}")  # noqa: T201 - CLI output
+    return 0 if response.is_success else 1
+
+
+async def _connection(database_url: str, connection_id: str) -> Connection:
+    async with opened_store(database_url) as store:
+        return await MerchantsInternal(StoreTxn(store), system_clock).connection(connection_id)
+
+
+def _usage(message: str) -> int:
+    print(f"subgate: {message}", file=sys.stderr)  # noqa: T201 - CLI output
+    return USAGE_EXIT

@@ -1,0 +1,133 @@
+"""`subgate dev`, `serve` and `worker`: run the service in this process.
+
+The demo merchant of `dev` is created only once the service answers its own readiness probe
+(`/readyz`: listening, store and Redis reachable), and the first-start marker is written only
+after its key has been printed. A first start that fails (port taken, Redis or the store
+unreachable) therefore creates no merchant and no marker, and the next start still shows a key.
+A start that dies between creating the merchant and printing its key leaves an unused demo
+merchant behind; the next start simply creates another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+from subgate.commands.listen_check import host_port, listen_problem
+from subgate.settings import Settings
+
+FIRST_START_MARKER = "initialized"
+DEMO_MERCHANT_NAME = "Demo merchant"
+CANNOT_LISTEN_EXIT = 2
+# Asking our own server whether it is ready: soon after the start, then less and less often.
+READY_POLL_FIRST_SECONDS = 0.05
+READY_POLL_MAX_SECONDS = 1.0
+HTTP_OK = 200
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    command: str = args.command
+    http = command in ("dev", "serve")
+    if http and (problem := listen_problem(settings.host, settings.port)):
+        where = host_port(settings.host, settings.port)
+        print(f"subgate: cannot listen on {where} ({problem}); set SUBGATE_PORT", file=sys.stderr)  # noqa: T201 - CLI output
+        return CANNOT_LISTEN_EXIT
+
+    from integrations.telemetry import configure_logging  # noqa: PLC0415 - the server's imports load only here
+    from subgate.runtime import redis_url_for, run_async  # noqa: PLC0415 - same
+
+    configure_logging(settings.log_format)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    marker = settings.data_dir / FIRST_START_MARKER
+    lines: list[str] = []
+    greet = False
+    if command == "dev":
+        lines.append(f"subgate is running at {settings.base_url}")
+        demo_id = _demo_merchant_id(marker)
+        if demo_id is None:
+            greet = True
+        else:
+            lines.extend(new_key_hints(demo_id))
+    with redis_url_for(settings) as redis_url:
+        run_async(_serve(settings, redis_url, command, lines, marker if greet else None))
+    return 0
+
+
+def new_key_hints(demo_merchant_id: str) -> list[str]:
+    """Printed by every start after the first: the demo key was shown only once."""
+    return [
+        f"demo merchant {demo_merchant_id}: its API key was shown on the first start",
+        f"  a new key for it:  subgate merchants rotate-key {demo_merchant_id}",
+        "  another merchant:  subgate merchants create NAME",
+    ]
+
+
+def _demo_merchant_id(marker: Path) -> str | None:
+    try:
+        return marker.read_text().strip() or "(unknown)"
+    except FileNotFoundError:
+        return None
+
+
+async def _serve(
+    settings: Settings, redis_url: str, command: str, lines: list[str], first_start: Path | None
+) -> None:
+    from subgate.runtime import run_service  # noqa: PLC0415 - the server's imports load only here
+
+    service = run_service(
+        settings,
+        redis_url,
+        http=command in ("dev", "serve"),
+        worker=command in ("dev", "worker"),
+        on_ready=lines,
+    )
+    if first_start is None:
+        await service
+        return
+    welcome = asyncio.create_task(_welcome(settings, first_start))
+    try:
+        await service
+    finally:
+        welcome.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await welcome
+
+
+async def _welcome(settings: Settings, marker: Path) -> None:
+    """Once the service is ready: create the demo merchant, print its key, then mark the first start."""
+    from domain.shared.errors import DomainError  # noqa: PLC0415 - keeps this module light to import
+    from integrations.storage.documents import StorageError  # noqa: PLC0415 - same
+    from subgate.commands.admin import new_merchant  # noqa: PLC0415 - same
+
+    await _until_ready(settings.host, settings.port)
+    try:
+        merchant_id, api_key = await new_merchant(settings.database_url, DEMO_MERCHANT_NAME)
+    except (DomainError, StorageError) as error:
+        # The service itself is up; only the convenience failed. Say how to get a key instead.
+        print(  # noqa: T201 - CLI output
+            f"subgate: no demo merchant ({error}); create one with: subgate merchants create NAME",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    print(f"demo merchant {merchant_id}; API key (shown once): {api_key}", flush=True)  # noqa: T201 - CLI output
+    await asyncio.to_thread(marker.write_text, merchant_id + "\n")
+
+
+async def _until_ready(host: str, port: int) -> None:
+    """Wait until our own server answers /readyz with 200: it listens, and the store and Redis answer."""
+    import httpx  # noqa: PLC0415 - the server has loaded it already; keeps this module light to import
+
+    target = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - wildcard binds are reached over loopback
+    url = f"http://{host_port(target, port)}/readyz"
+    delay = READY_POLL_FIRST_SECONDS
+    async with httpx.AsyncClient(timeout=READY_POLL_MAX_SECONDS, trust_env=False) as http:
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get(url)).status_code == HTTP_OK:
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, READY_POLL_MAX_SECONDS)

@@ -1,0 +1,198 @@
+"""The worker's loops: inbound events, outbox fan-out, deliveries, and its heartbeat.
+
+Each loop claims due work from the store (see `workers.pumps`). The inbound loop
+applies provider events and wakes the outbox loop, which turns new outbox messages
+into deliveries and wakes the delivery loop. The heartbeat loop keeps this worker
+registered and hands back the leases of workers that stopped beating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+
+from domain.billing.internal import Outcome
+from domain.billing.model import InboundEvent
+from domain.notifications.internal import AttemptResult, ClaimedDelivery
+from domain.shared.ids import new_id
+from domain.shared.work import WorkKind
+from integrations.signals import listen
+from integrations.storage.documents import StorageError
+from workers.deps import WorkerDeps
+from workers.pumps import BatchRecorder, Pump
+from workers.tasks import apply_inbound, attempt_delivery
+
+log = structlog.get_logger()
+
+# While an endpoint already has its share of deliveries in flight, a delivery claimed for
+# it goes back to the store, due again after this long (no attempt is counted).
+ENDPOINT_BUSY_DEFER_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Loops:
+    inbound: Pump[InboundEvent]
+    outbox: Pump[int]
+    deliveries: Pump[ClaimedDelivery]
+
+
+class Pipeline:
+    """Every loop of one worker process, under one owner name for its leases."""
+
+    def __init__(self, deps: WorkerDeps, owner: str | None = None) -> None:
+        self.deps = deps
+        self.owner = owner or new_id("wrk")
+        config = deps.config
+        self._inbound_results = BatchRecorder[Outcome]("inbound", deps.inbound.record)
+        self._delivery_results = BatchRecorder[AttemptResult]("deliveries", deps.notifications.record)
+        self._busy: Counter[str] = Counter()
+        self.loops = _Loops(
+            inbound=Pump(
+                "inbound",
+                lambda n: deps.inbound.claim(self.owner, n),
+                self._process,
+                batch=config.batch,
+                max_in_flight=config.batch,
+                poll_seconds=config.poll_seconds,
+            ),
+            outbox=Pump(
+                "outbox",
+                self._fan_out,
+                _nothing,
+                batch=1,
+                max_in_flight=1,
+                poll_seconds=config.poll_seconds,
+            ),
+            deliveries=Pump(
+                "deliveries",
+                lambda n: deps.notifications.claim(self.owner, n),
+                self._deliver,
+                batch=config.batch,
+                max_in_flight=config.max_in_flight,
+                poll_seconds=config.poll_seconds,
+            ),
+        )
+        deps.signal.subscribe(WorkKind.INBOUND, self.loops.inbound.wake)
+        deps.signal.subscribe(WorkKind.OUTBOX, self.loops.outbox.wake)
+        deps.signal.subscribe(WorkKind.DELIVERIES, self.loops.deliveries.wake)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run every loop until `stop`; then finish what is in flight and hand back the rest."""
+        log.info("worker_started", owner=self.owner)
+        tasks = [
+            asyncio.create_task(self.loops.inbound.run(stop)),
+            asyncio.create_task(self.loops.outbox.run(stop)),
+            asyncio.create_task(self.loops.deliveries.run(stop)),
+            asyncio.create_task(self._heartbeat(stop)),
+        ]
+        if self.deps.redis is not None:
+            tasks.append(asyncio.create_task(listen(self.deps.redis, self.deps.signal, stop)))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(StorageError):
+                await self._hand_back(self.owner)
+                await self.deps.registry.retire(self.owner)
+            log.info("worker_stopped", owner=self.owner)
+
+    async def run_until_idle(self, max_rounds: int = 1000) -> int:
+        """Claim and run until nothing is due, then return how many items were handled.
+
+        The burst mode of the loops, for tests and one-off runs; retries that are due at
+        once (a zero retry schedule) run in the same call.
+        """
+        batch = self.deps.config.batch
+        total = 0
+        for _ in range(max_rounds):
+            events = await self.deps.inbound.claim(self.owner, batch)
+            await asyncio.gather(*(self._process(event) for event in events))
+            made = await self.deps.notifications.dispatch_pending(limit=batch)
+            claimed = await self.deps.notifications.claim(self.owner, batch)
+            # No deferring here: a busy endpoint's deliveries wait for a slot in turn.
+            slots: dict[str, asyncio.Semaphore] = {}
+            await asyncio.gather(*(self._deliver_in_turn(one, slots) for one in claimed))
+            handled = len(events) + made + len(claimed)
+            if not handled:
+                break
+            total += handled
+        return total
+
+    async def _process(self, event: InboundEvent) -> None:
+        outcome = await apply_inbound(self.deps, event)
+        # Its effects (and their outbox messages) are committed: fan them out now.
+        self.deps.signal.notify(WorkKind.OUTBOX)
+        await self._inbound_results.add(outcome)
+
+    async def _fan_out(self, _: int) -> Sequence[int]:
+        made = await self.deps.notifications.dispatch_pending(limit=self.deps.config.batch)
+        # A non-empty answer makes the loop look again at once: there may be more pending.
+        return [made] if made else []
+
+    async def _deliver(self, claimed: ClaimedDelivery) -> None:
+        endpoint = claimed.delivery.endpoint_id
+        if self._busy[endpoint] >= self.deps.config.per_endpoint:
+            await self._delivery_results.add(
+                AttemptResult(
+                    claimed=claimed.delivery, deferred=True, defer_seconds=ENDPOINT_BUSY_DEFER_SECONDS
+                )
+            )
+            return
+        self._busy[endpoint] += 1
+        try:
+            result = await attempt_delivery(self.deps, claimed)
+        finally:
+            self._busy[endpoint] -= 1
+            if not self._busy[endpoint]:
+                del self._busy[endpoint]
+        await self._delivery_results.add(result)
+
+    async def _deliver_in_turn(self, claimed: ClaimedDelivery, slots: dict[str, asyncio.Semaphore]) -> None:
+        endpoint = claimed.delivery.endpoint_id
+        slot = slots.setdefault(endpoint, asyncio.Semaphore(self.deps.config.per_endpoint))
+        async with slot:
+            await self._deliver(claimed)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.beat()
+            except StorageError as error:
+                log.warning("heartbeat_failed", owner=self.owner, error=str(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.deps.config.heartbeat_seconds)
+
+    async def beat(self) -> int:
+        """Say this worker is alive; hand back the leases of workers that went silent.
+
+        Returns how many leased items were handed back.
+        """
+        registry = self.deps.registry
+        await registry.beat(self.owner)
+        handed = 0
+        cutoff = registry.cutoff(timedelta(seconds=self.deps.config.dead_after_seconds))
+        for silent in await registry.silent_since(cutoff):
+            if silent != self.owner and await registry.retire(silent):
+                released = await self._hand_back(silent)
+                log.warning("worker_presumed_dead", owner=silent, leases_handed_back=released)
+                handed += released
+        return handed
+
+    async def _hand_back(self, owner: str) -> int:
+        handed = await self.deps.inbound.release(owner) + await self.deps.notifications.release(owner)
+        if handed:
+            self.deps.signal.notify(WorkKind.INBOUND)
+            self.deps.signal.notify(WorkKind.DELIVERIES)
+        return handed
+
+
+async def _nothing(_: int) -> None:
+    return None
