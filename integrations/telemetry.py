@@ -1,8 +1,9 @@
 """Tracing and logging, built by the composition root (nothing is configured at import time).
 
-Traces: an OpenTelemetry tracer provider, exporting by OTLP/HTTP when an endpoint
-is configured. The trace context travels with the work as a W3C `traceparent`
-carrier: stored on the inbound event and outbox message, passed into arq jobs.
+Traces: an OpenTelemetry tracer provider, exporting by OTLP/HTTP when an endpoint is
+configured and recording the configured share of traces (none when nothing exports).
+The trace context travels with the work as a W3C `traceparent` carrier, stored on the
+inbound event and the outbox message and picked up by the worker loops.
 Logs: structlog, JSON or console, each line carrying the current trace and span ids.
 """
 
@@ -21,7 +22,20 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Tracer
+
+
+def sampler_for(*, exporting: bool, ratio: float) -> Sampler:
+    """Which new traces are recorded: `ratio` of them when spans go anywhere, none otherwise.
+
+    A trace that is not recorded still gets its ids, propagated with the work, so log lines
+    carry a trace id either way; only recording (and its cost) is skipped. Work that joins
+    an existing trace follows that trace's decision, so a trace is whole or absent.
+    """
+    if not exporting or ratio <= 0:
+        return ParentBased(root=ALWAYS_OFF)
+    return ParentBased(root=TraceIdRatioBased(min(ratio, 1.0)))
 
 
 class Telemetry:
@@ -30,8 +44,14 @@ class Telemetry:
         service_name: str,
         otlp_endpoint: str | None = None,
         extra_processors: tuple[SpanProcessor, ...] = (),
+        *,
+        sample_ratio: float = 1.0,
     ) -> None:
-        self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        exporting = bool(otlp_endpoint) or bool(extra_processors)
+        self.provider = TracerProvider(
+            resource=Resource.create({"service.name": service_name}),
+            sampler=sampler_for(exporting=exporting, ratio=sample_ratio),
+        )
         if otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415 - only when exporting
 

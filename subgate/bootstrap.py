@@ -80,7 +80,9 @@ async def build(
     redis_url: str | None = None,
 ) -> Deps:
     """Wire every service (connections open lazily). `redis_url` overrides the setting."""
-    telemetry = telemetry or Telemetry("subgate", settings.otlp_endpoint)
+    telemetry = telemetry or Telemetry(
+        "subgate", settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio
+    )
     store = open_store(settings.database_url)
     url = redis_url or settings.redis_url
     if url is None:

@@ -40,6 +40,7 @@ class Settings:
     worker_poll_seconds: float = 0.5
     worker_max_jobs: int = DEFAULT_WORKER_MAX_JOBS
     endpoint_concurrency: int = 20
+    trace_sample_ratio: float = 1.0
     public_base_url: str | None = None
 
     @property
@@ -92,6 +93,19 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _ratio(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number from 0 to 1, got {raw!r}") from None
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name}: must be from 0 to 1")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
@@ -136,5 +150,6 @@ def load_settings(
         worker_poll_seconds=_float(env, "SUBGATE_WORKER_POLL_SECONDS", 0.5),
         worker_max_jobs=_int(env, "SUBGATE_WORKER_MAX_JOBS", DEFAULT_WORKER_MAX_JOBS, minimum=1),
         endpoint_concurrency=_int(env, "SUBGATE_ENDPOINT_CONCURRENCY", 20, minimum=1),
+        trace_sample_ratio=_ratio(env, "SUBGATE_TRACE_SAMPLE_RATIO", 1.0),
         public_base_url=env.get("SUBGATE_PUBLIC_BASE_URL") or None,
     )

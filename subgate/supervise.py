@@ -138,7 +138,7 @@ async def _wind_down(arq_worker: Worker, *, stopping: bool) -> None:
     for job in jobs:
         job.cancel()
     await asyncio.gather(*jobs, return_exceptions=True)
-    if not stopping:
+    if stopping:
         # So that `arq --check` stops reporting this worker; an unreachable Redis must not hold us up.
         with contextlib.suppress(RedisError, OSError):
             await asyncio.wait_for(

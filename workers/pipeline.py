@@ -30,9 +30,9 @@ from workers.tasks import apply_inbound, attempt_delivery
 
 log = structlog.get_logger()
 
-# While an endpoint already has its share of deliveries in flight, a delivery claimed for
-# it goes back to the store, due again after this long (no attempt is counted).
-ENDPOINT_BUSY_DEFER_SECONDS = 1.0
+# While an endpoint already has its share of deliveries running and waiting, a delivery
+# claimed for it goes back to the store, due again after this long (no attempt is counted).
+ENDPOINT_BUSY_DEFER_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,9 @@ class Pipeline:
         config = deps.config
         self._inbound_results = BatchRecorder[Outcome]("inbound", deps.inbound.record)
         self._delivery_results = BatchRecorder[AttemptResult]("deliveries", deps.notifications.record)
-        self._busy: Counter[str] = Counter()
+        # Per endpoint: attempts running or waiting for a slot, and the slots themselves.
+        self._queued: Counter[str] = Counter()
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self.loops = _Loops(
             inbound=Pump(
                 "inbound",
@@ -117,9 +119,7 @@ class Pipeline:
             await asyncio.gather(*(self._process(event) for event in events))
             made = await self.deps.notifications.dispatch_pending(limit=batch)
             claimed = await self.deps.notifications.claim(self.owner, batch)
-            # No deferring here: a busy endpoint's deliveries wait for a slot in turn.
-            slots: dict[str, asyncio.Semaphore] = {}
-            await asyncio.gather(*(self._deliver_in_turn(one, slots) for one in claimed))
+            await asyncio.gather(*(self._deliver(one) for one in claimed))
             handled = len(events) + made + len(claimed)
             if not handled:
                 break
@@ -138,28 +138,35 @@ class Pipeline:
         return [made] if made else []
 
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
+        """Attempt one delivery within its endpoint's share of the loop.
+
+        At most `per_endpoint` attempts run per endpoint, and as many more may wait here
+        for one of those slots; past that, the delivery goes back to the store for a
+        moment. So an endpoint that hangs for its whole timeout holds a bounded part of
+        this worker, and the other endpoints' deliveries keep flowing.
+        """
         endpoint = claimed.delivery.endpoint_id
-        if self._busy[endpoint] >= self.deps.config.per_endpoint:
+        limit = self.deps.config.per_endpoint
+        if self._queued[endpoint] >= 2 * limit:
             await self._delivery_results.add(
                 AttemptResult(
                     claimed=claimed.delivery, deferred=True, defer_seconds=ENDPOINT_BUSY_DEFER_SECONDS
                 )
             )
             return
-        self._busy[endpoint] += 1
+        slot = self._slots.get(endpoint)
+        if slot is None:
+            slot = self._slots[endpoint] = asyncio.Semaphore(limit)
+        self._queued[endpoint] += 1
         try:
-            result = await attempt_delivery(self.deps, claimed)
+            async with slot:
+                result = await attempt_delivery(self.deps, claimed)
         finally:
-            self._busy[endpoint] -= 1
-            if not self._busy[endpoint]:
-                del self._busy[endpoint]
+            self._queued[endpoint] -= 1
+            if not self._queued[endpoint]:
+                del self._queued[endpoint]
+                del self._slots[endpoint]
         await self._delivery_results.add(result)
-
-    async def _deliver_in_turn(self, claimed: ClaimedDelivery, slots: dict[str, asyncio.Semaphore]) -> None:
-        endpoint = claimed.delivery.endpoint_id
-        slot = slots.setdefault(endpoint, asyncio.Semaphore(self.deps.config.per_endpoint))
-        async with slot:
-            await self._deliver(claimed)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

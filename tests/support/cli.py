@@ -153,6 +153,7 @@ def running_dev(env: dict[str, str], cwd: Path, *, want_key: bool = True) -> Ite
         finally:
             code = dev.stop()
             assert process.stdout is not None
+            dev.banner.extend(process.stdout.read().splitlines())  # what it printed after the banner
             process.stdout.close()
         assert code == 0, dev.log_tail()
 
