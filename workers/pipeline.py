@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,14 +24,18 @@ from domain.shared.work import WorkKind
 from integrations.signals import listen
 from integrations.storage.documents import StorageError
 from workers.deps import WorkerDeps
+from workers.fairness import EndpointBusy, EndpointGate
 from workers.pumps import BatchRecorder, Pump
 from workers.tasks import apply_inbound, attempt_delivery
 
 log = structlog.get_logger()
 
-# While an endpoint already has its share of deliveries running and waiting, a delivery
-# claimed for it goes back to the store, due again after this long (no attempt is counted).
-ENDPOINT_BUSY_DEFER_SECONDS = 0.5
+# A delivery for a slow endpoint goes back to the store, due again after this long (no
+# attempt is counted), so that it does not hold one of this worker's slots while it waits.
+ENDPOINT_BUSY_DEFER_SECONDS = 1.0
+# Customer emails are deliveries of the email channel, claimed by the same loop; they share
+# the per-endpoint limit as if the SMTP server were one more endpoint.
+EMAIL_SHARE = "email"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +54,7 @@ class Pipeline:
         config = deps.config
         self._inbound_results = BatchRecorder[Outcome]("inbound", deps.inbound.record)
         self._delivery_results = BatchRecorder[AttemptResult]("deliveries", deps.notifications.record)
-        # Per endpoint: attempts running or waiting for a slot, and the slots themselves.
-        self._queued: Counter[str] = Counter()
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._gates: dict[str, EndpointGate] = {}
         self.loops = _Loops(
             inbound=Pump(
                 "inbound",
@@ -138,34 +139,24 @@ class Pipeline:
         return [made] if made else []
 
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
-        """Attempt one delivery within its endpoint's share of the loop.
-
-        At most `per_endpoint` attempts run per endpoint, and as many more may wait here
-        for one of those slots; past that, the delivery goes back to the store for a
-        moment. So an endpoint that hangs for its whole timeout holds a bounded part of
-        this worker, and the other endpoints' deliveries keep flowing.
-        """
-        endpoint = claimed.delivery.endpoint_id
-        limit = self.deps.config.per_endpoint
-        if self._queued[endpoint] >= 2 * limit:
-            await self._delivery_results.add(
-                AttemptResult(
-                    claimed=claimed.delivery, deferred=True, defer_seconds=ENDPOINT_BUSY_DEFER_SECONDS
-                )
-            )
-            return
-        slot = self._slots.get(endpoint)
-        if slot is None:
-            slot = self._slots[endpoint] = asyncio.Semaphore(limit)
-        self._queued[endpoint] += 1
+        """Attempt one delivery within its endpoint's share of this worker (see workers.fairness)."""
+        # Emails share one gate: their recipient is the mail server.
+        endpoint = claimed.delivery.endpoint_id or "email"
+        gate = self._gates.get(endpoint)
+        if gate is None:
+            gate = self._gates[endpoint] = EndpointGate(self.deps.config.per_endpoint)
+        gate.users += 1
         try:
-            async with slot:
+            async with gate.slot():
                 result = await attempt_delivery(self.deps, claimed)
+        except EndpointBusy:
+            result = AttemptResult(
+                claimed=claimed.delivery, deferred=True, defer_seconds=ENDPOINT_BUSY_DEFER_SECONDS
+            )
         finally:
-            self._queued[endpoint] -= 1
-            if not self._queued[endpoint]:
-                del self._queued[endpoint]
-                del self._slots[endpoint]
+            gate.users -= 1
+            if not gate.users:
+                del self._gates[endpoint]
         await self._delivery_results.add(result)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
