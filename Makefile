@@ -70,8 +70,8 @@ pytest: sync ## Only the test suite
 	$(RUN) python -m pytest
 
 .PHONY: bench
-bench: sync ## Run the benchmarks
-	$(RUN) python -m benchmarks
+bench: sync ## Run the benchmarks (options: BENCH_ARGS="--repeat 5 --only e2e")
+	$(RUN) python -m benchmarks $(BENCH_ARGS)
 
 .PHONY: fmt
 fmt: sync ## Apply ruff's safe fixes and format the code

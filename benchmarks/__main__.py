@@ -22,7 +22,7 @@ from benchmarks.dev import run_dev
 from benchmarks.end_to_end import run_end_to_end
 from benchmarks.ingest import run_ingest
 from benchmarks.processes import ROOT, BenchmarkError
-from benchmarks.profiles import render, summarize
+from benchmarks.profiles import py_spy, render, summarize
 from benchmarks.results import (
     Measurement,
     check_units,
@@ -160,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(markdown(results))
         return 0
     try:
+        if args.profile is not None:
+            py_spy()  # fail now rather than after the first benchmark
         results = _run(args, argv)
         if args.profile is not None:
             _summarize_profiles(args.profile)

@@ -133,6 +133,12 @@ def run_delivery(deliveries: int, single: int, run: str, profile: Path | None = 
             spread.spawn_to_done,
         ),
         Measurement(
+            "delivery.worker.cpu",
+            f"Delivery, CPU per notification, `subgate worker` ({SPREAD_ENDPOINTS} endpoints)",
+            "ms",
+            spread.cpu_ms,
+        ),
+        Measurement(
             "delivery.single.rate",
             "Delivery, one `subgate worker`, all to one endpoint (notifications/s)",
             "/s",
@@ -159,6 +165,7 @@ def _measure_noop(root: Path, jobs: int) -> Window:
 class _WorkerRun:
     window: Window  # first to last arrival at the receiver
     spawn_to_done: float  # from spawning the worker until every delivery was recorded
+    cpu_ms: float  # the worker's CPU time per notification (sending it, recording its outcome)
     rss_mb: float
 
 
@@ -181,8 +188,13 @@ def _measure_worker(
             "subgate worker", subgate_command("worker"), env=env, cwd=root, log=root / "worker.log"
         ) as worker:
             try:
+                # CPU time and profiles leave the interpreter's start-up out: from here on it
+                # delivers (the few sent meanwhile are not counted against the CPU time).
+                worker.wait_logged("worker_started")
+                cpu, sent = worker.cpu_seconds(), drive(receiver_stats(receiver_port))["count"]
                 with maybe_profile(profile, f"delivery-worker-{name}", worker.pid):
                     arrived = drive(_wait_arrived(receiver_port, deliveries, worker))
+                cpu = worker.cpu_seconds() - cpu
                 done = drive(_wait_recorded(settings, redis.url, merchants, deliveries, worker))
             except BenchmarkError as error:
                 raise BenchmarkError(f"{error}\n{worker.log_tail()}") from None
@@ -190,7 +202,10 @@ def _measure_worker(
             worker.stop()
             receiver.check_alive()
             return _WorkerRun(
-                window=arrived, spawn_to_done=done - worker.started_at, rss_mb=worker.peak_rss_mb
+                window=arrived,
+                spawn_to_done=done - worker.started_at,
+                cpu_ms=cpu * 1000 / max(1, arrived.arrived - sent),
+                rss_mb=worker.peak_rss_mb,
             )
 
 

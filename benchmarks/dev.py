@@ -61,11 +61,13 @@ def run_dev(events: int, concurrency: int, run: str, profile: Path | None = None
                     requests = signed_events(warmup + events, f"dev{run}")
                     drive(run_closed_loop(merchant.webhook_url, [], requests[:warmup], concurrency))
                     drive(_wait_count(receiver_port, warmup, dev))
+                    cpu = dev.cpu_seconds()
                     with maybe_profile(profile, f"dev-{run}", dev.pid):
                         load = drive(
                             run_closed_loop(merchant.webhook_url, [], requests[warmup:], concurrency)
                         )
                         last = drive(_wait_count(receiver_port, warmup + events, dev))
+                    cpu = dev.cpu_seconds() - cpu
                     dev.check_alive()
                     receiver.check_alive()
                 except BenchmarkError as error:
@@ -80,6 +82,7 @@ def run_dev(events: int, concurrency: int, run: str, profile: Path | None = None
             Target(">=", RATE_TARGET, f"≥ {RATE_TARGET:,.0f}/s"),
         ),
         Measurement("dev.ingest", "`subgate dev`, inbound answers alone (events/s)", "/s", load.per_second),
+        Measurement("dev.cpu", "`subgate dev`, CPU per event, end to end", "ms", cpu * 1000 / events),
         Measurement("dev.p99", "`subgate dev`, inbound answer latency p99", "ms", load.percentile_ms(99)),
         Measurement("rss.dev", "Peak RSS, `subgate dev`", "MB", dev.peak_rss_mb, rss_target()),
     ]

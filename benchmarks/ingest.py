@@ -49,8 +49,10 @@ def run_ingest(events: int, concurrency: int, run: str, profile: Path | None = N
     warmup = warmup_size(events, concurrency)
     with tempfile.TemporaryDirectory(prefix="subgate-bench-ingest-") as scratch:
         root = Path(scratch)
-        bare = _measure_bare(root / "bare", events, warmup, concurrency, run)
-        alone = _measure_subgate(root / "alone", events, warmup, concurrency, f"{run}a", worker=False)
+        bare, bare_cpu_ms = _measure_bare(root / "bare", events, warmup, concurrency, run)
+        alone = _measure_subgate(
+            root / "alone", events, warmup, concurrency, f"{run}a", worker=False, profile=profile
+        )
         both = _measure_subgate(
             root / "with-worker", events, warmup, concurrency, f"{run}w", worker=True, profile=profile
         )
@@ -124,6 +126,24 @@ def run_ingest(events: int, concurrency: int, run: str, profile: Path | None = N
             both.load.percentile_ms(99),
         ),
         Measurement(
+            "ingest.bare.cpu", "Ingest, CPU per event, bare Starlette", "ms", bare_cpu_ms, note="reference"
+        ),
+        Measurement(
+            "ingest.serve.cpu", "Ingest, CPU per event, `subgate serve` alone", "ms", alone.serve_cpu_ms
+        ),
+        Measurement(
+            "ingest.worker.serve_cpu",
+            "Ingest, CPU per event, `subgate serve` beside a worker",
+            "ms",
+            both.serve_cpu_ms,
+        ),
+        Measurement(
+            "ingest.worker.apply_cpu",
+            "Ingest, CPU per event, `subgate worker` applying it",
+            "ms",
+            both.worker_cpu_ms,
+        ),
+        Measurement(
             "ingest.worker.backlog",
             "Ingest, last answer to every event applied by the worker",
             "s",
@@ -136,7 +156,10 @@ def run_ingest(events: int, concurrency: int, run: str, profile: Path | None = N
     ]
 
 
-def _measure_bare(root: Path, events: int, warmup: int, concurrency: int, run: str) -> LoadResult:
+def _measure_bare(
+    root: Path, events: int, warmup: int, concurrency: int, run: str
+) -> tuple[LoadResult, float]:
+    """The load and the server's CPU time per measured event (ms)."""
     root.mkdir()
     port = free_port()
     argv = module_command("bare_app", str(port))
@@ -144,15 +167,26 @@ def _measure_bare(root: Path, events: int, warmup: int, concurrency: int, run: s
         server.wait_listening(port)
         requests = signed_events(warmup + events, f"{run}b")
         url = f"http://{HOST}:{port}/webhooks/stripe/conn_bare"
-        result = drive(run_closed_loop(url, requests[:warmup], requests[warmup:], concurrency))
+        cpu = [0.0]
+        result = drive(
+            run_closed_loop(
+                url,
+                requests[:warmup],
+                requests[warmup:],
+                concurrency,
+                lambda: cpu.append(server.cpu_seconds()),
+            )
+        )
         server.check_alive()
-        return result
+        return result, (server.cpu_seconds() - cpu[-1]) * 1000 / events
 
 
 @dataclass(frozen=True, slots=True)
 class _SubgateRun:
     load: LoadResult
     backlog_seconds: float  # from the last answer until the worker had applied every event
+    serve_cpu_ms: float  # CPU time of `subgate serve` per measured event
+    worker_cpu_ms: float  # CPU time of `subgate worker` per measured event, until all applied
     serve_rss_mb: float
     worker_rss_mb: float
 
@@ -186,14 +220,26 @@ def _measure_subgate(
                 child.wait_logged("worker_started")
             merchant = drive(set_up_merchant(port, api_key, None))
             requests = signed_events(warmup + events, run)
-            with maybe_profile(profile, f"ingest-serve-{run}", serve.pid):
+            cpu: dict[str, float] = {}
+
+            def timed() -> None:  # CPU time used so far, once the warm-up is over
+                cpu.update({child.name: child.cpu_seconds() for child in children})
+
+            with contextlib.ExitStack() as profiles:
+                for child in children:
+                    kind = child.name.removeprefix("subgate ")
+                    profiles.enter_context(maybe_profile(profile, f"ingest-{kind}-{run}", child.pid))
                 load = drive(
-                    run_closed_loop(merchant.webhook_url, requests[:warmup], requests[warmup:], concurrency)
+                    run_closed_loop(
+                        merchant.webhook_url, requests[:warmup], requests[warmup:], concurrency, timed
+                    )
                 )
-            backlog = 0.0
+            serve_cpu = serve.cpu_seconds() - cpu[serve.name]
+            backlog = worker_cpu = 0.0
             for child in children[1:]:
                 applied = drive(_wait_applied(merchant, child, time.monotonic() + 60.0 + events / 50))
                 backlog = max(0.0, applied - max(load.answered))
+                worker_cpu = child.cpu_seconds() - cpu[child.name]
             for child in children:
                 child.check_alive()
         except BenchmarkError as error:
@@ -203,6 +249,8 @@ def _measure_subgate(
         return _SubgateRun(
             load=load,
             backlog_seconds=backlog,
+            serve_cpu_ms=serve_cpu * 1000 / events,
+            worker_cpu_ms=worker_cpu * 1000 / events,
             serve_rss_mb=serve.peak_rss_mb,
             worker_rss_mb=max((child.peak_rss_mb for child in children[1:]), default=0.0),
         )

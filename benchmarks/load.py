@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -109,13 +109,19 @@ async def _closed(
 
 
 async def run_closed_loop(
-    url: str, warmup: Sequence[SignedRequest], measured: Sequence[SignedRequest], concurrency: int
+    url: str,
+    warmup: Sequence[SignedRequest],
+    measured: Sequence[SignedRequest],
+    concurrency: int,
+    on_timed: Callable[[], object] = lambda: None,
 ) -> LoadResult:
     """Send `warmup` (untimed: it opens the connections and warms both sides up), then `measured`
-    over the same keep-alive connections; only the latter is timed."""
+    over the same keep-alive connections; only the latter is timed. `on_timed` is called just
+    before the timed part starts."""
     async with _session(concurrency) as session:
         if warmup:
             await _closed(session, url, warmup, concurrency)
+        on_timed()
         return await _closed(session, url, measured, concurrency)
 
 

@@ -104,7 +104,7 @@ class _PeakRss:
 
     def __init__(self, pid: int) -> None:
         self.peak_bytes = 0
-        self._process = psutil.Process(pid)
+        self.process = psutil.Process(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
         self._thread.start()
@@ -116,7 +116,7 @@ class _PeakRss:
 
     def sample(self) -> None:
         try:
-            rss = int(self._process.memory_info().rss)
+            rss = int(self.process.memory_info().rss)
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             return
         self.peak_bytes = max(self.peak_bytes, rss)
@@ -152,6 +152,14 @@ class Child:
     @property
     def peak_rss_mb(self) -> float:
         return self._rss.peak_bytes / 1_000_000
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the child (every thread of it) has used so far."""
+        try:
+            times = self._rss.process.cpu_times()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied) as error:
+            raise BenchmarkError(f"cannot read the CPU time of {self.name}: {error}") from None
+        return float(times.user + times.system)
 
     def check_alive(self) -> None:
         code = self._process.poll()

@@ -2,9 +2,11 @@
 
 py-spy is not a dependency of the project: install it next to the interpreter (`uv pip install
 py-spy`) or anywhere on PATH. `Profiler` attaches to a child for the measured phase only and
-writes py-spy's "raw" output (one line per distinct stack: `frame;frame;... count`);
-`summarize` turns such a file into the functions with the most samples, both where the time was
-spent (self) and what it was spent under (total).
+writes py-spy's "raw" output (one line per distinct stack and thread: `thread;frame;... count`);
+`summarize` turns such a file into the functions of the event loop's thread with the most
+samples: where its time was spent (self) and under what (inclusive). Only
+samples of running threads count (py-spy leaves idle ones out), so the shares are of the CPU
+time the process got, not of wall time.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ def py_spy() -> str:
         return str(beside)
     found = shutil.which("py-spy")
     if found is None:
-        raise BenchmarkError("--profile needs py-spy: `uv pip install py-spy` (or pip) first")
+        raise BenchmarkError(
+            "--profile needs py-spy on PATH or in the virtualenv: `uv pip install py-spy` "
+            "(`uv sync`, which `make` runs, removes it again from the project's .venv)"
+        )
     return found
 
 
@@ -42,8 +47,18 @@ class Profiler:
     def __init__(self, pid: int, output: Path) -> None:
         self.output = output
         output.parent.mkdir(parents=True, exist_ok=True)
-        argv = [py_spy(), "record", "--pid", str(pid), "--rate", str(_RATE_HZ), "--format", "raw"]
-        argv += ["--output", str(output), "--nonblocking"]
+        argv = [
+            py_spy(),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(_RATE_HZ),
+            "--format",
+            "raw",
+            "--threads",
+        ]
+        argv += ["--output", str(output)]
         self._log = output.with_suffix(".log").open("wb")
         self._process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
 
@@ -64,56 +79,85 @@ class Profiler:
 @dataclass(frozen=True, slots=True)
 class Hotspot:
     function: str
-    share: float  # 0..1 of all samples
+    share: float  # 0..1 of the event loop thread's samples
 
 
 @dataclass(frozen=True, slots=True)
 class Summary:
     samples: int
-    self_time: tuple[Hotspot, ...]
-    total_time: tuple[Hotspot, ...]
+    main_thread: float  # share of the samples taken in the main thread (the event loop's)
+    self_time: tuple[Hotspot, ...]  # event loop thread, of its samples
+    main_total: tuple[Hotspot, ...]  # event loop thread, inclusive, under the loop, of its samples
+
+
+_LOOP_RUNNER = "Runner.run (asyncio/runners.py)"
+_IN_LOOP = "(the event loop itself: uvloop, I/O, callbacks in C)"
 
 
 def _frame_name(frame: str) -> str:
     """`function (path/to/module.py:123)` -> `function (path/to/module.py)`, lines merged."""
     name, _, where = frame.partition(" (")
     file = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/", "lib/python3"):
+    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
         if marker in file:
             file = file.split(marker, 1)[1]
     return f"{name} ({file})" if file else name
 
 
+def _loop_frames(names: list[str]) -> list[str]:
+    """The frames a main-thread stack has under the event loop (the process's own set-up above
+    it is on every stack); a stack that ends in the loop itself is time spent in the loop."""
+    if _LOOP_RUNNER not in names:
+        return names
+    below = names[len(names) - names[::-1].index(_LOOP_RUNNER) :]
+    return below or [_IN_LOOP]
+
+
 def summarize(raw: Path, top: int = 15) -> Summary:
+    """Read py-spy raw output recorded with `--threads` (each stack starts `thread (id): name`).
+
+    Hotspots are those of the main thread, which runs the event loop: one core at most, and
+    where an asyncio process saturates first. Other threads (the store's thread pool) mostly
+    wait in system calls (fsync, file locks), which py-spy cannot tell from running.
+    """
     own: Counter[str] = Counter()
     under: Counter[str] = Counter()
-    total = 0
+    total = main = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_frame_name(frame) for frame in stack.split(";") if not frame.startswith("process ")]
-        if not frames:
-            continue
+        thread, *frames = stack.split(";")
         total += count
-        own[frames[-1]] += count
-        for name in set(frames):
+        if not thread.endswith(": MainThread") or not frames:
+            continue
+        main += count
+        names = _loop_frames([_frame_name(frame) for frame in frames])
+        own[names[-1]] += count
+        for name in set(names):
             under[name] += count
-    if total == 0:
-        raise BenchmarkError(f"no samples in {raw}")
-
-    def ranked(counter: Counter[str]) -> tuple[Hotspot, ...]:
-        return tuple(Hotspot(name, count / total) for name, count in counter.most_common(top))
-
-    return Summary(samples=total, self_time=ranked(own), total_time=ranked(under))
+    if main == 0:
+        raise BenchmarkError(f"no samples of the main thread in {raw}")
+    return Summary(
+        samples=total,
+        main_thread=main / total,
+        self_time=tuple(Hotspot(name, n / main) for name, n in own.most_common(top)),
+        main_total=tuple(Hotspot(name, n / main) for name, n in under.most_common(top)),
+    )
 
 
 def render(title: str, summary: Summary) -> str:
-    lines = [f"## {title} ({summary.samples:,} samples)", "", "self:"]
-    lines += _rows(summary.self_time)
-    lines += ["", "total (inclusive):"]
-    lines += _rows(summary.total_time)
+    lines = [
+        f"## {title}: {summary.samples:,} samples while running, "
+        f"{summary.main_thread * 100:.0f} % of them in the event loop's thread",
+        "",
+        "event loop thread, self:",
+        *_rows(summary.self_time),
+        "",
+        "event loop thread, inclusive (under the loop):",
+        *_rows(summary.main_total),
+    ]
     return "\n".join(lines)
 
 

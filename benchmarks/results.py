@@ -140,7 +140,7 @@ def format_value(value: float, unit: str) -> str:
         return f"{value:.2f}x"
     if unit == "s":
         return f"{value:.2f}"
-    return f"{value:.1f}"  # ms
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"  # ms
 
 
 def _label(figure: Mapping[str, Any]) -> str:

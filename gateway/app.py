@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from gateway.api.connections import ConnectionsApi
+from gateway.api.dead_letters import DeadLettersApi
 from gateway.api.deliveries import DeliveriesApi
 from gateway.api.endpoints import EndpointsApi
 from gateway.api.inbound_events import InboundEventsApi
@@ -42,6 +43,7 @@ def _routes(deps: GatewayDeps) -> list[BaseRoute]:
         EndpointsApi(deps),
         SubscriptionsApi(deps),
         DeliveriesApi(deps),
+        DeadLettersApi(deps),
         InboundEventsApi(deps),
     ):
         routes.extend(api.routes())

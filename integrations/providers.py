@@ -1,19 +1,36 @@
 """The provider adapter interface: adding a payment provider means adding one module.
 
 An adapter verifies a request's signature on the raw bytes, reads the event
-envelope, and later normalizes the stored event into domain commands.
+envelope, and later normalizes the stored event into domain commands through one
+table (event type -> handler) that lives in the provider's module.
+
+Some payloads lack what is needed (Stripe's thin events name an object without
+carrying it). An adapter that can fetch the missing object from the provider's API,
+with the API key of the connection the event came through, also implements
+`FetchingAdapter`; the worker then asks it for the event's commands instead of
+normalizing the stored bytes alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from domain.subscriptions.commands import RecordPayment, SyncSubscription
+from domain.billing.model import InboundEvent
+from domain.subscriptions.commands import (
+    AnnounceTrialEnd,
+    LinkSubscription,
+    RecordPayment,
+    RecordPaymentFailure,
+    SyncSubscription,
+)
 
-Command = SyncSubscription | RecordPayment
+Command = SyncSubscription | RecordPayment | RecordPaymentFailure | AnnounceTrialEnd | LinkSubscription
+
+ApiKeyLookup = Callable[[str], Awaitable[str | None]]
+"""A connection id -> the provider API key it holds (None: no key, or no such connection)."""
 
 
 class MissingSignature(Exception):
@@ -26,6 +43,21 @@ class MalformedRequest(Exception):
 
 class SignatureRejected(Exception):
     """No secret verifies the signature, or the timestamp is outside tolerance (401)."""
+
+
+class PayloadError(ValueError):
+    """A stored event lacks a field we need, or has it in an unusable shape (the event fails)."""
+
+
+class ProviderUnavailable(Exception):
+    """The provider's API could not answer now (timeout, 5xx, 429): try the event again later."""
+
+
+class ProviderRefused(Exception):
+    """The provider's API refused what we asked (a bad key, an unknown object): the event fails.
+
+    Fixing the cause (a PATCH of the connection's `api_key`) and reprocessing the event runs it again.
+    """
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,5 +91,44 @@ class ProviderAdapter(Protocol):
         ...
 
     def normalize(self, body: bytes, merchant_id: str, source_key: str) -> Sequence[Command] | Ignored:
-        """Domain commands for a stored event, or Ignored for types we do not act on."""
+        """Domain commands for a stored event, or Ignored for types we do not act on.
+
+        Pure: reads the bytes only. Raises PayloadError for an unusable payload.
+        """
         ...
+
+
+@runtime_checkable
+class FetchingAdapter(Protocol):
+    """An adapter that completes events from the provider's API (see the module docstring)."""
+
+    async def commands(self, event: InboundEvent) -> Sequence[Command] | Ignored:
+        """`normalize`, fetching what the payload lacks.
+
+        Raises PayloadError, ProviderUnavailable (transient) or ProviderRefused.
+        """
+        ...
+
+    async def fetch_subscription(
+        self, event: InboundEvent, provider_subscription_id: str
+    ) -> SyncSubscription | None:
+        """The provider's current view of a subscription the event refers to but we have not
+        seen yet; None when the event's connection holds no API key to ask with.
+        """
+        ...
+
+
+async def event_commands(adapter: ProviderAdapter, event: InboundEvent) -> Sequence[Command] | Ignored:
+    """What the worker runs for a stored event."""
+    if isinstance(adapter, FetchingAdapter):
+        return await adapter.commands(event)
+    return adapter.normalize(event.body, event.merchant_id, event.id)
+
+
+async def missing_subscription(
+    adapter: ProviderAdapter, event: InboundEvent, provider_subscription_id: str
+) -> SyncSubscription | None:
+    """A snapshot of a subscription an event needs but nothing created yet, if it can be fetched."""
+    if isinstance(adapter, FetchingAdapter):
+        return await adapter.fetch_subscription(event, provider_subscription_id)
+    return None

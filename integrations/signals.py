@@ -74,6 +74,11 @@ class RedisSignal:
                 log.info("work_signal_restored")
                 self._failing = False
 
+    async def settle(self) -> None:
+        """Wait until what was marked so far has been published (or has failed)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()

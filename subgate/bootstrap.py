@@ -4,26 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import structlog
 from arq.connections import ArqRedis
 
 from domain.billing.internal import InboundInternal
 from domain.billing.service import InboundExternal
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.service import MerchantsExternal
-from domain.notifications.internal import NotificationsInternal
+from domain.notifications.internal import DeliveryOptions, NotificationsInternal
+from domain.notifications.ports import Mailer
 from domain.notifications.retry import RetryPolicy
 from domain.notifications.service import NotificationsExternal
 from domain.shared.clock import Clock, system_clock
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.service import SubscriptionsExternal
 from gateway.deps import GatewayConfig, GatewayDeps
+from integrations.email.mailers import KeepingMailer, SmtpMailer
+from integrations.email.render import EmailRenderer
+from integrations.email.url import parse_smtp_url
 from integrations.mongo.store import MongoStore
 from integrations.outbound.sender import HttpWebhookSender, build_client
 from integrations.outbound.targets import registration_check
-from integrations.providers import ProviderAdapter
+from integrations.polar.adapter import PolarAdapter
+from integrations.providers import ApiKeyLookup, ProviderAdapter
 from integrations.redis.client import ping as ping_redis, redis_client
 from integrations.signals import FanOutSignal, LocalSignal, RedisSignal
 from integrations.sqlite.store import SqliteStore
@@ -43,8 +50,25 @@ def open_store(database_url: str) -> DocumentStore:
     return MongoStore(database_url)
 
 
-def providers() -> Mapping[str, ProviderAdapter]:
-    return {"stripe": StripeAdapter()}
+def providers(
+    api_keys: ApiKeyLookup | None = None, clock: Clock = system_clock
+) -> Mapping[str, ProviderAdapter]:
+    """Every implemented provider, by the name in its webhook URL (a connection to any other is 422).
+
+    `api_keys` gives an adapter the connection's provider API key, to fetch what an event lacks.
+    """
+    stripe = StripeAdapter(clock=clock) if api_keys is None else StripeAdapter(api_keys=api_keys, clock=clock)
+    return {"stripe": stripe, "polar": PolarAdapter()}
+
+
+def mailer(settings: Settings) -> Mailer:
+    """SMTP when `SUBGATE_SMTP_URL` is set; otherwise emails are kept as sent-mail records (logged)."""
+    renderer = EmailRenderer()
+    if settings.smtp_url is None:
+        return KeepingMailer(settings.email_from, renderer, structlog.get_logger())
+    return SmtpMailer(
+        parse_smtp_url(settings.smtp_url), settings.email_from, renderer, settings.delivery_timeout_seconds
+    )
 
 
 @dataclass(kw_only=True)
@@ -94,12 +118,12 @@ async def build(
     remote = RedisSignal(redis)
     signal = FanOutSignal((local, remote))
     txn = StoreTxn(store)
-    http = build_client()
+    http = build_client(allow_private_targets=settings.allow_private_targets)
     sender = HttpWebhookSender(
         http, telemetry, settings.delivery_timeout_seconds, settings.allow_private_targets
     )
     policy = RetryPolicy(schedule=settings.retry_schedule)
-    adapters = providers()
+    adapters = providers(MerchantsInternal(txn, clock).api_key, clock)
 
     async def readiness() -> Mapping[str, bool]:
         try:
@@ -131,7 +155,7 @@ async def build(
             merchants=MerchantsExternal(txn, clock),
             subscriptions=SubscriptionsExternal(txn),
             inbound=InboundExternal(txn, clock, signal),
-            notifications=NotificationsExternal(txn, clock),
+            notifications=NotificationsExternal(txn, clock, signal),
             readiness=readiness,
             check_target=registration_check(allow_private=settings.allow_private_targets),
         ),
@@ -151,7 +175,16 @@ async def build(
             subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier),
             inbound=InboundInternal(txn, clock),
             notifications=NotificationsInternal(
-                txn, clock, signal, sender, policy, settings.delivery_timeout_seconds
+                txn,
+                clock,
+                signal,
+                sender,
+                policy,
+                settings.delivery_timeout_seconds,
+                mailer=mailer(settings),
+                options=DeliveryOptions(
+                    order_wait=timedelta(seconds=settings.order_wait_seconds), journal=structlog.get_logger()
+                ),
             ),
         ),
     )

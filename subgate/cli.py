@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _service_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name, summary in (
-        ("dev", "HTTP server + worker + sweeper on embedded defaults (SQLite, embedded Redis)"),
+        ("dev", "HTTP server + worker in one process on embedded defaults (SQLite, embedded Redis)"),
         ("serve", "HTTP server only (inbound webhooks + REST API)"),
-        ("worker", "arq worker: inbound processing, outbound webhooks, the sweeper"),
+        ("worker", "the worker: inbound processing, outbound webhooks"),
     ):
         commands.add_parser(
             name,
@@ -98,6 +98,20 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     listing.add_argument("--kind", choices=[k.value for k in DeadLetterKind])
     listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
     listing.set_defaults(run=LazyCommand("admin", "list_dead_letters"))
+    replay = actions.add_parser(
+        "replay",
+        help="replay dead letters: due again at once, same message id, the endpoint's current secrets",
+        description="Make dead letters' deliveries due again. A running service (subgate dev or worker "
+        "on the same database) sends them at its next look at the store.",
+    )
+    replay.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids (dl_...)")
+    replay.add_argument("--all", action="store_true", help="every dead letter not replayed yet")
+    replay.add_argument("--merchant", help="with --all: only this merchant's")
+    replay.add_argument(
+        "--kind", choices=[k.value for k in DeadLetterKind], help="with --all: only this kind"
+    )
+    replay.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    replay.set_defaults(run=LazyCommand("dlq", "replay"))
 
 
 def _event_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from domain.notifications.emails import has_line_break
 from domain.notifications.retry import parse_schedule
 from domain.shared.errors import ValidationFailed
+from integrations.email.url import parse_smtp_url
 
 SECONDS_PER_DAY = 86_400
 # Deliveries one worker process has in flight at once.
@@ -42,6 +44,9 @@ class Settings:
     endpoint_concurrency: int = 20
     trace_sample_ratio: float = 1.0
     public_base_url: str | None = None
+    # How long a notification waits for an earlier one of the same subscription to the same
+    # endpoint (or address) before it is sent anyway.
+    order_wait_seconds: float = 600.0
 
     @property
     def base_url(self) -> str:
@@ -143,8 +148,8 @@ def load_settings(
         retry_schedule=schedule,
         delivery_timeout_seconds=_float(env, "SUBGATE_DELIVERY_TIMEOUT_SECONDS", 15.0),
         allow_private_targets=_bool(env, "SUBGATE_ALLOW_PRIVATE_TARGETS"),
-        smtp_url=env.get("SUBGATE_SMTP_URL") or None,
-        email_from=env.get("SUBGATE_EMAIL_FROM") or "billing@localhost",
+        smtp_url=_smtp_url(env),
+        email_from=_email_from(env),
         otlp_endpoint=env.get("SUBGATE_OTLP_ENDPOINT") or None,
         log_format=log_format,
         worker_poll_seconds=_float(env, "SUBGATE_WORKER_POLL_SECONDS", 0.5),
@@ -152,4 +157,22 @@ def load_settings(
         endpoint_concurrency=_int(env, "SUBGATE_ENDPOINT_CONCURRENCY", 20, minimum=1),
         trace_sample_ratio=_ratio(env, "SUBGATE_TRACE_SAMPLE_RATIO", 1.0),
         public_base_url=env.get("SUBGATE_PUBLIC_BASE_URL") or None,
+        order_wait_seconds=_float(env, "SUBGATE_ORDER_WAIT_SECONDS", 600.0),
     )
+
+
+def _smtp_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("SUBGATE_SMTP_URL") or None
+    if raw is not None:
+        try:
+            parse_smtp_url(raw)
+        except ValueError as error:
+            raise SettingsError(f"SUBGATE_SMTP_URL: {error}") from None
+    return raw
+
+
+def _email_from(env: Mapping[str, str]) -> str:
+    value = env.get("SUBGATE_EMAIL_FROM") or "billing@localhost"
+    if has_line_break(value) or "@" not in value:
+        raise SettingsError("SUBGATE_EMAIL_FROM: expected one address such as billing@example.com")
+    return value

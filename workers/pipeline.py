@@ -141,7 +141,7 @@ class Pipeline:
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
         """Attempt one delivery within its endpoint's share of this worker (see workers.fairness)."""
         # Emails share one gate: their recipient is the mail server.
-        endpoint = claimed.delivery.endpoint_id or "email"
+        endpoint = claimed.delivery.endpoint_id or EMAIL_SHARE
         gate = self._gates.get(endpoint)
         if gate is None:
             gate = self._gates[endpoint] = EndpointGate(self.deps.config.per_endpoint)

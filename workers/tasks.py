@@ -9,11 +9,18 @@ import structlog
 from domain.billing.internal import Outcome
 from domain.billing.model import InboundEvent, InboundStatus
 from domain.notifications.internal import AttemptResult, ClaimedDelivery
-from domain.shared.errors import DomainError
-from domain.subscriptions.commands import RecordPayment
+from domain.shared.errors import ConcurrencyConflict, DomainError
 from domain.subscriptions.service import Outcome as Applied, SubscriptionNotYetKnown
-from integrations.providers import Command, Ignored
-from integrations.stripe.payloads import PayloadError
+from integrations.providers import (
+    Command,
+    Ignored,
+    PayloadError,
+    ProviderAdapter,
+    ProviderRefused,
+    ProviderUnavailable,
+    event_commands,
+    missing_subscription,
+)
 from workers.deps import WorkerDeps
 
 log = structlog.get_logger()
@@ -37,45 +44,53 @@ async def apply_inbound(deps: WorkerDeps, event: InboundEvent) -> Outcome:
 
 
 async def _apply(deps: WorkerDeps, event: InboundEvent) -> Outcome:
-    normalized = _normalize(deps, event)
-    if isinstance(normalized, Outcome):
-        return normalized
-    try:
-        applied = await _run(deps, normalized)
-    except SubscriptionNotYetKnown as error:
-        # Out-of-order arrival: the subscription's own event has not been processed yet.
-        return Outcome(event_id=event.id, status=None, reason=error.message)
-    except DomainError as error:
-        return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=error.message)
-    if any(a.applied for a in applied):
-        return Outcome(event_id=event.id, status=InboundStatus.APPLIED)
-    reason = "; ".join(a.reason or "no effect" for a in applied)
-    return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=reason)
-
-
-def _normalize(deps: WorkerDeps, event: InboundEvent) -> Sequence[Command] | Outcome:
-    """The event's commands, or its final outcome when it has none to run."""
     adapter = deps.providers.get(event.provider)
     if adapter is None:
         return Outcome(
             event_id=event.id, status=InboundStatus.FAILED, reason=f"no adapter for {event.provider!r}"
         )
     try:
-        normalized = adapter.normalize(event.body, event.merchant_id, event.id)
-    except PayloadError as error:
+        normalized = await event_commands(adapter, event)
+        if isinstance(normalized, Ignored):
+            return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=normalized.reason)
+        applied = await _run(deps, adapter, event, normalized)
+    except (PayloadError, ProviderRefused, ProviderUnavailable, DomainError) as error:
+        return _when_raised(event, error)
+    if any(a.applied for a in applied):
+        return Outcome(event_id=event.id, status=InboundStatus.APPLIED)
+    reason = "; ".join(a.reason or "no effect" for a in applied)
+    return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=reason)
+
+
+def _when_raised(event: InboundEvent, error: Exception) -> Outcome:
+    """A final status, or `None` (postponed) for what a later attempt can get past."""
+    if isinstance(error, PayloadError):
         return Outcome(event_id=event.id, status=InboundStatus.FAILED, reason=f"unusable payload: {error}")
-    if isinstance(normalized, Ignored):
-        return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=normalized.reason)
-    return normalized
+    if isinstance(error, ProviderRefused):
+        return Outcome(event_id=event.id, status=InboundStatus.FAILED, reason=str(error))
+    if isinstance(error, SubscriptionNotYetKnown | ConcurrencyConflict | ProviderUnavailable):
+        # Out-of-order arrival (the subscription's own event has not been processed yet), a
+        # unit that kept losing races, or the provider's API timing out or failing: never
+        # final on a transient cause; the event stays accepted and runs again later.
+        return Outcome(event_id=event.id, status=None, reason=str(error))
+    return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=str(error))
 
 
-async def _run(deps: WorkerDeps, commands: Sequence[Command]) -> list[Applied]:
+async def _run(
+    deps: WorkerDeps, adapter: ProviderAdapter, event: InboundEvent, commands: Sequence[Command]
+) -> list[Applied]:
     applied = []
     for command in commands:
-        if isinstance(command, RecordPayment):
-            applied.append(await deps.subscriptions.record_payment(command))
-        else:
-            applied.append(await deps.subscriptions.sync_from_provider(command))
+        try:
+            applied.append(await deps.subscriptions.apply(command))
+        except SubscriptionNotYetKnown as unknown:
+            # An invoice of a subscription no event has shown yet: ask the provider for it,
+            # when the connection holds an API key; otherwise wait for its own event.
+            fetched = await missing_subscription(adapter, event, unknown.entity_id)
+            if fetched is None:
+                raise
+            await deps.subscriptions.apply(fetched)
+            applied.append(await deps.subscriptions.apply(command))
     return applied
 
 

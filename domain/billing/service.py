@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain.billing.model import InboundEvent, InboundStatus
 from domain.billing.ports import BillingUnit, InboundFilter
 from domain.shared.clock import Clock
-from domain.shared.errors import NotFound
+from domain.shared.errors import Conflict, NotFound
 from domain.shared.ids import new_id
 from domain.shared.pagination import Page, PageRequest
-from domain.shared.txn import TxnFn
+from domain.shared.txn import TxnFn, with_retries
 from domain.shared.work import WorkKind, WorkSignal
 
 
@@ -79,6 +79,40 @@ class InboundExternal:
         if found is None or found.merchant_id != merchant_id:
             raise NotFound("inbound event", event_id)
         return found
+
+    async def reprocess(self, merchant_id: str, event_id: str) -> InboundEvent:
+        """Run a `failed` or `ignored` event again: it becomes `accepted` and due now.
+
+        Idempotent: an event already waiting (`accepted`) is left as it is, except that one
+        waiting for a later retry (and leased by no worker) is made due now. An `applied`
+        event has nothing left to run (409).
+        """
+
+        async def work(unit: BillingUnit) -> InboundEvent:
+            found = await unit.inbound_events.get(event_id)
+            if found is None or found.merchant_id != merchant_id:
+                raise NotFound("inbound event", event_id)
+            if found.status == InboundStatus.APPLIED:
+                raise Conflict(f"inbound event {event_id!r} is already applied: nothing to run again")
+            now = self._clock()
+            if found.status == InboundStatus.ACCEPTED:
+                if found.lease_owner is not None or (found.due_at is not None and found.due_at <= now):
+                    return found
+                return await unit.inbound_events.update(replace(found, due_at=now))
+            again = replace(
+                found,
+                status=InboundStatus.ACCEPTED,
+                reason=None,
+                attempts=0,
+                processed_at=None,
+                due_at=now,
+                lease_owner=None,
+            )
+            return await unit.inbound_events.update(again)
+
+        event = await with_retries(self._txn, work)
+        self._signal.notify(WorkKind.INBOUND)
+        return event
 
     async def list(self, merchant_id: str, where: InboundFilter, page: PageRequest) -> Page[InboundEvent]:
         async def work(unit: BillingUnit) -> Page[InboundEvent]:

@@ -68,3 +68,15 @@ class MerchantsInternal:
         if found is None:
             raise NotFound("connection", connection_id)
         return found
+
+    async def api_key(self, connection_id: str) -> str | None:
+        """The provider API key a connection holds, for fetching what an event lacks.
+
+        None when the connection has no key, or no longer exists.
+        """
+
+        async def work(unit: MerchantsUnit) -> Connection | None:
+            return await unit.connections.get(connection_id)
+
+        found = await self._txn(work)
+        return None if found is None else found.api_key

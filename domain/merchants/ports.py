@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from domain.merchants.model import Connection, Merchant
@@ -21,11 +22,21 @@ class MerchantRepository(Protocol):
 
 
 class ConnectionRepository(Protocol):
+    """Connections that are not deleted; a deleted one is gone for every method."""
+
     async def add(self, connection: Connection) -> None: ...
 
     async def get(self, connection_id: str) -> Connection | None: ...
 
     async def list_for(self, merchant_id: str) -> Sequence[Connection]: ...
+
+    async def update(self, connection: Connection) -> None:
+        """Replace the stored connection of the same id (NotFound if there is none)."""
+        ...
+
+    async def remove(self, connection_id: str, at: datetime) -> bool:
+        """Delete the connection; False when there was none. Its stored events stay."""
+        ...
 
 
 class MerchantsUnit(Protocol):

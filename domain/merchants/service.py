@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from domain.merchants.model import (
     Connection,
@@ -20,6 +20,7 @@ from domain.shared.txn import TxnFn
 MAX_SECRETS = 5
 MIN_SECRET_LENGTH = 8
 MAX_SECRET_LENGTH = 512
+MAX_API_KEY_LENGTH = 512
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,6 +28,15 @@ class NewConnection:
     provider: str
     webhook_secrets: Sequence[str]
     api_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionChange:
+    """What a PATCH changes: `None` leaves a field as it is."""
+
+    webhook_secrets: Sequence[str] | None = None  # the new list, replacing every secret
+    api_key_changed: bool = False
+    api_key: str | None = None  # with api_key_changed: the new key, or None to forget it
 
 
 def _validated_secrets(secrets: Sequence[str]) -> tuple[str, ...]:
@@ -43,6 +53,14 @@ def _validated_secrets(secrets: Sequence[str]) -> tuple[str, ...]:
         ):
             raise ValidationFailed("webhook_secrets", "each secret is a string of 8 to 512 characters")
     return cleaned
+
+
+def _validated_api_key(api_key: str | None) -> str | None:
+    if api_key is None:
+        return None
+    if not 1 <= len(api_key) <= MAX_API_KEY_LENGTH or api_key.strip() != api_key:
+        raise ValidationFailed("api_key", f"a string of 1 to {MAX_API_KEY_LENGTH} characters, or null")
+    return api_key
 
 
 class MerchantsExternal:
@@ -69,7 +87,7 @@ class MerchantsExternal:
             merchant_id=merchant_id,
             provider=provider,
             webhook_secrets=_validated_secrets(new.webhook_secrets),
-            api_key=new.api_key,
+            api_key=_validated_api_key(new.api_key),
             created_at=self._clock(),
         )
 
@@ -87,6 +105,40 @@ class MerchantsExternal:
         if found is None or found.merchant_id != merchant_id:
             raise NotFound("connection", connection_id)
         return found
+
+    async def update_connection(
+        self, merchant_id: str, connection_id: str, change: ConnectionChange
+    ) -> Connection:
+        """Rotate secrets (the new list takes effect with this commit) or set the API key."""
+        if change.webhook_secrets is None and not change.api_key_changed:
+            raise ValidationFailed("body", "give webhook_secrets or api_key")
+        secrets = None if change.webhook_secrets is None else _validated_secrets(change.webhook_secrets)
+        api_key = _validated_api_key(change.api_key)
+
+        async def work(unit: MerchantsUnit) -> Connection:
+            found = await unit.connections.get(connection_id)
+            if found is None or found.merchant_id != merchant_id:
+                raise NotFound("connection", connection_id)
+            changed = replace(
+                found,
+                webhook_secrets=found.webhook_secrets if secrets is None else secrets,
+                api_key=api_key if change.api_key_changed else found.api_key,
+            )
+            await unit.connections.update(changed)
+            return changed
+
+        return await self._txn(work)
+
+    async def delete_connection(self, merchant_id: str, connection_id: str) -> None:
+        """Later webhooks to it answer 404; the events it already received stay."""
+
+        async def work(unit: MerchantsUnit) -> None:
+            found = await unit.connections.get(connection_id)
+            if found is None or found.merchant_id != merchant_id:
+                raise NotFound("connection", connection_id)
+            await unit.connections.remove(connection_id, self._clock())
+
+        await self._txn(work)
 
     async def list_connections(self, merchant_id: str) -> Sequence[Connection]:
         async def work(unit: MerchantsUnit) -> Sequence[Connection]:

@@ -8,27 +8,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
+from domain.notifications.emails import EMAIL_EVENTS
+from domain.notifications.health import DISABLE_AFTER, EndpointBook, Journal
 from domain.notifications.model import (
-    Attempt,
+    Channel,
     DeadLetter,
     DeadLetterKind,
     Delivery,
     DeliveryStatus,
     Endpoint,
+    lane_of,
 )
+from domain.notifications.ordering import DEFAULT_ORDER_WAIT, lane_hold
 from domain.notifications.payload import message_body
 from domain.notifications.ports import (
+    Mailer,
     NotificationsUnit,
+    OutboundEmail,
     OutboundWebhook,
-    SendResult,
     WebhookSender,
 )
+from domain.notifications.recording import AttemptResult, Recorder
+from domain.notifications.replay import ReplaySummary, replay_dead_letter, replay_many
 from domain.notifications.retry import RetryPolicy
-from domain.shared.clock import Clock
+from domain.shared.clock import Clock, system_clock
 from domain.shared.errors import ConcurrencyConflict
 from domain.shared.ids import new_id
 from domain.shared.outbox import OutboxMessage
@@ -36,9 +45,37 @@ from domain.shared.pagination import Page, PageRequest
 from domain.shared.txn import TxnFn
 from domain.shared.work import WorkKind, WorkSignal
 
-MAX_URL_LENGTH = 2048
+__all__ = [
+    "AttemptResult",
+    "ClaimedDelivery",
+    "DeadLettersInternal",
+    "DeliveryOptions",
+    "NotificationsInternal",
+]
 
-HTTP_GONE = 410  # the merchant removed the endpoint: stop sending to it
+
+class StdlibJournal:
+    """The journal when none is given: the standard library's logging, never silence."""
+
+    def __init__(self) -> None:
+        self._log = logging.getLogger("subgate.notifications")
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log.info(_line(event, fields))
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log.warning(_line(event, fields))
+
+
+def _line(event: str, fields: dict[str, Any]) -> str:
+    return " ".join([event, *(f"{key}={value!r}" for key, value in fields.items())])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryOptions:
+    order_wait: timedelta = DEFAULT_ORDER_WAIT  # how long a delivery waits for an earlier one of its lane
+    disable_after: timedelta = DISABLE_AFTER  # failing this long without a success disables an endpoint
+    journal: Journal | None = None  # where operators read what happened; stdlib logging when None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,28 +83,17 @@ class ClaimedDelivery:
     """A delivery leased to one worker, with what sending it needs."""
 
     delivery: Delivery
-    endpoint: Endpoint | None  # None: deleted or disabled since the delivery was made
+    endpoint: Endpoint | None  # None for an email, or when the endpoint is unusable (see problem)
     message: OutboxMessage | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptResult:
-    """What happened to one claimed delivery.
-
-    `result` is the peer's answer; None with a `problem` means no attempt could be made
-    (the endpoint or message is gone). `deferred` puts the delivery back, due after
-    `defer_seconds`, without counting an attempt (its endpoint is at its concurrency cap).
-    """
-
-    claimed: Delivery
-    result: SendResult | None = None
-    problem: str | None = None
-    deferred: bool = False
-    defer_seconds: float = 1.0
+    problem: str | None = None  # why no attempt can be made
 
 
 class NotificationsInternal:
-    """Fan-out, claiming, attempts and their records. Every operation is safe to run twice."""
+    """Fan-out, claiming, attempts and their records. Every operation is safe to run twice.
+
+    Without a `mailer` no customer emails are made (a deployment always passes one: SMTP,
+    or the one that keeps sent-mail records).
+    """
 
     def __init__(
         self,
@@ -77,12 +103,20 @@ class NotificationsInternal:
         sender: WebhookSender,
         policy: RetryPolicy,
         attempt_timeout: float,
+        *,
+        mailer: Mailer | None = None,
+        options: DeliveryOptions | None = None,
     ) -> None:
+        options = options or DeliveryOptions()
         self._txn = txn
         self._clock = clock
         self._signal = signal
         self._sender = sender
+        self._mailer = mailer
         self._policy = policy
+        self._order_wait = options.order_wait
+        self._disable_after = options.disable_after
+        self._journal: Journal = options.journal or StdlibJournal()
         # A claimed delivery stays leased for longer than one attempt may take; a worker
         # that dies mid-attempt has its leases handed back by the others (see release).
         self._lease = timedelta(seconds=attempt_timeout + 30)
@@ -117,65 +151,116 @@ class NotificationsInternal:
                 message.id, endpoint.id
             ):
                 continue
-            delivery = Delivery(
-                id=new_id("dlv"),
-                merchant_id=message.merchant_id,
-                endpoint_id=endpoint.id,
-                message_id=message.id,
-                event_type=message.event_type.value,
-                status=DeliveryStatus.PENDING,
-                attempts=(),
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-            )
+            made.append(self._new_delivery(message, now, endpoint_id=endpoint.id))
+        if self._mailer is not None and message.event_type in EMAIL_EVENTS:
+            to = await unit.recipients.email_for(message)
+            if to is None:
+                self._journal.warning(
+                    "email_not_sent",
+                    message_id=message.id,
+                    event_type=message.event_type.value,
+                    reason="no usable customer email address is known",
+                )
+            else:
+                made.append(self._new_delivery(message, now, recipient=to))
+        for delivery in made:
             await unit.deliveries.add(delivery)
-            made.append(delivery)
         return made
 
+    @staticmethod
+    def _new_delivery(
+        message: OutboxMessage, now: datetime, *, endpoint_id: str | None = None, recipient: str | None = None
+    ) -> Delivery:
+        towards = endpoint_id if recipient is None else f"email:{recipient}"
+        return Delivery(
+            id=new_id("dlv"),
+            merchant_id=message.merchant_id,
+            endpoint_id=endpoint_id,
+            message_id=message.id,
+            event_type=message.event_type.value,
+            status=DeliveryStatus.PENDING,
+            attempts=(),
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+            channel=Channel.WEBHOOK if recipient is None else Channel.EMAIL,
+            recipient=recipient,
+            lane=lane_of(towards or "", message.subject_id) if message.subject_id else None,
+        )
+
     async def claim(self, owner: str, limit: int) -> list[ClaimedDelivery]:
-        """Lease up to `limit` due deliveries to `owner`, with their endpoints and messages."""
+        """Lease up to `limit` due deliveries to `owner`, with their endpoints and messages.
+
+        A delivery that must wait for an earlier one of its lane goes straight back, due
+        when that one may have settled (see `domain.notifications.ordering`).
+        """
 
         async def work(unit: NotificationsUnit) -> list[ClaimedDelivery]:
             now = self._clock()
             leased = await unit.deliveries.claim_due(now, now + self._lease, owner, limit)
             if not leased:
                 return []
-            endpoints = {e.id: e for e in await unit.endpoints.get_many([d.endpoint_id for d in leased])}
-            messages = {m.id: m for m in await unit.outbox.get_many([d.message_id for d in leased])}
-            claimed = []
-            for delivery in leased:
-                endpoint = endpoints.get(delivery.endpoint_id)
-                usable = (
-                    endpoint is not None and endpoint.enabled and endpoint.merchant_id == delivery.merchant_id
-                )
-                claimed.append(
-                    ClaimedDelivery(
-                        delivery=delivery,
-                        endpoint=endpoint if usable else None,
-                        message=messages.get(delivery.message_id),
-                    )
-                )
-            return claimed
+            ready = await self._in_order(unit, leased, now)
+            endpoints = {
+                e.id: e
+                for e in await unit.endpoints.get_many([d.endpoint_id for d in ready if d.endpoint_id])
+            }
+            messages = {m.id: m for m in await unit.outbox.get_many([d.message_id for d in ready])}
+            return [_claimed(d, endpoints, messages.get(d.message_id)) for d in ready]
 
         return await self._txn(work)
 
+    async def _in_order(
+        self, unit: NotificationsUnit, leased: Sequence[Delivery], now: datetime
+    ) -> list[Delivery]:
+        ready = []
+        for delivery in leased:
+            hold = await lane_hold(unit, delivery, now, self._order_wait)
+            if hold.until is not None:
+                await unit.deliveries.update(replace(delivery, next_attempt_at=hold.until, lease_owner=None))
+                continue
+            if hold.gave_up:
+                delivery = await unit.deliveries.update(replace(delivery, order_given_up=True))  # noqa: PLW2901
+                self._journal.warning(
+                    "delivery_order_given_up",
+                    delivery_id=delivery.id,
+                    waited_for=hold.blocker_id,
+                    lane=delivery.lane,
+                )
+            ready.append(delivery)
+        return ready
+
     async def send(self, claimed: ClaimedDelivery) -> AttemptResult:
-        """One attempt: sign and POST the message (never raises for the peer's failure)."""
-        if claimed.endpoint is None or claimed.message is None:
-            return AttemptResult(claimed=claimed.delivery, problem="endpoint or message no longer exists")
+        """One attempt: sign and POST the message, or mail it (never raises for the peer's failure)."""
+        delivery, message = claimed.delivery, claimed.message
+        if claimed.problem is not None or message is None:
+            return AttemptResult(claimed=delivery, problem=claimed.problem or "the message no longer exists")
         now = self._clock()
+        if delivery.channel == Channel.EMAIL:
+            if self._mailer is None or delivery.recipient is None:
+                return AttemptResult(claimed=delivery, problem="emails are not configured")
+            email = OutboundEmail(
+                to=delivery.recipient,
+                delivery_id=delivery.id,
+                message_id=message.id,
+                event_type=message.event_type.value,
+                occurred_at=message.occurred_at,
+                data=message.data,
+            )
+            return AttemptResult(claimed=delivery, result=await self._mailer.send(email))
+        if claimed.endpoint is None:
+            return AttemptResult(claimed=delivery, problem="the endpoint no longer exists")
         result = await self._sender.send(
             OutboundWebhook(
                 url=claimed.endpoint.url,
-                message_id=claimed.message.id,
+                message_id=message.id,
                 timestamp=now,
-                body=message_body(claimed.message),
+                body=message_body(message),
                 secrets=claimed.endpoint.signing_secrets(now),
-                trace_carrier=claimed.message.trace_carrier,
+                trace_carrier=message.trace_carrier,
             )
         )
-        return AttemptResult(claimed=claimed.delivery, result=result)
+        return AttemptResult(claimed=delivery, result=result)
 
     async def record(self, results: Sequence[AttemptResult]) -> list[Delivery]:
         """Record many attempts in one transaction; returns the deliveries as stored afterwards.
@@ -198,76 +283,33 @@ class NotificationsInternal:
     async def _record_all(
         self, unit: NotificationsUnit, *, results: Sequence[AttemptResult]
     ) -> list[Delivery]:
-        now = self._clock()
+        endpoint_ids = [r.claimed.endpoint_id for r in results if r.claimed.endpoint_id and not r.deferred]
+        recorder = Recorder(
+            unit=unit,
+            book=await EndpointBook.load(unit, endpoint_ids),
+            policy=self._policy,
+            disable_after=self._disable_after,
+            now=self._clock(),
+        )
         recorded = []
         for one in results:
             try:
-                recorded.append(await self._record_one(unit, one, now))
+                recorded.append(await recorder.record(one))
             except ConcurrencyConflict:
                 continue
+        for disabled in recorder.book.disabled:
+            self._journal.warning(
+                "endpoint_disabled",
+                endpoint_id=disabled.endpoint.id,
+                merchant_id=disabled.endpoint.merchant_id,
+                url=disabled.endpoint.url,
+                reason=disabled.reason,
+            )
+        if recorder.book.disabled:
+            self._signal.notify(WorkKind.OUTBOX)
+        if recorder.woken:
+            self._signal.notify(WorkKind.DELIVERIES)
         return recorded
-
-    async def _record_one(self, unit: NotificationsUnit, one: AttemptResult, now: datetime) -> Delivery:
-        leased = one.claimed
-        if one.deferred:
-            later = now + timedelta(seconds=one.defer_seconds)
-            return await unit.deliveries.update(replace(leased, next_attempt_at=later, lease_owner=None))
-        result = one.result
-        attempt = Attempt(
-            at=now,
-            status_code=result.status_code if result else None,
-            duration_ms=result.duration_ms if result else 0,
-            error=one.problem if result is None else result.error,
-            response_excerpt=result.response_excerpt if result else None,
-        )
-        attempts = (*leased.attempts, attempt)
-        if result is not None and result.ok:
-            done = replace(
-                leased,
-                status=DeliveryStatus.SUCCEEDED,
-                attempts=attempts,
-                next_attempt_at=None,
-                updated_at=now,
-                lease_owner=None,
-            )
-            return await unit.deliveries.update(done)
-        delay = None if result is None else self._policy.delay_after(len(attempts))
-        if delay is not None and result is not None and result.retry_after is not None:
-            # The endpoint asked for a pause (429/503): wait at least that long; the sender caps it.
-            delay = max(delay, result.retry_after)
-        if result is not None and result.status_code == HTTP_GONE:
-            delay = None
-            await _disable_endpoint(unit, leased)
-        if delay is None:
-            dead = replace(
-                leased,
-                status=DeliveryStatus.DEAD,
-                attempts=attempts,
-                next_attempt_at=None,
-                updated_at=now,
-                lease_owner=None,
-            )
-            stored = await unit.deliveries.update(dead)
-            await unit.dead_letters.add(
-                DeadLetter(
-                    id=new_id("dl"),
-                    merchant_id=leased.merchant_id,
-                    kind=DeadLetterKind.WEBHOOK,
-                    delivery_id=leased.id,
-                    reason=_reason(attempt, len(attempts)),
-                    created_at=now,
-                )
-            )
-            return stored
-        retry = replace(
-            leased,
-            status=DeliveryStatus.FAILED,
-            attempts=attempts,
-            next_attempt_at=now + timedelta(seconds=delay),
-            updated_at=now,
-            lease_owner=None,
-        )
-        return await unit.deliveries.update(retry)
 
     async def deliver_due(self, owner: str, limit: int = 100) -> list[Delivery]:
         """Claim what is due, attempt each in turn and record them: the plain, sequential path."""
@@ -283,11 +325,28 @@ class NotificationsInternal:
         return await self._txn(work)
 
 
+def _claimed(
+    delivery: Delivery, endpoints: dict[str, Endpoint], message: OutboxMessage | None
+) -> ClaimedDelivery:
+    if delivery.channel == Channel.EMAIL or delivery.endpoint_id is None:
+        return ClaimedDelivery(delivery=delivery, endpoint=None, message=message)
+    endpoint = endpoints.get(delivery.endpoint_id)
+    problem = None
+    if endpoint is None or endpoint.merchant_id != delivery.merchant_id or endpoint.deleted_at is not None:
+        problem = "the endpoint was deleted"
+    elif not endpoint.enabled:
+        problem = "the endpoint is disabled"
+    return ClaimedDelivery(
+        delivery=delivery, endpoint=endpoint if problem is None else None, message=message, problem=problem
+    )
+
+
 class DeadLettersInternal:
     """Operator access to dead letters (admin CLI); needs only the store."""
 
-    def __init__(self, txn: TxnFn[NotificationsUnit]) -> None:
+    def __init__(self, txn: TxnFn[NotificationsUnit], clock: Clock = system_clock) -> None:
         self._txn = txn
+        self._clock = clock
 
     async def list(
         self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest
@@ -297,15 +356,13 @@ class DeadLettersInternal:
 
         return await self._txn(work)
 
+    async def replay(self, dead_letter_id: str, merchant_id: str | None = None) -> Delivery:
+        """Replay one dead letter; NotFound or Conflict (already replayed, endpoint disabled...)."""
 
-async def _disable_endpoint(unit: NotificationsUnit, delivery: Delivery) -> None:
-    endpoint = await unit.endpoints.get(delivery.merchant_id, delivery.endpoint_id)
-    if endpoint is not None and endpoint.enabled:
-        await unit.endpoints.update(replace(endpoint, enabled=False))
+        async def work(unit: NotificationsUnit) -> Delivery:
+            return await replay_dead_letter(unit, merchant_id, dead_letter_id, self._clock())
 
+        return await self._txn(work)
 
-def _reason(last: Attempt, count: int) -> str:
-    if last.status_code == HTTP_GONE:
-        return "endpoint answered 410 Gone and was disabled"
-    detail = f"HTTP {last.status_code}" if last.status_code is not None else (last.error or "no response")
-    return f"gave up after {count} attempts; last: {detail}"
+    async def replay_all(self, merchant_id: str | None, kind: DeadLetterKind | None) -> ReplaySummary:
+        return await replay_many(self._txn, self._clock, merchant_id=merchant_id, kind=kind)

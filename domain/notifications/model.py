@@ -10,13 +10,21 @@ from datetime import datetime
 
 
 class DeliveryStatus(enum.StrEnum):
-    PENDING = "pending"  # not tried yet
+    PENDING = "pending"  # not tried yet (or made due again by a retry or replay)
     FAILED = "failed"  # tried, failed, another try is scheduled
     SUCCEEDED = "succeeded"
     DEAD = "dead"  # no tries left: a dead letter exists
+    CANCELED = "canceled"  # its endpoint was deleted before it could be delivered
 
 
 RETRYABLE = frozenset({DeliveryStatus.PENDING, DeliveryStatus.FAILED})
+
+
+class Channel(enum.StrEnum):
+    """How a delivery reaches its recipient: a merchant's endpoint, or a customer's inbox."""
+
+    WEBHOOK = "webhook"
+    EMAIL = "email"
 
 
 class DeadLetterKind(enum.StrEnum):
@@ -40,10 +48,17 @@ class Endpoint:
     enabled: bool
     secrets: tuple[SigningSecret, ...]
     created_at: datetime
+    # Set by the first failed attempt after a success (or ever); cleared by a success.
+    failing_since: datetime | None = None
+    deleted_at: datetime | None = None  # deleted endpoints are kept, hidden, for their deliveries
     version: int = 0
 
+    @property
+    def usable(self) -> bool:
+        return self.enabled and self.deleted_at is None
+
     def wants(self, event_type: str) -> bool:
-        return self.enabled and (not self.event_types or event_type in self.event_types)
+        return self.usable and (not self.event_types or event_type in self.event_types)
 
     def signing_secrets(self, now: datetime) -> tuple[str, ...]:
         return tuple(s.value for s in self.secrets if s.expires_at is None or s.expires_at > now)
@@ -60,9 +75,11 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Delivery:
+    """One message to one recipient: a webhook to an endpoint, or an email to a customer."""
+
     id: str
     merchant_id: str
-    endpoint_id: str
+    endpoint_id: str | None  # None for an email
     message_id: str
     event_type: str
     status: DeliveryStatus
@@ -72,7 +89,20 @@ class Delivery:
     updated_at: datetime
     # Set by the worker that claimed the delivery; `next_attempt_at` is then the lease's end.
     lease_owner: str | None = None
+    channel: Channel = Channel.WEBHOOK
+    recipient: str | None = None  # the email address, for an email
+    # Deliveries with the same lane (one subject, e.g. a subscription, to one recipient) go out
+    # in creation order; see `domain.notifications.ordering`.
+    lane: str | None = None
+    order_given_up: bool = False  # sent before an earlier one of its lane was settled
+    # Attempts made before the latest retry or replay: the retry schedule restarts there.
+    retry_from: int = 0
     version: int = 0
+
+    @property
+    def attempts_in_round(self) -> int:
+        """Attempts since the delivery was last made due by hand (retry or replay)."""
+        return len(self.attempts) - self.retry_from
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +113,13 @@ class DeadLetter:
     delivery_id: str
     reason: str
     created_at: datetime
+    replayed_at: datetime | None = None  # replayed dead letters leave the list
+    version: int = 0
+
+
+def lane_of(recipient: str, subject_id: str) -> str:
+    """The ordering lane of a subject's deliveries to one recipient (endpoint id or address)."""
+    return f"{recipient}|{subject_id}"
 
 
 def new_signing_secret() -> str:

@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from domain.notifications.model import DeadLetter, DeadLetterKind, Delivery, DeliveryStatus, Endpoint
-from domain.shared.outbox import OutboxRepository
+from domain.notifications.model import (
+    Channel,
+    DeadLetter,
+    DeadLetterKind,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+)
+from domain.shared.outbox import OutboxMessage, OutboxRepository
 from domain.shared.pagination import Page, PageRequest
 
 
@@ -16,14 +23,19 @@ from domain.shared.pagination import Page, PageRequest
 class DeliveryFilter:
     endpoint_id: str | None = None
     status: DeliveryStatus | None = None
+    channel: Channel | None = None
 
 
 class EndpointRepository(Protocol):
+    """`get`, `list` and `all_for` leave deleted endpoints out; `get_many` (by id) does not."""
+
     async def add(self, endpoint: Endpoint) -> None: ...
 
     async def get(self, merchant_id: str, endpoint_id: str) -> Endpoint | None: ...
 
-    async def update(self, endpoint: Endpoint) -> Endpoint: ...
+    async def update(self, endpoint: Endpoint) -> Endpoint:
+        """Compare-and-set on `version`; raises ConcurrencyConflict."""
+        ...
 
     async def list(self, merchant_id: str, page: PageRequest) -> Page[Endpoint]: ...
 
@@ -59,13 +71,43 @@ class DeliveryRepository(Protocol):
         """Pending or failed deliveries whose next attempt is at or before `now`."""
         ...
 
+    async def first_open_in_lane(self, lane: str) -> Delivery | None:
+        """The earliest-made (lowest id) pending or failed delivery of `lane`, leased or not."""
+        ...
+
+    async def cancel_for_endpoint(self, endpoint_id: str, now: datetime) -> int:
+        """End every pending or failed delivery to the endpoint as canceled; how many."""
+        ...
+
 
 class DeadLetterRepository(Protocol):
+    """`list` shows dead letters not yet replayed."""
+
     async def add(self, dead_letter: DeadLetter) -> None: ...
+
+    async def get(self, dead_letter_id: str) -> DeadLetter | None: ...
+
+    async def update(self, dead_letter: DeadLetter) -> DeadLetter:
+        """Compare-and-set on `version`; raises ConcurrencyConflict."""
+        ...
 
     async def list(
         self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest
     ) -> Page[DeadLetter]: ...
+
+    async def open_for_delivery(self, delivery_id: str) -> Sequence[DeadLetter]:
+        """The delivery's dead letters not yet replayed."""
+        ...
+
+
+class RecipientDirectory(Protocol):
+    """Who a customer email about a message goes to (a small port, so other sources can join).
+
+    Implementations read the merchant's customer record first, then what the provider's
+    payload carried. None when no usable address is known.
+    """
+
+    async def email_for(self, message: OutboxMessage) -> str | None: ...
 
 
 class NotificationsUnit(Protocol):
@@ -81,6 +123,9 @@ class NotificationsUnit(Protocol):
     @property
     def outbox(self) -> OutboxRepository: ...
 
+    @property
+    def recipients(self) -> RecipientDirectory: ...
+
 
 SUCCESS_CLASS = 2  # any 2xx answer is a success
 
@@ -92,10 +137,13 @@ class SendResult:
     error: str | None = None
     response_excerpt: str | None = None
     retry_after: float | None = None
+    # An email kept as a sent-mail record because no SMTP server is configured: handled, not sent.
+    kept: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.status_code is not None and self.status_code // 100 == SUCCESS_CLASS
+        """Any 2xx: HTTP's success class, and SMTP's too (250 is "accepted")."""
+        return self.kept or (self.status_code is not None and self.status_code // 100 == SUCCESS_CLASS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,3 +160,21 @@ class WebhookSender(Protocol):
     """Signs (Standard Webhooks) and POSTs one message; never raises for a peer's failure."""
 
     async def send(self, webhook: OutboundWebhook) -> SendResult: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundEmail:
+    """One customer email: what to say comes from the message, rendered by the mailer's templates."""
+
+    to: str
+    delivery_id: str
+    message_id: str
+    event_type: str
+    occurred_at: datetime
+    data: Mapping[str, Any]
+
+
+class Mailer(Protocol):
+    """Renders and sends one customer email; never raises for the mail server's failure."""
+
+    async def send(self, email: OutboundEmail) -> SendResult: ...

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Final
 from urllib.parse import urlsplit
 
 from domain.notifications.model import (
@@ -18,14 +21,35 @@ from domain.notifications.ports import (
     DeliveryFilter,
     NotificationsUnit,
 )
+from domain.notifications.replay import ReplaySummary, make_due, replay_dead_letter, replay_many
 from domain.shared.clock import Clock
 from domain.shared.errors import NotFound, ValidationFailed
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from domain.shared.pagination import Page, PageRequest
-from domain.shared.txn import TxnFn
+from domain.shared.txn import TxnFn, with_retries
+from domain.shared.work import WorkKind, WorkSignal
 
 MAX_URL_LENGTH = 2048
+# After a rotation the previous secret keeps signing alongside the new one for this long.
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+class Keep(enum.Enum):
+    """A PATCH field that was not given: the stored value stays."""
+
+    KEEP = "keep"
+
+
+KEEP: Final = Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointChanges:
+    url: str | Keep = KEEP
+    event_types: Sequence[str] | Keep = KEEP
+    enabled: bool | Keep = KEEP
+    description: str | Keep | None = KEEP
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,9 +80,19 @@ def _validated_types(event_types: Sequence[str]) -> tuple[str, ...]:
 
 
 class NotificationsExternal:
-    def __init__(self, txn: TxnFn[NotificationsUnit], clock: Clock) -> None:
+    """What a merchant may do with its endpoints, deliveries and dead letters.
+
+    `signal` wakes the workers after a retry or replay (they find it at their next poll anyway).
+    """
+
+    def __init__(self, txn: TxnFn[NotificationsUnit], clock: Clock, signal: WorkSignal | None = None) -> None:
         self._txn = txn
         self._clock = clock
+        self._signal = signal
+
+    def _wake(self) -> None:
+        if self._signal is not None:
+            self._signal.notify(WorkKind.DELIVERIES)
 
     async def create_endpoint(self, merchant_id: str, new: NewEndpoint) -> Endpoint:
         endpoint = Endpoint(
@@ -117,3 +151,96 @@ class NotificationsExternal:
             return await unit.dead_letters.list(merchant_id, kind, page)
 
         return await self._txn(work)
+
+    async def update_endpoint(self, merchant_id: str, endpoint_id: str, changes: EndpointChanges) -> Endpoint:
+        """Change what is given; enabling an endpoint starts its failure count afresh."""
+        url = changes.url if isinstance(changes.url, Keep) else validated_url(changes.url)
+        types = (
+            changes.event_types
+            if isinstance(changes.event_types, Keep)
+            else _validated_types(changes.event_types)
+        )
+
+        def change(endpoint: Endpoint) -> Endpoint:
+            updated = endpoint
+            if not isinstance(url, Keep):
+                updated = replace(updated, url=url)
+            if not isinstance(types, Keep):
+                updated = replace(updated, event_types=types)
+            if not isinstance(changes.description, Keep):
+                updated = replace(updated, description=changes.description)
+            if not isinstance(changes.enabled, Keep) and changes.enabled != endpoint.enabled:
+                updated = replace(updated, enabled=changes.enabled, failing_since=None)
+            return updated
+
+        return await self._change_endpoint(merchant_id, endpoint_id, change)
+
+    async def rotate_secret(self, merchant_id: str, endpoint_id: str) -> tuple[Endpoint, str]:
+        """A new signing secret; the live ones keep signing alongside it for `ROTATION_OVERLAP`."""
+        secret = new_signing_secret()
+        now = self._clock()
+
+        def rotate(endpoint: Endpoint) -> Endpoint:
+            overlap_end = now + ROTATION_OVERLAP
+            kept = tuple(
+                replace(s, expires_at=min(s.expires_at or overlap_end, overlap_end))
+                for s in endpoint.secrets
+                if s.expires_at is None or s.expires_at > now
+            )
+            return replace(endpoint, secrets=(SigningSecret(value=secret), *kept))
+
+        return await self._change_endpoint(merchant_id, endpoint_id, rotate), secret
+
+    async def delete_endpoint(self, merchant_id: str, endpoint_id: str) -> int:
+        """Delete the endpoint; its pending deliveries end as canceled. Returns how many."""
+        now = self._clock()
+
+        async def work(unit: NotificationsUnit) -> int:
+            endpoint = await unit.endpoints.get(merchant_id, endpoint_id)
+            if endpoint is None:
+                raise NotFound("endpoint", endpoint_id)
+            await unit.endpoints.update(replace(endpoint, enabled=False, deleted_at=now))
+            return await unit.deliveries.cancel_for_endpoint(endpoint_id, now)
+
+        return await with_retries(self._txn, work)
+
+    async def _change_endpoint(
+        self, merchant_id: str, endpoint_id: str, change: Callable[[Endpoint], Endpoint]
+    ) -> Endpoint:
+        async def work(unit: NotificationsUnit) -> Endpoint:
+            endpoint = await unit.endpoints.get(merchant_id, endpoint_id)
+            if endpoint is None:
+                raise NotFound("endpoint", endpoint_id)
+            return await unit.endpoints.update(change(endpoint))
+
+        # A worker may record a failure on the endpoint meanwhile: apply the change to the new state.
+        return await with_retries(self._txn, work)
+
+    async def retry_delivery(self, merchant_id: str, delivery_id: str) -> Delivery:
+        """Make one delivery due now (any status but canceled), with a fresh retry schedule."""
+
+        async def work(unit: NotificationsUnit) -> Delivery:
+            delivery = await unit.deliveries.get(delivery_id)
+            if delivery is None or delivery.merchant_id != merchant_id:
+                raise NotFound("delivery", delivery_id)
+            return await make_due(unit, delivery, self._clock())
+
+        due = await self._txn(work)
+        self._wake()
+        return due
+
+    async def replay_dead_letter(self, merchant_id: str, dead_letter_id: str) -> Delivery:
+        async def work(unit: NotificationsUnit) -> Delivery:
+            return await replay_dead_letter(unit, merchant_id, dead_letter_id, self._clock())
+
+        due = await self._txn(work)
+        self._wake()
+        return due
+
+    async def replay_dead_letters(
+        self, merchant_id: str, kind: DeadLetterKind | None, since: datetime | None
+    ) -> ReplaySummary:
+        summary = await replay_many(self._txn, self._clock, merchant_id=merchant_id, kind=kind, since=since)
+        if summary.replayed:
+            self._wake()
+        return summary

@@ -1,20 +1,45 @@
-"""Subscription operations for workers (Internal); HTTP handlers cannot import this module."""
+"""Subscription operations for workers (Internal); HTTP handlers cannot import this module.
+
+Each operation runs in one unit of work: it finds the subscription (see `linking`),
+applies the pure rule of `lifecycle`, stores the result and appends the events it caused
+to the outbox, then claims the input's key last. An input whose key is already claimed
+was applied before and does nothing; a unit that loses a race is run again from scratch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from domain.shared.clock import Clock
-from domain.shared.errors import ConcurrencyConflict
-from domain.shared.events import PAYMENT_EVENTS, DomainEvent, EventType
+from domain.shared.events import EventType
 from domain.shared.ids import new_id
-from domain.shared.outbox import OutboxMessage, TraceCarrier
+from domain.shared.outbox import TraceCarrier
 from domain.shared.txn import TxnFn, with_retries
-from domain.subscriptions.commands import RecordPayment, SyncSubscription
+from domain.subscriptions.commands import (
+    AnnounceTrialEnd,
+    LinkSubscription,
+    ProviderCommand,
+    RecordPayment,
+    RecordPaymentFailure,
+    SyncSubscription,
+)
 from domain.subscriptions.lifecycle import StaleUpdate, apply_payment, apply_sync
-from domain.subscriptions.model import Customer, Plan, Subscription, notification_view
+from domain.subscriptions.linking import (
+    SUBSCRIPTION,
+    adopt,
+    customer_for,
+    find_subscription,
+    link_customer,
+    plan_for,
+)
+from domain.subscriptions.model import Subscription
 from domain.subscriptions.ports import SubscriptionsUnit
+from domain.subscriptions.recording import Recorder, claim_all, first_time
 from domain.subscriptions.service import Outcome, SubscriptionNotYetKnown
+from domain.subscriptions.state_machine import SubscriptionStatus
+
+ALREADY_APPLIED = "already applied"
 
 
 class SubscriptionsInternal:
@@ -23,60 +48,168 @@ class SubscriptionsInternal:
     def __init__(self, txn: TxnFn[SubscriptionsUnit], clock: Clock, trace: TraceCarrier) -> None:
         self._txn = txn
         self._clock = clock
-        self._trace = trace
+        self._record = Recorder(trace)
+
+    async def apply(self, command: ProviderCommand) -> Outcome:
+        """Whichever command it is."""
+        match command:
+            case SyncSubscription():
+                return await self.sync_from_provider(command)
+            case RecordPayment():
+                return await self.record_payment(command)
+            case RecordPaymentFailure():
+                return await self.record_payment_failure(command)
+            case AnnounceTrialEnd():
+                return await self.announce_trial_end(command)
+            case LinkSubscription():
+                return await self.link(command)
+
+    async def _run(self, source_key: str, work: Callable[[SubscriptionsUnit], Awaitable[Outcome]]) -> Outcome:
+        async def once(unit: SubscriptionsUnit) -> Outcome:
+            if not await first_time(unit, source_key):
+                return Outcome(applied=False, reason=ALREADY_APPLIED)
+            return await work(unit)
+
+        return await with_retries(self._txn, once)
 
     async def sync_from_provider(self, cmd: SyncSubscription) -> Outcome:
         async def work(unit: SubscriptionsUnit) -> Outcome:
-            if not await _first_time(unit, cmd.source_key):
-                return Outcome(applied=False, reason="already applied")
             now = self._clock()
-            sub = await _find_linked(
+            sub = await find_subscription(
                 unit, cmd.merchant_id, cmd.provider, cmd.provider_subscription_id, cmd.linked_subscription_id
             )
             if sub is None:
                 created = await self._create_from_provider(unit, cmd, now)
-                return await self._finish(
+                return await self._record.finish(
                     unit, cmd.source_key, created, [EventType.SUBSCRIPTION_CREATED], now
                 )
+            adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id)
             try:
-                after, events = apply_sync(sub, cmd, now)
+                after, events = apply_sync(adopted, cmd, now)
             except StaleUpdate as stale:
-                await _claim_all(unit, cmd.source_key)
+                if adopted != sub:
+                    await unit.subscriptions.update(adopted)
+                await claim_all(unit, cmd.source_key)
                 return Outcome(applied=False, subscription_id=sub.id, reason=stale.message)
             stored = await unit.subscriptions.update(after)
-            return await self._finish(unit, cmd.source_key, stored, events, now)
+            return await self._record.finish(unit, cmd.source_key, stored, events, now)
 
-        return await with_retries(self._txn, work)
+        return await self._run(cmd.source_key, work)
 
     async def record_payment(self, cmd: RecordPayment) -> Outcome:
-        async def work(unit: SubscriptionsUnit) -> Outcome:
-            if not await _first_time(unit, cmd.source_key):
-                return Outcome(applied=False, reason="already applied")
-            invoice_key = f"invoice:{cmd.provider}:{cmd.merchant_id}:{cmd.provider_invoice_id}"
-            if not await _first_time(unit, invoice_key):
-                return Outcome(applied=False, reason="invoice already recorded")
-            sub = await _find_linked(
-                unit, cmd.merchant_id, cmd.provider, cmd.provider_subscription_id, cmd.linked_subscription_id
-            )
-            if sub is None:
-                raise SubscriptionNotYetKnown("provider subscription", cmd.provider_subscription_id)
-            now = self._clock()
-            try:
-                after, events = apply_payment(sub, cmd, now)
-            except StaleUpdate as stale:
-                await _claim_all(unit, cmd.source_key, invoice_key)
-                return Outcome(applied=False, subscription_id=sub.id, reason=stale.message)
-            stored = await unit.subscriptions.update(after) if after is not sub else sub
-            await _claim_all(unit, invoice_key)
-            return await self._finish(unit, cmd.source_key, stored, events, now, payment=cmd)
+        invoice_key = f"invoice:{cmd.provider}:{cmd.merchant_id}:{cmd.provider_invoice_id}"
 
-        return await with_retries(self._txn, work)
+        async def work(unit: SubscriptionsUnit) -> Outcome:
+            if not await first_time(unit, invoice_key):
+                return Outcome(applied=False, reason="invoice already recorded")
+            sub = await self._known(unit, cmd)
+            # Claimed before any effect: of two runs for one invoice, only one gets past here,
+            # even on a store whose sessions are not transactions.
+            await claim_all(unit, invoice_key)
+            now = self._clock()
+            after, events = apply_payment(sub, cmd, now)
+            stored = await unit.subscriptions.update(after) if after != sub else sub
+            payment = {
+                "provider_invoice_id": cmd.provider_invoice_id,
+                "amount": cmd.amount_paid,
+                "currency": cmd.currency,
+            }
+            return await self._record.finish(unit, cmd.source_key, stored, events, now, payment=payment)
+
+        return await self._run(cmd.source_key, work)
+
+    async def record_payment_failure(self, cmd: RecordPaymentFailure) -> Outcome:
+        attempt_key = (
+            None
+            if cmd.attempt is None
+            else f"invoice-failure:{cmd.provider}:{cmd.merchant_id}:{cmd.provider_invoice_id}:{cmd.attempt}"
+        )
+
+        async def work(unit: SubscriptionsUnit) -> Outcome:
+            if attempt_key is not None and not await first_time(unit, attempt_key):
+                return Outcome(applied=False, reason="payment attempt already recorded")
+            sub = await self._known(unit, cmd)
+            if attempt_key is not None:
+                await claim_all(unit, attempt_key)
+            payment = {
+                "provider_invoice_id": cmd.provider_invoice_id,
+                "amount": cmd.amount_due,
+                "currency": cmd.currency,
+                "failure": cmd.kind.value,
+                "attempt": cmd.attempt,
+            }
+            now = self._clock()
+            return await self._record.finish(
+                unit, cmd.source_key, sub, [EventType.PAYMENT_FAILED], now, payment=payment
+            )
+
+        return await self._run(cmd.source_key, work)
+
+    async def announce_trial_end(self, cmd: AnnounceTrialEnd) -> Outcome:
+        async def work(unit: SubscriptionsUnit) -> Outcome:
+            sub = await self._known(unit, cmd)
+            trial_end = cmd.trial_end or sub.trial_end
+            if sub.status != SubscriptionStatus.TRIALING:
+                await claim_all(unit, cmd.source_key)
+                return Outcome(
+                    applied=False,
+                    subscription_id=sub.id,
+                    reason=f"subscription is {sub.status.value}, not trialing",
+                )
+            reminder_key = (
+                f"trial-end:{cmd.merchant_id}:{sub.id}:{trial_end.isoformat() if trial_end else None}"
+            )
+            if not await first_time(unit, reminder_key):
+                await claim_all(unit, cmd.source_key)
+                return Outcome(applied=False, subscription_id=sub.id, reason="trial end already announced")
+            await claim_all(unit, reminder_key)
+            now = self._clock()
+            return await self._record.finish(
+                unit, cmd.source_key, sub, [EventType.SUBSCRIPTION_TRIAL_WILL_END], now
+            )
+
+        return await self._run(cmd.source_key, work)
+
+    async def link(self, cmd: LinkSubscription) -> Outcome:
+        async def work(unit: SubscriptionsUnit) -> Outcome:
+            sub = await unit.subscriptions.get(cmd.merchant_id, cmd.linked_subscription_id)
+            if sub is None:
+                await claim_all(unit, cmd.source_key)
+                return Outcome(
+                    applied=False, reason=f"subscription {cmd.linked_subscription_id!r} does not exist"
+                )
+            adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id)
+            if cmd.provider_customer_id is not None:
+                await link_customer(
+                    unit, cmd.merchant_id, cmd.provider, cmd.provider_customer_id, sub.customer_id
+                )
+            if adopted != sub:
+                await unit.subscriptions.update(adopted)
+            await claim_all(unit, cmd.source_key)
+            return Outcome(applied=True, subscription_id=sub.id)
+
+        return await self._run(cmd.source_key, work)
+
+    @staticmethod
+    async def _known(
+        unit: SubscriptionsUnit, cmd: RecordPayment | RecordPaymentFailure | AnnounceTrialEnd
+    ) -> Subscription:
+        """The subscription an invoice or reminder is about; it must have been seen already."""
+        sub = await find_subscription(
+            unit, cmd.merchant_id, cmd.provider, cmd.provider_subscription_id, cmd.linked_subscription_id
+        )
+        if sub is None:
+            raise SubscriptionNotYetKnown("provider subscription", cmd.provider_subscription_id)
+        adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id)
+        return sub if adopted == sub else await unit.subscriptions.update(adopted)
 
     async def _create_from_provider(
         self, unit: SubscriptionsUnit, cmd: SyncSubscription, now: datetime
     ) -> Subscription:
-        customer_id = await self._customer_for(unit, cmd, now)
-        plan_id = await self._plan_for(unit, cmd, now)
+        customer_id = await customer_for(
+            unit, cmd.merchant_id, cmd.provider, cmd.provider_customer_id, cmd.customer_email, now
+        )
+        plan_id = await plan_for(unit, cmd.merchant_id, cmd.provider, cmd.price, now)
         sub = Subscription(
             id=new_id("sub"),
             merchant_id=cmd.merchant_id,
@@ -90,119 +223,13 @@ class SubscriptionsInternal:
             canceled_at=cmd.canceled_at,
             provider=cmd.provider,
             provider_subscription_id=cmd.provider_subscription_id,
-            provider_watermark=cmd.observed_at,
+            provider_watermark=cmd.position,
             created_at=now,
             updated_at=now,
         )
-        # The link is unique: a concurrent creator of the same subscription fails here.
+        # The link is unique: a concurrent creator of the same subscription fails here and retries.
         await unit.provider_links.add(
-            cmd.merchant_id, "subscription", cmd.provider, cmd.provider_subscription_id, sub.id
+            cmd.merchant_id, SUBSCRIPTION, cmd.provider, cmd.provider_subscription_id, sub.id
         )
         await unit.subscriptions.add(sub)
         return sub
-
-    async def _customer_for(self, unit: SubscriptionsUnit, cmd: SyncSubscription, now: datetime) -> str:
-        found = await unit.provider_links.find(
-            cmd.merchant_id, "customer", cmd.provider, cmd.provider_customer_id
-        )
-        if found is not None:
-            return found
-        customer = Customer(
-            id=new_id("cus"),
-            merchant_id=cmd.merchant_id,
-            email=cmd.customer_email,
-            name=None,
-            provider_customer_ids={cmd.provider: cmd.provider_customer_id},
-            created_at=now,
-        )
-        await unit.provider_links.add(
-            cmd.merchant_id, "customer", cmd.provider, cmd.provider_customer_id, customer.id
-        )
-        await unit.customers.add(customer)
-        return customer.id
-
-    async def _plan_for(self, unit: SubscriptionsUnit, cmd: SyncSubscription, now: datetime) -> str:
-        price = cmd.price
-        found = await unit.provider_links.find(cmd.merchant_id, "price", cmd.provider, price.price_id)
-        if found is not None:
-            return found
-        plan = Plan(
-            id=new_id("plan"),
-            merchant_id=cmd.merchant_id,
-            name=price.name or price.price_id,
-            amount=price.amount,
-            currency=price.currency,
-            interval=price.interval,
-            interval_count=price.interval_count,
-            provider_price_ids={cmd.provider: price.price_id},
-            created_at=now,
-        )
-        await unit.provider_links.add(cmd.merchant_id, "price", cmd.provider, price.price_id, plan.id)
-        await unit.plans.add(plan)
-        return plan.id
-
-    async def _finish(
-        self,
-        unit: SubscriptionsUnit,
-        source_key: str,
-        sub: Subscription,
-        events: list[EventType],
-        now: datetime,
-        payment: RecordPayment | None = None,
-    ) -> Outcome:
-        view = await _notification_view(unit, sub)
-        carrier = self._trace()
-        for event_type in events:
-            data: dict[str, object] = {"subscription": view}
-            if payment is not None and event_type in PAYMENT_EVENTS:
-                data["payment"] = _payment_view(payment)
-            event = DomainEvent(
-                type=event_type, merchant_id=sub.merchant_id, subject_id=sub.id, occurred_at=now, data=data
-            )
-            await unit.outbox.append(OutboxMessage.from_event(event, carrier))
-        # Claimed last: if anything above lost a race, the retry must not find it claimed.
-        await _claim_all(unit, source_key)
-        return Outcome(applied=True, subscription_id=sub.id, events=tuple(events))
-
-
-async def _notification_view(unit: SubscriptionsUnit, sub: Subscription) -> dict[str, object]:
-    """Read in the same unit as the change, so the message describes exactly what was committed."""
-    customer = await unit.customers.get(sub.merchant_id, sub.customer_id)
-    plan = await unit.plans.get(sub.merchant_id, sub.plan_id)
-    return notification_view(sub, customer=customer, plan=plan)
-
-
-def _payment_view(payment: RecordPayment) -> dict[str, object]:
-    """The invoice behind a payment event: its own amount and currency, not the plan's."""
-    return {
-        "provider_invoice_id": payment.provider_invoice_id,
-        "amount": payment.amount_paid,
-        "currency": payment.currency,
-    }
-
-
-async def _first_time(unit: SubscriptionsUnit, key: str) -> bool:
-    """Peek without claiming; the claim is written at the end of a successful unit."""
-    return not await unit.processed.seen(key)
-
-
-async def _claim_all(unit: SubscriptionsUnit, *keys: str) -> None:
-    """A key claimed meanwhile means a concurrent run applied the input: roll back and retry."""
-    for key in keys:
-        if not await unit.processed.claim(key):
-            raise ConcurrencyConflict("processed input", key)
-
-
-async def _find_linked(
-    unit: SubscriptionsUnit,
-    merchant_id: str,
-    provider: str,
-    provider_subscription_id: str,
-    linked_id: str | None,
-) -> Subscription | None:
-    if linked_id is not None:
-        sub = await unit.subscriptions.get(merchant_id, linked_id)
-        if sub is not None:
-            return sub
-    sub_id = await unit.provider_links.find(merchant_id, "subscription", provider, provider_subscription_id)
-    return None if sub_id is None else await unit.subscriptions.get(merchant_id, sub_id)

@@ -9,7 +9,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from domain.merchants.model import Connection, Merchant
-from domain.merchants.service import NewConnection
+from domain.merchants.service import ConnectionChange, NewConnection
+from domain.shared.errors import ValidationFailed
 from domain.shared.pagination import Page, PageRequest, page_from_overfetch
 from gateway.auth import v1_route
 from gateway.body import json_object
@@ -30,13 +31,22 @@ class ConnectionsApi:
         merchants = self._deps.merchants
         return [
             v1_route(merchants, "/connections", {"POST": self.create, "GET": self.list}),
-            v1_route(merchants, "/connections/{connection_id}", {"GET": self.get}),
+            v1_route(
+                merchants,
+                "/connections/{connection_id}",
+                {"GET": self.get, "PATCH": self.update, "DELETE": self.delete},
+            ),
         ]
 
     async def create(self, request: Request, merchant: Merchant) -> Response:
         data = await json_object(request, self._deps.config.max_body_bytes)
+        provider = required_str(data, "provider")
+        if provider not in self._deps.providers:
+            # Refused here rather than created with a webhook URL that would answer 404.
+            implemented = ", ".join(sorted(self._deps.providers))
+            raise ValidationFailed("provider", f"{provider!r} is not implemented; one of {implemented}")
         new = NewConnection(
-            provider=required_str(data, "provider"),
+            provider=provider,
             webhook_secrets=str_list(data, "webhook_secrets", required=True),
             api_key=optional_str(data, "api_key", max_length=MAX_API_KEY_LENGTH),
         )
@@ -53,6 +63,26 @@ class ConnectionsApi:
         connection_id = str(request.path_params["connection_id"])
         connection = await self._deps.merchants.get_connection(merchant.id, connection_id)
         return json_response(connection_view(connection, self._base_url))
+
+    async def update(self, request: Request, merchant: Merchant) -> Response:
+        """Rotate `webhook_secrets` (the new list replaces the old at once) and/or set `api_key`."""
+        connection_id = str(request.path_params["connection_id"])
+        data = await json_object(request, self._deps.config.max_body_bytes)
+        change = ConnectionChange(
+            webhook_secrets=str_list(data, "webhook_secrets", required=True)
+            if "webhook_secrets" in data
+            else None,
+            api_key_changed="api_key" in data,
+            api_key=optional_str(data, "api_key", max_length=MAX_API_KEY_LENGTH),
+        )
+        connection = await self._deps.merchants.update_connection(merchant.id, connection_id, change)
+        return json_response(connection_view(connection, self._base_url))
+
+    async def delete(self, request: Request, merchant: Merchant) -> Response:
+        """Later webhooks to the connection answer 404; the events it received stay listed."""
+        connection_id = str(request.path_params["connection_id"])
+        await self._deps.merchants.delete_connection(merchant.id, connection_id)
+        return json_response({"id": connection_id, "deleted": True})
 
 
 def _window(connections: Sequence[Connection], page: PageRequest) -> Page[Connection]:

@@ -1,4 +1,4 @@
-"""`/v1/deliveries` and `/v1/dead-letters`: what happened to each outbound message."""
+"""`/v1/deliveries`: what happened to each outbound message (webhooks and customer emails)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,23 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from domain.merchants.model import Merchant
-from domain.notifications.model import DeadLetterKind, DeliveryStatus
+from domain.notifications.model import Channel, Delivery, DeliveryStatus
 from domain.notifications.ports import DeliveryFilter
 from gateway.auth import v1_route
 from gateway.deps import GatewayDeps
 from gateway.responses import json_response
-from gateway.serialize import dead_letter_view, delivery_view, page_view
+from gateway.serialize import View, delivery_view, page_view
 from gateway.validation import page_request, query_enum, query_str
+
+
+def full_delivery_view(delivery: Delivery) -> View:
+    """The delivery with its channel: an email has no endpoint but a recipient."""
+    return {
+        **delivery_view(delivery),
+        "channel": delivery.channel.value,
+        "recipient": delivery.recipient,
+        "order_given_up": delivery.order_given_up,
+    }
 
 
 class DeliveriesApi:
@@ -25,23 +35,25 @@ class DeliveriesApi:
         return [
             v1_route(merchants, "/deliveries", {"GET": self.list}),
             v1_route(merchants, "/deliveries/{delivery_id}", {"GET": self.get}),
-            v1_route(merchants, "/dead-letters", {"GET": self.dead_letters}),
+            v1_route(merchants, "/deliveries/{delivery_id}/retry", {"POST": self.retry}),
         ]
 
     async def list(self, request: Request, merchant: Merchant) -> Response:
         where = DeliveryFilter(
             endpoint_id=query_str(request, "endpoint_id"),
             status=query_enum(request, "status", DeliveryStatus),
+            channel=query_enum(request, "channel", Channel),
         )
         page = await self._deps.notifications.list_deliveries(merchant.id, where, page_request(request))
-        return json_response(page_view(page, delivery_view))
+        return json_response(page_view(page, full_delivery_view))
 
     async def get(self, request: Request, merchant: Merchant) -> Response:
         delivery_id = str(request.path_params["delivery_id"])
         delivery = await self._deps.notifications.get_delivery(merchant.id, delivery_id)
-        return json_response(delivery_view(delivery))
+        return json_response(full_delivery_view(delivery))
 
-    async def dead_letters(self, request: Request, merchant: Merchant) -> Response:
-        kind = query_enum(request, "kind", DeadLetterKind)
-        page = await self._deps.notifications.list_dead_letters(merchant.id, kind, page_request(request))
-        return json_response(page_view(page, dead_letter_view))
+    async def retry(self, request: Request, merchant: Merchant) -> Response:
+        """Due now with a fresh retry schedule, the same message (and `webhook-id`); 409 if it cannot go."""
+        delivery_id = str(request.path_params["delivery_id"])
+        delivery = await self._deps.notifications.retry_delivery(merchant.id, delivery_id)
+        return json_response(full_delivery_view(delivery))

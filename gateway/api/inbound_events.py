@@ -25,6 +25,7 @@ class InboundEventsApi:
         return [
             v1_route(merchants, "/inbound-events", {"GET": self.list}),
             v1_route(merchants, "/inbound-events/{event_id}", {"GET": self.get}),
+            v1_route(merchants, "/inbound-events/{event_id}/reprocess", {"POST": self.reprocess}),
         ]
 
     async def list(self, request: Request, merchant: Merchant) -> Response:
@@ -38,4 +39,10 @@ class InboundEventsApi:
     async def get(self, request: Request, merchant: Merchant) -> Response:
         event_id = str(request.path_params["event_id"])
         event = await self._deps.inbound.get(merchant.id, event_id)
+        return json_response(inbound_event_view(event))
+
+    async def reprocess(self, request: Request, merchant: Merchant) -> Response:
+        """Run a `failed` or `ignored` event again (idempotent); answers the event, `accepted`."""
+        event_id = str(request.path_params["event_id"])
+        event = await self._deps.inbound.reprocess(merchant.id, event_id)
         return json_response(inbound_event_view(event))

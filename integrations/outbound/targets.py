@@ -1,8 +1,9 @@
 """Refuse to deliver to addresses inside our own network unless explicitly allowed.
 
 Checked twice: when a merchant registers an endpoint (a clear 422 instead of a delivery
-that can never succeed) and before every attempt (DNS answers change; only this check
-actually guards the network).
+that can never succeed) and at every connection an attempt makes, where the addresses that
+were checked are the ones connected to (`integrations.outbound.resolver`): DNS answers
+change, and only that check actually guards the network.
 """
 
 from __future__ import annotations
@@ -75,9 +76,16 @@ async def check_target(host: str, port: int) -> None:
     for address in addresses:
         kind = address_class(address)
         if kind is not None:
-            where = f"{host!r} is" if literal is not None else f"{host!r} resolves to"
-            article = "an" if kind[0] in "aeiou" else "a"
-            raise ForbiddenTarget(f"{where} {article} {kind} address ({address}); {HINT}")
+            raise ForbiddenTarget(refusal(host, address, kind, literal=literal is not None))
+
+
+def refusal(
+    host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address, kind: str, *, literal: bool
+) -> str:
+    """`'host' resolves to a loopback address (127.0.0.1); <how to allow it>`."""
+    where = f"{host!r} is" if literal else f"{host!r} resolves to"
+    article = "an" if kind[0] in "aeiou" else "a"
+    return f"{where} {article} {kind} address ({address}); {HINT}"
 
 
 def registration_check(

@@ -139,6 +139,8 @@ class SharedRedis:
         if users is None:
             return False
         try:
+            if not self._data_dir.is_dir():
+                return False  # removed under us: nothing left to find the server by
             with _locked(self._data_dir / LOCK_FILE_NAME):
                 try:
                     # Only possible when no other process holds its shared lock.

@@ -10,6 +10,7 @@ from domain.billing.model import InboundEvent, InboundStatus
 from domain.merchants.model import Connection, Merchant, Provider
 from domain.notifications.model import (
     Attempt,
+    Channel,
     DeadLetter,
     DeadLetterKind,
     Delivery,
@@ -268,6 +269,8 @@ def endpoint_doc(e: Endpoint) -> Document:
         "enabled": e.enabled,
         "secrets": [{"value": s.value, "expires_at": iso_or_none(s.expires_at)} for s in e.secrets],
         "created_at": iso(e.created_at),
+        "failing_since": iso_or_none(e.failing_since),
+        "deleted_at": iso_or_none(e.deleted_at),
     }
 
 
@@ -284,6 +287,8 @@ def endpoint_from(d: Document) -> Endpoint:
             SigningSecret(value=s["value"], expires_at=time_or_none(s["expires_at"])) for s in d["secrets"]
         ),
         created_at=parse_time(d["created_at"]),
+        failing_since=time_or_none(d.get("failing_since")),
+        deleted_at=time_or_none(d.get("deleted_at")),
     )
 
 
@@ -311,6 +316,11 @@ def delivery_doc(d: Delivery) -> Document:
         "created_at": iso(d.created_at),
         "updated_at": iso(d.updated_at),
         "lease_owner": d.lease_owner,
+        "channel": d.channel.value,
+        "recipient": d.recipient,
+        "lane": d.lane,
+        "order_given_up": d.order_given_up,
+        "retry_from": d.retry_from,
     }
 
 
@@ -338,18 +348,25 @@ def delivery_from(d: Document) -> Delivery:
         created_at=parse_time(d["created_at"]),
         updated_at=parse_time(d["updated_at"]),
         lease_owner=d.get("lease_owner"),
+        # Deliveries stored before emails and ordering existed lack these fields.
+        channel=Channel(d.get("channel", Channel.WEBHOOK.value)),
+        recipient=d.get("recipient"),
+        lane=d.get("lane"),
+        order_given_up=d.get("order_given_up", False),
+        retry_from=d.get("retry_from", 0),
     )
 
 
 def dead_letter_doc(x: DeadLetter) -> Document:
     return {
         "id": x.id,
-        "version": 0,
+        "version": x.version,
         "merchant_id": x.merchant_id,
         "kind": x.kind.value,
         "delivery_id": x.delivery_id,
         "reason": x.reason,
         "created_at": iso(x.created_at),
+        "replayed_at": iso_or_none(x.replayed_at),
     }
 
 
@@ -361,4 +378,6 @@ def dead_letter_from(d: Document) -> DeadLetter:
         delivery_id=d["delivery_id"],
         reason=d["reason"],
         created_at=parse_time(d["created_at"]),
+        replayed_at=time_or_none(d.get("replayed_at")),
+        version=d["version"],
     )

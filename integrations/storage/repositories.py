@@ -10,7 +10,15 @@ from typing import Generic, Protocol, TypeVar
 from domain.billing.model import InboundEvent, InboundStatus
 from domain.billing.ports import InboundFilter
 from domain.merchants.model import Connection, Merchant
-from domain.notifications.model import RETRYABLE, DeadLetter, DeadLetterKind, Delivery, Endpoint
+from domain.notifications.model import (
+    RETRYABLE,
+    Channel,
+    DeadLetter,
+    DeadLetterKind,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+)
 from domain.notifications.ports import DeliveryFilter
 from domain.shared.errors import ConcurrencyConflict, NotFound
 from domain.shared.outbox import OutboxMessage
@@ -25,8 +33,10 @@ from integrations.storage.documents import (
     DuplicateDocument,
     In,
     Lte,
+    Scalar,
     VersionMismatch,
 )
+from integrations.storage.recipients import CustomerEmails
 
 T = TypeVar("T")
 
@@ -94,6 +104,8 @@ def _drop_none(**conditions: Condition) -> dict[str, Condition]:
 
 MERCHANTS = _Collection("merchants", codecs.merchant_doc, codecs.merchant_from)
 CONNECTIONS = _Collection("connections", codecs.connection_doc, codecs.connection_from)
+# Set on a deleted connection (a tombstone); a connection without it is live.
+_DELETED_AT = "deleted_at"
 CUSTOMERS = _Collection("customers", codecs.customer_doc, codecs.customer_from)
 PLANS = _Collection("plans", codecs.plan_doc, codecs.plan_from)
 SUBSCRIPTIONS = _Collection("subscriptions", codecs.subscription_doc, codecs.subscription_from)
@@ -140,11 +152,35 @@ class ConnectionRepo:
         await CONNECTIONS.add(self._s, connection)
 
     async def get(self, connection_id: str) -> Connection | None:
-        return await CONNECTIONS.get(self._s, connection_id)
+        doc = await self._s.get(CONNECTIONS.name, connection_id)
+        return None if doc is None or doc.get(_DELETED_AT) is not None else CONNECTIONS.from_doc(doc)
 
     async def list_for(self, merchant_id: str) -> Sequence[Connection]:
-        docs = await self._s.find(CONNECTIONS.name, {"merchant_id": merchant_id}, limit=1000)
+        docs = await self._s.find(
+            CONNECTIONS.name, {"merchant_id": merchant_id, _DELETED_AT: None}, limit=1000
+        )
         return [CONNECTIONS.from_doc(d) for d in docs]
+
+    async def update(self, connection: Connection) -> None:
+        # Connections carry no version of their own (like merchants): the stored document's
+        # version still guards the write against a concurrent one.
+        stored = await self._s.get(CONNECTIONS.name, connection.id)
+        if stored is None or stored.get(_DELETED_AT) is not None:
+            raise NotFound("connection", connection.id)
+        version = int(stored["version"])
+        doc = {**CONNECTIONS.to_doc(connection), "version": version + 1}
+        try:
+            await self._s.replace(CONNECTIONS.name, doc, version)
+        except VersionMismatch:
+            raise ConcurrencyConflict("connection", connection.id) from None
+
+    async def remove(self, connection_id: str, at: datetime) -> bool:
+        # A tombstone, not a deletion: the id is never reused, and the inbound events that
+        # name it stay meaningful. Every read above treats it as gone.
+        changed = await self._s.update_where(
+            CONNECTIONS.name, {"id": connection_id, _DELETED_AT: None}, {_DELETED_AT: codecs.iso(at)}
+        )
+        return changed > 0
 
 
 class CustomerRepo:
@@ -322,16 +358,20 @@ class EndpointRepo:
         await ENDPOINTS.add(self._s, endpoint)
 
     async def get(self, merchant_id: str, endpoint_id: str) -> Endpoint | None:
-        return await ENDPOINTS.owned(self._s, merchant_id, endpoint_id)
+        found = await ENDPOINTS.owned(self._s, merchant_id, endpoint_id)
+        return None if found is None or found.deleted_at is not None else found
 
     async def update(self, endpoint: Endpoint) -> Endpoint:
         return await _update(self._s, ENDPOINTS, endpoint, "endpoint")
 
     async def list(self, merchant_id: str, page: PageRequest) -> Page[Endpoint]:
-        return await ENDPOINTS.page(self._s, {"merchant_id": merchant_id}, page)
+        # `deleted_at: None` also matches endpoints stored before deletion existed (no field).
+        return await ENDPOINTS.page(self._s, {"merchant_id": merchant_id, "deleted_at": None}, page)
 
     async def all_for(self, merchant_id: str) -> Sequence[Endpoint]:
-        docs = await self._s.find(ENDPOINTS.name, {"merchant_id": merchant_id}, limit=10_000)
+        docs = await self._s.find(
+            ENDPOINTS.name, {"merchant_id": merchant_id, "deleted_at": None}, limit=10_000
+        )
         return [ENDPOINTS.from_doc(d) for d in docs]
 
     async def get_many(self, endpoint_ids: Sequence[str]) -> Sequence[Endpoint]:
@@ -360,6 +400,10 @@ class DeliveryRepo:
     async def list(self, merchant_id: str, where: DeliveryFilter, page: PageRequest) -> Page[Delivery]:
         status = None if where.status is None else where.status.value
         conditions = _drop_none(merchant_id=merchant_id, endpoint_id=where.endpoint_id, status=status)
+        if where.channel is not None:
+            # Deliveries stored before emails existed have no channel: they are webhooks.
+            wanted: tuple[Scalar, ...] = (where.channel.value,)
+            conditions["channel"] = In((*wanted, None) if where.channel == Channel.WEBHOOK else wanted)
         return await DELIVERIES.page(self._s, conditions, page)
 
     async def claim_due(
@@ -390,6 +434,22 @@ class DeliveryRepo:
         )
         return [DELIVERIES.from_doc(d) for d in docs]
 
+    async def first_open_in_lane(self, lane: str) -> Delivery | None:
+        docs = await self._s.find(DELIVERIES.name, _DUE_DELIVERIES | {"lane": lane}, limit=1, order_by="id")
+        return DELIVERIES.from_doc(docs[0]) if docs else None
+
+    async def cancel_for_endpoint(self, endpoint_id: str, now: datetime) -> int:
+        return await self._s.update_where(
+            DELIVERIES.name,
+            _DUE_DELIVERIES | {"endpoint_id": endpoint_id},
+            {
+                "status": DeliveryStatus.CANCELED.value,
+                "next_attempt_at": None,
+                "lease_owner": None,
+                "updated_at": codecs.iso(now),
+            },
+        )
+
 
 class DeadLetterRepo:
     def __init__(self, session: DocumentSession) -> None:
@@ -398,11 +458,24 @@ class DeadLetterRepo:
     async def add(self, dead_letter: DeadLetter) -> None:
         await DEAD_LETTERS.add(self._s, dead_letter)
 
+    async def get(self, dead_letter_id: str) -> DeadLetter | None:
+        return await DEAD_LETTERS.get(self._s, dead_letter_id)
+
+    async def update(self, dead_letter: DeadLetter) -> DeadLetter:
+        return await _update(self._s, DEAD_LETTERS, dead_letter, "dead letter")
+
     async def list(
         self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest
     ) -> Page[DeadLetter]:
         conditions = _drop_none(merchant_id=merchant_id, kind=None if kind is None else kind.value)
-        return await DEAD_LETTERS.page(self._s, conditions, page)
+        # Not replayed yet (`None` also matches dead letters stored before replays existed).
+        return await DEAD_LETTERS.page(self._s, conditions | {"replayed_at": None}, page)
+
+    async def open_for_delivery(self, delivery_id: str) -> Sequence[DeadLetter]:
+        docs = await self._s.find(
+            DEAD_LETTERS.name, {"delivery_id": delivery_id, "replayed_at": None}, limit=1000
+        )
+        return [DEAD_LETTERS.from_doc(d) for d in docs]
 
 
 class StoreUnit:
@@ -421,3 +494,4 @@ class StoreUnit:
         self.endpoints = EndpointRepo(session)
         self.deliveries = DeliveryRepo(session)
         self.dead_letters = DeadLetterRepo(session)
+        self.recipients = CustomerEmails(session)

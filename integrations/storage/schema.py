@@ -35,6 +35,9 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("deliveries_merchant", ("merchant_id", "id")),
         IndexSpec("deliveries_due", ("status", "next_attempt_at")),
         IndexSpec("deliveries_lease", ("lease_owner",)),
+        # The earliest open delivery of a lane (per-subscription order), and an endpoint's open ones.
+        IndexSpec("deliveries_lane", ("lane", "status", "id")),
+        IndexSpec("deliveries_endpoint_status", ("endpoint_id", "status")),
     ),
     # One document per running worker process: its heartbeat. Work leased by a worker
     # whose heartbeat stopped is handed back (see integrations.storage.leases).
@@ -42,5 +45,6 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
     "dead_letters": (
         IndexSpec("dead_letters_merchant", ("merchant_id", "id")),
         IndexSpec("dead_letters_merchant_kind", ("merchant_id", "kind", "id")),
+        IndexSpec("dead_letters_delivery", ("delivery_id",)),
     ),
 }

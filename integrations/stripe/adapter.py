@@ -1,32 +1,46 @@
-"""Stripe: signature check on the raw bytes, a fast envelope parse, and the normalization table."""
+"""Stripe: signature check on the raw bytes, a fast envelope parse, and normalization.
+
+What each event type becomes is the table in `integrations.stripe.table`. Snapshot
+events carry their object (`data.object`); thin events (`object: "v2.core.event"`,
+type `v1.<type>`) only name it in `related_object`, and the object is fetched with the
+connection's `api_key` when the event is processed (`commands`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from domain.subscriptions.commands import RecordPayment, SyncSubscription
-from domain.subscriptions.state_machine import SubscriptionStatus
+from domain.billing.model import InboundEvent
+from domain.shared.clock import Clock, system_clock
+from domain.subscriptions.commands import SyncSubscription
 from integrations.providers import (
+    ApiKeyLookup,
     Command,
     Envelope,
     Ignored,
     MalformedRequest,
     MissingSignature,
+    PayloadError,
+    ProviderRefused,
     SignatureRejected,
 )
 from integrations.stripe import payloads as p
+from integrations.stripe.api import StripeApi
 from integrations.stripe.signature import (
     InvalidSignature,
     MalformedSignatureHeader,
     verify_stripe_signature,
 )
+from integrations.stripe.table import TABLE, Context, snapshot
 
 SIGNATURE_HEADER = "stripe-signature"
 MAX_ID_LENGTH = 255
+THIN_EVENT_OBJECT = "v2.core.event"
+THIN_TYPE_PREFIX = "v1."
 
 
 def _event(body: bytes) -> dict[str, Any]:
@@ -39,8 +53,35 @@ def _event(body: bytes) -> dict[str, Any]:
     return parsed
 
 
+def _is_thin(event: dict[str, Any]) -> bool:
+    return event.get("object") == THIN_EVENT_OBJECT
+
+
+def _table_type(event: dict[str, Any]) -> str:
+    """The table's name for the event's type (a thin event's `v1.` prefix dropped)."""
+    event_type = str(event.get("type"))
+    if _is_thin(event):
+        return event_type.removeprefix(THIN_TYPE_PREFIX)
+    return event_type
+
+
+async def _no_api_keys(_: str) -> str | None:
+    return None
+
+
 class StripeAdapter:
     name = "stripe"
+
+    def __init__(
+        self,
+        *,
+        api_keys: ApiKeyLookup = _no_api_keys,
+        api: StripeApi | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        self._api_keys = api_keys
+        self._api = api or StripeApi()
+        self._clock = clock
 
     def verify(
         self,
@@ -68,89 +109,72 @@ class StripeAdapter:
         if not isinstance(event_type, str) or not event_type or len(event_type) > MAX_ID_LENGTH:
             raise MalformedRequest("event type is missing")
         try:
-            created = p.when(event.get("created"), "created")
-        except p.PayloadError as error:
+            created = p.event_time(event.get("created"), "created")
+        except PayloadError as error:
             raise MalformedRequest(str(error)) from None
         return Envelope(event_id=event_id, type=event_type, created_at=created)
 
     def normalize(self, body: bytes, merchant_id: str, source_key: str) -> Sequence[Command] | Ignored:
         event = _event(body)
-        handler = _TABLE.get(str(event.get("type")))
+        handler = TABLE.get(_table_type(event))
         if handler is None:
             return Ignored(reason=f"event type {event.get('type')!r} is not handled")
-        created = p.when(event.get("created"), "created")
-        if created is None:
-            raise p.PayloadError("event.created is missing")
+        if _is_thin(event):
+            raise PayloadError("a thin event carries no object; it is fetched with the connection's api_key")
         data = p.obj(event.get("data"), "event.data")
-        return handler(p.obj(data.get("object"), "event.data.object"), merchant_id, source_key, created)
-
-
-def _sync(status_override: SubscriptionStatus | None) -> Callable[..., Sequence[Command] | Ignored]:
-    def handle(
-        sub: dict[str, Any], merchant_id: str, source_key: str, created: datetime
-    ) -> Sequence[Command]:
-        item = p.first_item(sub)
-        start, end = p.billing_period(sub, item)
-        customer = sub.get("customer")
-        return [
-            SyncSubscription(
-                source_key=source_key,
-                merchant_id=merchant_id,
-                provider="stripe",
-                provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
-                provider_customer_id=p.ref_id(customer, "subscription.customer"),
-                customer_email=_email(customer),
-                price=p.price_of(item),
-                status=status_override or p.status_of(sub),
-                observed_at=created,
-                current_period_start=start,
-                current_period_end=end,
-                cancel_at_period_end=sub.get("cancel_at_period_end") is True,
-                trial_end=p.when(sub.get("trial_end"), "trial_end"),
-                canceled_at=p.when(sub.get("canceled_at"), "canceled_at"),
-                linked_subscription_id=p.metadata_link(sub),
-            )
-        ]
-
-    return handle
-
-
-def _email(customer: Any) -> str | None:
-    email = customer.get("email") if isinstance(customer, dict) else None
-    return email if isinstance(email, str) and email else None
-
-
-def _invoice_paid(
-    invoice: dict[str, Any], merchant_id: str, source_key: str, created: datetime
-) -> Sequence[Command] | Ignored:
-    provider_sub, linked = p.invoice_subscription(invoice)
-    if provider_sub is None:
-        return Ignored(reason="invoice does not belong to a subscription")
-    amount = invoice.get("amount_paid")
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
-        raise p.PayloadError("invoice.amount_paid is not a non-negative integer")
-    start, end = p.invoice_period(invoice)
-    return [
-        RecordPayment(
-            source_key=source_key,
+        ctx = Context(
             merchant_id=merchant_id,
-            provider="stripe",
-            provider_subscription_id=provider_sub,
-            provider_invoice_id=p.text(invoice.get("id"), "invoice.id"),
-            amount_paid=amount,
-            currency=p.text(invoice.get("currency"), "invoice.currency"),
-            observed_at=created,
-            period_start=start,
-            period_end=end,
-            linked_subscription_id=linked,
+            source_key=source_key,
+            event_type=_table_type(event),
+            created=_created(event),
+            previous_attributes=data.get("previous_attributes"),
         )
-    ]
+        return handler(p.obj(data.get("object"), "event.data.object"), ctx)
+
+    async def commands(self, event: InboundEvent) -> Sequence[Command] | Ignored:
+        document = _event(event.body)
+        handler = TABLE.get(_table_type(document))
+        if handler is None or not _is_thin(document):
+            return self.normalize(event.body, event.merchant_id, event.id)
+        related = p.obj(document.get("related_object"), "related_object")
+        kind = p.text(related.get("type"), "related_object.type")
+        object_id = p.text(related.get("id"), "related_object.id")
+        fetched = await self._fetch(event, kind, object_id)
+        # The fetched object is Stripe's state now, which is at least as new as the event.
+        ctx = Context(
+            merchant_id=event.merchant_id,
+            source_key=event.id,
+            event_type=_table_type(document),
+            created=max(_created(document), self._clock()),
+        )
+        return handler(fetched, ctx)
+
+    async def fetch_subscription(
+        self, event: InboundEvent, provider_subscription_id: str
+    ) -> SyncSubscription | None:
+        if await self._api_keys(event.connection_id) is None:
+            return None
+        fetched = await self._fetch(event, "subscription", provider_subscription_id)
+        ctx = Context(
+            merchant_id=event.merchant_id,
+            source_key=f"{event.id}#subscription:{provider_subscription_id}",
+            event_type="customer.subscription.updated",
+            created=self._clock(),
+        )
+        return snapshot(fetched, ctx)
+
+    async def _fetch(self, event: InboundEvent, kind: str, object_id: str) -> dict[str, Any]:
+        api_key = await self._api_keys(event.connection_id)
+        if api_key is None:
+            raise ProviderRefused(
+                f"event {event.provider_event_id} needs {kind} {object_id} from Stripe, and its "
+                "connection has no api_key: set one (PATCH /v1/connections/{id}), then reprocess"
+            )
+        return await self._api.retrieve(api_key, kind, object_id)
 
 
-_TABLE: dict[str, Callable[..., Sequence[Command] | Ignored]] = {
-    "customer.subscription.created": _sync(None),
-    "customer.subscription.updated": _sync(None),
-    # A deleted subscription is over, whatever status the object still shows.
-    "customer.subscription.deleted": _sync(SubscriptionStatus.CANCELED),
-    "invoice.paid": _invoice_paid,
-}
+def _created(event: dict[str, Any]) -> datetime:
+    created = p.event_time(event.get("created"), "created")
+    if created is None:
+        raise PayloadError("event.created is missing")
+    return created

@@ -14,6 +14,25 @@ from typing import Any
 from domain.subscriptions.commands import ProviderPrice
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers import PayloadError
+
+__all__ = [
+    "STATUS_MAP",
+    "PayloadError",
+    "amount",
+    "billing_period",
+    "event_time",
+    "first_item",
+    "invoice_period",
+    "invoice_subscription",
+    "metadata_link",
+    "obj",
+    "price_of",
+    "ref_id",
+    "status_of",
+    "text",
+    "when",
+]
 
 S = SubscriptionStatus
 
@@ -30,10 +49,8 @@ STATUS_MAP = {
 
 
 LAST_SECOND_OF_YEAR_9999 = 253_402_300_799
-
-
-class PayloadError(ValueError):
-    """The object lacks a field we need, or has it in an unusable shape."""
+# Thin events write their time as ISO 8601 text; anything longer is not a timestamp.
+MAX_TIME_TEXT = 40
 
 
 def obj(value: Any, what: str) -> dict[str, Any]:
@@ -61,6 +78,26 @@ def when(value: Any, what: str) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > LAST_SECOND_OF_YEAR_9999:
         raise PayloadError(f"{what} is not a unix timestamp")
     return datetime.fromtimestamp(value, UTC)
+
+
+def event_time(value: Any, what: str) -> datetime | None:
+    """An event's `created`: unix seconds (snapshot events) or ISO 8601 text (thin events)."""
+    if not isinstance(value, str):
+        return when(value, what)
+    try:
+        parsed = datetime.fromisoformat(value) if len(value) <= MAX_TIME_TEXT else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise PayloadError(f"{what} is not a unix timestamp or an ISO 8601 time with a zone")
+    return parsed.astimezone(UTC)
+
+
+def amount(value: Any, what: str) -> int:
+    """A non-negative amount in minor units."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise PayloadError(f"{what} is not a non-negative integer")
+    return value
 
 
 def first_item(subscription: dict[str, Any]) -> dict[str, Any]:

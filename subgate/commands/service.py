@@ -41,18 +41,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    marker = settings.data_dir / FIRST_START_MARKER
     lines: list[str] = []
-    greet = False
+    first_start: Path | None = None  # the marker to write once the demo key has been shown
     if command == "dev":
         lines.append(f"subgate is running at {settings.base_url}")
+        marker = settings.data_dir / FIRST_START_MARKER
         demo_id = _demo_merchant_id(marker)
         if demo_id is None:
-            greet = True
+            first_start = marker
         else:
-            pass
+            lines.extend(new_key_hints(demo_id))
     with redis_url_for(settings) as redis_url:
-        run_async(_serve(settings, redis_url, command, lines, marker if greet else None))
+        run_async(_serve(settings, redis_url, command, lines, first_start))
     return 0
 
 

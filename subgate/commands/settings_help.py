@@ -22,9 +22,15 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SUBGATE_WORKER_POLL_SECONDS", "0.5", "how often the worker looks for due work in the database"),
     ("SUBGATE_WORKER_MAX_JOBS", "200", "deliveries one worker process has in flight at once"),
     ("SUBGATE_ENDPOINT_CONCURRENCY", "20", "deliveries in flight to one endpoint at once"),
+    (
+        "SUBGATE_ORDER_WAIT_SECONDS",
+        "600",
+        "longest wait for an earlier notification of the same subscription",
+    ),
     ("SUBGATE_SMTP_URL", "", "smtp://user:pass@host:port for customer emails (smtps:// for TLS)"),
     ("SUBGATE_EMAIL_FROM", "billing@localhost", "email sender"),
     ("SUBGATE_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint for traces; unset: no export"),
+    ("SUBGATE_TRACE_SAMPLE_RATIO", "1", "share of traces recorded when exporting (0 to 1)"),
     ("SUBGATE_LOG_FORMAT", "console|json", "console for `dev`, json otherwise"),
 )
 

@@ -424,7 +424,7 @@ def due_item(doc_id: str, due: str, status: str = "pending", **fields: Any) -> D
     }
 
 
-DUE = {"status": In(("pending", "failed")), "next_attempt_at": Lte("2025-01-01T00:00:10")}
+DUE: Filter = {"status": In(("pending", "failed")), "next_attempt_at": Lte("2025-01-01T00:00:10")}
 LEASE = {"lease_owner": "w1", "next_attempt_at": "2025-01-01T00:01:00"}
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "PERIOD_END",
     "PERIOD_START",
     "T0",
+    "checkout_session_object",
     "encode",
     "event",
     "event_body",
@@ -32,6 +33,7 @@ __all__ = [
     "signed_headers",
     "subscription_event",
     "subscription_object",
+    "thin_event_body",
     "unix",
 ]
 
@@ -116,6 +118,8 @@ def invoice_object(  # noqa: PLR0913 - one keyword per field a test may vary
     period_end: int = PERIOD_END,
     metadata: Mapping[str, str] | None = None,
     legacy: bool = False,
+    amount_due: int | None = None,
+    attempt_count: int = 1,
 ) -> dict[str, Any]:
     """An `invoice` object with one line; `subscription=None` makes a one-off invoice."""
     sub_ref = dict(subscription) if isinstance(subscription, Mapping) else subscription
@@ -123,6 +127,8 @@ def invoice_object(  # noqa: PLR0913 - one keyword per field a test may vary
         "id": invoice_id,
         "object": "invoice",
         "amount_paid": amount_paid,
+        "amount_due": amount_paid if amount_due is None else amount_due,
+        "attempt_count": attempt_count,
         "currency": currency,
         "customer": customer,
         "lines": {
@@ -148,6 +154,28 @@ def invoice_object(  # noqa: PLR0913 - one keyword per field a test may vary
     return invoice
 
 
+def checkout_session_object(
+    *,
+    session_id: str = "cs_test1",
+    mode: str = "subscription",
+    subscription: str | Mapping[str, Any] | None = "sub_test1",
+    customer: str | None = "cus_test1",
+    metadata: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A completed `checkout.session` (the fields we read, as in the current API)."""
+    return {
+        "id": session_id,
+        "object": "checkout.session",
+        "mode": mode,
+        "status": "complete",
+        "payment_status": "paid",
+        "customer": customer,
+        "subscription": dict(subscription) if isinstance(subscription, Mapping) else subscription,
+        "metadata": dict(metadata or {}),
+        "client_reference_id": None,
+    }
+
+
 def event(
     event_type: str,
     obj: Mapping[str, Any],
@@ -155,8 +183,12 @@ def event(
     event_id: str | None = None,
     created: int = T0,
     api_version: str = CURRENT_API_VERSION,
+    previous_attributes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The event envelope around `obj`."""
+    """The event envelope around `obj`; `previous_attributes` as Stripe adds them to `*.updated`."""
+    data: dict[str, Any] = {"object": dict(obj)}
+    if previous_attributes is not None:
+        data["previous_attributes"] = dict(previous_attributes)
     return {
         "id": event_id or _next_event_id(),
         "object": "event",
@@ -164,8 +196,36 @@ def event(
         "created": created,
         "api_version": api_version,
         "livemode": False,
-        "data": {"object": dict(obj)},
+        "data": data,
     }
+
+
+def thin_event_body(
+    event_type: str,
+    related_type: str,
+    related_id: str,
+    *,
+    event_id: str | None = None,
+    created: str = "2025-01-01T00:00:00.000Z",
+) -> bytes:
+    """A thin event (`v2.core.event`): it names its object in `related_object` and carries none."""
+    plural = {"subscription": "subscriptions", "invoice": "invoices", "checkout.session": "checkout/sessions"}
+    return encode(
+        {
+            "id": event_id or _next_event_id(),
+            "object": "v2.core.event",
+            "type": f"v1.{event_type}",
+            "created": created,
+            "livemode": False,
+            "context": None,
+            "related_object": {
+                "id": related_id,
+                "type": related_type,
+                "url": f"/v1/{plural.get(related_type, related_type)}/{related_id}",
+            },
+            "reason": None,
+        }
+    )
 
 
 def encode(document: Any) -> bytes:
@@ -179,8 +239,18 @@ def event_body(
     event_id: str | None = None,
     created: int = T0,
     api_version: str = CURRENT_API_VERSION,
+    previous_attributes: Mapping[str, Any] | None = None,
 ) -> bytes:
-    return encode(event(event_type, obj, event_id=event_id, created=created, api_version=api_version))
+    return encode(
+        event(
+            event_type,
+            obj,
+            event_id=event_id,
+            created=created,
+            api_version=api_version,
+            previous_attributes=previous_attributes,
+        )
+    )
 
 
 def subscription_event(
@@ -188,6 +258,7 @@ def subscription_event(
     *,
     event_id: str | None = None,
     created: int = T0,
+    previous_attributes: Mapping[str, Any] | None = None,
     **fields: Any,
 ) -> bytes:
     """Bytes of a `customer.subscription.*` event; `fields` go to `subscription_object`."""
@@ -198,14 +269,17 @@ def subscription_event(
         event_id=event_id,
         created=created,
         api_version=LEGACY_API_VERSION if legacy else CURRENT_API_VERSION,
+        previous_attributes=previous_attributes,
     )
 
 
-def invoice_paid_event(*, event_id: str | None = None, created: int = T0, **fields: Any) -> bytes:
-    """Bytes of an `invoice.paid` event; `fields` go to `invoice_object`."""
+def invoice_paid_event(
+    *, event_id: str | None = None, created: int = T0, event_type: str = "invoice.paid", **fields: Any
+) -> bytes:
+    """Bytes of an `invoice.*` event (`invoice.paid` unless told); `fields` go to `invoice_object`."""
     legacy = bool(fields.get("legacy"))
     return event_body(
-        "invoice.paid",
+        event_type,
         invoice_object(**fields),
         event_id=event_id,
         created=created,

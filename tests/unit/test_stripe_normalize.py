@@ -10,16 +10,26 @@ import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
+from domain.subscriptions.commands import (
+    AnnounceTrialEnd,
+    FailureKind,
+    LinkSubscription,
+    ProviderPrice,
+    RecordPayment,
+    RecordPaymentFailure,
+    SyncSubscription,
+)
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
 from integrations.providers import Command, Envelope, Ignored, MalformedRequest
 from integrations.stripe.adapter import StripeAdapter
 from integrations.stripe.payloads import STATUS_MAP, PayloadError
+from integrations.stripe.table import TABLE
 from tests.support.stripe_events import (
     PERIOD_END,
     PERIOD_START,
     T0,
+    checkout_session_object,
     encode,
     event,
     event_body,
@@ -28,6 +38,7 @@ from tests.support.stripe_events import (
     signed_headers,
     subscription_event,
     subscription_object,
+    thin_event_body,
 )
 
 S = SubscriptionStatus
@@ -40,7 +51,7 @@ SUBSCRIPTION_TYPES = (
     "customer.subscription.updated",
     "customer.subscription.deleted",
 )
-HANDLED_TYPES = (*SUBSCRIPTION_TYPES, "invoice.paid")
+HANDLED_TYPES = tuple(sorted(TABLE))
 
 
 def ts(seconds: int) -> datetime:
@@ -76,8 +87,10 @@ def with_object(event_type: str, obj: Any, **envelope: Any) -> bytes:
 # --------------------------------------------------------------------------- subscriptions
 
 
-@pytest.mark.parametrize("event_type", SUBSCRIPTION_TYPES[:2])
-def test_subscription_event_in_the_current_shape(event_type: str) -> None:
+@pytest.mark.parametrize(
+    ("event_type", "tie_break"), [(SUBSCRIPTION_TYPES[0], 10), (SUBSCRIPTION_TYPES[1], 110)]
+)
+def test_subscription_event_in_the_current_shape(event_type: str, tie_break: int) -> None:
     command = one_sync(
         subscription_event(event_type, created=T0 + 60, status="trialing", trial_end=PERIOD_END)
     )
@@ -93,6 +106,7 @@ def test_subscription_event_in_the_current_shape(event_type: str) -> None:
         ),
         status=S.TRIALING,
         observed_at=ts(T0 + 60),
+        tie_break=tie_break,
         current_period_start=ts(PERIOD_START),
         current_period_end=ts(PERIOD_END),
         cancel_at_period_end=False,
@@ -283,7 +297,7 @@ def test_invoice_without_a_subscription_is_ignored(legacy: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "event_type", ["charge.succeeded", "invoice.payment_failed", "", "customer.subscription"]
+    "event_type", ["charge.succeeded", "invoice.created", "", "customer.subscription", "v1.invoice.paid"]
 )
 def test_unhandled_types_are_ignored_without_reading_the_object(event_type: str) -> None:
     result = normalize(with_object(event_type, "not even an object", created="yesterday"))
@@ -472,11 +486,15 @@ def _check_result(result: Sequence[Command] | Ignored) -> None:
         assert isinstance(result.reason, str)
         return
     for command in result:
-        assert isinstance(command, SyncSubscription | RecordPayment)
-        assert command.source_key == SOURCE
+        assert command.source_key.startswith(SOURCE)
         assert command.merchant_id == MERCHANT
         assert isinstance(command.provider_subscription_id, str)
         assert command.linked_subscription_id is None or isinstance(command.linked_subscription_id, str)
+        if isinstance(command, RecordPaymentFailure):
+            assert command.amount_due >= 0
+            assert command.attempt is None or command.attempt >= 0
+        if isinstance(command, AnnounceTrialEnd | LinkSubscription):
+            continue
         if isinstance(command, SyncSubscription):
             assert isinstance(command.status, SubscriptionStatus)
             assert isinstance(command.provider_customer_id, str)
@@ -485,7 +503,7 @@ def _check_result(result: Sequence[Command] | Ignored) -> None:
             assert command.price.name is None or isinstance(command.price.name, str)
             assert isinstance(command.cancel_at_period_end, bool)
             assert command.customer_email is None or isinstance(command.customer_email, str)
-        else:
+        elif isinstance(command, RecordPayment):
             assert isinstance(command.amount_paid, int)
             assert command.amount_paid >= 0
 
@@ -545,8 +563,13 @@ VALID_OBJECTS: list[tuple[str, dict[str, Any]]] = [
     ("customer.subscription.updated", subscription_object()),
     ("customer.subscription.updated", subscription_object(legacy=True)),
     ("customer.subscription.deleted", subscription_object(customer={"id": "cus_1", "email": "a@b.c"})),
+    ("customer.subscription.trial_will_end", subscription_object(status="trialing", trial_end=PERIOD_END)),
     ("invoice.paid", invoice_object()),
     ("invoice.paid", invoice_object(legacy=True)),
+    ("invoice.payment_failed", invoice_object(amount_paid=0, amount_due=2000)),
+    ("invoice.payment_action_required", invoice_object(legacy=True, amount_paid=0)),
+    ("checkout.session.completed", checkout_session_object(metadata={"subgate_subscription_id": "sub_o"})),
+    ("checkout.session.completed", checkout_session_object(subscription=subscription_object())),
 ]
 
 
@@ -566,3 +589,241 @@ def test_valid_events_with_one_bad_field_fail_only_as_payload_errors(body: bytes
     except PayloadError:
         return
     _check_result(result)
+
+
+# --------------------------------------------------------------------------- the whole table, row by row
+
+SHAPES = pytest.mark.parametrize("legacy", [False, True], ids=["current", "legacy"])
+
+
+def commands_of(body: bytes) -> Sequence[Command]:
+    result = normalize(body)
+    assert not isinstance(result, Ignored), result
+    return result
+
+
+def test_the_table_has_exactly_the_documented_rows() -> None:
+    assert set(TABLE) == {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+        "customer.subscription.trial_will_end",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "checkout.session.completed",
+    }
+
+
+@SHAPES
+@pytest.mark.parametrize(
+    ("event_type", "stripe_status", "ours"),
+    [
+        ("customer.subscription.created", "incomplete", S.PENDING),
+        ("customer.subscription.updated", "past_due", S.PAST_DUE),
+        ("customer.subscription.deleted", "canceled", S.CANCELED),
+        ("customer.subscription.paused", "paused", S.PAUSED),
+        ("customer.subscription.resumed", "active", S.ACTIVE),
+    ],
+)
+def test_subscription_rows(
+    legacy: bool, event_type: str, stripe_status: str, ours: SubscriptionStatus
+) -> None:
+    command = one_sync(
+        subscription_event(
+            event_type,
+            created=T0 + 5,
+            status=stripe_status,
+            legacy=legacy,
+            period_start=T0,
+            period_end=T0 + 99,
+        )
+    )
+    assert (command.status, command.observed_at) == (ours, ts(T0 + 5))
+    assert (command.current_period_start, command.current_period_end) == (ts(T0), ts(T0 + 99))
+    assert command.provider_subscription_id == "sub_test1"
+
+
+@SHAPES
+def test_trial_will_end_is_a_snapshot_and_a_reminder(legacy: bool) -> None:
+    body = subscription_event(
+        "customer.subscription.trial_will_end",
+        created=T0 + 7,
+        status="trialing",
+        trial_end=PERIOD_END,
+        legacy=legacy,
+        metadata={"subgate_subscription_id": "sub_ours"},
+    )
+    synced, reminder = commands_of(body)
+    assert isinstance(synced, SyncSubscription)
+    assert synced.status == S.TRIALING
+    assert synced.source_key == SOURCE
+    assert reminder == AnnounceTrialEnd(
+        source_key=f"{SOURCE}#trial_will_end",
+        merchant_id=MERCHANT,
+        provider="stripe",
+        provider_subscription_id="sub_test1",
+        trial_end=ts(PERIOD_END),
+        observed_at=ts(T0 + 7),
+        linked_subscription_id="sub_ours",
+    )
+
+
+@SHAPES
+@pytest.mark.parametrize("event_type", ["invoice.paid", "invoice.payment_succeeded"])
+def test_paid_invoice_rows(legacy: bool, event_type: str) -> None:
+    command = one_payment(
+        invoice_paid_event(event_type=event_type, legacy=legacy, subscription="sub_9", invoice_id="in_9")
+    )
+    assert (command.provider_subscription_id, command.provider_invoice_id) == ("sub_9", "in_9")
+
+
+@SHAPES
+@pytest.mark.parametrize(
+    ("event_type", "kind"),
+    [
+        ("invoice.payment_failed", FailureKind.DECLINED),
+        ("invoice.payment_action_required", FailureKind.ACTION_REQUIRED),
+    ],
+)
+def test_failed_payment_rows(legacy: bool, event_type: str, kind: FailureKind) -> None:
+    body = invoice_paid_event(
+        event_type=event_type,
+        created=T0 + 3,
+        legacy=legacy,
+        subscription="sub_9",
+        invoice_id="in_9",
+        amount_paid=0,
+        amount_due=4500,
+        currency="eur",
+        attempt_count=2,
+        metadata={"subgate_subscription_id": "sub_ours"},
+    )
+    [command] = commands_of(body)
+    assert command == RecordPaymentFailure(
+        source_key=SOURCE,
+        merchant_id=MERCHANT,
+        provider="stripe",
+        provider_subscription_id="sub_9",
+        provider_invoice_id="in_9",
+        amount_due=4500,
+        currency="eur",
+        observed_at=ts(T0 + 3),
+        kind=kind,
+        attempt=2,
+        linked_subscription_id=None if legacy else "sub_ours",
+    )
+
+
+@SHAPES
+@pytest.mark.parametrize("event_type", ["invoice.payment_failed", "invoice.payment_action_required"])
+def test_a_failed_one_off_invoice_is_ignored(legacy: bool, event_type: str) -> None:
+    result = normalize(invoice_paid_event(event_type=event_type, legacy=legacy, subscription=None))
+    assert isinstance(result, Ignored)
+
+
+def test_checkout_for_our_subscription_links_it() -> None:
+    session = checkout_session_object(
+        subscription="sub_9", customer="cus_9", metadata={"subgate_subscription_id": "sub_ours"}
+    )
+    [command] = commands_of(event_body("checkout.session.completed", session))
+    assert command == LinkSubscription(
+        source_key=SOURCE,
+        merchant_id=MERCHANT,
+        provider="stripe",
+        provider_subscription_id="sub_9",
+        linked_subscription_id="sub_ours",
+        provider_customer_id="cus_9",
+    )
+
+
+def test_checkout_with_the_subscription_expanded_is_its_snapshot() -> None:
+    session = checkout_session_object(
+        subscription=subscription_object(sub_id="sub_exp"), metadata={"subgate_subscription_id": "sub_ours"}
+    )
+    command = one_sync(event_body("checkout.session.completed", session, created=T0 + 1))
+    assert (command.provider_subscription_id, command.linked_subscription_id) == ("sub_exp", "sub_ours")
+
+
+@pytest.mark.parametrize(
+    ("session", "why"),
+    [
+        (checkout_session_object(mode="payment"), "mode"),
+        (checkout_session_object(subscription=None), "no subscription"),
+        (checkout_session_object(), "subgate_subscription_id"),
+    ],
+    ids=["payment-mode", "no-subscription", "nothing-to-link"],
+)
+def test_checkouts_with_nothing_to_do_are_ignored(session: dict[str, Any], why: str) -> None:
+    result = normalize(event_body("checkout.session.completed", session))
+    assert isinstance(result, Ignored)
+    assert why in result.reason
+
+
+# --------------------------------------------------------------------------- one second, several snapshots
+
+
+def rank(event_type: str, status: str, previous: dict[str, Any] | None = None) -> int:
+    body = subscription_event(event_type, status=status, previous_attributes=previous)
+    return one_sync(body).tie_break
+
+
+def test_within_one_second_created_comes_first_and_deleted_last() -> None:
+    created = rank("customer.subscription.created", "active")
+    updated = rank("customer.subscription.updated", "incomplete")
+    deleted = rank("customer.subscription.deleted", "active")
+    assert created < updated < deleted
+
+
+def test_within_one_second_the_lifecycle_moves_forward() -> None:
+    first_paid = rank("customer.subscription.updated", "active", {"status": "incomplete"})
+    failed = rank("customer.subscription.updated", "past_due", {"status": "active"})
+    unpaid = rank("customer.subscription.updated", "unpaid", {"status": "past_due"})
+    recovered = rank("customer.subscription.updated", "active", {"status": "unpaid"})
+    paused = rank("customer.subscription.updated", "paused", {"status": "active"})
+    resumed = rank("customer.subscription.updated", "active", {"status": "paused"})
+    canceled = rank("customer.subscription.updated", "canceled", {"status": "active"})
+    assert first_paid < failed < unpaid < recovered < paused < resumed < canceled
+
+
+def test_a_resumed_event_ranks_as_a_resume_without_previous_attributes() -> None:
+    assert rank("customer.subscription.resumed", "active") == rank(
+        "customer.subscription.updated", "active", {"status": "paused"}
+    )
+
+
+def test_an_update_that_keeps_the_status_ranks_as_that_status() -> None:
+    assert rank("customer.subscription.updated", "active", {"cancel_at_period_end": False}) == rank(
+        "customer.subscription.updated", "active"
+    )
+
+
+# --------------------------------------------------------------------------- thin events
+
+
+def test_a_thin_event_has_an_envelope_with_its_iso_time() -> None:
+    body = thin_event_body(
+        "customer.subscription.updated",
+        "subscription",
+        "sub_1",
+        event_id="evt_thin",
+        created="2025-01-01T00:00:05.120Z",
+    )
+    assert ADAPTER.envelope(body, {}) == Envelope(
+        event_id="evt_thin",
+        type="v1.customer.subscription.updated",
+        created_at=datetime(2025, 1, 1, 0, 0, 5, 120000, tzinfo=UTC),
+    )
+
+
+def test_a_thin_event_cannot_be_normalized_from_its_bytes_alone() -> None:
+    with pytest.raises(PayloadError, match="thin"):
+        normalize(thin_event_body("customer.subscription.updated", "subscription", "sub_1"))
+
+
+def test_a_thin_event_of_an_unhandled_type_is_ignored() -> None:
+    result = normalize(thin_event_body("billing.meter.error_report_triggered", "billing.meter", "mtr_1"))
+    assert isinstance(result, Ignored)

@@ -35,7 +35,7 @@ def test_a_free_port_is_fine_and_left_free() -> None:
         server.listen()
 
 
-def test_a_name_is_checked_on_every_address_it_resolves_to(held_port: int) -> None:
+def test_a_host_name_is_resolved_then_checked(held_port: int) -> None:
     assert listen_problem("localhost", held_port) == "address already in use"
 
 

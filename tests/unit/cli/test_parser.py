@@ -20,6 +20,7 @@ COMMAND_LINES = [
     ["merchants", "create", "Acme"],
     ["merchants", "rotate-key", "mer_1"],
     ["dlq", "list", "--kind", "email", "--json"],
+    ["dlq", "replay", "--all"],
     ["events", "send", "stripe", "invoice.paid", "--connection", "conn_1", "--subscription", "sub_1"],
     ["receive", "--port", "9001", "--secret", "whsec_x"],
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,12 +126,19 @@ async def test_a_payment_body_carries_the_invoice_amount_and_the_subscription(se
     assert subscription["provider_customer_id"] == "cus_QxStripe"
     assert subscription["provider_price_id"] == "price_pro"
     assert (subscription["amount"], subscription["currency"]) == (4900, "eur")
-    # The payment renewed the subscription: the body shows the state after it.
-    assert subscription["current_period_end"] == "2025-05-01T00:00:00Z"
+    # The provider's snapshots move a synced subscription, not its payments: the body shows
+    # the subscription as it stands.
+    assert subscription["current_period_end"] == "2025-04-01T00:00:00Z"
 
 
-async def test_subscription_events_caused_by_a_payment_carry_no_payment(services: Services) -> None:
+async def test_subscription_events_next_to_a_payment_carry_no_payment(services: Services) -> None:
     await services.subscriptions.sync_from_provider(synced(SubscriptionStatus.ACTIVE, T0))
+    renewal = replace(
+        synced(SubscriptionStatus.ACTIVE, PERIOD_2[0]),
+        current_period_start=PERIOD_2[0],
+        current_period_end=PERIOD_2[1],
+    )
+    await services.subscriptions.sync_from_provider(renewal)
     await services.subscriptions.record_payment(paid_invoice(amount=4900))
 
     bodies = await received(services)

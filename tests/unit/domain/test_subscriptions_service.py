@@ -3,22 +3,48 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from domain.shared.errors import NotFound
 from domain.shared.events import EventType
+from domain.shared.ids import new_id
 from domain.shared.pagination import PageRequest
-from domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
-from domain.subscriptions.model import Interval, Subscription
+from domain.subscriptions.commands import (
+    AnnounceTrialEnd,
+    FailureKind,
+    LinkSubscription,
+    ProviderPrice,
+    RecordPayment,
+    RecordPaymentFailure,
+    SyncSubscription,
+)
+from domain.subscriptions.internal import SubscriptionsInternal
+from domain.subscriptions.linking import register_customer, register_plan
+from domain.subscriptions.model import Customer, Interval, Plan, Subscription
 from domain.subscriptions.ports import SubscriptionFilter
 from domain.subscriptions.service import SubscriptionNotYetKnown
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.storage.repositories import StoreUnit
 from tests.support.fakes import Services, build_services
+from tests.support.lifecycle import (
+    LIFECYCLE,
+    ORDERED_TYPES,
+    Delivery,
+    Note,
+    check_against_the_ordered_stream,
+    deliver,
+    expected_final,
+    final_fields,
+    outcome,
+)
+
+T = TypeVar("T")
 
 S = SubscriptionStatus
 MERCHANT = "mer_1"
@@ -186,10 +212,32 @@ async def test_a_canceled_subscription_stays_canceled(services: Services) -> Non
     assert outbox_types(services) == ["subscription.created", "subscription.canceled"]
 
 
+async def test_the_newest_snapshot_wins_even_where_the_table_has_no_row(services: Services) -> None:
+    """The three-event order that once left a subscription `active` for good."""
+    created = sync("evt_created", S.PENDING, T0)
+    past_due = sync("evt_past_due", S.PAST_DUE, T0 + timedelta(minutes=2))
+    older_active = sync("evt_active", S.ACTIVE, T0 + timedelta(minutes=1))
+
+    for command in (created, past_due, older_active):
+        await services.subscriptions.sync_from_provider(command)
+
+    assert (await the_subscription(services)).status == S.PAST_DUE
+    assert outbox_types(services) == ["subscription.created", "subscription.past_due"]
+
+
+async def test_a_resume_is_announced_as_such(services: Services) -> None:
+    await services.subscriptions.sync_from_provider(sync("evt_1", S.ACTIVE, T0))
+    paused = await services.subscriptions.sync_from_provider(sync("evt_2", S.PAUSED, T0 + timedelta(days=1)))
+    resumed = await services.subscriptions.sync_from_provider(sync("evt_3", S.ACTIVE, T0 + timedelta(days=2)))
+
+    assert paused.events == (EventType.SUBSCRIPTION_PAUSED,)
+    assert resumed.events == (EventType.SUBSCRIPTION_RESUMED,)
+
+
 # --------------------------------------------------------------------------- payments
 
 
-async def test_payment_activates_a_pending_subscription(services: Services) -> None:
+async def test_a_payment_of_a_synced_subscription_is_news_only(services: Services) -> None:
     await services.subscriptions.sync_from_provider(
         sync("evt_1", S.PENDING, T0, current_period_start=None, current_period_end=None)
     )
@@ -197,42 +245,15 @@ async def test_payment_activates_a_pending_subscription(services: Services) -> N
     outcome = await services.subscriptions.record_payment(payment("evt_2", T0 + timedelta(seconds=5)))
 
     assert outcome.applied
-    assert outcome.events == (EventType.SUBSCRIPTION_ACTIVATED, EventType.PAYMENT_SUCCEEDED)
-    sub = await the_subscription(services)
-    assert sub.status == S.ACTIVE
-    assert (sub.current_period_start, sub.current_period_end) == PERIOD_1
+    assert outcome.events == (EventType.PAYMENT_SUCCEEDED,)
+    # The provider's own snapshot (`updated`, status active) moves the subscription.
+    assert (await the_subscription(services)).status == S.PENDING
     messages = services.store.inserted("outbox")
-    assert [m["event_type"] for m in messages] == [
-        "subscription.created",
-        "subscription.activated",
-        "payment.succeeded",
-    ]
     assert messages[-1]["data"]["payment"] == {
         "amount": 2000,
         "currency": "usd",
         "provider_invoice_id": "in_1",
     }
-
-
-async def test_payment_for_a_later_period_renews_an_active_subscription(services: Services) -> None:
-    await services.subscriptions.sync_from_provider(sync("evt_1", S.ACTIVE, T0))
-
-    outcome = await services.subscriptions.record_payment(
-        payment("evt_2", PERIOD_2[0], invoice="in_2", period=PERIOD_2)
-    )
-
-    assert outcome.events == (EventType.SUBSCRIPTION_RENEWED, EventType.PAYMENT_SUCCEEDED)
-    sub = await the_subscription(services)
-    assert sub.status == S.ACTIVE
-    assert (sub.current_period_start, sub.current_period_end) == PERIOD_2
-
-
-async def test_payment_for_the_current_period_is_only_a_payment(services: Services) -> None:
-    await services.subscriptions.sync_from_provider(sync("evt_1", S.ACTIVE, T0))
-
-    outcome = await services.subscriptions.record_payment(payment("evt_2", T0))
-
-    assert outcome.events == (EventType.PAYMENT_SUCCEEDED,)
 
 
 async def test_zero_amount_invoice_causes_no_events(services: Services) -> None:
@@ -270,106 +291,302 @@ async def test_one_invoice_through_two_source_keys_is_recorded_once(services: Se
     assert outbox_types(services).count("payment.succeeded") == 1
 
 
-async def test_payment_on_a_canceled_subscription_is_recorded_without_effect(services: Services) -> None:
+async def test_a_payment_is_told_even_when_the_cancellation_arrived_first(services: Services) -> None:
     await services.subscriptions.sync_from_provider(sync("evt_1", S.CANCELED, T0))
 
-    outcome = await services.subscriptions.record_payment(payment("evt_2", T0))
+    outcome = await services.subscriptions.record_payment(payment("evt_2", T0 - timedelta(days=1)))
 
-    assert not outcome.applied
-    assert outbox_types(services) == ["subscription.created"]
+    assert outcome.events == (EventType.PAYMENT_SUCCEEDED,)
+    assert (await the_subscription(services)).status == S.CANCELED
     again = await services.subscriptions.record_payment(payment("evt_3", T0))
     assert again.reason == "invoice already recorded"
+
+
+def failure(
+    source_key: str, *, attempt: int | None = 1, kind: FailureKind = FailureKind.DECLINED
+) -> RecordPaymentFailure:
+    return RecordPaymentFailure(
+        source_key=source_key,
+        merchant_id=MERCHANT,
+        provider="stripe",
+        provider_subscription_id=PROVIDER_SUB,
+        provider_invoice_id="in_9",
+        amount_due=2000,
+        currency="usd",
+        observed_at=T0,
+        kind=kind,
+        attempt=attempt,
+    )
+
+
+async def test_a_failed_payment_is_told_once_per_attempt(services: Services) -> None:
+    await services.subscriptions.sync_from_provider(sync("evt_1", S.ACTIVE, T0))
+
+    first = await services.subscriptions.apply(failure("evt_failed"))
+    same_attempt = await services.subscriptions.apply(failure("evt_action", kind=FailureKind.ACTION_REQUIRED))
+    next_attempt = await services.subscriptions.apply(failure("evt_failed_again", attempt=2))
+
+    assert first.events == (EventType.PAYMENT_FAILED,)
+    assert not same_attempt.applied
+    assert next_attempt.events == (EventType.PAYMENT_FAILED,)
+    messages = [m for m in services.store.inserted("outbox") if m["event_type"] == "payment.failed"]
+    assert messages[0]["data"]["payment"] == {
+        "provider_invoice_id": "in_9",
+        "amount": 2000,
+        "currency": "usd",
+        "failure": "declined",
+        "attempt": 1,
+    }
+    # The provider's snapshot, not the failure, moves the status.
+    assert (await the_subscription(services)).status == S.ACTIVE
+
+
+def reminder(source_key: str, trial_end: datetime = PERIOD_1[1]) -> AnnounceTrialEnd:
+    return AnnounceTrialEnd(
+        source_key=source_key,
+        merchant_id=MERCHANT,
+        provider="stripe",
+        provider_subscription_id=PROVIDER_SUB,
+        trial_end=trial_end,
+        observed_at=T0,
+    )
+
+
+async def test_a_trial_reminder_is_told_once_while_trialing(services: Services) -> None:
+    await services.subscriptions.sync_from_provider(sync("evt_1", S.TRIALING, T0, trial_end=PERIOD_1[1]))
+
+    told = await services.subscriptions.apply(reminder("evt_reminder"))
+    again = await services.subscriptions.apply(reminder("evt_reminder_resent_by_another_event"))
+
+    assert told.events == (EventType.SUBSCRIPTION_TRIAL_WILL_END,)
+    assert not again.applied
+    assert outbox_types(services) == ["subscription.created", "subscription.trial_will_end"]
+
+
+async def test_a_trial_reminder_after_the_trial_ended_says_nothing(services: Services) -> None:
+    await services.subscriptions.sync_from_provider(sync("evt_1", S.ACTIVE, T0))
+
+    late = await services.subscriptions.apply(reminder("evt_reminder"))
+
+    assert not late.applied
+    assert late.reason is not None
+    assert "not trialing" in late.reason
+
+
+# --------------------------------------------------------------------------- linking
+
+
+async def a_rest_subscription(services: Services, *, provider_customer: str | None = None) -> Subscription:
+    """A customer, plan and subscription as the REST API creates them (no provider has spoken)."""
+    now = services.clock()
+    customer = Customer(
+        id=new_id("cus"),
+        merchant_id=MERCHANT,
+        email="ada@example.com",
+        name="Ada",
+        provider_customer_ids={} if provider_customer is None else {"stripe": provider_customer},
+        created_at=now,
+    )
+    plan = Plan(
+        id=new_id("plan"),
+        merchant_id=MERCHANT,
+        name="Basic",
+        amount=2000,
+        currency="usd",
+        interval=Interval.MONTH,
+        provider_price_ids={"stripe": PRICE.price_id},
+        created_at=now,
+    )
+    sub = Subscription(
+        id=new_id("sub"),
+        merchant_id=MERCHANT,
+        customer_id=customer.id,
+        plan_id=plan.id,
+        status=S.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+
+    async def work(unit: StoreUnit) -> None:
+        await register_customer(unit, customer)
+        await register_plan(unit, plan)
+        await unit.subscriptions.add(sub)
+
+    await services.txn(work)
+    return sub
+
+
+async def test_metadata_links_the_provider_subscription_to_ours(services: Services) -> None:
+    ours = await a_rest_subscription(services)
+
+    outcome = await services.subscriptions.sync_from_provider(
+        sync("evt_1", S.ACTIVE, T0, linked_subscription_id=ours.id)
+    )
+    # Later events without the metadata find it by the provider's id.
+    later = await services.subscriptions.sync_from_provider(sync("evt_2", S.PAST_DUE, T0 + timedelta(days=1)))
+
+    assert outcome.subscription_id == later.subscription_id == ours.id
+    assert outcome.events == (EventType.SUBSCRIPTION_ACTIVATED,)
+    stored = await services.subscriptions_external.get(MERCHANT, ours.id)
+    assert (stored.provider, stored.provider_subscription_id, stored.status) == (
+        "stripe",
+        PROVIDER_SUB,
+        S.PAST_DUE,
+    )
+    assert services.store.count("subscriptions") == 1
+
+
+async def test_another_merchants_subscription_id_in_metadata_links_nothing(services: Services) -> None:
+    ours = await a_rest_subscription(services)
+    theirs = sync("evt_1", S.ACTIVE, T0, linked_subscription_id=ours.id)
+
+    outcome = await services.subscriptions.sync_from_provider(replace(theirs, merchant_id="mer_2"))
+
+    assert outcome.subscription_id != ours.id
+    assert (await services.subscriptions_external.get(MERCHANT, ours.id)).status == S.PENDING
+
+
+async def test_a_rest_customer_and_plan_are_the_ones_linked(services: Services) -> None:
+    ours = await a_rest_subscription(services, provider_customer="cus_stripe_1")
+
+    outcome = await services.subscriptions.sync_from_provider(
+        sync("evt_1", S.ACTIVE, T0, provider_subscription_id="sub_new_one")
+    )
+
+    created = await services.subscriptions_external.get(MERCHANT, outcome.subscription_id or "")
+    assert created.id != ours.id
+    assert (created.customer_id, created.plan_id) == (ours.customer_id, ours.plan_id)
+    assert (services.store.count("customers"), services.store.count("plans")) == (1, 1)
+
+
+async def test_a_checkout_links_before_the_subscriptions_own_events(services: Services) -> None:
+    ours = await a_rest_subscription(services)
+    link = LinkSubscription(
+        source_key="evt_checkout",
+        merchant_id=MERCHANT,
+        provider="stripe",
+        provider_subscription_id=PROVIDER_SUB,
+        linked_subscription_id=ours.id,
+        provider_customer_id="cus_stripe_1",
+    )
+
+    linked = await services.subscriptions.apply(link)
+    synced = await services.subscriptions.sync_from_provider(sync("evt_1", S.ACTIVE, T0))
+
+    assert linked.applied
+    assert synced.subscription_id == ours.id
+    assert services.store.count("subscriptions") == 1
+    # The provider's customer is now ours too: a second subscription of it reuses the customer.
+    second = await services.subscriptions.sync_from_provider(
+        sync("evt_2", S.ACTIVE, T0, provider_subscription_id="sub_second")
+    )
+    assert (
+        await services.subscriptions_external.get(MERCHANT, second.subscription_id or "")
+    ).customer_id == (ours.customer_id)
+
+
+async def test_a_checkout_naming_an_unknown_subscription_is_recorded_without_effect(
+    services: Services,
+) -> None:
+    outcome = await services.subscriptions.apply(
+        LinkSubscription(
+            source_key="evt_checkout",
+            merchant_id=MERCHANT,
+            provider="stripe",
+            provider_subscription_id=PROVIDER_SUB,
+            linked_subscription_id="sub_nope",
+        )
+    )
+    assert not outcome.applied
+    assert services.store.count("provider_links") == 0
+
+
+async def test_a_payment_activates_a_rest_subscription_no_snapshot_reached(services: Services) -> None:
+    ours = await a_rest_subscription(services)
+    paid = replace(payment("evt_paid", T0 + timedelta(seconds=2)), linked_subscription_id=ours.id)
+
+    outcome = await services.subscriptions.record_payment(paid)
+    # The provider's creation snapshot, older than the payment, arrives afterwards: it is stale.
+    late = await services.subscriptions.sync_from_provider(sync("evt_created", S.PENDING, T0))
+
+    assert outcome.events == (EventType.SUBSCRIPTION_ACTIVATED, EventType.PAYMENT_SUCCEEDED)
+    assert not late.applied
+    assert (await services.subscriptions_external.get(MERCHANT, ours.id)).status == S.ACTIVE
 
 
 # --------------------------------------------------------------------------- arrival order
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
-    """One delivery of a provider event; a duplicate delivery repeats the source key."""
-
-    key: str
-    command: SyncSubscription | RecordPayment
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
 
 
-def _lifecycle() -> list[Input]:
-    def t(minutes: int) -> datetime:
-        return T0 + timedelta(minutes=minutes)
-
-    created = Input("evt_created", sync("evt_created", S.TRIALING, t(1), trial_end=PERIOD_1[1]))
-    active = Input("evt_active", sync("evt_active", S.ACTIVE, t(2)))
-    past_due = Input("evt_past_due", sync("evt_past_due", S.PAST_DUE, t(3)))
-    recovered = Input("evt_recovered", sync("evt_recovered", S.ACTIVE, t(4)))
-    ending = Input("evt_ending", sync("evt_ending", S.ACTIVE, t(5), cancel_at_period_end=True))
-    deleted = Input(
-        "evt_deleted",
-        sync("evt_deleted", S.CANCELED, t(6), cancel_at_period_end=True, canceled_at=t(6)),
-    )
-    paid = Input("evt_paid", payment("evt_paid", t(2)))
-    return [created, active, paid, past_due, recovered, ending, deleted, active, past_due, paid]
-
-
-LIFECYCLE = _lifecycle()
-
-
-async def _feed(services: Services, inputs: list[Input]) -> None:
-    """What the worker does: apply in arrival order, retry payments that came too early."""
-    waiting: list[RecordPayment] = []
-    for item in inputs:
-        if isinstance(item.command, RecordPayment):
-            try:
-                await services.subscriptions.record_payment(item.command)
-            except SubscriptionNotYetKnown:
-                waiting.append(item.command)
-        else:
-            await services.subscriptions.sync_from_provider(item.command)
-    for command in waiting:
-        await services.subscriptions.record_payment(command)
-
-
-async def _final_state(inputs: list[Input]) -> tuple[Subscription, list[str]]:
+async def _lifecycle(
+    deliveries: Sequence[Delivery], pauses: Sequence[Sequence[int]] = (), workers: int = 2
+) -> tuple[Subscription, list[Note]]:
     services = build_services()
-    await _feed(services, inputs)
-    return await the_subscription(services), outbox_types(services)
-
-
-def _comparable(sub: Subscription) -> tuple[object, ...]:
-    return (
-        sub.status,
-        sub.current_period_start,
-        sub.current_period_end,
-        sub.cancel_at_period_end,
-        sub.canceled_at,
-        sub.provider_watermark,
-    )
-
-
-async def test_the_lifecycle_in_order_ends_canceled() -> None:
-    sub, types = await _final_state(LIFECYCLE)
-
-    assert sub.status == S.CANCELED
-    assert types == [
-        "subscription.created",
-        "subscription.activated",
-        "payment.succeeded",
-        "subscription.past_due",
-        "subscription.activated",
-        "subscription.updated",
-        "subscription.canceled",
+    # More workers over the same store, as several worker processes share one database.
+    internals = [services.subscriptions] + [
+        SubscriptionsInternal(services.txn, services.clock, dict) for _ in range(workers - 1)
     ]
+    await deliver(internals, MERCHANT, deliveries, pauses)
+    return await outcome(services.txn, MERCHANT)
 
 
-@settings(deadline=None, max_examples=150)
-@given(order=st.permutations(LIFECYCLE))
-def test_any_arrival_order_ends_where_the_ordered_stream_ends(order: list[Input]) -> None:
-    expected, _ = asyncio.run(_final_state(LIFECYCLE))
+ORDERED = run(_lifecycle(LIFECYCLE, workers=1))
 
-    sub, types = asyncio.run(_final_state(order))
 
-    assert _comparable(sub) == _comparable(expected)
-    assert types[0] == "subscription.created"
-    assert types.count("subscription.created") == 1
-    # A stream that starts with the deletion creates the subscription already canceled, so
-    # `subscription.created` (carrying status canceled) is the only message about it.
-    assert types.count("subscription.canceled") <= 1
-    assert types.count("payment.succeeded") <= 1
+def test_the_lifecycle_in_order_tells_every_transition() -> None:
+    sub, notes = ORDERED
+    assert final_fields(sub) == expected_final()
+    assert tuple(n.type for n in notes) == ORDERED_TYPES
+
+
+deliveries_with_repeats = st.lists(st.sampled_from(LIFECYCLE), max_size=6).flatmap(
+    lambda repeats: st.permutations([*LIFECYCLE, *repeats])
+)
+interleavings = st.lists(st.lists(st.integers(min_value=0, max_value=3), max_size=20), min_size=2, max_size=2)
+
+
+@settings(deadline=None, max_examples=60)
+@given(order=deliveries_with_repeats, pauses=interleavings)
+def test_any_order_with_repeats_and_two_workers_ends_at_the_newest_snapshot(
+    order: list[Delivery], pauses: list[list[int]]
+) -> None:
+    sub, notes = run(_lifecycle(order, pauses))
+
+    check_against_the_ordered_stream(sub, notes, ORDERED[1])
+
+
+@st.composite
+def snapshots_in_provider_order(draw: st.DrawFn) -> list[Delivery]:
+    """Snapshots in their order; invoices anywhere; repeats of anything after its first delivery."""
+    snapshots = [d for d in LIFECYCLE if d.snapshot]
+    invoices = [d for d in LIFECYCLE if not d.snapshot]
+    slots: list[list[Delivery]] = [[] for _ in range(len(snapshots) + 1)]
+    for invoice in invoices:
+        slots[draw(st.integers(min_value=0, max_value=len(snapshots)))].append(invoice)
+    for n, snapshot in enumerate(draw(st.lists(st.sampled_from(snapshots), max_size=4))):
+        first = snapshots.index(snapshot) + 1
+        slots[draw(st.integers(min_value=first, max_value=len(snapshots)))].append(snapshot)
+        if n < len(invoices):
+            slots[len(snapshots)].append(invoices[n])
+    merged: list[Delivery] = []
+    for n, slot in enumerate(slots):
+        merged.extend(draw(st.permutations(slot)))
+        if n < len(snapshots):
+            merged.append(snapshots[n])
+    return merged
+
+
+@settings(deadline=None, max_examples=40)
+@given(deliveries=snapshots_in_provider_order())
+def test_snapshots_in_provider_order_tell_the_ordered_stream_whatever_the_invoices_do(
+    deliveries: list[Delivery],
+) -> None:
+    sub, notes = run(_lifecycle(deliveries, workers=1))
+
+    check_against_the_ordered_stream(sub, notes, ORDERED[1])
+    states = [n.type for n in notes if n.type.startswith("subscription.")]
+    assert states == [t for t in ORDERED_TYPES if t.startswith("subscription.")]
+    assert {n.type for n in notes} == set(ORDERED_TYPES)

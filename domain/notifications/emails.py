@@ -1,0 +1,59 @@
+"""Customer emails: which notifications also become an email, and to which address.
+
+An email is a delivery of the email channel: claimed, attempted, retried and dead-lettered
+like a webhook (dead letters of kind `email`). Its recipient is resolved when the message
+is fanned out, through the `RecipientDirectory` port.
+"""
+
+from __future__ import annotations
+
+import re
+
+from domain.shared.errors import ValidationFailed
+from domain.shared.events import EventType
+
+EMAIL_EVENTS: frozenset[EventType] = frozenset(
+    {
+        EventType.SUBSCRIPTION_ACTIVATED,
+        EventType.SUBSCRIPTION_RENEWED,
+        EventType.PAYMENT_FAILED,
+        EventType.SUBSCRIPTION_CANCELED,
+        EventType.SUBSCRIPTION_TRIAL_WILL_END,
+    }
+)
+
+MAX_ADDRESS_LENGTH = 254
+# Deliberately plain: one @, no spaces, quotes, angle brackets, commas or control characters,
+# and a dotted domain. Anything fancier is refused rather than passed to a mail header.
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+_LINE_BREAKS = re.compile(r"[\r\n\x00\x0b\x0c\x85\u2028\u2029]")
+
+
+def has_line_break(value: str) -> bool:
+    """CR, LF or another character a mail header could break on."""
+    return _LINE_BREAKS.search(value) is not None
+
+
+def check_header_text(field: str, value: str) -> str:
+    """A value that ends up in a mail header (a name, a subject): no line breaks, or ValidationFailed."""
+    if has_line_break(value):
+        raise ValidationFailed(field, "must not contain line breaks (CR or LF)")
+    return value
+
+
+def check_address(field: str, value: str) -> str:
+    """An email address fit for a `To:` header, or ValidationFailed (422 at the REST edge)."""
+    check_header_text(field, value)
+    if len(value) > MAX_ADDRESS_LENGTH or _ADDRESS.fullmatch(value) is None:
+        raise ValidationFailed(field, "must be a plain email address such as name@example.com")
+    return value
+
+
+def usable_address(value: object) -> str | None:
+    """`value` when it is a usable address, else None (for addresses read from stored data)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_address("email", value.strip())
+    except ValidationFailed:
+        return None

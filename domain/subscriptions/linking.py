@@ -1,0 +1,131 @@
+"""Which of our records a provider's ids stand for, and creating the ones we lack.
+
+* subscription: the one named by the provider object's metadata `subgate_subscription_id`
+  (when it is this merchant's), else the one already linked to the provider's subscription
+  id, else a new one (see `SubscriptionsInternal`);
+* customer: the one linked to the provider's customer id, else a new one;
+* plan: the one linked to the provider's price id, else a new one.
+
+Links live in `ProviderLinks`, unique per merchant, kind, provider and provider id. A
+customer or plan created over REST with `provider_customer_ids` / `provider_price_ids`
+is registered there (`register_customer`, `register_plan`), so provider events find it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from domain.shared.ids import new_id
+from domain.subscriptions.commands import ProviderPrice
+from domain.subscriptions.model import Customer, Plan, Subscription
+from domain.subscriptions.ports import SubscriptionsUnit
+
+SUBSCRIPTION = "subscription"
+CUSTOMER = "customer"
+PRICE = "price"
+
+
+async def find_subscription(
+    unit: SubscriptionsUnit,
+    merchant_id: str,
+    provider: str,
+    provider_subscription_id: str,
+    linked_id: str | None,
+) -> Subscription | None:
+    """Ours for a provider subscription: by metadata link first, then by provider id."""
+    if linked_id is not None:
+        # The repository is scoped to the merchant: another merchant's id finds nothing.
+        sub = await unit.subscriptions.get(merchant_id, linked_id)
+        if sub is not None:
+            return sub
+    sub_id = await unit.provider_links.find(merchant_id, SUBSCRIPTION, provider, provider_subscription_id)
+    return None if sub_id is None else await unit.subscriptions.get(merchant_id, sub_id)
+
+
+async def adopt(
+    unit: SubscriptionsUnit, sub: Subscription, provider: str, provider_subscription_id: str
+) -> Subscription:
+    """Record that `sub` is paid through the provider's subscription (first link wins).
+
+    Returns `sub` with its provider fields filled in when they were empty; the caller
+    stores it with its own change.
+    """
+    linked = await unit.provider_links.find(sub.merchant_id, SUBSCRIPTION, provider, provider_subscription_id)
+    if linked is None:
+        # Unique: a concurrent unit linking the same id makes this one retry.
+        await unit.provider_links.add(
+            sub.merchant_id, SUBSCRIPTION, provider, provider_subscription_id, sub.id
+        )
+    if sub.provider is None and sub.provider_subscription_id is None:
+        return replace(sub, provider=provider, provider_subscription_id=provider_subscription_id)
+    return sub
+
+
+async def customer_for(
+    unit: SubscriptionsUnit,
+    merchant_id: str,
+    provider: str,
+    provider_customer_id: str,
+    email: str | None,
+    now: datetime,
+) -> str:
+    found = await unit.provider_links.find(merchant_id, CUSTOMER, provider, provider_customer_id)
+    if found is not None:
+        return found
+    customer = Customer(
+        id=new_id("cus"),
+        merchant_id=merchant_id,
+        email=email,
+        name=None,
+        provider_customer_ids={provider: provider_customer_id},
+        created_at=now,
+    )
+    await register_customer(unit, customer)
+    return customer.id
+
+
+async def plan_for(
+    unit: SubscriptionsUnit, merchant_id: str, provider: str, price: ProviderPrice, now: datetime
+) -> str:
+    found = await unit.provider_links.find(merchant_id, PRICE, provider, price.price_id)
+    if found is not None:
+        return found
+    plan = Plan(
+        id=new_id("plan"),
+        merchant_id=merchant_id,
+        name=price.name or price.price_id,
+        amount=price.amount,
+        currency=price.currency,
+        interval=price.interval,
+        interval_count=price.interval_count,
+        provider_price_ids={provider: price.price_id},
+        created_at=now,
+    )
+    await register_plan(unit, plan)
+    return plan.id
+
+
+async def register_customer(unit: SubscriptionsUnit, customer: Customer) -> None:
+    """Store a new customer and link each of its provider customer ids to it.
+
+    Raises ConcurrencyConflict when one of those ids is already linked.
+    """
+    for provider, external_id in customer.provider_customer_ids.items():
+        await unit.provider_links.add(customer.merchant_id, CUSTOMER, provider, external_id, customer.id)
+    await unit.customers.add(customer)
+
+
+async def register_plan(unit: SubscriptionsUnit, plan: Plan) -> None:
+    """Store a new plan and link each of its provider price ids to it (see `register_customer`)."""
+    for provider, external_id in plan.provider_price_ids.items():
+        await unit.provider_links.add(plan.merchant_id, PRICE, provider, external_id, plan.id)
+    await unit.plans.add(plan)
+
+
+async def link_customer(
+    unit: SubscriptionsUnit, merchant_id: str, provider: str, provider_customer_id: str, customer_id: str
+) -> None:
+    """Link a provider customer id to an existing customer, unless it is linked already."""
+    if await unit.provider_links.find(merchant_id, CUSTOMER, provider, provider_customer_id) is None:
+        await unit.provider_links.add(merchant_id, CUSTOMER, provider, provider_customer_id, customer_id)

@@ -1,0 +1,1 @@
+"""Polar integration: Standard Webhooks verification and the normalization table."""

@@ -1,0 +1,150 @@
+"""Polar webhook signatures: Standard Webhooks, keyed with the secret's own bytes.
+
+Polar signs ``f"{webhook-id}.{webhook-timestamp}.{body}"`` with HMAC-SHA256 and sends
+``webhook-signature: v1,<base64 digest>`` (several space-separated entries during a
+rotation). Unlike svix, whose ``whsec_<base64>`` secrets are base64-decoded into the
+key, Polar uses the UTF-8 bytes of the whole secret string as the key, prefix and all:
+its SDK's ``validate_event`` base64-encodes the secret before handing it to the
+Standard Webhooks library, which decodes it straight back. So a secret is used exactly
+as Polar shows it (``polar_whs_...``, or any other form), never decoded or trimmed.
+
+The body stays ``bytes``: the exact bytes received are the exact bytes authenticated.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+__all__ = [
+    "ID_HEADER",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "InvalidSignature",
+    "MalformedSignature",
+    "MissingHeaders",
+    "ParsedSignature",
+    "parse_signature",
+    "sign_polar_payload",
+    "verify_polar_signature",
+]
+
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
+
+MAX_HEADER_LENGTH = 4096
+MAX_ID_LENGTH = 255
+_VERSION = "v1"
+_DIGEST_SIZE = hashlib.sha256().digest_size
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")  # twelve digits reach the year 33658
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MICROSECONDS_PER_SECOND = 1_000_000
+
+
+class InvalidSignature(Exception):
+    """The webhook could not be authenticated (no secret matches, or a stale timestamp)."""
+
+
+class MalformedSignature(ValueError):
+    """A signature header is present but unusable."""
+
+
+class MissingHeaders(MalformedSignature):
+    """One of the three Standard Webhooks headers is absent."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSignature:
+    message_id: str
+    timestamp: int
+    signatures: tuple[bytes, ...]
+
+
+def parse_signature(headers: Mapping[str, str]) -> ParsedSignature:
+    """Read the three headers (lower-case names); raises MissingHeaders or MalformedSignature."""
+    message_id = headers.get(ID_HEADER)
+    timestamp = headers.get(TIMESTAMP_HEADER)
+    signature = headers.get(SIGNATURE_HEADER)
+    if not message_id or not timestamp or not signature:
+        raise MissingHeaders(f"{ID_HEADER}, {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} are required")
+    if len(message_id) > MAX_ID_LENGTH or not message_id.isprintable():
+        raise MalformedSignature(f"{ID_HEADER} is not a printable id of at most {MAX_ID_LENGTH} characters")
+    if _TIMESTAMP_RE.fullmatch(timestamp.strip()) is None:
+        raise MalformedSignature(f"{TIMESTAMP_HEADER} is not unix seconds")
+    if len(signature) > MAX_HEADER_LENGTH:
+        raise MalformedSignature(f"{SIGNATURE_HEADER} is longer than {MAX_HEADER_LENGTH} characters")
+    digests = tuple(_v1_digests(signature))
+    if not digests:
+        raise MalformedSignature(f"{SIGNATURE_HEADER} has no {_VERSION} signature")
+    return ParsedSignature(message_id=message_id, timestamp=int(timestamp.strip()), signatures=digests)
+
+
+def _v1_digests(header: str) -> list[bytes]:
+    digests = []
+    for entry in header.split():
+        version, _, value = entry.partition(",")
+        if version != _VERSION:
+            continue  # other schemes (v1a, ...) are not ours to check
+        try:
+            digest = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedSignature(f"a {_VERSION} signature is not base64") from None
+        if len(digest) != _DIGEST_SIZE:
+            raise MalformedSignature(f"a {_VERSION} signature is not {_DIGEST_SIZE} bytes")
+        digests.append(digest)
+    return digests
+
+
+def verify_polar_signature(
+    body: bytes,
+    headers: Mapping[str, str],
+    secrets: Sequence[str],
+    now: datetime,
+    tolerance_seconds: int,
+) -> ParsedSignature:
+    """Return the parsed headers if some secret signed `body`; raise otherwise.
+
+    Raises MissingHeaders / MalformedSignature (a bad request) or InvalidSignature.
+    """
+    if isinstance(secrets, str) or not secrets or any(not secret for secret in secrets):
+        raise ValueError("secrets must be a non-empty sequence of non-empty secrets")
+    parsed = parse_signature(headers)
+    skew_us = (now - _EPOCH) // _MICROSECOND - parsed.timestamp * _MICROSECONDS_PER_SECOND
+    if abs(skew_us) > tolerance_seconds * _MICROSECONDS_PER_SECOND:
+        # Future timestamps too: a signature dated ahead would stay replayable for longer.
+        raise InvalidSignature(f"signature timestamp is more than {tolerance_seconds}s away from now")
+    signed = _signed_content(parsed.message_id, parsed.timestamp, body)
+    for secret in secrets:
+        expected = _digest(secret, signed)
+        # Every candidate goes through compare_digest: timing reveals nothing about a forgery.
+        if any(hmac.compare_digest(expected, given) for given in parsed.signatures):
+            return parsed
+    raise InvalidSignature("no v1 signature matches a configured secret")
+
+
+def _signed_content(message_id: str, timestamp: int, body: bytes) -> bytes:
+    return f"{message_id}.{timestamp}.".encode() + body
+
+
+def _digest(secret: str, signed: bytes) -> bytes:
+    return hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).digest()
+
+
+def sign_polar_payload(body: bytes, secret: str, message_id: str, timestamp: int) -> dict[str, str]:
+    """The three headers Polar would send with `body`: for tests and local tooling."""
+    if not secret:
+        raise ValueError("secret must not be empty")
+    digest = _digest(secret, _signed_content(message_id, timestamp, body))
+    return {
+        ID_HEADER: message_id,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: f"{_VERSION},{base64.b64encode(digest).decode()}",
+    }

@@ -1,0 +1,173 @@
+"""Polar webhook payloads built in code, in the shape Polar's API documents.
+
+A body is ``{"type", "timestamp", "data"}``; the event id travels in the `webhook-id`
+header. Object builders return dicts (so a test can bend them); `*_event` builders
+return bytes, and `polar_headers` signs them as Polar does (the secret's own UTF-8 bytes
+are the HMAC key).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+
+from integrations.polar.signature import sign_polar_payload
+
+__all__ = [
+    "PERIOD_END",
+    "PERIOD_START",
+    "SECRET",
+    "T0",
+    "iso",
+    "order_event",
+    "order_object",
+    "polar_event",
+    "polar_headers",
+    "subscription_event",
+    "subscription_object",
+    "svix_style_headers",
+]
+
+T0: Final = datetime(2025, 1, 1, tzinfo=UTC)
+PERIOD_START: Final = T0
+PERIOD_END: Final = T0 + timedelta(days=31)
+# As Polar shows secrets in its dashboard; the part after the prefix looks like base64 but is not decoded.
+SECRET: Final = "polar_whs_c2VjcmV0LWJ5dGVzLWZvci10ZXN0cy0xMjM0NTY3ODk="
+
+_ids = itertools.count(1)
+
+
+def iso(value: datetime | None) -> str | None:
+    """Polar's time format: ISO 8601 with microseconds and a `Z`."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def subscription_object(  # noqa: PLR0913 - one keyword per field a test may vary
+    *,
+    sub_id: str = "b6a3c5e2-polar-sub-1",
+    status: str = "active",
+    modified_at: datetime | None = T0,
+    created_at: datetime = T0,
+    customer_id: str = "c0ffee00-polar-cus-1",
+    email: str | None = "ada@example.com",
+    product_id: str = "prod-polar-pro",
+    product_name: str = "Pro",
+    amount: int = 1500,
+    currency: str = "usd",
+    interval: str = "month",
+    interval_count: int | None = 1,
+    period_start: datetime | None = PERIOD_START,
+    period_end: datetime | None = PERIOD_END,
+    cancel_at_period_end: bool = False,
+    canceled_at: datetime | None = None,
+    trial_end: datetime | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": sub_id,
+        "created_at": iso(created_at),
+        "modified_at": iso(modified_at),
+        "amount": amount,
+        "currency": currency,
+        "recurring_interval": interval,
+        "recurring_interval_count": interval_count,
+        "status": status,
+        "current_period_start": iso(period_start),
+        "current_period_end": iso(period_end),
+        "trial_start": None,
+        "trial_end": iso(trial_end),
+        "cancel_at_period_end": cancel_at_period_end,
+        "canceled_at": iso(canceled_at),
+        "started_at": iso(created_at),
+        "ends_at": None,
+        "ended_at": None,
+        "customer_id": customer_id,
+        "product_id": product_id,
+        "discount_id": None,
+        "checkout_id": None,
+        "metadata": dict(metadata or {}),
+        "customer": {"id": customer_id, "email": email, "name": None, "metadata": {}},
+        "product": {"id": product_id, "name": product_name, "is_recurring": True},
+        "prices": [{"id": "price-polar-1", "amount_type": "fixed", "price_amount": amount}],
+        "meters": [],
+    }
+
+
+def order_object(
+    *,
+    order_id: str = "0rder000-polar-1",
+    subscription_id: str | None = "b6a3c5e2-polar-sub-1",
+    total_amount: int = 1500,
+    currency: str = "usd",
+    created_at: datetime = T0,
+    billing_reason: str = "subscription_create",
+) -> dict[str, Any]:
+    subscription = None
+    if subscription_id is not None:
+        subscription = subscription_object(sub_id=subscription_id) | {"customer": None, "product": None}
+    return {
+        "id": order_id,
+        "created_at": iso(created_at),
+        "modified_at": iso(created_at),
+        "status": "paid",
+        "paid": True,
+        "subtotal_amount": total_amount,
+        "discount_amount": 0,
+        "net_amount": total_amount,
+        "tax_amount": 0,
+        "total_amount": total_amount,
+        "currency": currency,
+        "billing_reason": billing_reason,
+        "customer_id": "c0ffee00-polar-cus-1",
+        "product_id": "prod-polar-pro",
+        "subscription_id": subscription_id,
+        "subscription": subscription,
+        "metadata": {},
+    }
+
+
+def polar_event(event_type: str, data: Mapping[str, Any], *, timestamp: datetime | None = T0) -> bytes:
+    document: dict[str, Any] = {"type": event_type, "data": dict(data)}
+    if timestamp is not None:
+        document["timestamp"] = iso(timestamp)
+    return orjson.dumps(document)
+
+
+def subscription_event(event_type: str = "subscription.updated", **fields: Any) -> bytes:
+    obj = subscription_object(**fields)
+    return polar_event(event_type, obj, timestamp=fields.get("modified_at") or T0)
+
+
+def order_event(**fields: Any) -> bytes:
+    return polar_event("order.paid", order_object(**fields))
+
+
+def polar_headers(body: bytes, secret: str, timestamp: int, message_id: str | None = None) -> dict[str, str]:
+    """The headers Polar sends with `body`."""
+    return {
+        "content-type": "application/json",
+        **sign_polar_payload(body, secret, message_id or f"msg_polar_{next(_ids)}", timestamp),
+    }
+
+
+def svix_style_headers(body: bytes, secret: str, timestamp: int, message_id: str) -> dict[str, str]:
+    """A signature keyed the svix way: the part after the prefix, base64-decoded. Polar never signs so."""
+    encoded = secret.rsplit("_", maxsplit=1)[-1]
+    key = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": f"v1,{digest}",
+    }
