@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import structlog
 from arq.connections import ArqRedis
 
@@ -27,7 +26,7 @@ from integrations.email.mailers import KeepingMailer, SmtpMailer
 from integrations.email.render import EmailRenderer
 from integrations.email.url import parse_smtp_url
 from integrations.mongo.store import MongoStore
-from integrations.outbound.sender import HttpWebhookSender, build_client
+from integrations.outbound.sender import HttpWebhookSender, OutboundClient, build_client
 from integrations.outbound.targets import registration_check
 from integrations.polar.adapter import PolarAdapter
 from integrations.providers import ApiKeyLookup, ProviderAdapter
@@ -79,7 +78,7 @@ class Deps:
     store: DocumentStore
     redis: ArqRedis
     signal: RedisSignal
-    http: httpx.AsyncClient
+    http: OutboundClient
     gateway: GatewayDeps
     worker: WorkerDeps
     admin: MerchantsInternal
