@@ -9,6 +9,7 @@ import structlog
 from domain.billing.internal import Outcome
 from domain.billing.model import InboundEvent, InboundStatus
 from domain.notifications.internal import AttemptResult, ClaimedDelivery
+from domain.notifications.model import Channel
 from domain.shared.errors import ConcurrencyConflict, DomainError
 from domain.subscriptions.service import Outcome as Applied, SubscriptionNotYetKnown
 from integrations.providers import (
@@ -68,10 +69,12 @@ def _when_raised(event: InboundEvent, error: Exception) -> Outcome:
         return Outcome(event_id=event.id, status=InboundStatus.FAILED, reason=f"unusable payload: {error}")
     if isinstance(error, ProviderRefused):
         return Outcome(event_id=event.id, status=InboundStatus.FAILED, reason=str(error))
-    if isinstance(error, SubscriptionNotYetKnown | ConcurrencyConflict | ProviderUnavailable):
-        # Out-of-order arrival (the subscription's own event has not been processed yet), a
-        # unit that kept losing races, or the provider's API timing out or failing: never
+    if isinstance(error, ConcurrencyConflict | ProviderUnavailable):
+        # A unit that kept losing races, or the provider's API timing out or failing: never
         # final on a transient cause; the event stays accepted and runs again later.
+        return Outcome(event_id=event.id, status=None, reason=str(error), transient=True)
+    if isinstance(error, SubscriptionNotYetKnown):
+        # Out-of-order arrival: the subscription's own event has not been processed yet.
         return Outcome(event_id=event.id, status=None, reason=str(error))
     return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=str(error))
 
@@ -97,7 +100,8 @@ async def _run(
 async def attempt_delivery(deps: WorkerDeps, claimed: ClaimedDelivery) -> AttemptResult:
     """One outbound attempt, in the trace of the event that caused the message."""
     carrier = claimed.message.trace_carrier if claimed.message is not None else {}
-    with deps.telemetry.continue_trace(carrier, "deliver webhook", delivery_id=claimed.delivery.id):
+    name = "deliver email" if claimed.delivery.channel == Channel.EMAIL else "deliver webhook"
+    with deps.telemetry.continue_trace(carrier, name, delivery_id=claimed.delivery.id):
         result = await deps.notifications.send(claimed)
         _log_attempt(result)  # inside the span: the line carries the event's trace id
         return result

@@ -30,6 +30,11 @@ class Outcome:
     event_id: str
     status: InboundStatus | None
     reason: str | None = None
+    # A postponement for a cause that passes on its own (the provider's API down, a lost
+    # race) never makes the event `failed`, however often it happens; one that waits for
+    # something that may never come (the subscription of an orphan payment) gives up after
+    # MAX_PROCESSING_ATTEMPTS.
+    transient: bool = False
 
 
 class InboundInternal:
@@ -89,7 +94,7 @@ def _after(event: InboundEvent, outcome: Outcome, now: datetime) -> InboundEvent
             event, status=outcome.status, reason=outcome.reason, processed_at=now, lease_owner=None
         )
     attempts = event.attempts + 1
-    if attempts >= MAX_PROCESSING_ATTEMPTS:
+    if attempts >= MAX_PROCESSING_ATTEMPTS and not outcome.transient:
         return replace(
             event,
             attempts=attempts,
