@@ -24,10 +24,16 @@ from gateway.client_ip import parse_trusted_proxies
 from gateway.deps import GatewayDeps
 from gateway.errors import exception_handlers
 from gateway.health import PROBE_PATHS, health_routes
+from gateway.idempotency import IdempotencyMiddleware
 from gateway.inbound import InboundWebhooks
+from gateway.metrics_endpoint import METRICS_PATH, metrics_routes
 from gateway.middleware import TracingMiddleware
+from gateway.ratelimit import RateLimitMiddleware
 
 log = structlog.get_logger()
+
+# Probes and scrapes would drown the real spans.
+UNTRACED_PATHS = (*PROBE_PATHS, METRICS_PATH)
 
 
 def _routes(deps: GatewayDeps) -> list[BaseRoute]:
@@ -37,6 +43,7 @@ def _routes(deps: GatewayDeps) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         Route("/webhooks/{provider}/{connection_id}", inbound.handle, methods=["POST"]),
         *health_routes(deps.readiness),
+        *metrics_routes(deps.telemetry.prometheus, deps.config.metrics_token, trusted),
     ]
     for api in (
         ConnectionsApi(deps),
@@ -50,6 +57,23 @@ def _routes(deps: GatewayDeps) -> list[BaseRoute]:
     return routes
 
 
+def _middleware(deps: GatewayDeps) -> list[Middleware]:
+    """Outermost first: the span covers refusals; the rate limit spends nothing on the store."""
+    stack = [Middleware(TracingMiddleware, telemetry=deps.telemetry, untraced_paths=UNTRACED_PATHS)]
+    if deps.rate_limiter is not None:
+        stack.append(Middleware(RateLimitMiddleware, limiter=deps.rate_limiter))
+    if deps.idempotency is not None:
+        stack.append(
+            Middleware(
+                IdempotencyMiddleware,
+                keys=deps.idempotency,
+                merchants=deps.merchants,
+                max_body_bytes=deps.config.max_body_bytes,
+            )
+        )
+    return stack
+
+
 def create_app(deps: GatewayDeps) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -60,7 +84,7 @@ def create_app(deps: GatewayDeps) -> Starlette:
 
     return Starlette(
         routes=_routes(deps),
-        middleware=[Middleware(TracingMiddleware, telemetry=deps.telemetry, untraced_paths=PROBE_PATHS)],
+        middleware=_middleware(deps),
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

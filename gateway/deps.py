@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from domain.billing.service import InboundExternal
 from domain.merchants.service import MerchantsExternal
@@ -15,6 +16,7 @@ from domain.notifications.service import NotificationsExternal
 from domain.shared.clock import Clock
 from domain.subscriptions.service import SubscriptionsExternal
 from integrations.providers import ProviderAdapter
+from integrations.storage.idempotency import Begun, KeyedRequest, SavedResponse, Started
 from integrations.telemetry import Telemetry
 
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
@@ -27,6 +29,24 @@ async def accept_every_target(url: str) -> str | None:  # noqa: ARG001 - the Tar
     return None
 
 
+class IdempotencyKeys(Protocol):
+    """Where REST POSTs with an Idempotency-Key record their answers (see gateway.idempotency)."""
+
+    async def begin(self, request: KeyedRequest) -> Begun:
+        """Take the key (Started), or the earlier request's answer (Replay) or refusal (Refused)."""
+        ...
+
+    async def complete(self, started: Started, response: SavedResponse) -> bool: ...
+
+    async def release(self, started: Started) -> bool: ...
+
+
+class RateLimiter(Protocol):
+    async def hit(self, identity: str) -> float | None:
+        """Count one request of `identity`: None when allowed, else seconds until one would be."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayConfig:
     """The settings the gateway reads; the root fills them from `subgate.settings.Settings`."""
@@ -35,6 +55,8 @@ class GatewayConfig:
     trusted_proxies: str = ""
     max_body_bytes: int = 262_144
     webhook_tolerance_seconds: int = 300
+    # Bearer token `/metrics` requires; None: it answers loopback clients only.
+    metrics_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,3 +73,7 @@ class GatewayDeps:
     # Endpoint URLs pointing into our own network are refused at registration with a clear reason;
     # the composition root builds it from SUBGATE_ALLOW_PRIVATE_TARGETS.
     check_target: TargetCheck = accept_every_target
+    # Idempotency-Key on `/v1` POSTs (None: the header is ignored) and a request budget per API
+    # key (None: unlimited); the composition root builds both.
+    idempotency: IdempotencyKeys | None = None
+    rate_limiter: RateLimiter | None = None

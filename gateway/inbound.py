@@ -27,6 +27,7 @@ from gateway.deps import GatewayDeps
 from gateway.errors import ApiError
 from gateway.middleware import name_request_span
 from gateway.responses import error_response, json_response
+from integrations.metrics import UNKNOWN_PROVIDER
 from integrations.providers import (
     MalformedRequest,
     MissingSignature,
@@ -73,6 +74,7 @@ class InboundWebhooks:
     def __init__(self, deps: GatewayDeps, trusted_proxies: Sequence[IPNetwork]) -> None:
         self._deps = deps
         self._trusted = tuple(trusted_proxies)
+        self._metrics = deps.telemetry.metrics
 
     async def handle(self, request: Request) -> Response:
         provider = str(request.path_params["provider"])
@@ -85,6 +87,7 @@ class InboundWebhooks:
         try:
             accepted = await self._accept(request, provider, connection_id)
         except _Refused as refused:
+            self._count(provider, refused.outcome)
             return self._finish(
                 span,
                 fields,
@@ -94,6 +97,7 @@ class InboundWebhooks:
                 reason=refused.message,
             )
         except _Unavailable as error:
+            self._count(provider, "unavailable")
             log.exception(
                 "inbound_webhook",
                 **fields,
@@ -106,9 +110,15 @@ class InboundWebhooks:
                 503, "service_unavailable", "the event could not be stored; nothing was accepted, retry later"
             )
         outcome = accepted.receipt.value
+        self._count(provider, outcome)
         return self._finish(
             span, {**fields, **accepted.details}, outcome, 200, json_response({"status": outcome})
         )
+
+    def _count(self, provider: str, outcome: str) -> None:
+        # The provider in the URL is the caller's text: only known names become label values.
+        known = provider if provider in self._deps.providers else UNKNOWN_PROVIDER
+        self._metrics.inbound_event(known, outcome)
 
     @staticmethod
     def _finish(

@@ -31,14 +31,17 @@ from integrations.outbound.targets import registration_check
 from integrations.polar.adapter import PolarAdapter
 from integrations.providers import ApiKeyLookup, ProviderAdapter
 from integrations.redis.client import ping as ping_redis, redis_client
+from integrations.redis.ratelimit import RedisRateLimiter, parse_rate_limit
 from integrations.signals import FanOutSignal, LocalSignal, RedisSignal
 from integrations.sqlite.store import SqliteStore
 from integrations.storage.documents import DocumentStore, StorageError
+from integrations.storage.idempotency import StoredIdempotencyKeys
 from integrations.storage.leases import WorkerRegistry
 from integrations.storage.schema import COLLECTIONS
 from integrations.storage.txn import StoreTxn
 from integrations.stripe.adapter import StripeAdapter
-from integrations.telemetry import Telemetry
+from integrations.metrics import MeteredJournal
+from integrations.telemetry import Telemetry, TracedMailer, TracedTxn
 from subgate.settings import Settings
 from workers.deps import WorkerConfig, WorkerDeps
 
@@ -82,6 +85,7 @@ class Deps:
     gateway: GatewayDeps
     worker: WorkerDeps
     admin: MerchantsInternal
+    rate_limiter: RedisRateLimiter | None = None
     _closed: bool = field(default=False, repr=False)
 
     async def close(self) -> None:
@@ -89,6 +93,8 @@ class Deps:
             return
         self._closed = True
         await self.http.aclose()
+        if self.rate_limiter is not None:
+            await self.rate_limiter.aclose()
         await self.signal.close()
         await self.redis.aclose()
         await self.store.close()
@@ -104,7 +110,10 @@ async def build(
 ) -> Deps:
     """Wire every service (connections open lazily). `redis_url` overrides the setting."""
     telemetry = telemetry or Telemetry(
-        "subgate", settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio
+        "subgate",
+        settings.otlp_endpoint,
+        sample_ratio=settings.trace_sample_ratio,
+        metrics_endpoint=settings.otlp_metrics_endpoint,
     )
     store = open_store(settings.database_url)
     url = redis_url or settings.redis_url
@@ -116,13 +125,15 @@ async def build(
     local = LocalSignal()
     remote = RedisSignal(redis)
     signal = FanOutSignal((local, remote))
-    txn = StoreTxn(store)
+    txn = TracedTxn(StoreTxn(store), telemetry.tracer, _db_system(settings.database_url))
     http = build_client(allow_private_targets=settings.allow_private_targets)
     sender = HttpWebhookSender(
         http, telemetry, settings.delivery_timeout_seconds, settings.allow_private_targets
     )
     policy = RetryPolicy(schedule=settings.retry_schedule)
     adapters = providers(MerchantsInternal(txn, clock).api_key, clock)
+    rate_limits = parse_rate_limit(settings.rate_limit or "")
+    limiter = RedisRateLimiter(url, rate_limits) if rate_limits else None
 
     async def readiness() -> Mapping[str, bool]:
         try:
@@ -141,12 +152,14 @@ async def build(
         signal=remote,
         http=http,
         admin=MerchantsInternal(txn, clock),
+        rate_limiter=limiter,
         gateway=GatewayDeps(
             config=GatewayConfig(
                 base_url=settings.base_url,
                 trusted_proxies=settings.trusted_proxies,
                 max_body_bytes=settings.max_body_bytes,
                 webhook_tolerance_seconds=settings.webhook_tolerance_seconds,
+                metrics_token=settings.metrics_token,
             ),
             clock=clock,
             telemetry=telemetry,
@@ -157,6 +170,8 @@ async def build(
             notifications=NotificationsExternal(txn, clock, signal),
             readiness=readiness,
             check_target=registration_check(allow_private=settings.allow_private_targets),
+            idempotency=StoredIdempotencyKeys(store, clock),
+            rate_limiter=limiter,
         ),
         worker=WorkerDeps(
             config=WorkerConfig(
@@ -180,13 +195,19 @@ async def build(
                 sender,
                 policy,
                 settings.delivery_timeout_seconds,
-                mailer=mailer(settings),
+                mailer=TracedMailer(mailer(settings), telemetry.tracer),
                 options=DeliveryOptions(
-                    order_wait=timedelta(seconds=settings.order_wait_seconds), journal=structlog.get_logger()
+                    order_wait=timedelta(seconds=settings.order_wait_seconds),
+                    # Counts the endpoints it reports as disabled (subgate_endpoints_disabled_total).
+                    journal=MeteredJournal(structlog.get_logger(), telemetry.metrics),
                 ),
             ),
         ),
     )
+
+
+def _db_system(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite:") else "mongodb"
 
 
 async def migrate(store: DocumentStore) -> None:

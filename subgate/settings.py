@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,14 @@ SECONDS_PER_DAY = 86_400
 # Deliveries one worker process has in flight at once.
 DEFAULT_WORKER_MAX_JOBS = 200
 DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
+DEFAULT_RATE_LIMIT = "100/second"
+# One limit in the `limits` library's notation (a subset of it: whole positive numbers, `;` between
+# several). Checked here with the standard library: admin commands read settings too and must not
+# load the server's dependencies.
+_ONE_RATE_LIMIT = re.compile(
+    r"[1-9][0-9]*\s*(?:/|\s+per\s+)\s*(?:[1-9][0-9]*\s*)?(?:second|minute|hour|day|month|year)s?",
+    re.IGNORECASE,
+)
 
 
 class SettingsError(ValueError):
@@ -38,6 +47,10 @@ class Settings:
     smtp_url: str | None = None
     email_from: str = "billing@localhost"
     otlp_endpoint: str | None = None
+    # Where metrics go by OTLP/HTTP (the traces' endpoint unless set apart); None: not exported.
+    otlp_metrics_endpoint: str | None = None
+    # Bearer token `/metrics` requires; None: it answers loopback clients only.
+    metrics_token: str | None = None
     log_format: str = "json"
     worker_poll_seconds: float = 0.5
     worker_max_jobs: int = DEFAULT_WORKER_MAX_JOBS
@@ -47,6 +60,8 @@ class Settings:
     # How long a notification waits for an earlier one of the same subscription to the same
     # endpoint (or address) before it is sent anyway.
     order_wait_seconds: float = 600.0
+    # REST requests per API key (`limits` notation); None: unlimited.
+    rate_limit: str | None = DEFAULT_RATE_LIMIT
 
     @property
     def base_url(self) -> str:
@@ -151,6 +166,8 @@ def load_settings(
         smtp_url=_smtp_url(env),
         email_from=_email_from(env),
         otlp_endpoint=env.get("SUBGATE_OTLP_ENDPOINT") or None,
+        otlp_metrics_endpoint=_otlp_metrics_endpoint(env),
+        metrics_token=env.get("SUBGATE_METRICS_TOKEN") or None,
         log_format=log_format,
         worker_poll_seconds=_float(env, "SUBGATE_WORKER_POLL_SECONDS", 0.5),
         worker_max_jobs=_int(env, "SUBGATE_WORKER_MAX_JOBS", DEFAULT_WORKER_MAX_JOBS, minimum=1),
@@ -158,7 +175,32 @@ def load_settings(
         trace_sample_ratio=_ratio(env, "SUBGATE_TRACE_SAMPLE_RATIO", 1.0),
         public_base_url=env.get("SUBGATE_PUBLIC_BASE_URL") or None,
         order_wait_seconds=_float(env, "SUBGATE_ORDER_WAIT_SECONDS", 600.0),
+        rate_limit=_rate_limit(env),
     )
+
+
+def _rate_limit(env: Mapping[str, str]) -> str | None:
+    """Unset: the default; `0` or empty: no limit; otherwise `N/unit`, several joined by `;`."""
+    raw = env.get("SUBGATE_RATE_LIMIT")
+    if raw is None:
+        return DEFAULT_RATE_LIMIT
+    text = raw.strip()
+    if text in ("", "0"):
+        return None
+    if not all(_ONE_RATE_LIMIT.fullmatch(part.strip()) for part in text.split(";")):
+        raise SettingsError(
+            "SUBGATE_RATE_LIMIT: expected requests per period such as 100/second or "
+            f"100/second;5000/hour (0 for no limit), got {raw!r}"
+        )
+    return text
+
+
+def _otlp_metrics_endpoint(env: Mapping[str, str]) -> str | None:
+    """Unset: where the traces go; `none`: metrics are only read at `/metrics`."""
+    raw = (env.get("SUBGATE_OTLP_METRICS_ENDPOINT") or "").strip()
+    if not raw:
+        return env.get("SUBGATE_OTLP_ENDPOINT") or None
+    return None if raw.lower() == "none" else raw
 
 
 def _smtp_url(env: Mapping[str, str]) -> str | None:

@@ -19,8 +19,10 @@ import structlog
 from domain.billing.internal import Outcome
 from domain.billing.model import InboundEvent
 from domain.notifications.internal import AttemptResult, ClaimedDelivery
+from domain.notifications.model import Delivery
 from domain.shared.ids import new_id
 from domain.shared.work import WorkKind
+from integrations.metrics import DELIVERIES, INBOUND
 from integrations.signals import listen
 from integrations.storage.documents import StorageError
 from workers.deps import WorkerDeps
@@ -52,8 +54,10 @@ class Pipeline:
         self.deps = deps
         self.owner = owner or new_id("wrk")
         config = deps.config
-        self._inbound_results = BatchRecorder[Outcome]("inbound", deps.inbound.record)
-        self._delivery_results = BatchRecorder[AttemptResult]("deliveries", deps.notifications.record)
+        self._metrics = deps.telemetry.metrics
+        self._held = {queue: self._metrics.in_flight.series(queue) for queue in (INBOUND, DELIVERIES)}
+        self._inbound_results = BatchRecorder[Outcome]("inbound", self._record_outcomes)
+        self._delivery_results = BatchRecorder[AttemptResult]("deliveries", self._record_attempts)
         self._gates: dict[str, EndpointGate] = {}
         self.loops = _Loops(
             inbound=Pump(
@@ -128,10 +132,24 @@ class Pipeline:
         return total
 
     async def _process(self, event: InboundEvent) -> None:
-        outcome = await apply_inbound(self.deps, event)
-        # Its effects (and their outbox messages) are committed: fan them out now.
-        self.deps.signal.notify(WorkKind.OUTBOX)
-        await self._inbound_results.add(outcome)
+        self._metrics.inbound_claimed(event, self.deps.clock())
+        self._held[INBOUND].add()
+        try:
+            outcome = await apply_inbound(self.deps, event)
+            # Its effects (and their outbox messages) are committed: fan them out now.
+            self.deps.signal.notify(WorkKind.OUTBOX)
+            with self.deps.telemetry.recorded_span(event.trace_carrier, "record inbound outcome"):
+                await self._inbound_results.add(outcome)
+        finally:
+            self._held[INBOUND].add(-1)
+
+    async def _record_outcomes(self, outcomes: list[Outcome]) -> list[InboundEvent]:
+        # One write for the events of many traces: it belongs to none of them (each item's
+        # `record inbound outcome` span shows its wait for this write).
+        with self.deps.telemetry.detached():
+            stored = await self.deps.inbound.record(outcomes)
+        self._metrics.inbound_recorded(stored)
+        return stored
 
     async def _fan_out(self, _: int) -> Sequence[int]:
         made = await self.deps.notifications.dispatch_pending(limit=self.deps.config.batch)
@@ -139,6 +157,23 @@ class Pipeline:
         return [made] if made else []
 
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
+        self._held[DELIVERIES].add()
+        try:
+            result = await self._attempt(claimed)
+            carrier = claimed.message.trace_carrier if claimed.message is not None else {}
+            with self.deps.telemetry.recorded_span(carrier, "record delivery attempt"):
+                await self._delivery_results.add(result)
+            self._metrics.attempt_recorded(result, claimed.message, self.deps.clock())
+        finally:
+            self._held[DELIVERIES].add(-1)
+
+    async def _record_attempts(self, results: list[AttemptResult]) -> list[Delivery]:
+        with self.deps.telemetry.detached():  # many traces' write, as in _record_outcomes
+            stored = await self.deps.notifications.record(results)
+        self._metrics.deliveries_recorded(results, stored)
+        return stored
+
+    async def _attempt(self, claimed: ClaimedDelivery) -> AttemptResult:
         """Attempt one delivery within its endpoint's share of this worker (see workers.fairness)."""
         # Emails share one gate: their recipient is the mail server.
         endpoint = claimed.delivery.endpoint_id or EMAIL_SHARE
@@ -148,6 +183,7 @@ class Pipeline:
         gate.users += 1
         try:
             async with gate.slot():
+                self._metrics.attempt_started(claimed.delivery, claimed.message, self.deps.clock())
                 result = await attempt_delivery(self.deps, claimed)
         except EndpointBusy:
             result = AttemptResult(
@@ -157,7 +193,7 @@ class Pipeline:
             gate.users -= 1
             if not gate.users:
                 del self._gates[endpoint]
-        await self._delivery_results.add(result)
+        return result
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -84,6 +84,10 @@ class SubscriptionsInternal:
                     unit, cmd.source_key, created, [EventType.SUBSCRIPTION_CREATED], now
                 )
             adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id)
+            # The provider's customer is this subscription's customer (for its later subscriptions).
+            await link_customer(
+                unit, cmd.merchant_id, cmd.provider, cmd.provider_customer_id, sub.customer_id
+            )
             try:
                 after, events = apply_sync(adopted, cmd, now)
             except StaleUpdate as stale:

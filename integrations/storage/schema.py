@@ -47,4 +47,10 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("dead_letters_merchant_kind", ("merchant_id", "kind", "id")),
         IndexSpec("dead_letters_delivery", ("delivery_id",)),
     ),
+    # One record per merchant and Idempotency-Key (integrations.storage.idempotency); expired
+    # ones are found by expiry time.
+    "idempotency_keys": (
+        IndexSpec("idempotency_keys_merchant_key", ("merchant_id", "key"), unique=True),
+        IndexSpec("idempotency_keys_expiry", ("expires_at",)),
+    ),
 }

@@ -27,9 +27,16 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
         "600",
         "longest wait for an earlier notification of the same subscription",
     ),
+    ("SUBGATE_RATE_LIMIT", "100/second", "REST requests per API key, e.g. 100/second;5000/hour; 0: none"),
     ("SUBGATE_SMTP_URL", "", "smtp://user:pass@host:port for customer emails (smtps:// for TLS)"),
     ("SUBGATE_EMAIL_FROM", "billing@localhost", "email sender"),
-    ("SUBGATE_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint for traces; unset: no export"),
+    ("SUBGATE_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint for traces and metrics; unset: no export"),
+    (
+        "SUBGATE_OTLP_METRICS_ENDPOINT",
+        "",
+        "OTLP/HTTP endpoint for metrics; unset: SUBGATE_OTLP_ENDPOINT's; none: no metrics export",
+    ),
+    ("SUBGATE_METRICS_TOKEN", "", "bearer token /metrics requires; unset: loopback clients only"),
     ("SUBGATE_TRACE_SAMPLE_RATIO", "1", "share of traces recorded when exporting (0 to 1)"),
     ("SUBGATE_LOG_FORMAT", "console|json", "console for `dev`, json otherwise"),
 )

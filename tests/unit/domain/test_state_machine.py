@@ -414,3 +414,14 @@ def test_any_order_of_snapshots_with_repeats_ends_in_the_same_state(
     assert sub.provider_watermark == max(s.position for s in snapshots)
     newest = [s for s in snapshots if s.position == sub.provider_watermark]
     assert sub.status in {s.status for s in newest}
+
+
+@pytest.mark.parametrize("live", [S.PAST_DUE, S.UNPAID, S.TRIALING, S.PAUSED, S.ACTIVE])
+@pytest.mark.parametrize("final", sorted(TERMINAL))
+def test_a_final_snapshot_wins_a_tie_in_either_order(
+    live: SubscriptionStatus, final: SubscriptionStatus
+) -> None:
+    snapshots = [make_sync(live, at(100)), make_sync(final, at(100))]
+
+    assert _fold(snapshots).status == final
+    assert _fold(snapshots[::-1]).status == final

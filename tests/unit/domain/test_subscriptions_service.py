@@ -434,6 +434,13 @@ async def test_metadata_links_the_provider_subscription_to_ours(services: Servic
         S.PAST_DUE,
     )
     assert services.store.count("subscriptions") == 1
+    # The provider's customer is now our REST customer: its next subscription reuses it.
+    second = await services.subscriptions.sync_from_provider(
+        sync("evt_3", S.ACTIVE, T0, provider_subscription_id="sub_second")
+    )
+    assert (
+        await services.subscriptions_external.get(MERCHANT, second.subscription_id or "")
+    ).customer_id == (ours.customer_id)
 
 
 async def test_another_merchants_subscription_id_in_metadata_links_nothing(services: Services) -> None:

@@ -25,8 +25,9 @@ from domain.merchants.service import MerchantsExternal
 from domain.notifications.service import NotificationsExternal
 from domain.subscriptions.service import SubscriptionsExternal
 from gateway.app import create_app
-from gateway.deps import GatewayConfig, GatewayDeps
+from gateway.deps import GatewayConfig, GatewayDeps, RateLimiter
 from integrations.providers import ProviderAdapter
+from integrations.storage.idempotency import StoredIdempotencyKeys
 from integrations.storage.repositories import StoreUnit
 from integrations.storage.txn import StoreTxn
 from integrations.stripe.adapter import StripeAdapter
@@ -73,6 +74,7 @@ class Gateway:
 def make_gateway(
     data_dir: Path,
     providers: Mapping[str, ProviderAdapter] | None = None,
+    rate_limiter: RateLimiter | None = None,
     **config_overrides: Any,
 ) -> Gateway:
     store = InMemoryStore()
@@ -96,6 +98,8 @@ def make_gateway(
         inbound=InboundExternal(txn, clock, signal),
         notifications=NotificationsExternal(txn, clock),
         readiness=check_readiness,
+        idempotency=StoredIdempotencyKeys(store, clock),
+        rate_limiter=rate_limiter,
     )
     return Gateway(
         app=create_app(deps),
