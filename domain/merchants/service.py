@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from domain.merchants.model import (
     Connection,
@@ -63,10 +64,18 @@ def _validated_api_key(api_key: str | None) -> str | None:
     return api_key
 
 
+# Inbound webhooks look their connection up on every request; a short-lived copy saves that
+# store round trip. A change made through this service takes effect at once here; another
+# process sees it within this long (a rotated-out secret keeps verifying that long there).
+WEBHOOK_CONNECTION_TTL = timedelta(seconds=2)
+_MAX_CACHED_CONNECTIONS = 10_000
+
+
 class MerchantsExternal:
     def __init__(self, txn: TxnFn[MerchantsUnit], clock: Clock) -> None:
         self._txn = txn
         self._clock = clock
+        self._webhook_connections: dict[str, tuple[Connection, datetime]] = {}
 
     async def authenticate(self, api_key: str) -> Merchant:
         async def work(unit: MerchantsUnit) -> Merchant | None:
@@ -127,7 +136,10 @@ class MerchantsExternal:
             await unit.connections.update(changed)
             return changed
 
-        return await self._txn(work)
+        try:
+            return await self._txn(work)
+        finally:
+            self._webhook_connections.pop(connection_id, None)
 
     async def delete_connection(self, merchant_id: str, connection_id: str) -> None:
         """Later webhooks to it answer 404; the events it already received stay."""
@@ -138,7 +150,10 @@ class MerchantsExternal:
                 raise NotFound("connection", connection_id)
             await unit.connections.remove(connection_id, self._clock())
 
-        await self._txn(work)
+        try:
+            await self._txn(work)
+        finally:
+            self._webhook_connections.pop(connection_id, None)
 
     async def list_connections(self, merchant_id: str) -> Sequence[Connection]:
         async def work(unit: MerchantsUnit) -> Sequence[Connection]:
@@ -149,10 +164,20 @@ class MerchantsExternal:
     async def connection_for_webhook(self, provider: str, connection_id: str) -> Connection:
         """Public lookup for inbound webhooks: unknown or mismatched provider is NotFound."""
 
-        async def work(unit: MerchantsUnit) -> Connection | None:
-            return await unit.connections.get(connection_id)
+        now = self._clock()
+        cached = self._webhook_connections.get(connection_id)
+        if cached is not None and cached[1] > now:
+            found: Connection | None = cached[0]
+        else:
 
-        found = await self._txn(work)
+            async def work(unit: MerchantsUnit) -> Connection | None:
+                return await unit.connections.get(connection_id)
+
+            found = await self._txn(work)
+            if found is not None:
+                if len(self._webhook_connections) >= _MAX_CACHED_CONNECTIONS:
+                    self._webhook_connections.clear()
+                self._webhook_connections[connection_id] = (found, now + WEBHOOK_CONNECTION_TTL)
         if found is None or found.provider.value != provider:
             raise NotFound("connection", connection_id)
         return found
