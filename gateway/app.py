@@ -25,7 +25,8 @@ from gateway.deps import GatewayDeps
 from gateway.errors import exception_handlers
 from gateway.health import PROBE_PATHS, health_routes
 from gateway.idempotency import IdempotencyMiddleware
-from gateway.inbound import InboundWebhooks
+from gateway.inbound import SPAN_NAME as INBOUND_SPAN, InboundWebhooks
+from gateway.lane import WebhookLane
 from gateway.metrics_endpoint import METRICS_PATH, metrics_routes
 from gateway.middleware import TracingMiddleware
 from gateway.ratelimit import RateLimitMiddleware
@@ -36,10 +37,8 @@ log = structlog.get_logger()
 UNTRACED_PATHS = (*PROBE_PATHS, METRICS_PATH)
 
 
-def _routes(deps: GatewayDeps) -> list[BaseRoute]:
-    # Parsed once here: a bad SUBGATE_TRUSTED_PROXIES fails start-up, not every request.
+def _routes(deps: GatewayDeps, inbound: InboundWebhooks) -> list[BaseRoute]:
     trusted = parse_trusted_proxies(deps.config.trusted_proxies)
-    inbound = InboundWebhooks(deps, trusted)
     routes: list[BaseRoute] = [
         Route("/webhooks/{provider}/{connection_id}", inbound.handle, methods=["POST"]),
         *health_routes(deps.readiness),
@@ -57,9 +56,13 @@ def _routes(deps: GatewayDeps) -> list[BaseRoute]:
     return routes
 
 
-def _middleware(deps: GatewayDeps) -> list[Middleware]:
+def _middleware(deps: GatewayDeps, inbound: InboundWebhooks) -> list[Middleware]:
     """Outermost first: the span covers refusals; the rate limit spends nothing on the store."""
-    stack = [Middleware(TracingMiddleware, telemetry=deps.telemetry, untraced_paths=UNTRACED_PATHS)]
+    stack = [
+        # The provider webhooks skip everything below (see gateway.lane).
+        Middleware(WebhookLane, handler=inbound.handle, telemetry=deps.telemetry, span_name=INBOUND_SPAN),
+        Middleware(TracingMiddleware, telemetry=deps.telemetry, untraced_paths=UNTRACED_PATHS),
+    ]
     if deps.rate_limiter is not None:
         stack.append(Middleware(RateLimitMiddleware, limiter=deps.rate_limiter))
     if deps.idempotency is not None:
@@ -82,9 +85,11 @@ def create_app(deps: GatewayDeps) -> Starlette:
         yield
         log.info("gateway_stopped")
 
+    # Parsed once here: a bad SUBGATE_TRUSTED_PROXIES fails start-up, not every request.
+    inbound = InboundWebhooks(deps, parse_trusted_proxies(deps.config.trusted_proxies))
     return Starlette(
-        routes=_routes(deps),
-        middleware=_middleware(deps),
+        routes=_routes(deps, inbound),
+        middleware=_middleware(deps, inbound),
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
