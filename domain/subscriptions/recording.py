@@ -31,6 +31,20 @@ class Recorder:
         `payment` (the invoice behind it: its own amount and currency, not the plan's)
         goes into the payment events only.
         """
+        if events:
+            await self._append(unit, sub, events, now, payment)
+        # Claimed last: if anything above lost a race, the retry must not find it claimed.
+        await claim_all(unit, source_key)
+        return Outcome(applied=True, subscription_id=sub.id, events=tuple(events))
+
+    async def _append(
+        self,
+        unit: SubscriptionsUnit,
+        sub: Subscription,
+        events: list[EventType],
+        now: datetime,
+        payment: Mapping[str, object] | None,
+    ) -> None:
         view = await _notification_view(unit, sub)
         carrier = self._trace()
         for event_type in events:
@@ -41,9 +55,6 @@ class Recorder:
                 type=event_type, merchant_id=sub.merchant_id, subject_id=sub.id, occurred_at=now, data=data
             )
             await unit.outbox.append(OutboxMessage.from_event(event, carrier))
-        # Claimed last: if anything above lost a race, the retry must not find it claimed.
-        await claim_all(unit, source_key)
-        return Outcome(applied=True, subscription_id=sub.id, events=tuple(events))
 
 
 async def _notification_view(unit: SubscriptionsUnit, sub: Subscription) -> dict[str, object]:
