@@ -73,6 +73,68 @@ pytest: sync ## Only the test suite
 bench: sync ## Run the benchmarks (options: BENCH_ARGS="--repeat 5 --only e2e")
 	$(RUN) python -m benchmarks $(BENCH_ARGS)
 
+# The chaos test of `make test` at a larger size: 10,000 events, a dozen worker kills, three
+# server restarts (about ten minutes). SEED=<n> repeats a run's traffic and schedule.
+.PHONY: chaos
+chaos: sync ## The chaos test, larger: more events, more kills (options: SEED=<n> from a run's summary)
+	SUBGATE_TEST_CHAOS_SIZE=large $(if $(SEED),SUBGATE_TEST_CHAOS_SEED=$(SEED)) $(RUN) python -m pytest tests/chaos -m chaos
+
+# Mutation testing (mutmut, configured in pyproject.toml; not part of CI): the parts of the
+# critical modules named below, each mutant run against only the fast tests that reach it.
+# MUTANTS picks another part (mutant-name globs, `?` standing for mutmut's class separator),
+# e.g. `make mutate MUTANTS='workers.pumps.*'`; MUTATE_CHILDREN caps the parallel test runs.
+MUTATE_CHILDREN ?= 2
+MUTATE_SCOPE := \
+	'domain.billing.*' \
+	'domain.subscriptions.state_machine.*' \
+	'domain.subscriptions.lifecycle.*' \
+	'domain.subscriptions.service.*' \
+	'domain.shared.pagination.*' \
+	'domain.merchants.service.x?MerchantsExternal?authenticate__*' \
+	'domain.merchants.service.x?MerchantsExternal?connection_for_webhook__*' \
+	'domain.merchants.service.x?MerchantsExternal?get_connection__*' \
+	'domain.merchants.service.x?MerchantsExternal?list_connections__*' \
+	'domain.merchants.service.x?MerchantsExternal?delete_connection__*' \
+	'domain.notifications.service.x?NotificationsExternal?get_*' \
+	'domain.notifications.service.x?NotificationsExternal?list_*' \
+	'domain.notifications.service.x?NotificationsExternal?_change_endpoint__*' \
+	'domain.notifications.service.x?NotificationsExternal?delete_endpoint__*' \
+	'domain.notifications.service.x?NotificationsExternal?retry_delivery__*' \
+	'domain.notifications.service.x?NotificationsExternal?replay_dead_letter__*' \
+	'domain.notifications.internal.x?NotificationsInternal?claim__*' \
+	'domain.notifications.internal.x?NotificationsInternal?_in_order__*' \
+	'domain.notifications.internal.x?NotificationsInternal?record__*' \
+	'domain.notifications.internal.x?NotificationsInternal?_record_all__*' \
+	'domain.notifications.internal.x?NotificationsInternal?release__*' \
+	'domain.notifications.internal.x__claimed__*' \
+	'gateway.inbound.*' \
+	'gateway.client_ip.*' \
+	'integrations.stripe.signature.*' \
+	'integrations.polar.signature.*' \
+	'integrations.storage.repositories.x?_Collection?owned__*' \
+	'integrations.storage.repositories.x__update__*' \
+	'integrations.storage.repositories.x?InboundEventRepo?claim_due__*' \
+	'integrations.storage.repositories.x?InboundEventRepo?release_leases__*' \
+	'integrations.storage.repositories.x?DeliveryRepo?claim_due__*' \
+	'integrations.storage.repositories.x?DeliveryRepo?release_leases__*' \
+	'integrations.outbound.*' \
+	'integrations.sqlite.store.x_compile_claim__*' \
+	'integrations.sqlite.store.x_compile_find__*' \
+	'integrations.sqlite.store.x__condition_sql__*' \
+	'integrations.sqlite.store.x__assignments__*' \
+	'integrations.sqlite.store.x?_SqliteSession?claim__*' \
+	'integrations.sqlite.store.x?_SqliteSession?replace__*' \
+	'integrations.sqlite.store.x?_SqliteSession?update_where__*' \
+	'integrations.sqlite.store.x?SqliteStore?_open__*' \
+	'workers.pumps.*' \
+	'workers.fairness.*'
+MUTANTS ?= $(MUTATE_SCOPE)
+
+.PHONY: mutate
+mutate: sync ## Mutation testing of the critical modules, then the score per module (slow)
+	$(RUN) mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
+	$(RUN) python -m tests.support.mutation_score $(MUTANTS)
+
 .PHONY: fmt
 fmt: sync ## Apply ruff's safe fixes and format the code
 	$(RUN) ruff check --fix-only $(PY_DIRS)

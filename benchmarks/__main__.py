@@ -1,6 +1,9 @@
 """`python -m benchmarks`: run the benchmarks; print the medians as a Markdown table and save
 them, with every run's figure, as JSON (`--json`, default benchmarks/results.json).
 
+`python -m benchmarks --history` adds the same ingest and delivery figures on a store that
+already holds a million inbound events and deliveries (`benchmarks.with_history`; minutes more).
+
 `python -m benchmarks --markdown [FILE]` prints the table of a saved JSON file without running
 anything: the README's table is made that way. Progress and each run's figures go to stderr.
 """
@@ -32,9 +35,12 @@ from benchmarks.results import (
     highest_per_key,
     markdown,
 )
+from benchmarks.with_history import DEFAULT_HISTORY, HistoryStore, run_history
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
-BENCHMARKS = ("ingest", "delivery", "e2e", "dev")
+BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "history")
+# Runs only when asked for (`--history`, or `--only history`): it writes gigabytes first.
+ON_REQUEST = ("history",)
 
 
 def _positive(raw: str) -> int:
@@ -70,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--dev-events", type=_positive, default=1000, help="events per `subgate dev` run (1000)")
     add(
+        "--history",
+        type=_positive,
+        nargs="?",
+        const=DEFAULT_HISTORY,
+        default=0,
+        metavar="N",
+        help=f"also run ingest and delivery on a store holding N events and N deliveries "
+        f"(N = {DEFAULT_HISTORY:,} if omitted; off by default)",
+    )
+    add(
         "--json", type=Path, default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON})"
     )
     add(
@@ -93,13 +109,18 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _runners(args: argparse.Namespace) -> dict[str, Callable[[str], list[Measurement]]]:
+def _runners(
+    args: argparse.Namespace, history: HistoryStore
+) -> dict[str, Callable[[str], list[Measurement]]]:
     profile: Path | None = args.profile
     return {
         "ingest": lambda run: run_ingest(args.events, args.concurrency, run, profile),
         "delivery": lambda run: run_delivery(args.deliveries, args.single_deliveries, run, profile),
         "e2e": lambda run: run_end_to_end(args.rate, args.seconds, run),
         "dev": lambda run: run_dev(args.dev_events, args.concurrency, run, profile),
+        "history": lambda run: run_history(
+            history, args.events, args.concurrency, args.deliveries, run, _progress
+        ),
     }
 
 
@@ -109,6 +130,7 @@ def _sizes(args: argparse.Namespace, chosen: Sequence[str]) -> str:
         "delivery": f"delivery {args.deliveries:,} notifications, {args.single_deliveries:,} to one endpoint",
         "e2e": f"end to end {args.rate:g} events/s for {args.seconds:g} s",
         "dev": f"dev {args.dev_events:,} events x {args.concurrency} connections",
+        "history": f"history {_history_size(args):,} events and deliveries stored",
     }
     return ", ".join(sizes[name] for name in chosen)
 
@@ -119,22 +141,40 @@ def _machine() -> str:
     )
 
 
+def _history_size(args: argparse.Namespace) -> int:
+    """The history asked for; `--only history` alone means the default size."""
+    size: int = args.history
+    if not size and args.only is not None and "history" in args.only:
+        return DEFAULT_HISTORY
+    return size
+
+
+def _chosen(args: argparse.Namespace) -> list[str]:
+    if args.only is not None:
+        return [name for name in BENCHMARKS if name in args.only]
+    return [name for name in BENCHMARKS if name not in ON_REQUEST or (name == "history" and args.history)]
+
+
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:
-    chosen = [name for name in BENCHMARKS if args.only is None or name in args.only]
-    runners = _runners(args)
+    chosen = _chosen(args)
+    history = HistoryStore(_history_size(args))
+    runners = _runners(args, history)
     started = time.monotonic()
     measurements: list[Measurement] = []
-    # Repeats interleave the benchmarks, so that a slow spell of a shared machine is spread out.
-    for number in range(1, args.repeat + 1):
-        repeat: list[Measurement] = []
-        for name in chosen:
-            figures = runners[name](str(number))
-            _progress(
-                f"{name} {number}/{args.repeat}: "
-                + "; ".join(f"{m.key} {format_value(m.value, m.unit)}" for m in figures)
-            )
-            repeat += figures
-        measurements += highest_per_key(repeat)
+    try:
+        # Repeats interleave the benchmarks, so that a slow spell of a shared machine is spread out.
+        for number in range(1, args.repeat + 1):
+            repeat: list[Measurement] = []
+            for name in chosen:
+                figures = runners[name](str(number))
+                _progress(
+                    f"{name} {number}/{args.repeat}: "
+                    + "; ".join(f"{m.key} {format_value(m.value, m.unit)}" for m in figures)
+                )
+                repeat += figures
+            measurements += highest_per_key(repeat)
+    finally:
+        history.close()
     return document(
         collect(measurements),
         command=" ".join(["python -m benchmarks", *map(shlex.quote, argv)]),

@@ -169,8 +169,19 @@ class _WorkerRun:
     rss_mb: float
 
 
+def delivery_rate(root: Path, deliveries: int, name: str, data_dir: Path | None = None) -> float:
+    """Notifications/s of one `subgate worker` over `SPREAD_ENDPOINTS` endpoints, measured as
+    above on `data_dir` (a fresh one under `root` by default); every delivery must succeed."""
+    return _measure_worker(root, deliveries, SPREAD_ENDPOINTS, name, None, data_dir).window.per_second
+
+
 def _measure_worker(
-    root: Path, deliveries: int, endpoints: int, name: str, profile: Path | None
+    root: Path,
+    deliveries: int,
+    endpoints: int,
+    name: str,
+    profile: Path | None,
+    data_dir: Path | None = None,
 ) -> _WorkerRun:
     root.mkdir()
     receiver_port = free_port()
@@ -180,7 +191,7 @@ def _measure_worker(
         Child("receiver", receiver_argv, env=child_env(), cwd=ROOT, log=root / "receiver.log") as receiver,
     ):
         receiver.wait_listening(receiver_port)
-        env = subgate_env(root / "data", redis.url, allow_private_targets="true")
+        env = subgate_env(data_dir or root / "data", redis.url, allow_private_targets="true")
         settings = load_settings(env, dotenv=None)
         target = f"http://{HOST}:{receiver_port}/hooks"
         merchants = drive(_prepare(settings, redis.url, target, deliveries, endpoints))

@@ -200,11 +200,12 @@ def _measure_subgate(
     *,
     worker: bool,
     profile: Path | None = None,
+    data_dir: Path | None = None,
 ) -> _SubgateRun:
     root.mkdir()
     port = free_port()
     with EmbeddedRedis(root / "redis") as redis, contextlib.ExitStack() as stack:
-        env = subgate_env(root / "data", redis.url, port=str(port))
+        env = subgate_env(data_dir or root / "data", redis.url, port=str(port))
         # cwd is the scratch dir so that no `.env` of the developer's checkout is read.
         api_key = create_merchant(env, root)
         serve = Child("subgate serve", subgate_command("serve"), env=env, cwd=root, log=root / "serve.log")
@@ -254,6 +255,14 @@ def _measure_subgate(
             serve_rss_mb=serve.peak_rss_mb,
             worker_rss_mb=max((child.peak_rss_mb for child in children[1:]), default=0.0),
         )
+
+
+def ingest_rate(root: Path, events: int, concurrency: int, run: str, data_dir: Path | None = None) -> float:
+    """Events/s accepted by `subgate serve` with a `subgate worker` applying them, measured as
+    above on `data_dir` (a fresh one under `root` by default); every event must be applied."""
+    warmup = warmup_size(events, concurrency)
+    both = _measure_subgate(root, events, warmup, concurrency, run, worker=True, data_dir=data_dir)
+    return both.load.per_second
 
 
 async def _wait_applied(merchant: Merchant, worker: Child, deadline: float) -> float:

@@ -27,6 +27,8 @@ from gateway.deps import GatewayDeps
 from gateway.errors import ApiError
 from gateway.middleware import name_request_span
 from gateway.responses import error_response, json_response
+from gateway.routing import Answer, Header, Operation
+from gateway.schemas.webhooks import ProviderEvent, WebhookReceipt
 from integrations.metrics import UNKNOWN_PROVIDER
 from integrations.providers import (
     MalformedRequest,
@@ -39,6 +41,15 @@ from integrations.storage.documents import StorageError
 log = structlog.get_logger()
 
 SPAN_NAME = "POST /webhooks/{provider}"
+PATH = "/webhooks/{provider}/{connection_id}"
+_SIGNATURE_HEADERS = (
+    Header(name="Stripe-Signature", description="Stripe: `t=<unix time>,v1=<hex HMAC-SHA256>`."),
+    Header(name="webhook-id", description="Polar (Standard Webhooks): the message id."),
+    Header(name="webhook-timestamp", description="Polar (Standard Webhooks): unix time of sending."),
+    Header(
+        name="webhook-signature", description="Polar (Standard Webhooks): `v1,<base64>`, space separated."
+    ),
+)
 # A store that is down shows up as StorageError from our adapters; raw socket and timeout
 # errors (OSError covers both) may still escape a driver.
 _LOOKUP_FAILURES = (StorageError, OSError)
@@ -75,6 +86,21 @@ class InboundWebhooks:
         self._deps = deps
         self._trusted = tuple(trusted_proxies)
         self._metrics = deps.telemetry.metrics
+
+    def operation(self) -> Operation:
+        return Operation(
+            method="POST",
+            path=PATH,
+            endpoint=self.handle,
+            operation_id="webhooks_receive",
+            summary="Receive a provider's webhook",
+            description=__doc__,
+            tag="webhooks",
+            body=ProviderEvent,
+            headers=_SIGNATURE_HEADERS,
+            answers=(Answer(status=200, schema=WebhookReceipt, description="Stored, or already stored."),),
+            errors=frozenset({400, 401, 404, 413, 415, 503}),
+        )
 
     async def handle(self, request: Request) -> Response:
         provider = str(request.path_params["provider"])

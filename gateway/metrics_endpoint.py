@@ -14,24 +14,45 @@ from ipaddress import ip_address
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.client_ip import IPNetwork, client_ip
 from gateway.errors import BEARER_CHALLENGE
 from gateway.responses import error_response
+from gateway.routing import Answer, Operation, Security
 from integrations.metrics import PrometheusText
 
 METRICS_PATH = "/metrics"
 
 
-def metrics_routes(text: PrometheusText, token: str | None, trusted: Sequence[IPNetwork]) -> list[Route]:
+def metrics_operations(
+    text: PrometheusText, token: str | None, trusted: Sequence[IPNetwork]
+) -> list[Operation]:
     async def metrics(request: Request) -> Response:
         refusal = _refusal(request, token, trusted)
         if refusal is not None:
             return refusal
         return Response(text.render(), media_type=text.content_type)
 
-    return [Route(METRICS_PATH, metrics, methods=["GET"])]
+    return [
+        Operation(
+            method="GET",
+            path=METRICS_PATH,
+            endpoint=metrics,
+            operation_id="metrics",
+            summary="This process's metrics",
+            description=__doc__,
+            tag="probes",
+            security=Security.METRICS_TOKEN,
+            answers=(
+                Answer(
+                    status=200, schema=str, description="Prometheus text format.", media_type="text/plain"
+                ),
+            ),
+            # 401: SUBGATE_METRICS_TOKEN is set and not presented; 403: it is unset and the client
+            # is not on loopback.
+            errors=frozenset({401, 403}),
+        )
+    ]
 
 
 def _refusal(request: Request, token: str | None, trusted: Sequence[IPNetwork]) -> Response | None:

@@ -1,33 +1,37 @@
-"""JSON responses rendered with orjson, and the single error body every route answers with."""
+"""JSON responses encoded with msgspec, and the single error body every route answers with."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
-import orjson
+import msgspec
 from starlette.responses import Response
 
+from gateway.schemas.common import ErrorBody, ErrorDetail
 
-class ORJSONResponse(Response):
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+class JSONResponse(Response):
+    """Structs, dicts and lists of them; datetimes become ISO 8601 with a `Z` for UTC."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        # orjson refuses anything it cannot encode faithfully (naive datetimes are
-        # handled by our serializers beforehand), so a bad value fails loudly here.
-        return orjson.dumps(content)
+        # Anything msgspec cannot encode faithfully fails loudly here rather than going out mangled.
+        return _ENCODER.encode(content)
 
 
 def json_response(
     content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
-) -> ORJSONResponse:
-    return ORJSONResponse(content, status_code=status_code, headers=headers)
+) -> JSONResponse:
+    return JSONResponse(content, status_code=status_code, headers=headers)
 
 
 def error_response(
     status_code: int, error_type: str, message: str, headers: Mapping[str, str] | None = None
-) -> ORJSONResponse:
+) -> JSONResponse:
     """`{"error": {"type", "message"}}`: the one error shape of the public contract."""
-    return ORJSONResponse(
-        {"error": {"type": error_type, "message": message}}, status_code=status_code, headers=headers
-    )
+    body = ErrorBody(error=ErrorDetail(type=error_type, message=message))
+    return JSONResponse(body, status_code=status_code, headers=headers)

@@ -85,3 +85,55 @@ def page_request(request: Request) -> PageRequest:
         # Bounded before int() so a thousand-digit value costs nothing.
         limit = int(raw) if len(raw) <= len(str(MAX_LIMIT)) else MAX_LIMIT + 1
     return PageRequest(limit=limit, starting_after=query_str(request, "starting_after"))
+
+
+def optional_int(data: Mapping[str, Any], name: str) -> int | None:
+    """An integer (not a boolean, not a float), or None when absent or null."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(name, "must be an integer")
+    return value
+
+
+def required_int(data: Mapping[str, Any], name: str) -> int:
+    value = optional_int(data, name)
+    if value is None:
+        raise ValidationFailed(name, "is required")
+    return value
+
+
+def optional_bool(data: Mapping[str, Any], name: str) -> bool | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise ValidationFailed(name, "must be true or false")
+    return value
+
+
+def str_map(data: Mapping[str, Any], name: str, max_length: int = MAX_ID_LENGTH) -> dict[str, str]:
+    """An object of strings (`{"stripe": "price_..."}`); empty when absent or null."""
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(key, str) and isinstance(item, str) for key, item in value.items()
+    ):
+        raise ValidationFailed(name, "must be an object of strings")
+    if len(value) > MAX_LIST_LENGTH:
+        raise ValidationFailed(name, f"must have at most {MAX_LIST_LENGTH} entries")
+    for key, item in value.items():
+        if len(item) > max_length:
+            raise ValidationFailed(f"{name}.{key}", f"must be at most {max_length} characters")
+    return dict(value)
+
+
+def query_bool(request: Request, name: str) -> bool | None:
+    value = query_str(request, name)
+    if value is None:
+        return None
+    if value not in ("true", "false"):
+        raise ValidationFailed(name, "must be true or false")
+    return value == "true"

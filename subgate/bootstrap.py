@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,11 +21,13 @@ from domain.notifications.retry import RetryPolicy
 from domain.notifications.service import NotificationsExternal
 from domain.shared.clock import Clock, system_clock
 from domain.subscriptions.internal import SubscriptionsInternal
+from domain.subscriptions.schedule import Timing
 from domain.subscriptions.service import SubscriptionsExternal
 from gateway.deps import GatewayConfig, GatewayDeps
 from integrations.email.mailers import KeepingMailer, SmtpMailer
 from integrations.email.render import EmailRenderer
 from integrations.email.url import parse_smtp_url
+from integrations.metrics import MeteredJournal
 from integrations.mongo.store import MongoStore
 from integrations.outbound.sender import HttpWebhookSender, OutboundClient, build_client
 from integrations.outbound.targets import registration_check
@@ -40,7 +43,7 @@ from integrations.storage.leases import WorkerRegistry
 from integrations.storage.schema import COLLECTIONS
 from integrations.storage.txn import StoreTxn
 from integrations.stripe.adapter import StripeAdapter
-from integrations.metrics import MeteredJournal
+from integrations.stripe.management import StripeManagement
 from integrations.telemetry import Telemetry, TracedMailer, TracedTxn
 from subgate.settings import Settings
 from workers.deps import WorkerConfig, WorkerDeps
@@ -73,6 +76,21 @@ def mailer(settings: Settings) -> Mailer:
     )
 
 
+class ConnectionKeys:
+    """The subscriptions context's `ProviderAccounts`: the API key of a merchant's connection.
+
+    The oldest connection to the provider that holds a key; None when none does (the
+    merchant's subscriptions are then run by subgate).
+    """
+
+    def __init__(self, merchants: MerchantsExternal) -> None:
+        self._merchants = merchants
+
+    async def api_key(self, merchant_id: str, provider: str) -> str | None:
+        connections = sorted(await self._merchants.list_connections(merchant_id), key=lambda c: c.id)
+        return next((c.api_key for c in connections if c.provider.value == provider and c.api_key), None)
+
+
 @dataclass(kw_only=True)
 class Deps:
     settings: Settings
@@ -98,7 +116,8 @@ class Deps:
         await self.signal.close()
         await self.redis.aclose()
         await self.store.close()
-        self.telemetry.shutdown()
+        # Its last export is a blocking HTTP call: off the event loop, which may still be busy.
+        await asyncio.to_thread(self.telemetry.shutdown)
 
 
 async def build(
@@ -133,6 +152,8 @@ async def build(
     policy = RetryPolicy(schedule=settings.retry_schedule)
     adapters = providers(MerchantsInternal(txn, clock).api_key, clock)
     rate_limits = parse_rate_limit(settings.rate_limit or "")
+    merchants = MerchantsExternal(txn, clock)
+    timing = Timing(past_due_grace=timedelta(days=settings.past_due_grace_days))
     limiter = RedisRateLimiter(url, rate_limits) if rate_limits else None
 
     async def readiness() -> Mapping[str, bool]:
@@ -164,8 +185,15 @@ async def build(
             clock=clock,
             telemetry=telemetry,
             providers=adapters,
-            merchants=MerchantsExternal(txn, clock),
-            subscriptions=SubscriptionsExternal(txn),
+            merchants=merchants,
+            subscriptions=SubscriptionsExternal(
+                txn,
+                clock,
+                trace=telemetry.carrier,
+                timing=timing,
+                accounts=ConnectionKeys(merchants),
+                providers={"stripe": StripeManagement()},
+            ),
             inbound=InboundExternal(txn, clock, signal),
             notifications=NotificationsExternal(txn, clock, signal),
             readiness=readiness,
@@ -186,7 +214,7 @@ async def build(
             signal=local,
             registry=WorkerRegistry(store, clock),
             redis=redis,
-            subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier),
+            subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier, timing=timing),
             inbound=InboundInternal(txn, clock),
             notifications=NotificationsInternal(
                 txn,

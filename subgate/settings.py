@@ -18,6 +18,8 @@ SECONDS_PER_DAY = 86_400
 DEFAULT_WORKER_MAX_JOBS = 200
 DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 DEFAULT_RATE_LIMIT = "100/second"
+DEFAULT_PAST_DUE_GRACE_DAYS = 7
+MAX_PAST_DUE_GRACE_DAYS = 3650
 # One limit in the `limits` library's notation (a subset of it: whole positive numbers, `;` between
 # several). Checked here with the standard library: admin commands read settings too and must not
 # load the server's dependencies.
@@ -62,6 +64,8 @@ class Settings:
     order_wait_seconds: float = 600.0
     # REST requests per API key (`limits` notation); None: unlimited.
     rate_limit: str | None = DEFAULT_RATE_LIMIT
+    # Days a subscription subgate runs stays past_due before the scheduler makes it unpaid.
+    past_due_grace_days: int = DEFAULT_PAST_DUE_GRACE_DAYS
 
     @property
     def base_url(self) -> str:
@@ -176,7 +180,15 @@ def load_settings(
         public_base_url=env.get("SUBGATE_PUBLIC_BASE_URL") or None,
         order_wait_seconds=_float(env, "SUBGATE_ORDER_WAIT_SECONDS", 600.0),
         rate_limit=_rate_limit(env),
+        past_due_grace_days=_grace_days(env),
     )
+
+
+def _grace_days(env: Mapping[str, str]) -> int:
+    days = _int(env, "SUBGATE_PAST_DUE_GRACE_DAYS", DEFAULT_PAST_DUE_GRACE_DAYS)
+    if days > MAX_PAST_DUE_GRACE_DAYS:
+        raise SettingsError(f"SUBGATE_PAST_DUE_GRACE_DAYS: must be at most {MAX_PAST_DUE_GRACE_DAYS}")
+    return days
 
 
 def _rate_limit(env: Mapping[str, str]) -> str | None:

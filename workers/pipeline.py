@@ -210,7 +210,10 @@ class Pipeline:
         Returns how many leased items were handed back.
         """
         registry = self.deps.registry
-        await registry.beat(self.owner)
+        if await registry.beat(self.owner):
+            # Silent for too long (the store was unavailable, say): another worker handed back
+            # this one's leases, so what it still runs may run twice; it is registered again.
+            log.warning("worker_revived", owner=self.owner)
         handed = 0
         cutoff = registry.cutoff(timedelta(seconds=self.deps.config.dead_after_seconds))
         for silent in await registry.silent_since(cutoff):

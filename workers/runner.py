@@ -3,14 +3,24 @@
 The loops themselves (`workers.pipeline.Pipeline`) claim work from the store and do
 not depend on Redis. arq adds what needs a shared broker: the `wake` job, which any
 process that can reach Redis (the admin CLI after a replay, say) enqueues to make the
-workers look at the store at once, and cron jobs.
+workers look at the store at once, and the scheduler, a cron job that carries out the
+subscriptions' timed moves (trial reminders, cancellations at the period end, expiries,
+unpaid after the grace period; see `domain.subscriptions.schedule`).
+
+The scheduler runs as often as the loops look at the store (`WorkerConfig.poll_seconds`,
+rounded up to whole seconds, the resolution of arq's cron). With several workers, arq
+enqueues each run once under a job id of its own; a run repeated anyway, or two at once,
+moves nothing twice (the domain settles it on each subscription's version).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import math
+from typing import Any, Final
 
 import structlog
+from arq.cron import cron
 from arq.worker import Worker, func
 
 from domain.shared.work import WorkKind
@@ -19,7 +29,11 @@ from workers.deps import WorkerDeps
 log = structlog.get_logger()
 
 WAKE = "wake"
+SCHEDULER = "scheduler"
 POLL_DELAY_SECONDS = 0.5
+SCHEDULER_TIMEOUT_SECONDS: Final = 300
+SECONDS_PER_MINUTE: Final = 60
+_BUSY: Final = "scheduler_busy"
 
 
 async def wake(ctx: dict[str, Any], kind: str) -> str:
@@ -32,13 +46,43 @@ async def wake(ctx: dict[str, Any], kind: str) -> str:
     return "woken"
 
 
+async def run_scheduler(ctx: dict[str, Any]) -> str:
+    """One scheduler run: every timed move that is due now, and the outbox woken for its messages."""
+    deps: WorkerDeps = ctx["deps"]
+    busy: asyncio.Lock = ctx[_BUSY]
+    if busy.locked():
+        return "busy"  # the previous run of this worker is still going; the next tick comes soon
+    async with busy:
+        run = await deps.subscriptions.run_schedule()
+    if run.events:
+        deps.signal.notify(WorkKind.OUTBOX)
+    if run.moves:
+        log.info("scheduler_ran", moves=run.moves, notifications=run.events)
+    return f"{run.moves} moves"
+
+
+def scheduler_seconds(poll_seconds: float) -> set[int]:
+    """The seconds of each minute at which the scheduler runs."""
+    every = max(1, math.ceil(poll_seconds))
+    return set(range(0, SECONDS_PER_MINUTE, every))
+
+
 def build_worker(deps: WorkerDeps, *, burst: bool = False, handle_signals: bool = True) -> Worker:
     if deps.redis is None:
         raise ValueError("an arq worker needs Redis")
+    scheduler = cron(
+        run_scheduler,
+        name=SCHEDULER,
+        second=scheduler_seconds(deps.config.poll_seconds),
+        run_at_startup=True,
+        timeout=SCHEDULER_TIMEOUT_SECONDS,
+    )
     return Worker(
         functions=[func(wake, name=WAKE)],
+        cron_jobs=[scheduler],
         redis_pool=deps.redis,
-        ctx={"deps": deps},
+        # arq hands each job a copy of this dict: the lock is shared, the copy is not.
+        ctx={"deps": deps, _BUSY: asyncio.Lock()},
         burst=burst,
         poll_delay=POLL_DELAY_SECONDS if not burst else 0,
         max_jobs=10,

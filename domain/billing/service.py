@@ -56,7 +56,7 @@ class InboundExternal:
             status=InboundStatus.ACCEPTED,
             source_ip=verified.source_ip,
             received_at=now,
-            due_at=now,
+            due_at=now,  # pragma: no mutate - stored as received_at when None
             body=verified.body,
             provider_created_at=verified.provider_created_at,
             trace_carrier=dict(verified.trace_carrier),

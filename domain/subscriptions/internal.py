@@ -9,6 +9,7 @@ was applied before and does nothing; a unit that loses a race is run again from 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 
 from domain.shared.clock import Clock
@@ -32,23 +33,38 @@ from domain.subscriptions.linking import (
     find_subscription,
     link_customer,
     plan_for,
+    reserved,
 )
 from domain.subscriptions.model import Subscription
+from domain.subscriptions.outcome import Outcome, SubscriptionNotYetKnown
 from domain.subscriptions.ports import SubscriptionsUnit
 from domain.subscriptions.recording import Recorder, claim_all, first_time
-from domain.subscriptions.service import Outcome, SubscriptionNotYetKnown
+from domain.subscriptions.schedule import StampingTxn, Timing, trial_reminder_key
+from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
 
 ALREADY_APPLIED = "already applied"
 
 
 class SubscriptionsInternal:
-    """Apply normalized provider inputs. Every method is idempotent per `source_key`."""
+    """Apply normalized provider inputs (each idempotent per `source_key`), and run the scheduler."""
 
-    def __init__(self, txn: TxnFn[SubscriptionsUnit], clock: Clock, trace: TraceCarrier) -> None:
-        self._txn = txn
+    def __init__(
+        self,
+        txn: TxnFn[SubscriptionsUnit],
+        clock: Clock,
+        trace: TraceCarrier,
+        *,
+        timing: Timing | None = None,
+    ) -> None:
+        self._txn = StampingTxn(txn, timing or Timing(), clock)
         self._clock = clock
         self._record = Recorder(trace)
+        self._scheduler = SubscriptionScheduler(self._txn, clock, self._record)
+
+    async def run_schedule(self) -> ScheduleRun:
+        """Carry out the timed moves that are due (see `scheduler`); safe to run twice or at once."""
+        return await self._scheduler.run_due()
 
     async def apply(self, command: ProviderCommand) -> Outcome:
         """Whichever command it is."""
@@ -160,13 +176,14 @@ class SubscriptionsInternal:
                     subscription_id=sub.id,
                     reason=f"subscription is {sub.status.value}, not trialing",
                 )
-            reminder_key = (
-                f"trial-end:{cmd.merchant_id}:{sub.id}:{trial_end.isoformat() if trial_end else None}"
-            )
+            reminder_key = trial_reminder_key(cmd.merchant_id, sub.id, trial_end)
             if not await first_time(unit, reminder_key):
                 await claim_all(unit, cmd.source_key)
                 return Outcome(applied=False, subscription_id=sub.id, reason="trial end already announced")
             await claim_all(unit, reminder_key)
+            # Told: the scheduler does not remind of this trial end again.
+            if sub.trial_notice_for != trial_end:
+                sub = await unit.subscriptions.update(replace(sub, trial_notice_for=trial_end))
             now = self._clock()
             return await self._record.finish(
                 unit, cmd.source_key, sub, [EventType.SUBSCRIPTION_TRIAL_WILL_END], now
@@ -214,8 +231,12 @@ class SubscriptionsInternal:
             unit, cmd.merchant_id, cmd.provider, cmd.provider_customer_id, cmd.customer_email, now
         )
         plan_id = await plan_for(unit, cmd.merchant_id, cmd.provider, cmd.price, now)
+        # A subscription created at the provider over REST names the id reserved for it there;
+        # its first event may arrive before the REST request stores it, and keeps that id.
+        linked = cmd.linked_subscription_id
+        own_id = linked is not None and await reserved(unit, cmd.merchant_id, cmd.provider, linked)
         sub = Subscription(
-            id=new_id("sub"),
+            id=linked if own_id and linked is not None else new_id("sub"),
             merchant_id=cmd.merchant_id,
             customer_id=customer_id,
             plan_id=plan_id,
@@ -228,6 +249,7 @@ class SubscriptionsInternal:
             provider=cmd.provider,
             provider_subscription_id=cmd.provider_subscription_id,
             provider_watermark=cmd.position,
+            provider_managed=True,
             created_at=now,
             updated_at=now,
         )

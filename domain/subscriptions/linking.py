@@ -9,6 +9,10 @@
 Links live in `ProviderLinks`, unique per merchant, kind, provider and provider id. A
 customer or plan created over REST with `provider_customer_ids` / `provider_price_ids`
 is registered there (`register_customer`, `register_plan`), so provider events find it.
+
+A subscription created at the provider over REST gets its id before the provider is asked
+(`reserve`): the id goes into the provider's metadata, and whichever comes first, the
+REST request storing it or the provider's first event creating it, uses that id.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from domain.subscriptions.ports import SubscriptionsUnit
 SUBSCRIPTION = "subscription"
 CUSTOMER = "customer"
 PRICE = "price"
+RESERVED = "reserved_subscription"  # our id, handed to a provider before it is stored
+CREATE_REQUEST = "create_request"  # a REST Idempotency-Key -> the id reserved for its request
 
 
 async def find_subscription(
@@ -129,3 +135,26 @@ async def link_customer(
     """Link a provider customer id to an existing customer, unless it is linked already."""
     if await unit.provider_links.find(merchant_id, CUSTOMER, provider, provider_customer_id) is None:
         await unit.provider_links.add(merchant_id, CUSTOMER, provider, provider_customer_id, customer_id)
+
+
+async def reserve(unit: SubscriptionsUnit, merchant_id: str, provider: str, request_key: str | None) -> str:
+    """The id of a subscription about to be created at `provider`.
+
+    The same request key (a REST Idempotency-Key) always gets the same id, so a retried
+    request asks the provider for the very same thing. Raises ConcurrencyConflict when a
+    concurrent request with that key reserved one first (a retry then finds it).
+    """
+    if request_key is not None:
+        found = await unit.provider_links.find(merchant_id, CREATE_REQUEST, provider, request_key)
+        if found is not None:
+            return found
+    subscription_id = new_id("sub")
+    if request_key is not None:
+        await unit.provider_links.add(merchant_id, CREATE_REQUEST, provider, request_key, subscription_id)
+    await unit.provider_links.add(merchant_id, RESERVED, provider, subscription_id, subscription_id)
+    return subscription_id
+
+
+async def reserved(unit: SubscriptionsUnit, merchant_id: str, provider: str, subscription_id: str) -> bool:
+    """Whether this merchant reserved `subscription_id` for a subscription created at `provider`."""
+    return await unit.provider_links.find(merchant_id, RESERVED, provider, subscription_id) is not None

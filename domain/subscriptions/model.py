@@ -27,6 +27,7 @@ class Customer:
     name: str | None
     provider_customer_ids: Mapping[str, str] = field(default_factory=dict)
     created_at: datetime
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,7 +41,10 @@ class Plan:
     interval_count: int = 1
     trial_days: int = 0
     provider_price_ids: Mapping[str, str] = field(default_factory=dict)
+    # An archived plan takes no new subscriptions; the ones it has go on.
+    archived: bool = False
     created_at: datetime
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +63,17 @@ class Subscription:
     provider_subscription_id: str | None = None
     # The newest provider timestamp already applied: anything older is stale.
     provider_watermark: datetime | None = None
+    # True when the provider runs the subscription (created there, or first seen in its events):
+    # changes are asked of the provider and its webhooks bring them. False: subgate runs it,
+    # and the scheduler makes its timed moves (see `schedule`).
+    provider_managed: bool = False
+    # When it last became past_due, for one subgate runs (None otherwise); its grace runs from here.
+    past_due_since: datetime | None = None
+    # The trial end whose reminder was already told (the provider's or the scheduler's).
+    trial_notice_for: datetime | None = None
+    # The earliest instant the scheduler has something to do for it; kept by `schedule.stamped`
+    # on every write, so that the scheduler reads only subscriptions that are due.
+    next_transition_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
     version: int = 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from domain.shared.inbox import ProcessedInputs
@@ -17,6 +19,11 @@ class SubscriptionFilter:
     status: SubscriptionStatus | None = None
     customer_id: str | None = None
     provider_subscription_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanFilter:
+    archived: bool | None = None
 
 
 class SubscriptionRepository(Protocol):
@@ -35,17 +42,41 @@ class SubscriptionRepository(Protocol):
         self, merchant_id: str, where: SubscriptionFilter, page: PageRequest
     ) -> Page[Subscription]: ...
 
+    async def due(self, now: datetime, limit: int) -> Sequence[Subscription]:
+        """Every merchant's subscriptions whose `next_transition_at` is at or before `now`,
+        earliest first, at most `limit`: an indexed range read that never touches the others.
+        """
+        ...
+
+    async def past_due_since(self, cutoff: datetime, limit: int) -> Sequence[Subscription]:
+        """Every merchant's subscriptions whose `past_due_since` is at or before `cutoff`,
+        earliest first, at most `limit` (an indexed range read, as `due`).
+        """
+        ...
+
 
 class CustomerRepository(Protocol):
     async def get(self, merchant_id: str, customer_id: str) -> Customer | None: ...
 
     async def add(self, customer: Customer) -> None: ...
 
+    async def update(self, customer: Customer) -> Customer:
+        """Compare-and-set on `version`, as `SubscriptionRepository.update`."""
+        ...
+
+    async def list(self, merchant_id: str, page: PageRequest) -> Page[Customer]: ...
+
 
 class PlanRepository(Protocol):
     async def get(self, merchant_id: str, plan_id: str) -> Plan | None: ...
 
     async def add(self, plan: Plan) -> None: ...
+
+    async def update(self, plan: Plan) -> Plan:
+        """Compare-and-set on `version`, as `SubscriptionRepository.update`."""
+        ...
+
+    async def list(self, merchant_id: str, where: PlanFilter, page: PageRequest) -> Page[Plan]: ...
 
 
 class ProviderLinks(Protocol):

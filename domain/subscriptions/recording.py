@@ -9,8 +9,8 @@ from domain.shared.errors import ConcurrencyConflict
 from domain.shared.events import PAYMENT_EVENTS, DomainEvent, EventType
 from domain.shared.outbox import OutboxMessage, TraceCarrier
 from domain.subscriptions.model import Subscription, notification_view
+from domain.subscriptions.outcome import Outcome
 from domain.subscriptions.ports import SubscriptionsUnit
-from domain.subscriptions.service import Outcome
 
 
 class Recorder:
@@ -31,20 +31,22 @@ class Recorder:
         `payment` (the invoice behind it: its own amount and currency, not the plan's)
         goes into the payment events only.
         """
-        if events:
-            await self._append(unit, sub, events, now, payment)
+        await self.announce(unit, sub, events, now, payment)
         # Claimed last: if anything above lost a race, the retry must not find it claimed.
         await claim_all(unit, source_key)
         return Outcome(applied=True, subscription_id=sub.id, events=tuple(events))
 
-    async def _append(
+    async def announce(
         self,
         unit: SubscriptionsUnit,
         sub: Subscription,
         events: list[EventType],
         now: datetime,
-        payment: Mapping[str, object] | None,
+        payment: Mapping[str, object] | None = None,
     ) -> None:
+        """Append one outbox message per event; a change without events reads nothing."""
+        if not events:
+            return
         view = await _notification_view(unit, sub)
         carrier = self._trace()
         for event_type in events:

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from msgspec import UnsetType
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from domain.merchants.model import Connection, Merchant
 from domain.merchants.service import ConnectionChange, NewConnection
 from domain.shared.errors import ValidationFailed
 from domain.shared.pagination import Page, PageRequest, page_from_overfetch
-from gateway.auth import v1_route
-from gateway.body import json_object
 from gateway.deps import GatewayDeps
-from gateway.responses import json_response
-from gateway.serialize import connection_view, page_view
-from gateway.validation import optional_str, page_request, required_str, str_list
-
-MAX_API_KEY_LENGTH = 512
+from gateway.routing import Operation
+from gateway.schemas import connections as schema
+from gateway.schemas.common import Deleted, PageQuery, page_of
+from gateway.v1 import V1, Body
 
 
 class ConnectionsApi:
@@ -27,62 +23,100 @@ class ConnectionsApi:
         self._deps = deps
         self._base_url = deps.config.base_url
 
-    def routes(self) -> list[Route]:
-        merchants = self._deps.merchants
+    def operations(self) -> list[Operation]:
+        v1 = V1(self._deps, "connections")
         return [
-            v1_route(merchants, "/connections", {"POST": self.create, "GET": self.list}),
-            v1_route(
-                merchants,
+            v1.with_body(
+                "POST",
+                "/connections",
+                self.create,
+                body=Body(schema.ConnectionCreate),
+                ok=schema.Connection,
+                status=201,
+                summary="Create a connection",
+            ),
+            v1.with_query(
+                "/connections",
+                self.list,
+                query=PageQuery,
+                ok=schema.ConnectionPage,
+                summary="List connections",
+            ),
+            v1.plain(
+                "GET",
                 "/connections/{connection_id}",
-                {"GET": self.get, "PATCH": self.update, "DELETE": self.delete},
+                self.get,
+                ok=schema.Connection,
+                summary="Get a connection",
+            ),
+            v1.with_body(
+                "PATCH",
+                "/connections/{connection_id}",
+                self.update,
+                body=Body(schema.ConnectionUpdate, found_first=self._found),
+                ok=schema.Connection,
+                summary="Rotate a connection's secrets or set its API key",
+            ),
+            v1.plain(
+                "DELETE",
+                "/connections/{connection_id}",
+                self.delete,
+                ok=Deleted,
+                summary="Delete a connection",
             ),
         ]
 
-    async def create(self, request: Request, merchant: Merchant) -> Response:
-        data = await json_object(request, self._deps.config.max_body_bytes)
-        provider = required_str(data, "provider")
-        if provider not in self._deps.providers:
+    async def create(
+        self, _: Request, merchant: Merchant, body: schema.ConnectionCreate
+    ) -> schema.Connection:
+        """Secrets and the API key are kept, never shown again."""
+        if body.provider not in self._deps.providers:
             # Refused here rather than created with a webhook URL that would answer 404.
             implemented = ", ".join(sorted(self._deps.providers))
-            raise ValidationFailed("provider", f"{provider!r} is not implemented; one of {implemented}")
+            raise ValidationFailed(
+                "provider", f"{body.provider.value!r} is not implemented; one of {implemented}"
+            )
         new = NewConnection(
-            provider=provider,
-            webhook_secrets=str_list(data, "webhook_secrets", required=True),
-            api_key=optional_str(data, "api_key", max_length=MAX_API_KEY_LENGTH),
+            provider=body.provider, webhook_secrets=body.webhook_secrets, api_key=body.api_key
         )
         connection = await self._deps.merchants.create_connection(merchant.id, new)
-        return json_response(connection_view(connection, self._base_url), status_code=201)
+        return schema.connection(connection, self._base_url)
 
-    async def list(self, request: Request, merchant: Merchant) -> Response:
-        page = page_request(request)
+    async def list(self, _: Request, merchant: Merchant, query: PageQuery) -> schema.ConnectionPage:
         connections = await self._deps.merchants.list_connections(merchant.id)
-        window = _window(connections, page)
-        return json_response(page_view(window, lambda c: connection_view(c, self._base_url)))
+        window = _window(connections, query.page())
+        return page_of(window, lambda c: schema.connection(c, self._base_url))
 
-    async def get(self, request: Request, merchant: Merchant) -> Response:
-        connection_id = str(request.path_params["connection_id"])
-        connection = await self._deps.merchants.get_connection(merchant.id, connection_id)
-        return json_response(connection_view(connection, self._base_url))
+    async def get(self, request: Request, merchant: Merchant) -> schema.Connection:
+        connection = await self._deps.merchants.get_connection(merchant.id, _connection_id(request))
+        return schema.connection(connection, self._base_url)
 
-    async def update(self, request: Request, merchant: Merchant) -> Response:
-        """Rotate `webhook_secrets` (the new list replaces the old at once) and/or set `api_key`."""
-        connection_id = str(request.path_params["connection_id"])
-        data = await json_object(request, self._deps.config.max_body_bytes)
+    async def update(
+        self, request: Request, merchant: Merchant, body: schema.ConnectionUpdate
+    ) -> schema.Connection:
+        """The new `webhook_secrets` list replaces the old one at once; `api_key: null` forgets the key."""
         change = ConnectionChange(
-            webhook_secrets=str_list(data, "webhook_secrets", required=True)
-            if "webhook_secrets" in data
-            else None,
-            api_key_changed="api_key" in data,
-            api_key=optional_str(data, "api_key", max_length=MAX_API_KEY_LENGTH),
+            webhook_secrets=None if isinstance(body.webhook_secrets, UnsetType) else body.webhook_secrets,
+            api_key_changed=not isinstance(body.api_key, UnsetType),
+            api_key=None if isinstance(body.api_key, UnsetType) else body.api_key,
         )
-        connection = await self._deps.merchants.update_connection(merchant.id, connection_id, change)
-        return json_response(connection_view(connection, self._base_url))
+        connection = await self._deps.merchants.update_connection(
+            merchant.id, _connection_id(request), change
+        )
+        return schema.connection(connection, self._base_url)
 
-    async def delete(self, request: Request, merchant: Merchant) -> Response:
+    async def delete(self, request: Request, merchant: Merchant) -> Deleted:
         """Later webhooks to the connection answer 404; the events it received stay listed."""
-        connection_id = str(request.path_params["connection_id"])
+        connection_id = _connection_id(request)
         await self._deps.merchants.delete_connection(merchant.id, connection_id)
-        return json_response({"id": connection_id, "deleted": True})
+        return Deleted(id=connection_id, deleted=True)
+
+    async def _found(self, request: Request, merchant: Merchant) -> None:
+        await self._deps.merchants.get_connection(merchant.id, _connection_id(request))
+
+
+def _connection_id(request: Request) -> str:
+    return str(request.path_params["connection_id"])
 
 
 def _window(connections: Sequence[Connection], page: PageRequest) -> Page[Connection]:

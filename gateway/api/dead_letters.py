@@ -2,75 +2,71 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from domain.merchants.model import Merchant
-from domain.notifications.model import DeadLetterKind
-from domain.shared.errors import ValidationFailed
-from gateway.api.deliveries import full_delivery_view
-from gateway.auth import v1_route
-from gateway.body import parse_json_object, read_limited
 from gateway.deps import GatewayDeps
-from gateway.responses import json_response
-from gateway.serialize import dead_letter_view, page_view
-from gateway.validation import optional_str, page_request, query_enum
+from gateway.routing import Operation
+from gateway.schemas import dead_letters as schema
+from gateway.schemas.common import page_of
+from gateway.schemas.deliveries import delivery
+from gateway.v1 import V1, Body
 
 
 class DeadLettersApi:
     def __init__(self, deps: GatewayDeps) -> None:
         self._deps = deps
 
-    def routes(self) -> list[Route]:
-        merchants = self._deps.merchants
+    def operations(self) -> list[Operation]:
+        v1 = V1(self._deps, "dead_letters")
         return [
-            v1_route(merchants, "/dead-letters", {"GET": self.list}),
-            v1_route(merchants, "/dead-letters/replay", {"POST": self.replay_many}),
-            v1_route(merchants, "/dead-letters/{dead_letter_id}/replay", {"POST": self.replay}),
+            v1.with_query(
+                "/dead-letters",
+                self.list,
+                query=schema.DeadLetterQuery,
+                ok=schema.DeadLetterPage,
+                summary="List dead letters not replayed yet",
+            ),
+            v1.with_body(
+                "POST",
+                "/dead-letters/replay",
+                self.replay_many,
+                body=Body(schema.BulkReplayRequest, required=False),
+                ok=schema.BulkReplay,
+                summary="Replay dead letters in bulk",
+            ),
+            v1.plain(
+                "POST",
+                "/dead-letters/{dead_letter_id}/replay",
+                self.replay,
+                ok=schema.DeadLetterReplay,
+                summary="Replay a dead letter",
+            ),
         ]
 
-    async def list(self, request: Request, merchant: Merchant) -> Response:
+    async def list(
+        self, _: Request, merchant: Merchant, query: schema.DeadLetterQuery
+    ) -> schema.DeadLetterPage:
         """Dead letters not replayed yet."""
-        kind = query_enum(request, "kind", DeadLetterKind)
-        page = await self._deps.notifications.list_dead_letters(merchant.id, kind, page_request(request))
-        return json_response(page_view(page, dead_letter_view))
+        page = await self._deps.notifications.list_dead_letters(merchant.id, query.kind, query.page())
+        return page_of(page, schema.dead_letter)
 
-    async def replay(self, request: Request, merchant: Merchant) -> Response:
+    async def replay(self, request: Request, merchant: Merchant) -> schema.DeadLetterReplay:
         """The dead letter's delivery, due now: the same message, signed with today's secrets."""
         dead_letter_id = str(request.path_params["dead_letter_id"])
-        delivery = await self._deps.notifications.replay_dead_letter(merchant.id, dead_letter_id)
-        return json_response({"dead_letter_id": dead_letter_id, "delivery": full_delivery_view(delivery)})
+        due = await self._deps.notifications.replay_dead_letter(merchant.id, dead_letter_id)
+        return schema.DeadLetterReplay(dead_letter_id=dead_letter_id, delivery=delivery(due))
 
-    async def replay_many(self, request: Request, merchant: Merchant) -> Response:
+    async def replay_many(
+        self, _: Request, merchant: Merchant, body: schema.BulkReplayRequest
+    ) -> schema.BulkReplay:
         """`{since?, kind?}` (an empty body replays them all); those that cannot go are listed as skipped."""
-        body = await read_limited(request, self._deps.config.max_body_bytes)
-        data = parse_json_object(body) if body.strip() else {}
-        kind_text = optional_str(data, "kind")
-        kinds = {k.value: k for k in DeadLetterKind}
-        if kind_text is not None and kind_text not in kinds:
-            raise ValidationFailed("kind", f"must be one of {', '.join(kinds)}")
-        summary = await self._deps.notifications.replay_dead_letters(
-            merchant.id, kinds.get(kind_text or ""), _since(optional_str(data, "since"))
+        since = None if body.since is None else body.since.astimezone(UTC)
+        summary = await self._deps.notifications.replay_dead_letters(merchant.id, body.kind, since)
+        return schema.BulkReplay(
+            replayed=len(summary.replayed),
+            dead_letter_ids=list(summary.replayed),
+            skipped=[schema.Skipped(id=dl_id, reason=reason) for dl_id, reason in summary.skipped],
         )
-        return json_response(
-            {
-                "replayed": len(summary.replayed),
-                "dead_letter_ids": list(summary.replayed),
-                "skipped": [{"id": dl_id, "reason": reason} for dl_id, reason in summary.skipped],
-            }
-        )
-
-
-def _since(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValidationFailed("since", "must be an ISO 8601 time such as 2025-06-01T00:00:00Z") from None
-    if parsed.tzinfo is None:
-        raise ValidationFailed("since", "must carry a time zone (Z for UTC)")
-    return parsed.astimezone(UTC)

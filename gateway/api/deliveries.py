@@ -3,57 +3,56 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from domain.merchants.model import Merchant
-from domain.notifications.model import Channel, Delivery, DeliveryStatus
 from domain.notifications.ports import DeliveryFilter
-from gateway.auth import v1_route
 from gateway.deps import GatewayDeps
-from gateway.responses import json_response
-from gateway.serialize import View, delivery_view, page_view
-from gateway.validation import page_request, query_enum, query_str
-
-
-def full_delivery_view(delivery: Delivery) -> View:
-    """The delivery with its channel: an email has no endpoint but a recipient."""
-    return {
-        **delivery_view(delivery),
-        "channel": delivery.channel.value,
-        "recipient": delivery.recipient,
-        "order_given_up": delivery.order_given_up,
-    }
+from gateway.routing import Operation
+from gateway.schemas import deliveries as schema
+from gateway.schemas.common import page_of
+from gateway.v1 import V1
 
 
 class DeliveriesApi:
     def __init__(self, deps: GatewayDeps) -> None:
         self._deps = deps
 
-    def routes(self) -> list[Route]:
-        merchants = self._deps.merchants
+    def operations(self) -> list[Operation]:
+        v1 = V1(self._deps, "deliveries")
         return [
-            v1_route(merchants, "/deliveries", {"GET": self.list}),
-            v1_route(merchants, "/deliveries/{delivery_id}", {"GET": self.get}),
-            v1_route(merchants, "/deliveries/{delivery_id}/retry", {"POST": self.retry}),
+            v1.with_query(
+                "/deliveries",
+                self.list,
+                query=schema.DeliveryQuery,
+                ok=schema.DeliveryPage,
+                summary="List deliveries",
+            ),
+            v1.plain(
+                "GET", "/deliveries/{delivery_id}", self.get, ok=schema.Delivery, summary="Get a delivery"
+            ),
+            v1.plain(
+                "POST",
+                "/deliveries/{delivery_id}/retry",
+                self.retry,
+                ok=schema.Delivery,
+                summary="Retry a delivery now",
+            ),
         ]
 
-    async def list(self, request: Request, merchant: Merchant) -> Response:
-        where = DeliveryFilter(
-            endpoint_id=query_str(request, "endpoint_id"),
-            status=query_enum(request, "status", DeliveryStatus),
-            channel=query_enum(request, "channel", Channel),
-        )
-        page = await self._deps.notifications.list_deliveries(merchant.id, where, page_request(request))
-        return json_response(page_view(page, full_delivery_view))
+    async def list(self, _: Request, merchant: Merchant, query: schema.DeliveryQuery) -> schema.DeliveryPage:
+        where = DeliveryFilter(endpoint_id=query.endpoint_id, status=query.status, channel=query.channel)
+        page = await self._deps.notifications.list_deliveries(merchant.id, where, query.page())
+        return page_of(page, schema.delivery)
 
-    async def get(self, request: Request, merchant: Merchant) -> Response:
-        delivery_id = str(request.path_params["delivery_id"])
-        delivery = await self._deps.notifications.get_delivery(merchant.id, delivery_id)
-        return json_response(full_delivery_view(delivery))
+    async def get(self, request: Request, merchant: Merchant) -> schema.Delivery:
+        delivery = await self._deps.notifications.get_delivery(merchant.id, _delivery_id(request))
+        return schema.delivery(delivery)
 
-    async def retry(self, request: Request, merchant: Merchant) -> Response:
+    async def retry(self, request: Request, merchant: Merchant) -> schema.Delivery:
         """Due now with a fresh retry schedule, the same message (and `webhook-id`); 409 if it cannot go."""
-        delivery_id = str(request.path_params["delivery_id"])
-        delivery = await self._deps.notifications.retry_delivery(merchant.id, delivery_id)
-        return json_response(full_delivery_view(delivery))
+        delivery = await self._deps.notifications.retry_delivery(merchant.id, _delivery_id(request))
+        return schema.delivery(delivery)
+
+
+def _delivery_id(request: Request) -> str:
+    return str(request.path_params["delivery_id"])

@@ -3,46 +3,63 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from domain.billing.model import InboundStatus
 from domain.billing.ports import InboundFilter
 from domain.merchants.model import Merchant
-from gateway.auth import v1_route
 from gateway.deps import GatewayDeps
-from gateway.responses import json_response
-from gateway.serialize import inbound_event_view, page_view
-from gateway.validation import page_request, query_enum, query_str
+from gateway.routing import Operation
+from gateway.schemas import inbound_events as schema
+from gateway.schemas.common import page_of
+from gateway.v1 import V1
 
 
 class InboundEventsApi:
     def __init__(self, deps: GatewayDeps) -> None:
         self._deps = deps
 
-    def routes(self) -> list[Route]:
-        merchants = self._deps.merchants
+    def operations(self) -> list[Operation]:
+        v1 = V1(self._deps, "inbound_events")
         return [
-            v1_route(merchants, "/inbound-events", {"GET": self.list}),
-            v1_route(merchants, "/inbound-events/{event_id}", {"GET": self.get}),
-            v1_route(merchants, "/inbound-events/{event_id}/reprocess", {"POST": self.reprocess}),
+            v1.with_query(
+                "/inbound-events",
+                self.list,
+                query=schema.InboundEventQuery,
+                ok=schema.InboundEventPage,
+                summary="List inbound events",
+            ),
+            v1.plain(
+                "GET",
+                "/inbound-events/{event_id}",
+                self.get,
+                ok=schema.InboundEvent,
+                summary="Get an inbound event",
+            ),
+            v1.plain(
+                "POST",
+                "/inbound-events/{event_id}/reprocess",
+                self.reprocess,
+                ok=schema.InboundEvent,
+                summary="Process an inbound event again",
+            ),
         ]
 
-    async def list(self, request: Request, merchant: Merchant) -> Response:
-        where = InboundFilter(
-            connection_id=query_str(request, "connection_id"),
-            status=query_enum(request, "status", InboundStatus),
-        )
-        page = await self._deps.inbound.list(merchant.id, where, page_request(request))
-        return json_response(page_view(page, inbound_event_view))
+    async def list(
+        self, _: Request, merchant: Merchant, query: schema.InboundEventQuery
+    ) -> schema.InboundEventPage:
+        where = InboundFilter(connection_id=query.connection_id, status=query.status)
+        page = await self._deps.inbound.list(merchant.id, where, query.page())
+        return page_of(page, schema.inbound_event)
 
-    async def get(self, request: Request, merchant: Merchant) -> Response:
-        event_id = str(request.path_params["event_id"])
-        event = await self._deps.inbound.get(merchant.id, event_id)
-        return json_response(inbound_event_view(event))
+    async def get(self, request: Request, merchant: Merchant) -> schema.InboundEvent:
+        event = await self._deps.inbound.get(merchant.id, _event_id(request))
+        return schema.inbound_event(event)
 
-    async def reprocess(self, request: Request, merchant: Merchant) -> Response:
-        """Run a `failed` or `ignored` event again (idempotent); answers the event, `accepted`."""
-        event_id = str(request.path_params["event_id"])
-        event = await self._deps.inbound.reprocess(merchant.id, event_id)
-        return json_response(inbound_event_view(event))
+    async def reprocess(self, request: Request, merchant: Merchant) -> schema.InboundEvent:
+        """Run a `failed` or `ignored` event again (idempotent); answers the event, `accepted`; 409 for an
+        `applied` one."""
+        event = await self._deps.inbound.reprocess(merchant.id, _event_id(request))
+        return schema.inbound_event(event)
+
+
+def _event_id(request: Request) -> str:
+    return str(request.path_params["event_id"])

@@ -19,13 +19,17 @@ session it covered fails with StorageError.
 
 Statements run directly on the event loop: inside our own write transaction
 they never wait for a lock and take microseconds, and reads in WAL mode never
-block. Only what can wait (opening the file, BEGIN IMMEDIATE behind another
-process's write lock, COMMIT's fsync) runs in a worker thread. One asyncio lock
-hands the connection to one session (or one commit) at a time.
+block. Only what can wait on the disk (opening the file, COMMIT's fsync) runs in
+a worker thread. One asyncio lock hands the connection to one session (or one
+commit) at a time.
 
 Other processes (the admin CLI, a worker) share the file: a write transaction
-starts with ``BEGIN IMMEDIATE``, so writers queue on ``busy_timeout`` instead of
-failing to upgrade a read lock.
+starts with ``BEGIN IMMEDIATE``, so writers never fail to upgrade a read lock.
+While another process holds the write lock, a session that wants to write
+tries again every few milliseconds and lets the other sessions (reads above
+all) use the connection in between; it fails with StorageError once its busy
+timeout, counted from when it asked for the connection, is over. A file that
+stays locked thus costs each session one busy timeout at most, and reads none.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Final
@@ -217,6 +221,9 @@ def _sort_key(value: object) -> tuple[int, str]:
 
 
 _SAVEPOINT: Final = "subgate_session"
+# Pauses between attempts to take a write lock another process holds (SQLite's own busy
+# handler waits about as long), then every 50 ms until the session's busy timeout is over.
+_LOCK_POLL_DELAYS_S: Final = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 
 
 def _require_wal(row: object) -> None:
@@ -227,11 +234,16 @@ def _require_wal(row: object) -> None:
 class _SqliteSession:
     """The statements of one session; writes open the shared write transaction on first use."""
 
-    def __init__(self, store: SqliteStore, conn: sqlite3.Connection) -> None:
+    def __init__(self, store: SqliteStore, conn: sqlite3.Connection, deadline: float) -> None:
         self._store = store
         self._conn = conn
         self._open = True
         self.savepoint = False
+        # When (loop time) this session stops waiting for another process's write lock.
+        self.deadline = deadline
+        # Whether this session holds the store's asyncio lock (it lets go while it waits for
+        # another process's write lock, see `SqliteStore.ensure_write_transaction`).
+        self.holding = True
 
     def finish(self) -> None:
         self._open = False
@@ -246,7 +258,7 @@ class _SqliteSession:
     async def writable(self) -> sqlite3.Connection:
         conn = self._live()
         if not self.savepoint:
-            await self._store.ensure_write_transaction()
+            await self._store.ensure_write_transaction(self)
             with _translated("savepoint"):
                 conn.execute(f"SAVEPOINT {_SAVEPOINT}")
             self.savepoint = True
@@ -330,15 +342,26 @@ class _SqliteSession:
 class SqliteStore:
     """`DocumentStore` backed by the SQLite file at `path` (see the module docstring)."""
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = _DEFAULT_BUSY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout_s: float = _DEFAULT_BUSY_TIMEOUT_S,
+        trace: Callable[[str], None] | None = None,
+    ) -> None:
         self._path = path
         self._busy_timeout_s = busy_timeout_s
+        # Called with every statement the connection runs, its values inlined (for debugging,
+        # and for the tests that check the query plan of each statement on a hot path).
+        self._trace = trace
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._lock = asyncio.Lock()
         # Sessions whose work sits in the open write transaction, waiting for its COMMIT.
         self._waiting: list[asyncio.Future[None]] = []
         self._committer: asyncio.Task[None] | None = None
+        # Set (and replaced) whenever a session opens the write transaction.
+        self._opened = asyncio.Event()
 
     @property
     def path(self) -> Path:
@@ -364,6 +387,7 @@ class SqliteStore:
         conn = sqlite3.connect(
             self._path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
         )
+        conn.set_trace_callback(self._trace)
         try:
             # WAL lets readers (here and in other processes) carry on while one writer commits.
             _require_wal(conn.execute("PRAGMA journal_mode = WAL").fetchone())
@@ -375,25 +399,54 @@ class SqliteStore:
             raise
         return conn
 
-    async def ensure_write_transaction(self) -> None:
-        """Open the shared write transaction if none is open (caller holds the lock)."""
+    async def ensure_write_transaction(self, session: _SqliteSession) -> None:
+        """Open the shared write transaction if none is open (`session` holds the lock).
+
+        Each attempt is BEGIN IMMEDIATE without waiting: when no other process holds the
+        write lock (the usual case) that takes microseconds. While another process holds it,
+        the session lets go of the connection between attempts, so that the other sessions
+        of this process carry on (reads never need that lock), and gives up once its busy
+        timeout, counted from when it asked for the connection, is over. Sessions queued
+        behind a locked file thus all fail within one busy timeout, not one after another.
+        """
+        delays = iter(_LOCK_POLL_DELAYS_S)
+        while not await self._begin_now():
+            if asyncio.get_running_loop().time() >= session.deadline:
+                raise StorageError("sqlite begin failed: database is locked")
+            await self._step_aside(session, next(delays, _LOCK_POLL_DELAYS_S[-1]))
+
+    async def _begin_now(self) -> bool:
+        """Whether the write transaction is open (now, or already); never waits for a lock."""
         conn = await self._connection()
         if conn.in_transaction:
-            return
-        # First without waiting, on the loop: when no other process holds the write lock
-        # (the usual case) that takes microseconds and saves a hand-off to a thread.
+            return True
         with _translated("begin"):
             conn.execute("PRAGMA busy_timeout = 0")
             try:
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:
-                pass  # another process writes: wait for it below, off the loop
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise  # not a lock held elsewhere: the store is failing
+                return False
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
-        if not conn.in_transaction:
-            with _translated("begin"):
-                # May wait up to busy_timeout for another process's write lock.
-                await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
+        # Sessions waiting for the lock join this transaction now, ahead of its COMMIT.
+        self._opened.set()
+        self._opened = asyncio.Event()
+        return True
+
+    async def _step_aside(self, session: _SqliteSession, seconds: float) -> None:
+        """Let other sessions use the connection for `seconds` (or until one of them opens the
+        write transaction, which this one then joins, committed together), then take it back."""
+        opened = self._opened
+        session.holding = False
+        self._lock.release()
+        # Cancelled in either wait, the session unwinds without the lock (`holding` tells).
+        with suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await opened.wait()  # another session of ours got the lock: join it at once
+        await self._lock.acquire()
+        session.holding = True
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[DocumentSession]:
@@ -402,9 +455,12 @@ class SqliteStore:
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[_SqliteSession]:
-        async with self._lock:
+        deadline = asyncio.get_running_loop().time() + self._busy_timeout_s
+        await self._lock.acquire()
+        session: _SqliteSession | None = None
+        try:
             conn = await self._connection()
-            session = _SqliteSession(self, conn)
+            session = _SqliteSession(self, conn, deadline)
             try:
                 yield session
             except BaseException:
@@ -427,6 +483,9 @@ class SqliteStore:
                 self._waiting.append(committed)
                 if self._committer is None or self._committer.done():
                     self._committer = asyncio.create_task(self._commit())
+        finally:
+            if session is None or session.holding:
+                self._lock.release()
         if committed is not None:
             await committed
 

@@ -9,6 +9,7 @@ work would wait for its leases to run out (a minute and more).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta
 
 from domain.shared.clock import Clock
@@ -23,24 +24,31 @@ class WorkerRegistry:
         self._store = store
         self._clock = clock
 
-    async def beat(self, owner: str) -> None:
-        """Record that `owner` is alive now (registers it on first call)."""
+    async def beat(self, owner: str) -> bool:
+        """Record that `owner` is alive now (registers it on first call).
+
+        True when `owner` had been presumed dead (its heartbeat went stale while it could not
+        write one: a store outage, a long pause) and is registered alive again. Its leases
+        were handed back meanwhile: what it still works on may also run elsewhere.
+        """
         now = iso(self._clock())
         async with self._store.session() as session:
             doc = await session.get(COLLECTION, owner)
             if doc is None:
-                try:
+                with suppress(DuplicateDocument):
                     await session.insert(
                         COLLECTION, {"id": owner, "version": 0, "alive": True, "heartbeat_at": now}
                     )
-                except DuplicateDocument:
-                    return
-                return
-            if not doc["alive"]:
-                return  # declared dead by another worker; its leases were handed back
-            await session.replace(
-                COLLECTION, {**doc, "heartbeat_at": now, "version": doc["version"] + 1}, doc["version"]
-            )
+                return False
+            # Still running, so alive again if it had been retired: otherwise nobody would hand
+            # back what it leases from now on, should it die.
+            beat = {**doc, "alive": True, "heartbeat_at": now, "version": doc["version"] + 1}
+            beat.pop("retired_at", None)
+            try:
+                await session.replace(COLLECTION, beat, doc["version"])
+            except VersionMismatch:
+                return False  # retired (or beaten) at this very moment: the next beat settles it
+        return not doc["alive"]
 
     async def alive(self, owner: str) -> bool:
         async with self._store.session() as session:

@@ -24,7 +24,7 @@ from domain.shared.errors import ConcurrencyConflict, NotFound
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import Page, PageRequest, page_from_overfetch
 from domain.subscriptions.model import Customer, Plan, Subscription
-from domain.subscriptions.ports import SubscriptionFilter
+from domain.subscriptions.ports import PlanFilter, SubscriptionFilter
 from integrations.storage import codecs
 from integrations.storage.documents import (
     Condition,
@@ -193,6 +193,12 @@ class CustomerRepo:
     async def add(self, customer: Customer) -> None:
         await CUSTOMERS.add(self._s, customer)
 
+    async def update(self, customer: Customer) -> Customer:
+        return await _update(self._s, CUSTOMERS, customer, "customer")
+
+    async def list(self, merchant_id: str, page: PageRequest) -> Page[Customer]:
+        return await CUSTOMERS.page(self._s, {"merchant_id": merchant_id}, page)
+
 
 class PlanRepo:
     def __init__(self, session: DocumentSession) -> None:
@@ -203,6 +209,16 @@ class PlanRepo:
 
     async def add(self, plan: Plan) -> None:
         await PLANS.add(self._s, plan)
+
+    async def update(self, plan: Plan) -> Plan:
+        return await _update(self._s, PLANS, plan, "plan")
+
+    async def list(self, merchant_id: str, where: PlanFilter, page: PageRequest) -> Page[Plan]:
+        # Plans stored before archiving existed have no field: they are not archived.
+        archived: Condition = (
+            None if where.archived is None else In((True,) if where.archived else (False, None))
+        )
+        return await PLANS.page(self._s, _drop_none(merchant_id=merchant_id, archived=archived), page)
 
 
 class SubscriptionRepo:
@@ -229,6 +245,24 @@ class SubscriptionRepo:
             provider_subscription_id=where.provider_subscription_id,
         )
         return await SUBSCRIPTIONS.page(self._s, conditions, page)
+
+    async def due(self, now: datetime, limit: int) -> Sequence[Subscription]:
+        docs = await self._s.find(
+            SUBSCRIPTIONS.name,
+            {"next_transition_at": Lte(codecs.iso(now))},
+            limit=limit,
+            order_by="next_transition_at",
+        )
+        return [SUBSCRIPTIONS.from_doc(d) for d in docs]
+
+    async def past_due_since(self, cutoff: datetime, limit: int) -> Sequence[Subscription]:
+        docs = await self._s.find(
+            SUBSCRIPTIONS.name,
+            {"past_due_since": Lte(codecs.iso(cutoff))},
+            limit=limit,
+            order_by="past_due_since",
+        )
+        return [SUBSCRIPTIONS.from_doc(d) for d in docs]
 
 
 class ProviderLinkRepo:

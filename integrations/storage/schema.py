@@ -16,6 +16,9 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("subscriptions_merchant_status", ("merchant_id", "status", "id")),
         IndexSpec("subscriptions_merchant_customer", ("merchant_id", "customer_id", "id")),
         IndexSpec("subscriptions_merchant_provider_id", ("merchant_id", "provider_subscription_id", "id")),
+        # The scheduler's queries: what is due, earliest first (see domain.subscriptions.schedule).
+        IndexSpec("subscriptions_due", ("next_transition_at", "id")),
+        IndexSpec("subscriptions_past_due", ("past_due_since", "id")),
     ),
     # id = merchant:kind:provider:external id, so uniqueness comes from the primary key.
     "provider_links": (),

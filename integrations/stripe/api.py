@@ -38,14 +38,14 @@ class StripeApi:
             found = await _retriever(client, kind)(object_id)
             return found.to_dict()
         except stripe.APIConnectionError as error:
-            raise ProviderUnavailable(f"Stripe did not answer: {_first_line(error)}") from None
+            raise ProviderUnavailable(f"Stripe did not answer: {error_message(error)}") from None
         except stripe.StripeError as error:
             status = error.http_status
             if status is not None and (
                 status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR
             ):
-                raise ProviderUnavailable(f"Stripe answered {status}: {_first_line(error)}") from None
-            refusal = f"Stripe refused to show {kind} {object_id}: {_first_line(error)}"
+                raise ProviderUnavailable(f"Stripe answered {status}: {error_message(error)}") from None
+            refusal = f"Stripe refused to show {kind} {object_id}: {error_message(error)}"
             raise ProviderRefused(refusal) from None
         finally:
             await http.close_async()  # type: ignore[no-untyped-call]  # the SDK leaves this one method unannotated
@@ -59,6 +59,7 @@ def _retriever(client: stripe.StripeClient, kind: str) -> Callable[[str], Awaita
     return client.v1.checkout.sessions.retrieve_async
 
 
-def _first_line(error: stripe.StripeError) -> str:
+def error_message(error: stripe.StripeError) -> str:
+    """Stripe's message for people (its first line), or the error's class when it has none."""
     message = error.user_message or str(error)
     return message.strip().splitlines()[0] if message.strip() else type(error).__name__

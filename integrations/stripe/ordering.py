@@ -11,7 +11,9 @@ grows along a subscription's life within one second:
    `active`, `past_due`, `unpaid`, active again after `past_due`/`unpaid` (a recovery),
    `paused`, active again after `paused` (a resume), and last `canceled` or
    `incomplete_expired`. "Again after" is read from `data.previous_attributes.status`
-   (the status the change came from) or implied by the event type (`resumed`).
+   (the status the change came from) or implied by the event type (`resumed`). A
+   subscription whose payment collection is paused counts as `paused`, and one whose
+   `previous_attributes.pause_collection` was set comes from `paused`.
 
 The event id is never used: Stripe's ids carry no order. Two snapshots that still tie
 are settled by the domain on their content, so the outcome never depends on arrival order.
@@ -53,7 +55,9 @@ def _phase(event_type: str) -> int:
 
 def _progress(event_type: str, status: str, previous: Any) -> int:
     before = previous.get("status") if isinstance(previous, dict) else None
-    if event_type == RESUMED:
+    if event_type == RESUMED or (
+        before is None and isinstance(previous, dict) and isinstance(previous.get("pause_collection"), dict)
+    ):
         before = "paused"
     if status == "active" and before in _DELINQUENT:
         return _RECOVERED

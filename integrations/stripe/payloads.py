@@ -21,12 +21,14 @@ __all__ = [
     "PayloadError",
     "amount",
     "billing_period",
+    "collection_paused",
     "event_time",
     "first_item",
     "invoice_period",
     "invoice_subscription",
     "metadata_link",
     "obj",
+    "ordering_status",
     "price_of",
     "ref_id",
     "status_of",
@@ -138,11 +140,31 @@ def price_of(item: dict[str, Any]) -> ProviderPrice:
     )
 
 
+# Statuses in which Stripe can pause payment collection (`pause_collection`) while the status
+# itself stays as it is. subgate reports such a subscription as `paused`.
+COLLECTION_PAUSABLE = frozenset({"active", "trialing", "past_due", "unpaid"})
+
+
+def collection_paused(subscription: dict[str, Any]) -> bool:
+    status = subscription.get("status")
+    return (
+        isinstance(status, str)
+        and status in COLLECTION_PAUSABLE
+        and isinstance(subscription.get("pause_collection"), dict)
+    )
+
+
 def status_of(subscription: dict[str, Any]) -> SubscriptionStatus:
+    """Stripe's status in ours; a subscription whose payment collection is paused is `paused`."""
     raw = subscription.get("status")
     if not isinstance(raw, str) or raw not in STATUS_MAP:
         raise PayloadError(f"unknown subscription status {raw!r}")
-    return STATUS_MAP[raw]
+    return S.PAUSED if collection_paused(subscription) else STATUS_MAP[raw]
+
+
+def ordering_status(subscription: dict[str, Any]) -> str:
+    """The status to order same-second snapshots by (see `ordering`): `paused` while collection is."""
+    return "paused" if collection_paused(subscription) else str(subscription.get("status"))
 
 
 def metadata_link(container: Any) -> str | None:

@@ -66,7 +66,6 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
     item = p.first_item(sub)
     start, end = p.billing_period(sub, item)
     customer = sub.get("customer")
-    raw_status = sub.get("status")
     return SyncSubscription(
         source_key=ctx.source_key,
         merchant_id=ctx.merchant_id,
@@ -77,7 +76,7 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
         price=p.price_of(item),
         status=status or p.status_of(sub),
         observed_at=ctx.created,
-        tie_break=tie_break(ctx.event_type, str(raw_status), ctx.previous_attributes),
+        tie_break=tie_break(ctx.event_type, p.ordering_status(sub), ctx.previous_attributes),
         current_period_start=start,
         current_period_end=end,
         cancel_at_period_end=sub.get("cancel_at_period_end") is True,

@@ -392,20 +392,37 @@ async def test_concurrent_inserts_of_one_unique_key_let_exactly_one_win(store: D
     assert len(await find_ids(store, "merchants", {"api_key_hash": "same"})) == 1
 
 
-async def test_concurrent_compare_and_set_lets_exactly_one_win(store: DocumentStore) -> None:
+@pytest.mark.shared_backing_store
+async def test_concurrent_compare_and_set_lets_exactly_one_win(
+    store: DocumentStore, make_store: StoreFactory
+) -> None:
+    # Two processes (two stores on the same data: on SQLite two connections) each read version 1
+    # in an open session, and only then do both write: one builds on it, the other finds it gone.
     await insert_all(store, "subscriptions", [subscription("sub_1", status="trialing")])
+    other = make_store()
+    both_read = asyncio.Barrier(2)
+    seen: dict[str, int] = {}
 
-    async def attempt(n: int) -> None:
-        async with store.session() as session:
-            # Everyone read version 1 before the race; only one may build on it.
-            await session.replace("subscriptions", subscription("sub_1", version=2, status=f"by-{n}"), 1)
+    async def contend(target: DocumentStore, name: str) -> None:
+        async with target.session() as session:
+            current = await session.get("subscriptions", "sub_1")
+            assert current is not None
+            seen[name] = current["version"]
+            await both_read.wait()
+            changed = {**current, "version": current["version"] + 1, "status": f"by-{name}"}
+            await session.replace("subscriptions", changed, current["version"])
 
-    outcomes = await asyncio.gather(*(attempt(n) for n in range(20)), return_exceptions=True)
+    try:
+        async with asyncio.timeout(30):
+            outcomes = await asyncio.gather(contend(store, "a"), contend(other, "b"), return_exceptions=True)
+    finally:
+        await other.close()
 
-    winners = [n for n, outcome in enumerate(outcomes) if outcome is None]
-    assert len(winners) == 1
-    losers = [outcome for outcome in outcomes if outcome is not None]
-    assert all(isinstance(loser, VersionMismatch) for loser in losers), losers
+    assert seen == {"a": 1, "b": 1}
+    winners = [name for name, outcome in zip("ab", outcomes, strict=True) if outcome is None]
+    assert len(winners) == 1, outcomes
+    [loser] = [outcome for outcome in outcomes if outcome is not None]
+    assert isinstance(loser, VersionMismatch), loser
     stored = await get(store, "subscriptions", "sub_1")
     assert stored == subscription("sub_1", version=2, status=f"by-{winners[0]}")
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import timedelta
 
 import httpx
 from aiohttp import web
@@ -20,6 +21,7 @@ from tests.integration.conftest import Service
 from tests.integration.test_pipeline import connect, post_event, subscription_created
 from tests.support.metrics import Scrape
 from tests.support.receiver import running_receiver
+from tests.support.service_processes import eventually
 from tests.support.stripe_events import event_body, invoice_paid_event, subscription_event
 
 EVENTS = "subgate_inbound_events_total"
@@ -82,6 +84,8 @@ async def test_processing_deliveries_emails_and_waits_are_counted(service: Servi
         await service.run_worker()
         await receiver.wait_for(1)
         middle = await scrape(service)
+        # Past the postponement: the invoice runs again, and waited on purpose (no queue wait).
+        service.clock.offset += timedelta(seconds=5)
         canceled = subscription_event(
             "customer.subscription.deleted",
             customer=customer,
@@ -107,6 +111,8 @@ async def test_processing_deliveries_emails_and_waits_are_counted(service: Servi
     assert after.since(middle, DELIVERIES, channel="email", outcome="succeeded") == 1
     assert after.since(middle, LATENCY, channel="email") == 1
     assert after.since(middle, DELIVERIES, channel="webhook", outcome="succeeded") == 1
+    assert after.since(middle, PROCESSED, provider="stripe", outcome="postponed") == 1
+    assert after.since(middle, WAIT, queue="inbound") == 1
     # Claimed and recorded: nothing is held any more (a missed step would leave -1 or 1).
     assert after.value(IN_FLIGHT, queue="inbound") == 0
     assert after.value(IN_FLIGHT, queue="deliveries") == 0
@@ -128,6 +134,9 @@ async def test_failures_end_in_a_counted_dead_letter(service: Service) -> None:
     assert after.since(before, f"{ATTEMPTS}_count", channel="webhook", outcome="dead") == 1
     assert after.since(before, f"{ATTEMPTS}_sum", channel="webhook", outcome="dead") == attempts
     assert after.since(before, LATENCY, channel="webhook") == 0
+    # Waits are measured up to the first attempt only, not to each retry.
+    assert after.since(before, WAIT, queue="deliveries") == 1
+    assert after.since(before, WAIT, queue="outbox") == 1
 
 
 async def test_an_endpoint_disabled_by_410_is_counted(service: Service) -> None:
@@ -164,12 +173,6 @@ async def holding_receiver(release: asyncio.Event) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], deadline_seconds: float = 10.0) -> None:
-    async with asyncio.timeout(deadline_seconds):
-        while not await check():
-            await asyncio.sleep(0.01)
-
-
 async def test_in_flight_gauge_holds_a_delivery_while_it_runs(service: Service) -> None:
     release = asyncio.Event()
     async with holding_receiver(release) as url:
@@ -180,7 +183,7 @@ async def test_in_flight_gauge_holds_a_delivery_while_it_runs(service: Service) 
         async def held() -> bool:
             return (await scrape(service)).value(IN_FLIGHT, queue="deliveries") == 1
 
-        await eventually(held)
+        await eventually(held, "the delivery is held in flight")
         release.set()
         await worker
         assert (await scrape(service)).value(IN_FLIGHT, queue="deliveries") == 0

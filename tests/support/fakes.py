@@ -494,7 +494,7 @@ def build_services(
         sender=sender,
         policy=policy,
         subscriptions=SubscriptionsInternal(txn, clock, dict),  # no tracing: an empty carrier
-        subscriptions_external=SubscriptionsExternal(txn),
+        subscriptions_external=SubscriptionsExternal(txn, clock),
         inbound=InboundExternal(txn, clock, signal),
         inbound_internal=InboundInternal(txn, clock),
         merchants=MerchantsExternal(txn, clock),

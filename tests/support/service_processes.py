@@ -91,13 +91,16 @@ def running_subgate(command: str, env: dict[str, str], cwd: Path) -> Iterator[Su
 
 
 async def eventually(
-    condition: Callable[[], Awaitable[bool]], what: str, deadline_seconds: float = DEFAULT_DEADLINE_S
+    condition: Callable[[], Awaitable[bool]],
+    what: str,
+    deadline_seconds: float = DEFAULT_DEADLINE_S,
+    interval_seconds: float = 0.05,
 ) -> None:
     """Poll `condition` until it holds; fail with `what` once the deadline passes."""
     deadline = time.monotonic() + deadline_seconds
     while not await condition():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        await asyncio.sleep(0.05)  # polling a condition, bounded by the deadline above
+        await asyncio.sleep(interval_seconds)  # polling a condition, bounded by the deadline above
 
 
 async def connect_stripe(client: httpx.AsyncClient) -> str:
@@ -134,14 +137,18 @@ async def wait_for_subscription(client: httpx.AsyncClient, subscription_id: str)
 
 
 async def wait_for_arq_worker(redis_url: str) -> None:
-    """Queue an arq `wake` job and wait until a worker has taken it off the queue."""
+    """Queue an arq `wake` job and wait until a worker has taken it off the queue.
+
+    Only that job: the queue itself is seldom empty, since the scheduler's cron job is queued
+    ahead of each tick.
+    """
     pool = await create_pool(RedisSettings.from_dsn(redis_url))
     try:
-        await pool.enqueue_job("wake", "inbound")
+        job = await pool.enqueue_job("wake", "inbound")
+        assert job is not None
 
         async def consumed() -> bool:
-            queued: int = await pool.zcard(default_queue_name)
-            return queued == 0
+            return await pool.zscore(default_queue_name, job.job_id) is None
 
         await eventually(consumed, "an arq worker has taken the wake job")
     finally:

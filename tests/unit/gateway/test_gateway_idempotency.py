@@ -33,8 +33,11 @@ KEY = "order-7-create-endpoint"
 class CountingCheck:
     """The endpoint-target check: counts the requests that really ran, and can hold them."""
 
-    def __init__(self, *, hold: bool = False, fail_with: list[Exception] | None = None) -> None:
+    def __init__(
+        self, *, hold: bool = False, fail_with: list[Exception] | None = None, refusal: str | None = None
+    ) -> None:
         self.runs = 0
+        self.refusal = refusal
         self.entered = asyncio.Event()
         self.released = asyncio.Event()
         if not hold:
@@ -47,7 +50,7 @@ class CountingCheck:
         await self.released.wait()
         if self._failures:
             raise self._failures.pop(0)
-        return None
+        return self.refusal
 
 
 @asynccontextmanager
@@ -181,10 +184,12 @@ async def test_an_expired_key_may_carry_another_body(gateway: Gateway) -> None:
 
 async def test_a_client_error_is_kept_and_replayed(gateway: Gateway) -> None:
     _, api_key = await gateway.merchant()
-    check = CountingCheck()
+    # Refused by the target check, so after the request really ran (a malformed body would be
+    # refused before anything runs).
+    check = CountingCheck(refusal="a private address")
     async with client_for(gateway, api_key, check) as client:
-        first = await post(client, {"url": "https://hooks.example.com/x", "event_types": "not-a-list"})
-        again = await post(client, {"url": "https://hooks.example.com/x", "event_types": "not-a-list"})
+        first = await post(client, {"url": "https://hooks.example.com/x"})
+        again = await post(client, {"url": "https://hooks.example.com/x"})
 
     assert_error(first, 422, "validation_error")
     assert (again.status_code, again.content) == (422, first.content)

@@ -76,9 +76,12 @@ async def test_within_budget_the_request_runs_and_only_a_digest_of_the_key_is_co
 async def test_webhooks_probes_and_keyless_requests_are_not_counted(
     limited: Gateway, limiter: ScriptedLimiter
 ) -> None:
-    async with limited.client() as client:
+    _, api_key = await limited.merchant()
+    # Even with a bearer key on them: only `/v1` is the API.
+    async with limited.client(api_key=api_key) as client:
         webhook = await client.post("/webhooks/stripe/conn_missing", json={})
         health = await client.get("/healthz")
+    async with limited.client() as client:
         keyless = await client.get("/v1/connections")
 
     assert webhook.status_code == 404

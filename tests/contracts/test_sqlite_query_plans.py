@@ -1,0 +1,314 @@
+"""Every statement on a hot path goes through an index: none reads a whole table.
+
+Each test runs one hot operation of the service (the real services and repositories, on a real
+SQLite store) and records every statement it sends to SQLite (`SqliteStore(trace=...)`). Each
+statement must then:
+
+- have a query plan (EXPLAIN QUERY PLAN) made of index searches, with no SCAN step, and use
+  the indexes the operation is designed around (so that a dropped or reshaped index, or a
+  filter that no longer matches its index's expressions, fails here rather than as a slow
+  production database with a long history);
+- compile (EXPLAIN) to a program that never rewinds a cursor over a stored table or index,
+  which is how SQLite starts a full scan; this also covers INSERTs, which have no query plan:
+  the duplicate check of an inbound event is the unique index's probe.
+
+The planner works from the schema alone here, as in production, where the store never runs
+ANALYZE: the plans do not depend on what the tables hold.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from domain.billing.internal import InboundInternal, Outcome
+from domain.billing.model import InboundStatus
+from domain.billing.service import InboundExternal, VerifiedEvent
+from domain.merchants.internal import MerchantsInternal
+from domain.merchants.model import Connection
+from domain.merchants.service import MerchantsExternal, NewConnection
+from domain.notifications.internal import NotificationsInternal
+from domain.notifications.retry import RetryPolicy
+from domain.notifications.service import NewEndpoint, NotificationsExternal
+from domain.shared.pagination import PageRequest
+from domain.subscriptions.internal import SubscriptionsInternal
+from domain.subscriptions.ports import SubscriptionFilter
+from domain.subscriptions.service import SubscriptionsExternal
+from integrations.providers import Ignored, event_commands
+from integrations.sqlite import SqliteStore
+from integrations.storage.idempotency import KeyedRequest, StoredIdempotencyKeys
+from integrations.storage.leases import WorkerRegistry
+from integrations.storage.repositories import StoreUnit
+from integrations.storage.schema import COLLECTIONS
+from integrations.storage.txn import StoreTxn
+from integrations.stripe.adapter import StripeAdapter
+from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
+from tests.support.stripe_events import subscription_event
+
+OWNER = "wrk_plans"
+_INDEX = re.compile(r"USING (?:COVERING )?INDEX (\w+)")
+_STATEMENTS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+# How SQLite's bytecode starts a loop over every row of a cursor (forwards, backwards).
+_FULL_LOOP = frozenset({"Rewind", "Last"})
+
+
+@dataclass
+class World:
+    """One merchant with a Stripe connection and an endpoint, on a store that records its SQL."""
+
+    store: SqliteStore
+    statements: list[str]
+    clock: FakeClock
+    txn: StoreTxn
+    merchant_id: str
+    connection: Connection
+    inbound: InboundExternal
+    inbound_internal: InboundInternal
+    subscriptions: SubscriptionsInternal
+    notifications: NotificationsInternal
+    merchants: MerchantsExternal
+
+    async def receive(self, name: str) -> None:
+        body = subscription_event(
+            "customer.subscription.created", event_id=f"evt_{name}", sub_id=f"sub_{name}"
+        )
+        await self.inbound.receive(
+            VerifiedEvent(
+                merchant_id=self.merchant_id,
+                connection_id=self.connection.id,
+                provider="stripe",
+                provider_event_id=f"evt_{name}",
+                type="customer.subscription.created",
+                body=body,
+                source_ip="127.0.0.1",
+                provider_created_at=None,
+                trace_carrier={},
+            )
+        )
+
+    async def apply_all(self) -> None:
+        """Claim every accepted event, apply it and record it: outbox messages wait then."""
+        adapter = StripeAdapter(clock=self.clock)
+        events = await self.inbound_internal.claim(OWNER, 100)
+        for event in events:
+            commands = await event_commands(adapter, event)
+            assert not isinstance(commands, Ignored)
+            for command in commands:
+                await self.subscriptions.apply(command)
+        await self.inbound_internal.record(
+            [Outcome(event_id=event.id, status=InboundStatus.APPLIED) for event in events]
+        )
+
+    def traced(self) -> list[str]:
+        """The statements recorded since the last call (reads, writes; not BEGIN, PRAGMA...)."""
+        found = [sql.strip() for sql in self.statements if sql.lstrip().upper().startswith(_STATEMENTS)]
+        self.statements.clear()
+        return found
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    statements: list[str] = []
+    store = SqliteStore(tmp_path / "subgate.sqlite3", trace=statements.append)
+    await store.migrate(COLLECTIONS)
+    clock = FakeClock()
+    txn = StoreTxn(store)
+    signal = RecordingSignal()
+    merchant, _ = await MerchantsInternal(txn, clock).create_merchant("Plans")
+    merchants = MerchantsExternal(txn, clock)
+    connection = await merchants.create_connection(
+        merchant.id, NewConnection(provider="stripe", webhook_secrets=["whsec_query_plans"])
+    )
+    await NotificationsExternal(txn, clock, signal).create_endpoint(
+        merchant.id, NewEndpoint(url="https://hooks.example.com/plans")
+    )
+    try:
+        yield World(
+            store=store,
+            statements=statements,
+            clock=clock,
+            txn=txn,
+            merchant_id=merchant.id,
+            connection=connection,
+            inbound=InboundExternal(txn, clock, signal),
+            inbound_internal=InboundInternal(txn, clock),
+            subscriptions=SubscriptionsInternal(txn, clock, dict),
+            notifications=NotificationsInternal(
+                txn, clock, signal, RecordingSender(), RetryPolicy(schedule=(10.0,), jitter=0.0), 10.0
+            ),
+            merchants=merchants,
+        )
+    finally:
+        await store.close()
+
+
+def assert_indexed(world: World, statements: list[str], indexes: set[str]) -> None:
+    """No statement reads a whole table; together they use `indexes`."""
+    assert statements, "the operation ran no statement"
+    used: set[str] = set()
+    with closing(sqlite3.connect(world.store.path)) as raw:
+        stored_roots = {
+            row[0] for row in raw.execute("SELECT rootpage FROM sqlite_master WHERE rootpage > 0")
+        }
+        for sql in statements:
+            plan = [str(row[3]) for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}")]
+            scans = [step for step in plan if step.startswith("SCAN ") and step != "SCAN CONSTANT ROW"]
+            assert not scans, f"{sql[:300]}\n{plan}"
+            if not sql.upper().startswith("INSERT"):
+                assert any(step.startswith("SEARCH ") for step in plan), f"{sql[:300]}\n{plan}"
+            used |= {match.group(1) for step in plan if (match := _INDEX.search(step))}
+            program = raw.execute(f"EXPLAIN {sql}").fetchall()
+            cursors = {
+                row[2] for row in program if row[1] in ("OpenRead", "OpenWrite") and row[3] in stored_roots
+            }
+            loops = [row for row in program if row[1] in _FULL_LOOP and row[2] in cursors]
+            assert not loops, f"{sql[:300]} loops over a whole table or index: {loops}"
+    assert indexes <= used, f"not used: {indexes - used}; used: {used}"
+
+
+def probes(world: World, sql: str, index: str) -> bool:
+    """Whether the INSERT checks for a clash by looking the new key up in `index`."""
+    with closing(sqlite3.connect(world.store.path)) as raw:
+        (root,) = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (index,)).fetchone()
+        program = raw.execute(f"EXPLAIN {sql}").fetchall()
+    cursors = {row[2] for row in program if row[1] == "OpenWrite" and row[3] == root}
+    return any(row[1] == "NoConflict" and row[2] in cursors for row in program)
+
+
+async def test_the_inbound_claim(world: World) -> None:
+    await world.receive("one")
+    world.traced()
+
+    assert len(await world.inbound_internal.claim(OWNER, 100)) == 1
+
+    assert_indexed(world, world.traced(), {"inbound_events_due"})
+
+
+async def test_the_duplicate_check_of_an_inbound_event(world: World) -> None:
+    await world.receive("one")
+    world.traced()
+
+    await world.receive("one")  # the provider sends it again
+
+    [insert] = world.traced()
+    assert_indexed(world, [insert], set())
+    assert probes(world, insert, "inbound_events_provider_id")
+
+
+async def test_recording_inbound_outcomes(world: World) -> None:
+    await world.receive("one")
+    [event] = await world.inbound_internal.claim(OWNER, 100)
+    world.traced()
+
+    await world.inbound_internal.record([Outcome(event_id=event.id, status=InboundStatus.APPLIED)])
+
+    assert_indexed(world, world.traced(), {"sqlite_autoindex_inbound_events_1"})
+
+
+async def test_the_outbox_pending_read_and_its_fan_out(world: World) -> None:
+    await world.receive("one")
+    await world.apply_all()
+    world.traced()
+
+    assert await world.notifications.dispatch_pending(100) == 1
+
+    indexes = {"outbox_pending", "endpoints_merchant", "deliveries_message_endpoint"}
+    assert_indexed(world, world.traced(), indexes)
+
+
+async def test_the_delivery_claim(world: World) -> None:
+    await world.receive("one")
+    await world.apply_all()
+    await world.notifications.dispatch_pending(100)
+    world.traced()
+
+    assert len(await world.notifications.claim(OWNER, 100)) == 1
+
+    assert_indexed(world, world.traced(), {"deliveries_due", "deliveries_lane"})
+
+
+async def test_recording_delivery_attempts(world: World) -> None:
+    await world.receive("one")
+    await world.apply_all()
+    await world.notifications.dispatch_pending(100)
+    claimed = await world.notifications.claim(OWNER, 100)
+    results = [await world.notifications.send(one) for one in claimed]
+    world.traced()
+
+    assert len(await world.notifications.record(results)) == 1
+
+    assert_indexed(world, world.traced(), {"sqlite_autoindex_deliveries_1", "deliveries_lane"})
+
+
+async def test_the_lease_hand_back(world: World) -> None:
+    await world.receive("one")
+    await world.receive("two")
+    await world.apply_all()
+    await world.receive("three")
+    await world.notifications.dispatch_pending(100)
+    await world.inbound_internal.claim(OWNER, 100)
+    await world.notifications.claim(OWNER, 100)
+    world.traced()
+
+    assert await world.inbound_internal.release(OWNER) == 1
+    assert await world.notifications.release(OWNER) == 2
+
+    assert_indexed(world, world.traced(), {"inbound_events_lease", "deliveries_lease"})
+
+
+async def test_the_heartbeat(world: World) -> None:
+    registry = WorkerRegistry(world.store, world.clock)
+    await registry.beat("wrk_other")
+    world.clock.advance(timedelta(seconds=10))
+    world.traced()
+
+    await registry.beat(OWNER)
+    assert await registry.silent_since(registry.cutoff(timedelta(seconds=5))) == ["wrk_other"]
+    assert await registry.retire("wrk_other")
+
+    assert_indexed(world, world.traced(), {"workers_heartbeat", "sqlite_autoindex_workers_1"})
+
+
+async def test_the_connection_lookup_of_an_inbound_webhook(world: World) -> None:
+    world.traced()
+
+    found = await world.merchants.connection_for_webhook("stripe", world.connection.id)
+
+    assert found.id == world.connection.id
+    assert_indexed(world, world.traced(), {"sqlite_autoindex_connections_1"})
+
+
+async def test_the_subscription_lookups_by_provider_id(world: World) -> None:
+    await world.receive("one")
+    await world.apply_all()
+    world.traced()
+
+    async def link(unit: StoreUnit) -> str | None:
+        return await unit.provider_links.find(world.merchant_id, "subscription", "stripe", "sub_one")
+
+    assert await world.txn(link) is not None
+    page = await SubscriptionsExternal(world.txn, world.clock).list(
+        world.merchant_id, SubscriptionFilter(provider_subscription_id="sub_one"), PageRequest(limit=10)
+    )
+    assert len(page.items) == 1
+
+    indexes = {"sqlite_autoindex_provider_links_1", "subscriptions_merchant_provider_id"}
+    assert_indexed(world, world.traced(), indexes)
+
+
+async def test_the_idempotency_key_lookup(world: World) -> None:
+    keys = StoredIdempotencyKeys(world.store, world.clock)
+    request = KeyedRequest(merchant_id=world.merchant_id, key="key-1", fingerprint="POST /v1/endpoints")
+    await keys.begin(request)
+    world.traced()
+
+    await keys.begin(request)  # the same key again: answered from its record
+
+    assert_indexed(world, world.traced(), {"idempotency_keys_merchant_key"})

@@ -1,0 +1,592 @@
+"""The store goes away while `subgate serve` and `subgate worker` run: nothing is acknowledged
+that is not stored, nothing stored is lost, and no process gives up.
+
+Real processes on their own data dir, a real Redis and a receiver; three outages:
+
+- SQLite, locked: another connection holds the write lock longer than the busy timeout (10 s).
+- SQLite, unwritable: every write of the service's processes to a file fails, as on a full or
+  read-only volume. The tests run as root, whom file permissions do not stop and who cannot
+  remount here, so the kernel's per-process file-size limit (RLIMIT_FSIZE, lowered to one
+  byte with prlimit) makes the refusal: the processes keep their open files, and each write
+  fails with EFBIG, which SQLite reports as a disk I/O error. Their logs go through pipes,
+  which the limit does not cover.
+- MongoDB, stopped: a server process of the test's own (the nx-27017 stand-in, on a file so
+  that its data outlives it) is stopped and started again on the same port.
+
+Before the outage some events are applied with their deliveries failing (the receiver answers
+503), one delivery is in flight (the receiver holds the request: a worker holds its lease), and
+some events are accepted while the workers are paused (SIGSTOP), so work of every kind is
+pending when the store goes. During it, inbound events and a REST write answer 503 with the
+error body within the store's own wait, and are not stored; every loop of every worker fails,
+logs and backs off, and the attempt that was in flight waits to be recorded. The outage lasts
+longer than a worker takes to be presumed dead. Afterwards the provider sends the refused
+events again and they are accepted (not `duplicate`); every event is applied and its
+notification delivered and recorded; every worker's heartbeat is current again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import pytest
+from aiohttp import web
+from pymongo import MongoClient
+
+from tests.support.cli import dev_env, run_cli, wait_until_healthy
+from tests.support.mongo import collect_abandoned_sockets
+from tests.support.redis import CrashableRedis
+from tests.support.service_processes import STRIPE_SECRET, SubgateProcess, connect_stripe, eventually
+from tests.support.stripe_events import signed_headers, subscription_event
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="prlimit and SIGSTOP as Linux has them")
+
+# The SQLite store waits this long for another connection's write lock (SqliteStore's default).
+BUSY_TIMEOUT_S = 10.0
+# MongoStore's server selection timeout: how long an operation waits for a server.
+SERVER_SELECTION_S = 5.0
+# Every request refused during the outage is answered within the store's own wait plus this.
+ANSWER_SLACK_S = 8.0
+RETRY_EVERY_SECOND = ",".join(["1"] * 30)
+# The outage lasts longer than a silent worker takes to be presumed dead (WorkerConfig's 5 s),
+# so that afterwards each worker finds the others' heartbeats stale.
+MIN_OUTAGE_S = 8.0
+# The worker's loops that claim (write) on every round; a failed claim is logged as
+# `claim_failed` with the loop's name. The outbox loop only reads until it has work.
+PUMPS = ("inbound", "deliveries")
+IN_FLIGHT = "a3"  # its delivery is in flight when the store goes
+STANDIN = "nx-27017"
+STOP_DEADLINE_S = 30.0
+
+
+class Outage(Protocol):
+    """One way for the store to become unavailable, and how the test looks into the store."""
+
+    reads_work: bool  # whether reads (REST GETs, readiness) still succeed during the outage
+    wait_s: float  # how long the store itself waits before an operation fails
+
+    def begin(self, processes: Sequence[SubgateProcess]) -> None: ...
+
+    def end(self, processes: Sequence[SubgateProcess]) -> None: ...
+
+    def writable_now(self) -> bool:
+        """Whether no process holds the store's write lock at this moment."""
+        ...
+
+    def provider_event_ids(self) -> set[str]:
+        """The provider event ids of every stored inbound event."""
+        ...
+
+    def heartbeats(self) -> dict[str, tuple[bool, str]]:
+        """Each registered worker: whether it is alive, and its last heartbeat."""
+        ...
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@asynccontextmanager
+async def piped_subgate(command: str, env: dict[str, str], cwd: Path) -> AsyncIterator[SubgateProcess]:
+    """`subgate COMMAND` whose output reaches its log through a pipe; SIGTERMed on exit, exit 0.
+
+    Stopped from a thread: the event loop goes on serving the receiver meanwhile, which a
+    stopping worker may still be sending to.
+    """
+    running, copier = _start(command, env, cwd)
+    process = running.process
+    assert process.stdout is not None
+    try:
+        yield running
+    finally:
+        code = await asyncio.to_thread(running.stop) if running.alive else process.returncode
+        copier.join(timeout=STOP_DEADLINE_S)
+        process.stdout.close()
+        assert code == 0, f"subgate {command} exited {code}: {running.log_tail()}"
+
+
+def _start(command: str, env: dict[str, str], cwd: Path) -> tuple[SubgateProcess, threading.Thread]:
+    log = cwd / f"{command}-{time.monotonic_ns()}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "subgate", command],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    copier = threading.Thread(target=_copy, args=(process.stdout, log), daemon=True)
+    copier.start()
+    return SubgateProcess(command=command, process=process, log=log), copier
+
+
+def _copy(source: Any, log: Path) -> None:
+    with log.open("ab") as sink:
+        for line in iter(source.readline, b""):
+            sink.write(line)
+            sink.flush()
+
+
+def pause(processes: Sequence[SubgateProcess], outage: Outage) -> None:
+    """SIGSTOP the processes, at a moment when none of them holds the store's write lock."""
+    deadline = time.monotonic() + STOP_DEADLINE_S
+    while True:
+        for one in processes:
+            os.kill(one.process.pid, signal.SIGSTOP)
+        if outage.writable_now():
+            return
+        # Stopped inside a write transaction: let it finish and try again.
+        for one in processes:
+            os.kill(one.process.pid, signal.SIGCONT)
+        assert time.monotonic() < deadline, "the workers never let go of the write lock"
+        time.sleep(0.05)  # between two attempts to pause; bounded by the deadline above
+
+
+def resume(processes: Sequence[SubgateProcess]) -> None:
+    for one in processes:
+        os.kill(one.process.pid, signal.SIGCONT)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# --------------------------------------------------------------------------- SQLite outages
+
+
+@dataclass
+class SqliteOutage:
+    path: Path
+    reads_work: bool = True
+    wait_s: float = 0.0
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=5, isolation_level=None)
+
+    def writable_now(self) -> bool:
+        with contextlib.closing(sqlite3.connect(self.path, timeout=0.2, isolation_level=None)) as probe:
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return False
+            probe.execute("ROLLBACK")
+        return True
+
+    def provider_event_ids(self) -> set[str]:
+        with contextlib.closing(self._connect()) as conn:
+            rows = conn.execute("SELECT json_extract(doc, '$.provider_event_id') FROM inbound_events")
+            return {str(row[0]) for row in rows}
+
+    def heartbeats(self) -> dict[str, tuple[bool, str]]:
+        with contextlib.closing(self._connect()) as conn:
+            rows = conn.execute(
+                "SELECT id, json_extract(doc, '$.alive'), json_extract(doc, '$.heartbeat_at') FROM workers"
+            )
+            return {str(row[0]): (bool(row[1]), str(row[2])) for row in rows}
+
+
+@dataclass
+class LockedSqlite(SqliteOutage):
+    """Another connection (an admin's shell, a backup tool) holds the write lock."""
+
+    wait_s: float = BUSY_TIMEOUT_S
+    holder: sqlite3.Connection | None = None
+
+    def begin(self, _processes: Sequence[SubgateProcess]) -> None:
+        self.holder = self._connect()
+        self.holder.execute("BEGIN IMMEDIATE")
+
+    def end(self, _processes: Sequence[SubgateProcess]) -> None:
+        assert self.holder is not None
+        self.holder.execute("ROLLBACK")
+        self.holder.close()
+        self.holder = None
+
+
+@dataclass
+class UnwritableSqlite(SqliteOutage):
+    """Every write of the service's processes to a file fails (see the module docstring)."""
+
+    def begin(self, processes: Sequence[SubgateProcess]) -> None:
+        for one in processes:
+            resource.prlimit(one.process.pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+
+    def end(self, processes: Sequence[SubgateProcess]) -> None:
+        unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        for one in processes:
+            resource.prlimit(one.process.pid, resource.RLIMIT_FSIZE, unlimited)
+
+
+# --------------------------------------------------------------------------- MongoDB outage
+
+
+@dataclass
+class StoppedMongo:
+    """A MongoDB server process on a file, stopped and started again on the same port."""
+
+    workdir: Path
+    reads_work: bool = False
+    wait_s: float = SERVER_SELECTION_S
+    port: int = field(default_factory=free_port)
+    server: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/outage?directConnection=true"
+
+    def start(self) -> None:
+        executable = Path(sys.executable).parent / STANDIN
+        log = self.workdir / "mongo-console.log"
+        with log.open("ab") as console:
+            self.server = subprocess.Popen(
+                [
+                    str(executable),
+                    *("--db", str(self.workdir / "mongo.db"), "--host", "127.0.0.1", "-p", str(self.port)),
+                    *("--log-file", str(self.workdir / "mongo.log"), "--pid-file", str(self.workdir / "pid")),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + STOP_DEADLINE_S
+        while not self._answers():
+            assert self.server.poll() is None, log.read_text(errors="replace")[-2000:]
+            assert time.monotonic() < deadline, "the MongoDB server did not start"
+            time.sleep(0.05)  # waiting for the server to listen; bounded by the deadline above
+
+    def stop(self) -> None:
+        server, self.server = self.server, None
+        if server is not None and server.poll() is None:
+            server.terminate()
+            server.wait(timeout=STOP_DEADLINE_S)
+
+    def _answers(self) -> bool:
+        with self._client(timeout_ms=300) as client:
+            try:
+                client.admin.command("ping")
+            except Exception:  # noqa: BLE001 - any failure means "not up yet"
+                return False
+        return True
+
+    @contextmanager
+    def _client(self, timeout_ms: int = 5000) -> Iterator[MongoClient[dict[str, Any]]]:
+        client: MongoClient[dict[str, Any]] = MongoClient(self.url, serverSelectionTimeoutMS=timeout_ms)
+        try:
+            yield client
+        finally:
+            client.close()
+            collect_abandoned_sockets()
+
+    def begin(self, _processes: Sequence[SubgateProcess]) -> None:
+        self.stop()
+
+    def end(self, _processes: Sequence[SubgateProcess]) -> None:
+        self.start()
+
+    def writable_now(self) -> bool:
+        return True  # no lock outlives an operation on MongoDB
+
+    def provider_event_ids(self) -> set[str]:
+        with self._client() as client:
+            return {str(doc["provider_event_id"]) for doc in client.outage.inbound_events.find()}
+
+    def heartbeats(self) -> dict[str, tuple[bool, str]]:
+        with self._client() as client:
+            return {
+                str(doc["_id"]): (bool(doc["alive"]), str(doc["heartbeat_at"]))
+                for doc in client.outage.workers.find()
+            }
+
+
+# --------------------------------------------------------------------------- the scenario
+
+
+@dataclass
+class Provider:
+    """Sends signed Stripe events the way Stripe does; each event has its own subscription."""
+
+    client: httpx.AsyncClient
+    webhook_url: str
+
+    async def send(self, name: str) -> httpx.Response:
+        body = subscription_event(
+            "customer.subscription.created", event_id=f"evt_{name}", sub_id=f"sub_{name}"
+        )
+        headers = signed_headers(body, STRIPE_SECRET, int(time.time()))
+        return await self.client.post(self.webhook_url, content=body, headers=headers)
+
+    async def accepted(self, names: Sequence[str]) -> None:
+        answers = await asyncio.gather(*(self.send(name) for name in names))
+        for answer in answers:
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == {"status": "accepted"}
+
+
+@dataclass
+class Recipient:
+    """The merchant's endpoint: answers 503 until told to recover; the first request for each
+    subscription in `held` waits for `release` (a delivery in flight) and is then taken."""
+
+    held: set[str]
+    url: str = ""
+    healthy: bool = False
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    requests: list[str] = field(default_factory=list)  # the subscription of each request
+    taken: set[str] = field(default_factory=set)  # subscriptions whose notification got a 200
+
+    async def handle(self, request: web.Request) -> web.Response:
+        data = json.loads(await request.read())["data"]["subscription"]
+        subscription = str(data["provider_subscription_id"])
+        self.requests.append(subscription)
+        if subscription in self.held:
+            self.held.discard(subscription)
+            await self.release.wait()
+        elif not self.healthy:
+            return web.Response(status=503, text="down for maintenance")
+        self.taken.add(subscription)
+        return web.Response(status=200, text="ok")
+
+
+@asynccontextmanager
+async def running_recipient(held: set[str]) -> AsyncIterator[Recipient]:
+    recipient = Recipient(held=set(held))
+    app = web.Application()
+    app.router.add_post("/hooks", recipient.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    recipient.url = f"http://127.0.0.1:{port}/hooks"
+    try:
+        yield recipient
+    finally:
+        recipient.release.set()
+        await runner.cleanup()
+
+
+Counts = dict[int, Counter[str]]
+
+
+def counts(process: SubgateProcess) -> Counter[str]:
+    """How many times the process logged each event so far; a failed claim counts under its loop."""
+    seen: Counter[str] = Counter()
+    for line in process.log.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                event = entry.get("event")
+                seen[str(entry.get("pump")) if event == "claim_failed" else str(event)] += 1
+    return seen
+
+
+def assert_unavailable(answer: httpx.Response) -> None:
+    assert answer.status_code == 503, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "service_unavailable"
+    assert error["message"]
+
+
+@asynccontextmanager
+async def running_service(
+    env: dict[str, str], cwd: Path, workers: int
+) -> AsyncIterator[tuple[SubgateProcess, list[SubgateProcess]]]:
+    async with contextlib.AsyncExitStack() as stack:
+        serve = await stack.enter_async_context(piped_subgate("serve", env, cwd))
+        started = [await stack.enter_async_context(piped_subgate("worker", env, cwd)) for _ in range(workers)]
+        await wait_until_healthy(f"http://127.0.0.1:{env['SUBGATE_PORT']}")
+        for worker in started:
+
+            async def ready(worker: SubgateProcess = worker) -> bool:
+                return worker.logged("worker_started")
+
+            await eventually(ready, "the worker has started")
+        yield serve, started
+
+
+@dataclass
+class Scenario:
+    outage: Outage
+    serve: SubgateProcess
+    workers: list[SubgateProcess]
+    client: httpx.AsyncClient
+    provider: Provider
+    recipient: Recipient
+
+    @property
+    def processes(self) -> list[SubgateProcess]:
+        return [self.serve, *self.workers]
+
+    def assert_alive(self) -> None:
+        assert all(one.alive for one in self.processes), [one.log_tail() for one in self.processes]
+
+    async def before(self) -> list[str]:
+        """Work of every kind pending: events applied whose deliveries failed and wait for their
+        retry, one delivery in flight (its worker holds the lease), and events accepted but not
+        applied yet (the workers are paused for them). Returns the events; the workers are left
+        paused."""
+        applied = ["a1", "a2", IN_FLIGHT]
+        await self.provider.accepted(applied)
+
+        async def attempted() -> bool:
+            return len(self.recipient.requests) >= len(applied) and not self.recipient.held
+
+        await eventually(attempted, "the first deliveries were attempted, one is still in flight")
+        pause(self.workers, self.outage)
+        accepted = ["b1", "b2", "b3"]
+        await self.provider.accepted(accepted)
+        return [*applied, *accepted]
+
+    async def during(self, refused: Sequence[str], began: float, logged: Counts) -> None:
+        """Refused within the store's own wait, with nothing of them stored; the workers keep
+        trying: each of their loops fails and backs off, and the attempt that was in flight
+        waits to be recorded."""
+        answers = await asyncio.gather(
+            *(self.provider.send(name) for name in refused),
+            self.client.post("/v1/endpoints", json={"url": self.recipient.url}),
+        )
+        waited = time.monotonic() - began
+        assert waited < self.outage.wait_s + ANSWER_SLACK_S, f"the refusals waited in line ({waited:.1f} s)"
+        for answer in answers:
+            assert_unavailable(answer)
+        listed = await self.client.get("/v1/endpoints")
+        if self.outage.reads_work:
+            assert listed.status_code == 200, listed.text
+            assert not self.outage.provider_event_ids() & {f"evt_{name}" for name in refused}
+        else:
+            assert_unavailable(listed)
+        self.recipient.release.set()  # the attempt in flight ends: 200, to be recorded
+
+        async def waiting_it_out() -> bool:
+            now = {one.process.pid: counts(one) for one in self.workers}
+            every_loop = all(
+                now[pid][what] > logged[pid][what] for pid in now for what in (*PUMPS, "heartbeat_failed")
+            )
+            retried = sum(now[pid]["record_retry"] - logged[pid]["record_retry"] for pid in now)
+            return every_loop and retried > 0 and time.monotonic() - began >= MIN_OUTAGE_S
+
+        await eventually(waiting_it_out, "every loop of every worker failed and backed off", 60)
+        self.assert_alive()
+
+    async def after(self, refused: Sequence[str], pending: Sequence[str], ended: str) -> None:
+        """The refusals left nothing behind and their retries are new events; nothing is lost."""
+        assert not self.outage.provider_event_ids() & {f"evt_{name}" for name in refused}
+        await self.provider.accepted(refused)
+        everything = {f"sub_{name}" for name in (*pending, *refused)}
+
+        async def all_delivered() -> bool:
+            return self.recipient.taken >= everything
+
+        await eventually(all_delivered, "every event was applied and its notification delivered", 90)
+        assert self.recipient.taken == everything
+        for status in ("accepted", "failed"):
+            page = await self.client.get("/v1/inbound-events", params={"status": status})
+            assert page.status_code == 200, page.text
+            assert page.json()["data"] == [], status
+
+        async def all_recorded() -> bool:
+            for status in ("pending", "failed", "dead"):
+                page = await self.client.get("/v1/deliveries", params={"status": status})
+                assert page.status_code == 200, page.text
+                if page.json()["data"]:
+                    return False
+            return True
+
+        await eventually(all_recorded, "every delivery is recorded as succeeded")
+
+        async def heartbeats_current() -> bool:
+            beats = self.outage.heartbeats()
+            return len(beats) == len(self.workers) and all(
+                alive and at >= ended for alive, at in beats.values()
+            )
+
+        await eventually(heartbeats_current, "every worker's heartbeat is current again")
+        self.assert_alive()
+
+
+async def ride_out(outage: Outage, env: dict[str, str], cwd: Path, *, workers: int = 1) -> None:
+    created = json.loads(await run_cli("merchants", "create", "Outage test", env=env, cwd=cwd))
+    base_url = f"http://127.0.0.1:{env['SUBGATE_PORT']}"
+    auth = {"authorization": f"Bearer {created['api_key']}"}
+    async with (
+        running_recipient({f"sub_{IN_FLIGHT}"}) as recipient,
+        running_service(env, cwd, workers) as (serve, running),
+        httpx.AsyncClient(base_url=base_url, headers=auth, timeout=60) as client,
+    ):
+        provider = Provider(client, await connect_stripe(client))
+        endpoint = await client.post("/v1/endpoints", json={"url": recipient.url})
+        assert endpoint.status_code == 201, endpoint.text
+        scenario = Scenario(outage, serve, running, client, provider, recipient)
+
+        pending = await scenario.before()
+        refused = ["c1", "c2", "c3"]
+        logged = {one.process.pid: counts(one) for one in running}
+        outage.begin(scenario.processes)
+        try:
+            began = time.monotonic()
+            resume(running)
+            await scenario.during(refused, began, logged)
+            recipient.healthy = True
+        finally:
+            # Also when the test failed: the processes must get their store back to stop cleanly.
+            resume(running)
+            recipient.release.set()
+            outage.end(scenario.processes)
+        ended = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        await scenario.after(refused, pending, ended)
+
+
+def service_env(tmp_path: Path, redis_url: str, **settings: str) -> dict[str, str]:
+    return dev_env(
+        tmp_path,
+        SUBGATE_REDIS_URL=redis_url,
+        SUBGATE_ALLOW_PRIVATE_TARGETS="true",
+        SUBGATE_RETRY_SCHEDULE=RETRY_EVERY_SECOND,
+        # The delivery in flight is held for the first part of the outage: it must not time out.
+        SUBGATE_DELIVERY_TIMEOUT_SECONDS="60",
+        **settings,
+    )
+
+
+async def test_sqlite_locked_beyond_the_busy_timeout(tmp_path: Path) -> None:
+    with CrashableRedis(tmp_path / "redis") as redis_server:
+        env = service_env(tmp_path, redis_server.url)
+        outage = LockedSqlite(Path(env["SUBGATE_DATA_DIR"]) / "subgate.db")
+        await ride_out(outage, env, tmp_path)
+
+
+async def test_sqlite_unwritable(tmp_path: Path) -> None:
+    with CrashableRedis(tmp_path / "redis") as redis_server:
+        env = service_env(tmp_path, redis_server.url)
+        outage = UnwritableSqlite(Path(env["SUBGATE_DATA_DIR"]) / "subgate.db")
+        await ride_out(outage, env, tmp_path)
+
+
+async def test_mongodb_stopped_and_started_again(tmp_path: Path) -> None:
+    outage = StoppedMongo(tmp_path)
+    outage.start()
+    try:
+        with CrashableRedis(tmp_path / "redis") as redis_server:
+            env = service_env(tmp_path, redis_server.url, SUBGATE_DATABASE_URL=outage.url)
+            # Two workers: the one that beats first afterwards finds the other's heartbeat stale.
+            await ride_out(outage, env, tmp_path, workers=2)
+    finally:
+        outage.stop()

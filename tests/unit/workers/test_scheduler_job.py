@@ -1,0 +1,130 @@
+"""The scheduler's arq job: what one run does, how often it runs, and that it is registered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from arq.connections import ArqRedis
+
+from domain.shared.work import WorkKind
+from domain.subscriptions.catalog import NewCustomer, NewPlan
+from domain.subscriptions.management import NewSubscription
+from domain.subscriptions.model import Interval
+from integrations.signals import LocalSignal
+from integrations.storage.leases import WorkerRegistry
+from integrations.telemetry import Telemetry
+from tests.support.fakes import Services, build_services
+from workers.deps import WorkerConfig, WorkerDeps
+from workers.runner import SCHEDULER, build_worker, run_scheduler, scheduler_seconds
+
+
+class CountingSignal(LocalSignal):
+    def __init__(self) -> None:
+        super().__init__()
+        self.kinds: list[WorkKind] = []
+
+    def notify(self, kind: WorkKind) -> None:
+        self.kinds.append(kind)
+        super().notify(kind)
+
+
+@pytest.fixture
+async def services() -> Services:
+    return build_services()
+
+
+@pytest.fixture
+async def deps(services: Services) -> AsyncIterator[WorkerDeps]:
+    telemetry = Telemetry("subgate-test")
+    try:
+        yield WorkerDeps(
+            config=WorkerConfig(poll_seconds=0.5),
+            clock=services.clock,
+            telemetry=telemetry,
+            providers={},
+            signal=CountingSignal(),
+            registry=WorkerRegistry(services.store, services.clock),
+            redis=None,
+            subscriptions=services.subscriptions,
+            inbound=services.inbound_internal,
+            notifications=services.notifications,
+        )
+    finally:
+        telemetry.shutdown()
+
+
+async def pending_subscription(services: Services) -> None:
+    external = services.subscriptions_external
+    customer = await external.customers.create("mer_1", NewCustomer(email="ada@example.com"))
+    plan = await external.plans.create(
+        "mer_1", NewPlan(name="Basic", amount=900, currency="usd", interval=Interval.MONTH)
+    )
+    await external.create("mer_1", NewSubscription(customer_id=customer.id, plan_id=plan.id))
+
+
+def with_redis(deps: WorkerDeps) -> WorkerDeps:
+    # Never connected: building an arq Worker only keeps the pool.
+    return replace(deps, redis=ArqRedis.from_url("redis://127.0.0.1:1/0"))
+
+
+def job_context(deps: WorkerDeps) -> dict[str, Any]:
+    """What arq hands a job: a copy of the worker's context."""
+    return dict(build_worker(with_redis(deps), handle_signals=False).ctx)
+
+
+async def test_a_run_moves_what_is_due_and_wakes_the_outbox(services: Services, deps: WorkerDeps) -> None:
+    await pending_subscription(services)
+    services.clock.advance(timedelta(hours=23))
+    signal = deps.signal
+    assert isinstance(signal, CountingSignal)
+
+    result = await run_scheduler(job_context(deps))
+
+    assert result == "1 moves"
+    assert signal.kinds == [WorkKind.OUTBOX]
+    assert [doc["event_type"] for doc in services.store.inserted("outbox")][-1] == "subscription.expired"
+
+
+async def test_a_run_with_nothing_due_wakes_nobody(services: Services, deps: WorkerDeps) -> None:
+    await pending_subscription(services)
+    signal = deps.signal
+    assert isinstance(signal, CountingSignal)
+
+    assert await run_scheduler(job_context(deps)) == "0 moves"
+    assert signal.kinds == []
+
+
+async def test_a_second_run_while_one_is_going_steps_aside(services: Services, deps: WorkerDeps) -> None:
+    ctx = job_context(deps)
+    held = ctx["scheduler_busy"]
+    assert isinstance(held, asyncio.Lock)
+
+    async with held:
+        assert await run_scheduler(ctx) == "busy"
+
+
+def test_the_worker_has_the_scheduler_among_its_cron_jobs(deps: WorkerDeps) -> None:
+    worker = build_worker(with_redis(deps), handle_signals=False)
+
+    [job] = worker.cron_jobs
+    assert (job.name, job.run_at_startup, job.unique) == (SCHEDULER, True, True)
+    assert worker.functions[SCHEDULER] is job
+
+
+@pytest.mark.parametrize(
+    ("poll_seconds", "seconds"),
+    [
+        (0.5, set(range(60))),
+        (1.0, set(range(60))),
+        (5.0, set(range(0, 60, 5))),
+        (7.0, set(range(0, 60, 7))),
+        (90.0, {0}),
+    ],
+)
+def test_the_scheduler_runs_as_often_as_the_loops_look(poll_seconds: float, seconds: set[int]) -> None:
+    assert scheduler_seconds(poll_seconds) == seconds
