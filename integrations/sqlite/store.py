@@ -222,13 +222,24 @@ def _sort_key(value: object) -> tuple[int, str]:
 
 _SAVEPOINT: Final = "subgate_session"
 # Pauses between attempts to take a write lock another process holds (SQLite's own busy
-# handler waits about as long), then every 50 ms until the session's busy timeout is over.
+# handler waits about as long), then every 50 ms while sessions wait for it.
 _LOCK_POLL_DELAYS_S: Final = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 
 
 def _require_wal(row: object) -> None:
     if not isinstance(row, tuple) or str(row[0]).lower() != "wal":
         raise sqlite3.OperationalError(f"WAL mode refused (got {row!r})")
+
+
+class _Opening:
+    """One wait for another process's write lock: done once the watcher opened the write
+    transaction, or found the store failing (`failure`)."""
+
+    __slots__ = ("done", "failure")
+
+    def __init__(self) -> None:
+        self.done = asyncio.Event()
+        self.failure: StorageError | None = None
 
 
 class _SqliteSession:
@@ -360,8 +371,11 @@ class SqliteStore:
         # Sessions whose work sits in the open write transaction, waiting for its COMMIT.
         self._waiting: list[asyncio.Future[None]] = []
         self._committer: asyncio.Task[None] | None = None
-        # Set (and replaced) whenever a session opens the write transaction.
-        self._opened = asyncio.Event()
+        # While another process holds the write lock: how many sessions wait for it, the task
+        # that tries to take it for them, and the event it sets (and replaces) once it has.
+        self._lock_waiters = 0
+        self._watcher: asyncio.Task[None] | None = None
+        self._opening = _Opening()
 
     @property
     def path(self) -> Path:
@@ -402,18 +416,26 @@ class SqliteStore:
     async def ensure_write_transaction(self, session: _SqliteSession) -> None:
         """Open the shared write transaction if none is open (`session` holds the lock).
 
-        Each attempt is BEGIN IMMEDIATE without waiting: when no other process holds the
-        write lock (the usual case) that takes microseconds. While another process holds it,
-        the session lets go of the connection between attempts, so that the other sessions
-        of this process carry on (reads never need that lock), and gives up once its busy
-        timeout, counted from when it asked for the connection, is over. Sessions queued
-        behind a locked file thus all fail within one busy timeout, not one after another.
+        BEGIN IMMEDIATE without waiting: when no other process holds the write lock (the
+        usual case) that takes microseconds. While another process holds it, the session
+        lets go of the connection, so that the other sessions of this process carry on
+        (reads never need that lock), and waits for one watcher task, which tries again
+        every few milliseconds, to open the transaction; then it joins it (all the waiting
+        sessions are committed together). It gives up once its busy timeout, counted from
+        when it asked for the connection, is over: sessions queued behind a locked file all
+        fail within one busy timeout, not one after another.
         """
-        delays = iter(_LOCK_POLL_DELAYS_S)
-        while not await self._begin_now():
-            if asyncio.get_running_loop().time() >= session.deadline:
+        while True:
+            conn = await self._connection()
+            if conn.in_transaction:
+                return
+            # While sessions already wait for the lock, the watcher tries for all of them.
+            if not self._lock_waiters and await self._begin_now():
+                return
+            left = session.deadline - asyncio.get_running_loop().time()
+            if left <= 0:
                 raise StorageError("sqlite begin failed: database is locked")
-            await self._step_aside(session, next(delays, _LOCK_POLL_DELAYS_S[-1]))
+            await self._await_write_lock(session, left)
 
     async def _begin_now(self) -> bool:
         """Whether the write transaction is open (now, or already); never waits for a lock."""
@@ -430,23 +452,55 @@ class SqliteStore:
                 return False
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
-        # Sessions waiting for the lock join this transaction now, ahead of its COMMIT.
-        self._opened.set()
-        self._opened = asyncio.Event()
+        self._wake_lock_waiters(None)  # they join this transaction before it commits
         return True
 
-    async def _step_aside(self, session: _SqliteSession, seconds: float) -> None:
-        """Let other sessions use the connection for `seconds` (or until one of them opens the
-        write transaction, which this one then joins, committed together), then take it back."""
-        opened = self._opened
+    def _wake_lock_waiters(self, failure: StorageError | None) -> None:
+        # Woken before anything else queues for the connection, since the lock hands itself
+        # out in order: the waiting sessions get into the open transaction ahead of its COMMIT.
+        opening, self._opening = self._opening, _Opening()
+        opening.failure = failure
+        opening.done.set()
+
+    async def _await_write_lock(self, session: _SqliteSession, seconds: float) -> None:
+        """Without the connection, wait up to `seconds` for the watcher to open the write
+        transaction (or to find the store failing); then take the connection back."""
+        opening = self._opening
+        self._lock_waiters += 1
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch_write_lock())
         session.holding = False
         self._lock.release()
+        try:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await opening.done.wait()
+        finally:
+            self._lock_waiters -= 1
         # Cancelled in either wait, the session unwinds without the lock (`holding` tells).
-        with suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await opened.wait()  # another session of ours got the lock: join it at once
         await self._lock.acquire()
         session.holding = True
+        if opening.failure is not None:
+            raise StorageError(str(opening.failure))
+
+    async def _watch_write_lock(self) -> None:
+        """Try BEGIN IMMEDIATE now and then while sessions wait for another process's lock."""
+        delays = iter(_LOCK_POLL_DELAYS_S)
+        while self._lock_waiters:
+            await asyncio.sleep(next(delays, _LOCK_POLL_DELAYS_S[-1]))
+            async with self._lock:
+                if not self._lock_waiters:
+                    return
+                try:
+                    opened = await self._begin_now()
+                except StorageError as failure:
+                    self._wake_lock_waiters(failure)  # failing, not locked
+                    return
+                if opened:
+                    # Nobody may come to write in it after all: its COMMIT is due anyway.
+                    if self._committer is None or self._committer.done():
+                        self._committer = asyncio.create_task(self._commit())
+                    return
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[DocumentSession]:
@@ -548,6 +602,10 @@ class SqliteStore:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._watcher
         await self._settle()
         # Taking the lock lets a running session finish (and queue its commit) first.
         async with self._lock:

@@ -308,7 +308,7 @@ class _PolarStory:
     def __init__(self, story: Story, base: datetime, rng: random.Random) -> None:
         self.story = story
         self._customer = f"{story.subscription}-customer"
-        self._created = base
+        self._created = base + timedelta(microseconds=rng.randrange(1, 999_999))
         self._rng = rng
         self._events = 0
 
@@ -335,12 +335,14 @@ class _PolarStory:
         canceled_at: datetime | None = None,
     ) -> None:
         """One change, announced by each of `event_types` with the same object (as Polar does)."""
-        # Polar times carry microseconds; the subscription's `modified_at` dates the change.
-        modified = at + timedelta(microseconds=self._rng.randrange(1, 999_999))
+        # Polar times carry microseconds; the subscription's `modified_at` dates the change, and
+        # is null until the first change after its creation (its `created_at` dates that).
+        created = not self.story.views
+        modified = self._created if created else at + timedelta(microseconds=self._rng.randrange(1, 999_999))
         obj = polar.subscription_object(
             sub_id=self.story.subscription,
             status=status,
-            modified_at=modified,
+            modified_at=None if created else modified,
             created_at=self._created,
             customer_id=self._customer,
             email=f"{self._customer}@example.com",
