@@ -1,13 +1,9 @@
-"""Reading request bodies under a size limit, and turning them into JSON objects."""
+"""Reading request bodies under a size limit, and telling JSON media types apart."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from domain.shared.errors import ValidationFailed
 from gateway.errors import ApiError
 
 
@@ -60,18 +56,3 @@ def is_json_media_type(content_type: str | None) -> bool:
     # A structured suffix needs a name before it: "+json" alone is not a media type.
     structured = sub.endswith("+json") and sub != "+json"
     return main == "application" and bool(slash) and (sub == "json" or structured)
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """Malformed JSON is a bad request (400); valid JSON of the wrong shape is a validation error (422)."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "invalid_request", "the request body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise ValidationFailed("body", "must be a JSON object")
-    return parsed
-
-
-async def json_object(request: Request, limit: int) -> dict[str, Any]:
-    return parse_json_object(await read_limited(request, limit))

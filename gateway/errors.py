@@ -20,6 +20,7 @@ from domain.shared.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from domain.subscriptions.provider import ProviderDeclined, ProviderUnreachable
 from gateway.responses import error_response
 from integrations.storage.documents import StorageError
 
@@ -27,14 +28,18 @@ log = structlog.get_logger()
 
 BEARER_CHALLENGE: Mapping[str, str] = {"WWW-Authenticate": "Bearer"}
 
-# Matched with isinstance, so subclasses (ConcurrencyConflict, SubscriptionNotYetKnown) inherit
-# their parent's status without being listed. No class here derives from another one here.
+# Matched with isinstance, so subclasses (ConcurrencyConflict, SubscriptionNotYetKnown, a
+# provider's ProviderRejected) inherit their parent's status without being listed. No class
+# here derives from another one here.
 _DOMAIN_STATUS: Mapping[type[DomainError], int] = {
     NotFound: 404,
     ValidationFailed: 422,
     InvalidTransition: 409,
     Conflict: 409,
     Unauthenticated: 401,
+    # A payment provider declined the payment a request needs, or did not answer (nothing stored).
+    ProviderDeclined: 402,
+    ProviderUnreachable: 502,
 }
 
 _HTTP_ERROR_TYPES: Mapping[int, str] = {

@@ -26,6 +26,11 @@ _ERRORS: Final[Mapping[int, tuple[str, str]]] = {
         "Malformed: the body is not JSON, or a header (Content-Length, Idempotency-Key) is bad.",
     ),
     401: ("Unauthenticated", "No valid credentials."),
+    402: (
+        "PaymentDeclined",
+        "The payment provider declined the payment the request needs (`payment_declined`); nothing was "
+        "stored here.",
+    ),
     403: ("Forbidden", "Not served to this client."),
     404: ("NotFound", "No such route or object (another merchant's id answers this too)."),
     409: (
@@ -37,6 +42,11 @@ _ERRORS: Final[Mapping[int, tuple[str, str]]] = {
     415: ("UnsupportedMediaType", "The body is not JSON."),
     422: ("ValidationFailed", "Well-formed but invalid; the message names the field."),
     429: ("RateLimited", "Over this API key's rate limit."),
+    502: (
+        "ProviderUnavailable",
+        "The payment provider failed or did not answer in time (`provider_unavailable`); nothing was stored "
+        "here. Retrying with the same Idempotency-Key asks the provider again under the same key.",
+    ),
     503: ("ServiceUnavailable", "The store is unreachable; nothing was done, retry later."),
 }
 _RETRY_AFTER: Final = {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}

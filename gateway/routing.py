@@ -74,30 +74,17 @@ class Operation:
 
 
 class RouteTable:
-    """Every route of the app: the documented operations and, until they are converted, the rest.
-
-    Routes built without an `Operation` (modules still in the older style) are kept apart with the
-    module that made them, so they are routed but never claimed by the document.
-    """
+    """Every route of the app, each one an `Operation`: nothing is routed that is not documented."""
 
     def __init__(self) -> None:
         self._operations: list[Operation] = []
-        self._undocumented: list[tuple[str, BaseRoute]] = []
 
     def add(self, operations: Iterable[Operation]) -> None:
         self._operations.extend(operations)
 
-    def add_undocumented(self, owner: str, routes: Iterable[BaseRoute]) -> None:
-        self._undocumented.extend((owner, route) for route in routes)
-
     @property
     def operations(self) -> Sequence[Operation]:
         return tuple(self._operations)
-
-    @property
-    def undocumented(self) -> Mapping[str, str]:
-        """Path -> the module that routes it without an `Operation`."""
-        return {getattr(route, "path", ""): owner for owner, route in self._undocumented}
 
     def routes(self) -> list[BaseRoute]:
         by_path: dict[str, dict[str, Endpoint]] = {}
@@ -106,8 +93,7 @@ class RouteTable:
             if operation.method in methods:
                 raise ValueError(f"{operation.method} {operation.path} is routed twice")
             methods[operation.method] = operation.endpoint
-        routes: list[BaseRoute] = [_route(path, methods) for path, methods in by_path.items()]
-        return routes + [route for _, route in self._undocumented]
+        return [_route(path, methods) for path, methods in by_path.items()]
 
 
 def _route(path: str, endpoints: Mapping[str, Endpoint]) -> Route:

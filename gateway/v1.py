@@ -43,6 +43,9 @@ _ALWAYS: Final = frozenset({401, 429, 503})
 _WRITE: Final = frozenset({409})
 _POST: Final = frozenset({400, 409, 413})
 _BODY: Final = frozenset({400, 413, 422})
+# Carried out at a payment provider when one bills the subscription: it may decline the payment
+# (402) or fail to answer (502). Declared by the operations that can reach a provider.
+AT_PROVIDER: Final = frozenset({402, 502})
 
 Check = Callable[[Request, Merchant], Awaitable[object]]
 _Run = Callable[[Request, Merchant], Awaitable[Struct]]
@@ -78,10 +81,14 @@ class V1:
         ok: type[R],
         summary: str,
         status: int = 200,
+        errors: Iterable[int] = (),
     ) -> Operation:
-        """An operation that reads neither a body nor a query (a GET by id, a DELETE, an action)."""
+        """An operation that reads neither a body nor a query (a GET by id, a DELETE, an action).
+
+        `errors`: statuses it may answer besides those every operation of its kind may.
+        """
         answer = Answer(status=status, schema=ok, description=summary)
-        return self._operation(method, path, handler, handler, answer=answer)
+        return self._operation(method, path, handler, handler, answer=answer, errors=errors)
 
     def with_query(
         self,
@@ -110,8 +117,9 @@ class V1:
         ok: type[R],
         summary: str,
         status: int = 200,
+        errors: Iterable[int] = (),
     ) -> Operation:
-        """An operation taking a JSON body."""
+        """An operation taking a JSON body; `errors` as for `plain`."""
         limit = self._max_body_bytes
 
         async def run(request: Request, merchant: Merchant) -> R:
@@ -121,7 +129,7 @@ class V1:
             return await handler(request, merchant, decode_body(raw, body.schema, required=body.required))
 
         answer = Answer(status=status, schema=ok, description=summary)
-        return self._operation(method, path, handler, run, answer=answer, errors=_BODY, body=body)
+        return self._operation(method, path, handler, run, answer=answer, errors={*_BODY, *errors}, body=body)
 
     def _operation(
         self,

@@ -7,7 +7,9 @@ histograms, recorded by the worker once per delivery, never on the ingest path.
 
 Every figure belongs to the process that reports it: counters start at zero when the process
 starts, and the in-flight gauge says what this process holds, not what the store holds.
-A backend sums them over processes (Prometheus: `sum without (instance)`).
+A backend sums them over processes (Prometheus: `sum without (instance)`). The queue gauges
+are the exception: a worker samples them from the store now and then (`workers.gauges`), so
+every worker reports the same store-wide figures (take one of them, or `max`, never the sum).
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class Series:
     def add(self, amount: int = 1) -> None:
         self.value += amount
 
+    def set(self, value: int) -> None:
+        self.value = value
+
 
 class Family:
     """The series of one metric, by label values (bounded sets only: never ids or user input)."""
@@ -69,6 +74,10 @@ class Family:
         if found is None:
             found = self._series[values] = Series(dict(zip(self._names, values, strict=True)))
         return found
+
+    def clear(self) -> None:
+        """Drop every series: the metric reports nothing until a series is set again."""
+        self._series = {}
 
     def observe(self, _: CallbackOptions) -> Iterable[Observation]:
         # The OTLP reader collects from its own thread: list() copies the values in one step
@@ -86,6 +95,8 @@ class Metrics:
         self.dead_letters = Family("kind")
         self.endpoints_disabled = Family()
         self.in_flight = Family("queue")
+        self.queue_depth = Family("queue")
+        self.queue_due = Family("queue")
         counters = (
             ("subgate.inbound.events", "{event}", self.inbound_events, "Inbound webhook requests by answer"),
             ("subgate.inbound.processed", "{event}", self.processed, "Recorded processing outcomes"),
@@ -105,6 +116,18 @@ class Metrics:
             [self.in_flight.observe],
             unit="{item}",
             description="Items this process has claimed and not yet recorded",
+        )
+        meter.create_observable_gauge(
+            "subgate.queue.depth",
+            [self.queue_depth.observe],
+            unit="{item}",
+            description="Items in the store not settled yet, claimed ones included (sampled)",
+        )
+        meter.create_observable_gauge(
+            "subgate.queue.due",
+            [self.queue_due.observe],
+            unit="{item}",
+            description="Items in the store whose due time has passed, waiting for a worker (sampled)",
         )
         self._latency = meter.create_histogram(
             "subgate.delivery.latency",
@@ -178,6 +201,17 @@ class Metrics:
 
     def endpoint_disabled(self) -> None:
         self.endpoints_disabled.series().add()
+
+    def queues_counted(self, depth: Mapping[str, int], due: Mapping[str, int]) -> None:
+        """The latest sample of the store's queues, by queue name (`INBOUND`, `OUTBOX`, `DELIVERIES`)."""
+        for family, counts in ((self.queue_depth, depth), (self.queue_due, due)):
+            for queue, count in counts.items():
+                family.series(queue).set(count)
+
+    def queues_unknown(self) -> None:
+        """The store could not be counted: report no queue figures rather than stale ones."""
+        self.queue_depth.clear()
+        self.queue_due.clear()
 
 
 def _seconds(start: datetime, end: datetime) -> float:

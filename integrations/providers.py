@@ -13,10 +13,11 @@ normalizing the stored bytes alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast
 
 from domain.billing.model import InboundEvent
 from domain.subscriptions.commands import (
@@ -98,7 +99,6 @@ class ProviderAdapter(Protocol):
         ...
 
 
-@runtime_checkable
 class FetchingAdapter(Protocol):
     """An adapter that completes events from the provider's API (see the module docstring)."""
 
@@ -118,10 +118,24 @@ class FetchingAdapter(Protocol):
         ...
 
 
+@functools.cache
+def _fetches(adapter_class: type) -> bool:
+    """Whether instances of `adapter_class` are `FetchingAdapter`s, asked once per class: the check
+    of a runtime-checkable protocol walks its members on every call, and runs once per event."""
+    return all(callable(getattr(adapter_class, name, None)) for name in ("commands", "fetch_subscription"))
+
+
+def fetching(adapter: ProviderAdapter) -> FetchingAdapter | None:
+    """`adapter` as a `FetchingAdapter`, or None when it only normalizes payloads."""
+    if _fetches(type(adapter)):
+        return cast("FetchingAdapter", adapter)
+    return None
+
+
 async def event_commands(adapter: ProviderAdapter, event: InboundEvent) -> Sequence[Command] | Ignored:
     """What the worker runs for a stored event."""
-    if isinstance(adapter, FetchingAdapter):
-        return await adapter.commands(event)
+    if (fetcher := fetching(adapter)) is not None:
+        return await fetcher.commands(event)
     return adapter.normalize(event.body, event.merchant_id, event.id)
 
 
@@ -129,6 +143,6 @@ async def missing_subscription(
     adapter: ProviderAdapter, event: InboundEvent, provider_subscription_id: str
 ) -> SyncSubscription | None:
     """A snapshot of a subscription an event needs but nothing created yet, if it can be fetched."""
-    if isinstance(adapter, FetchingAdapter):
-        return await adapter.fetch_subscription(event, provider_subscription_id)
+    if (fetcher := fetching(adapter)) is not None:
+        return await fetcher.fetch_subscription(event, provider_subscription_id)
     return None

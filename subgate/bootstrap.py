@@ -37,6 +37,7 @@ from integrations.redis.client import ping as ping_redis, redis_client
 from integrations.redis.ratelimit import RedisRateLimiter, parse_rate_limit
 from integrations.signals import FanOutSignal, LocalSignal, RedisSignal
 from integrations.sqlite.store import SqliteStore
+from integrations.storage.backlog import QueueCounts
 from integrations.storage.documents import DocumentStore, StorageError
 from integrations.storage.idempotency import StoredIdempotencyKeys
 from integrations.storage.leases import WorkerRegistry
@@ -213,6 +214,7 @@ async def build(
             providers=adapters,
             signal=local,
             registry=WorkerRegistry(store, clock),
+            queues=QueueCounts(store, clock),
             redis=redis,
             subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier, timing=timing),
             inbound=InboundInternal(txn, clock),

@@ -13,6 +13,7 @@ from domain.shared.clock import Clock
 from domain.subscriptions.internal import SubscriptionsInternal
 from integrations.providers import ProviderAdapter
 from integrations.signals import LocalSignal
+from integrations.storage.backlog import QueueCounts
 from integrations.storage.leases import WorkerRegistry
 from integrations.telemetry import Telemetry
 
@@ -47,3 +48,5 @@ class WorkerDeps:
     subscriptions: SubscriptionsInternal
     inbound: InboundInternal
     notifications: NotificationsInternal
+    # What the store's queues hold, for the queue gauges (workers.gauges); None: no gauges.
+    queues: QueueCounts | None = None

@@ -3,7 +3,8 @@
 Each loop claims due work from the store (see `workers.pumps`). The inbound loop
 applies provider events and wakes the outbox loop, which turns new outbox messages
 into deliveries and wakes the delivery loop. The heartbeat loop keeps this worker
-registered and hands back the leases of workers that stopped beating.
+registered and hands back the leases of workers that stopped beating. Beside them, the
+queue gauges are sampled from the store (see `workers.gauges`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from integrations.signals import listen
 from integrations.storage.documents import StorageError
 from workers.deps import WorkerDeps
 from workers.fairness import EndpointBusy, EndpointGate
+from workers.gauges import QueueGauges
 from workers.pumps import BatchRecorder, Pump
 from workers.tasks import apply_inbound, attempt_delivery
 
@@ -35,6 +37,11 @@ log = structlog.get_logger()
 # A delivery for a slow endpoint goes back to the store, due again after this long (no
 # attempt is counted), so that it does not hold one of this worker's slots while it waits.
 ENDPOINT_BUSY_DEFER_SECONDS = 1.0
+# How long an outcome that the store refuses (an outage) is kept and retried before its item
+# is left to its lease: within the leases (an inbound event's 60 s, a delivery's attempt
+# timeout plus 30 s), so that a short outage neither makes the item wait for its lease to
+# run out nor runs it twice (a delivery sent again).
+RECORD_PATIENCE_SECONDS = 30.0
 # Customer emails are deliveries of the email channel, claimed by the same loop; they share
 # the per-endpoint limit as if the SMTP server were one more endpoint.
 EMAIL_SHARE = "email"
@@ -56,9 +63,15 @@ class Pipeline:
         config = deps.config
         self._metrics = deps.telemetry.metrics
         self._held = {queue: self._metrics.in_flight.series(queue) for queue in (INBOUND, DELIVERIES)}
-        self._inbound_results = BatchRecorder[Outcome]("inbound", self._record_outcomes)
-        self._delivery_results = BatchRecorder[AttemptResult]("deliveries", self._record_attempts)
+        self._inbound_results = BatchRecorder[Outcome](
+            "inbound", self._record_outcomes, patience=RECORD_PATIENCE_SECONDS
+        )
+        self._delivery_results = BatchRecorder[AttemptResult](
+            "deliveries", self._record_attempts, patience=RECORD_PATIENCE_SECONDS
+        )
         self._gates: dict[str, EndpointGate] = {}
+        # Samples the store's queues for the queue gauges while the loops run.
+        self.gauges = None if deps.queues is None else QueueGauges(deps.queues, self._metrics)
         self.loops = _Loops(
             inbound=Pump(
                 "inbound",
@@ -100,6 +113,8 @@ class Pipeline:
         ]
         if self.deps.redis is not None:
             tasks.append(asyncio.create_task(listen(self.deps.redis, self.deps.signal, stop)))
+        if self.gauges is not None:
+            tasks.append(asyncio.create_task(self.gauges.run(stop)))
         try:
             await asyncio.gather(*tasks)
         finally:

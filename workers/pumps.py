@@ -110,7 +110,8 @@ class BatchRecorder(Generic[R]):
 
     `add` returns once its result is written, so an item holds its slot (and its lease)
     until its outcome is durable. A failing store is retried with backoff until the
-    batch is written or `attempts` run out; then the items' leases bring them back.
+    batch is written, or until `attempts` ran out and `patience` seconds went by; then
+    the items' leases bring them back (and they run again).
     """
 
     def __init__(
@@ -120,11 +121,13 @@ class BatchRecorder(Generic[R]):
         *,
         max_batch: int = 200,
         attempts: int = 8,
+        patience: float = 0.0,
     ) -> None:
         self._name = name
         self._flush = flush
         self._max_batch = max_batch
         self._attempts = attempts
+        self._patience = patience
         self._pending: list[tuple[R, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -152,19 +155,21 @@ class BatchRecorder(Generic[R]):
     async def _flush_with_retries(self, results: list[R]) -> StorageError | None:
         backoff = 0.1
         failure: StorageError | None = None
-        for attempt in range(1, self._attempts + 1):
+        give_up_at = asyncio.get_running_loop().time() + self._patience
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await self._flush(results)
             except StorageError as error:
                 failure = error
             else:
                 return None
-            if attempt < self._attempts:
-                log.warning(
-                    "record_retry", recorder=self._name, error=str(failure), retry_in=round(backoff, 2)
-                )
-                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))  # noqa: S311 - jitter only
-                backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+            if attempt >= self._attempts and asyncio.get_running_loop().time() >= give_up_at:
+                break
+            log.warning("record_retry", recorder=self._name, error=str(failure), retry_in=round(backoff, 2))
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))  # noqa: S311 - jitter only
+            backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
         # Their leases bring the items back once they run out.
         log.error("record_failed", recorder=self._name, items=len(results), error=str(failure))
         return failure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import structlog
 
@@ -30,7 +31,8 @@ log = structlog.get_logger()
 async def apply_inbound(deps: WorkerDeps, event: InboundEvent) -> Outcome:
     """Apply one provider event to the subscriptions it names; the outcome is recorded later."""
     with deps.telemetry.continue_trace(event.trace_carrier, "process inbound event", event_id=event.id):
-        outcome = await _apply(deps, event)
+        # Carries the event as claimed, so that recording the outcome need not read it again.
+        outcome = replace(await _apply(deps, event), claimed=event)
         if outcome.status is None:
             log.info("inbound_event_postponed", event_id=event.id, reason=outcome.reason)
         else:

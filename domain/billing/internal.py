@@ -8,13 +8,15 @@ late rerun (after a lease ran out) never overwrites a final status.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from domain.billing.model import InboundEvent, InboundStatus
 from domain.billing.ports import BillingUnit
 from domain.shared.clock import Clock
+from domain.shared.errors import ConcurrencyConflict
 from domain.shared.txn import TxnFn, with_retries
 
 MAX_PROCESSING_ATTEMPTS = 20
@@ -35,6 +37,9 @@ class Outcome:
     # something that may never come (the subscription of an orphan payment) gives up after
     # MAX_PROCESSING_ATTEMPTS.
     transient: bool = False
+    # The event as this worker's claim stored it: when it is still stored so (same version),
+    # the outcome is written without reading it again (see `InboundInternal.record`).
+    claimed: InboundEvent | None = field(default=None, compare=False, repr=False)
 
 
 class InboundInternal:
@@ -63,17 +68,16 @@ class InboundInternal:
     async def record(self, outcomes: Sequence[Outcome]) -> list[InboundEvent]:
         """Record many outcomes in one transaction; returns the events as stored afterwards."""
 
-        async def work(unit: BillingUnit) -> list[InboundEvent]:
-            now = self._clock()
-            stored = []
-            for outcome in outcomes:
-                event = await unit.inbound_events.get(outcome.event_id)
-                if event is None or event.status != InboundStatus.ACCEPTED:
-                    continue
-                stored.append(await unit.inbound_events.update(_after(event, outcome, now)))
-            return stored
-
-        return await with_retries(self._txn, work)
+        # First, each claimed `accepted` event as its claim left it, unread: the write's
+        # compare-and-set on the version proves that it is still stored so. If anything changed
+        # one meanwhile (a lease ran out and another run got to it), that write is undone and the
+        # outcomes are recorded as ever, every event read as stored.
+        if any(outcome.claimed is not None for outcome in outcomes):
+            with contextlib.suppress(ConcurrencyConflict):
+                return await self._txn(lambda unit: _record(unit, outcomes, self._clock(), as_claimed=True))
+        return await with_retries(
+            self._txn, lambda unit: _record(unit, outcomes, self._clock(), as_claimed=False)
+        )
 
     async def finish(self, event_id: str, status: InboundStatus, reason: str | None = None) -> None:
         """Record one final outcome (see `record`)."""
@@ -86,6 +90,22 @@ class InboundInternal:
             return await unit.inbound_events.release_leases(owner, self._clock())
 
         return await self._txn(work)
+
+
+async def _record(
+    unit: BillingUnit, outcomes: Sequence[Outcome], now: datetime, *, as_claimed: bool
+) -> list[InboundEvent]:
+    stored = []
+    for outcome in outcomes:
+        claimed = outcome.claimed if as_claimed else None
+        if claimed is not None and claimed.status == InboundStatus.ACCEPTED:
+            stored.append(await unit.inbound_events.update(_after(claimed, outcome, now)))
+            continue
+        event = await unit.inbound_events.get(outcome.event_id)
+        if event is None or event.status != InboundStatus.ACCEPTED:
+            continue  # a late rerun never overwrites a final status
+        stored.append(await unit.inbound_events.update(_after(event, outcome, now)))
+    return stored
 
 
 def _after(event: InboundEvent, outcome: Outcome, now: datetime) -> InboundEvent:

@@ -30,15 +30,15 @@ from domain.subscriptions.linking import (
     SUBSCRIPTION,
     adopt,
     customer_for,
-    find_subscription,
     link_customer,
+    locate_subscription,
     plan_for,
     reserved,
 )
 from domain.subscriptions.model import Subscription
 from domain.subscriptions.outcome import Outcome, SubscriptionNotYetKnown
 from domain.subscriptions.ports import SubscriptionsUnit
-from domain.subscriptions.recording import Recorder, claim_all, first_time
+from domain.subscriptions.recording import Recorder, Written, claim_all, first_time
 from domain.subscriptions.schedule import StampingTxn, Timing, trial_reminder_key
 from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
@@ -91,15 +91,15 @@ class SubscriptionsInternal:
     async def sync_from_provider(self, cmd: SyncSubscription) -> Outcome:
         async def work(unit: SubscriptionsUnit) -> Outcome:
             now = self._clock()
-            sub = await find_subscription(
+            sub, by_link = await locate_subscription(
                 unit, cmd.merchant_id, cmd.provider, cmd.provider_subscription_id, cmd.linked_subscription_id
             )
             if sub is None:
-                created = await self._create_from_provider(unit, cmd, now)
+                created, written = await self._create_from_provider(unit, cmd, now)
                 return await self._record.finish(
-                    unit, cmd.source_key, created, [EventType.SUBSCRIPTION_CREATED], now
+                    unit, cmd.source_key, created, [EventType.SUBSCRIPTION_CREATED], now, written=written
                 )
-            adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id)
+            adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id, linked=by_link)
             # The provider's customer is this subscription's customer (for its later subscriptions).
             await link_customer(
                 unit, cmd.merchant_id, cmd.provider, cmd.provider_customer_id, sub.customer_id
@@ -216,21 +216,22 @@ class SubscriptionsInternal:
         unit: SubscriptionsUnit, cmd: RecordPayment | RecordPaymentFailure | AnnounceTrialEnd
     ) -> Subscription:
         """The subscription an invoice or reminder is about; it must have been seen already."""
-        sub = await find_subscription(
+        sub, by_link = await locate_subscription(
             unit, cmd.merchant_id, cmd.provider, cmd.provider_subscription_id, cmd.linked_subscription_id
         )
         if sub is None:
             raise SubscriptionNotYetKnown("provider subscription", cmd.provider_subscription_id)
-        adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id)
+        adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id, linked=by_link)
         return sub if adopted == sub else await unit.subscriptions.update(adopted)
 
     async def _create_from_provider(
         self, unit: SubscriptionsUnit, cmd: SyncSubscription, now: datetime
-    ) -> Subscription:
-        customer_id = await customer_for(
+    ) -> tuple[Subscription, Written]:
+        """The new subscription, and the customer and plan created for it (None: found)."""
+        customer_id, customer = await customer_for(
             unit, cmd.merchant_id, cmd.provider, cmd.provider_customer_id, cmd.customer_email, now
         )
-        plan_id = await plan_for(unit, cmd.merchant_id, cmd.provider, cmd.price, now)
+        plan_id, plan = await plan_for(unit, cmd.merchant_id, cmd.provider, cmd.price, now)
         # A subscription created at the provider over REST names the id reserved for it there;
         # its first event may arrive before the REST request stores it, and keeps that id.
         linked = cmd.linked_subscription_id
@@ -258,4 +259,4 @@ class SubscriptionsInternal:
             cmd.merchant_id, SUBSCRIPTION, cmd.provider, cmd.provider_subscription_id, sub.id
         )
         await unit.subscriptions.add(sub)
-        return sub
+        return sub, Written(customer=customer, plan=plan)

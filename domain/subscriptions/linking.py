@@ -32,33 +32,45 @@ RESERVED = "reserved_subscription"  # our id, handed to a provider before it is 
 CREATE_REQUEST = "create_request"  # a REST Idempotency-Key -> the id reserved for its request
 
 
-async def find_subscription(
+async def locate_subscription(
     unit: SubscriptionsUnit,
     merchant_id: str,
     provider: str,
     provider_subscription_id: str,
     linked_id: str | None,
-) -> Subscription | None:
-    """Ours for a provider subscription: by metadata link first, then by provider id."""
+) -> tuple[Subscription | None, bool]:
+    """Ours for a provider subscription: by metadata link first, then by provider id; and
+    whether the provider id's link led to it (that link exists, then)."""
     if linked_id is not None:
         # The repository is scoped to the merchant: another merchant's id finds nothing.
         sub = await unit.subscriptions.get(merchant_id, linked_id)
         if sub is not None:
-            return sub
+            return sub, False
     sub_id = await unit.provider_links.find(merchant_id, SUBSCRIPTION, provider, provider_subscription_id)
-    return None if sub_id is None else await unit.subscriptions.get(merchant_id, sub_id)
+    if sub_id is None:
+        return None, False
+    sub = await unit.subscriptions.get(merchant_id, sub_id)
+    return sub, sub is not None
 
 
 async def adopt(
-    unit: SubscriptionsUnit, sub: Subscription, provider: str, provider_subscription_id: str
+    unit: SubscriptionsUnit,
+    sub: Subscription,
+    provider: str,
+    provider_subscription_id: str,
+    *,
+    linked: bool = False,
 ) -> Subscription:
     """Record that `sub` is paid through the provider's subscription (first link wins).
 
     Returns `sub` with its provider fields filled in when they were empty; the caller
-    stores it with its own change.
+    stores it with its own change. `linked`: the unit found `sub` through that very link
+    (see `locate_subscription`), so it is not looked up again.
     """
-    linked = await unit.provider_links.find(sub.merchant_id, SUBSCRIPTION, provider, provider_subscription_id)
-    if linked is None:
+    if not linked and (
+        await unit.provider_links.find(sub.merchant_id, SUBSCRIPTION, provider, provider_subscription_id)
+        is None
+    ):
         # Unique: a concurrent unit linking the same id makes this one retry.
         await unit.provider_links.add(
             sub.merchant_id, SUBSCRIPTION, provider, provider_subscription_id, sub.id
@@ -75,10 +87,11 @@ async def customer_for(
     provider_customer_id: str,
     email: str | None,
     now: datetime,
-) -> str:
+) -> tuple[str, Customer | None]:
+    """Our customer's id, and the customer itself when this call created it."""
     found = await unit.provider_links.find(merchant_id, CUSTOMER, provider, provider_customer_id)
     if found is not None:
-        return found
+        return found, None
     customer = Customer(
         id=new_id("cus"),
         merchant_id=merchant_id,
@@ -88,15 +101,16 @@ async def customer_for(
         created_at=now,
     )
     await register_customer(unit, customer)
-    return customer.id
+    return customer.id, customer
 
 
 async def plan_for(
     unit: SubscriptionsUnit, merchant_id: str, provider: str, price: ProviderPrice, now: datetime
-) -> str:
+) -> tuple[str, Plan | None]:
+    """Our plan's id, and the plan itself when this call created it."""
     found = await unit.provider_links.find(merchant_id, PRICE, provider, price.price_id)
     if found is not None:
-        return found
+        return found, None
     plan = Plan(
         id=new_id("plan"),
         merchant_id=merchant_id,
@@ -109,7 +123,7 @@ async def plan_for(
         created_at=now,
     )
     await register_plan(unit, plan)
-    return plan.id
+    return plan.id, plan
 
 
 async def register_customer(unit: SubscriptionsUnit, customer: Customer) -> None:

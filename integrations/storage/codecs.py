@@ -31,6 +31,7 @@ from integrations.storage.documents import Document
 T = TypeVar("T")
 
 _FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+_FOUR_DIGIT_YEARS: Final = 1000
 # Left as they are by `to_builtins`: msgspec's own form of a time drops zero microseconds,
 # which would break the fixed width.
 _AS_IS: Final = (datetime,)
@@ -40,7 +41,21 @@ _Fix = Callable[[Any], Any]
 
 def iso(value: datetime) -> str:
     """Fixed width, so string order is time order in every backend."""
-    return value.astimezone(UTC).strftime(_FORMAT)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if value.year < _FOUR_DIGIT_YEARS:
+        return value.strftime(_FORMAT)  # the platform's own (unpadded) year, as ever
+    # The same text as `strftime(_FORMAT)`, written out by hand: a few times faster, and every
+    # stored document has several of these.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - the fastest way here
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 def iso_or_none(value: datetime | None) -> str | None:

@@ -79,6 +79,14 @@ class DocumentSession(Protocol):
         """
         ...
 
+    async def count(self, collection: str, where: Filter) -> int:
+        """How many documents match `where`.
+
+        Meant for filters an index serves (its leading fields): the backends count index
+        entries then, without reading the documents.
+        """
+        ...
+
     async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
         """Store `doc` (whose version must be expected_version + 1) if the stored version matches.
 

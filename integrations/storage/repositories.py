@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Generic, Protocol, TypeVar
 
 from domain.billing.model import InboundEvent, InboundStatus
@@ -96,6 +97,15 @@ async def _many(session: DocumentSession, col: _Collection[T], ids: Sequence[str
 
 
 _DUE_DELIVERIES: dict[str, Condition] = {"status": In(tuple(s.value for s in RETRYABLE))}
+_OPEN_INBOUND: dict[str, Condition] = {"status": InboundStatus.ACCEPTED.value}
+
+
+def _due_inbound(now: datetime) -> dict[str, Condition]:
+    return _OPEN_INBOUND | {"due_at": Lte(codecs.iso(now))}
+
+
+def _due_deliveries(now: datetime) -> dict[str, Condition]:
+    return _DUE_DELIVERIES | {"next_attempt_at": Lte(codecs.iso(now))}
 
 
 def _drop_none(**conditions: Condition) -> dict[str, Condition]:
@@ -321,6 +331,10 @@ class OutboxRepo:
         docs = await self._s.find(OUTBOX.name, {"dispatched": False}, limit=limit)
         return [OUTBOX.from_doc(d) for d in docs]
 
+    async def count_pending(self) -> int:
+        """Messages not fanned out yet (each is due as soon as it is written)."""
+        return await self._s.count(OUTBOX.name, {"dispatched": False})
+
     async def mark_dispatched(self, message_id: str) -> None:
         doc = await self._s.get(OUTBOX.name, message_id)
         if doc is None or doc["dispatched"]:
@@ -360,7 +374,7 @@ class InboundEventRepo:
     ) -> Sequence[InboundEvent]:
         docs = await self._s.claim(
             INBOUND.name,
-            {"status": InboundStatus.ACCEPTED.value, "due_at": Lte(codecs.iso(now))},
+            _due_inbound(now),
             order_by="due_at",
             limit=limit,
             assign={"lease_owner": owner, "due_at": codecs.iso(lease_until)},
@@ -373,6 +387,14 @@ class InboundEventRepo:
             {"lease_owner": owner, "status": InboundStatus.ACCEPTED.value},
             {"lease_owner": None, "due_at": codecs.iso(now)},
         )
+
+    async def count_open(self) -> int:
+        """Events not processed to an end yet: waiting, postponed, or claimed by a worker."""
+        return await self._s.count(INBOUND.name, _OPEN_INBOUND)
+
+    async def count_due(self, now: datetime) -> int:
+        """Events a claim would take at `now` (a claim moves an event's due time to its lease's end)."""
+        return await self._s.count(INBOUND.name, _due_inbound(now))
 
     async def accepted_before(self, cutoff: datetime, limit: int) -> Sequence[InboundEvent]:
         docs = await self._s.find(
@@ -445,7 +467,7 @@ class DeliveryRepo:
     ) -> Sequence[Delivery]:
         docs = await self._s.claim(
             DELIVERIES.name,
-            _DUE_DELIVERIES | {"next_attempt_at": Lte(codecs.iso(now))},
+            _due_deliveries(now),
             order_by="next_attempt_at",
             limit=limit,
             assign={"lease_owner": owner, "next_attempt_at": codecs.iso(lease_until)},
@@ -459,10 +481,18 @@ class DeliveryRepo:
             {"lease_owner": None, "next_attempt_at": codecs.iso(now)},
         )
 
+    async def count_open(self) -> int:
+        """Deliveries still to make (webhooks and emails): not tried, to retry, or claimed."""
+        return await self._s.count(DELIVERIES.name, _DUE_DELIVERIES)
+
+    async def count_due(self, now: datetime) -> int:
+        """Deliveries a claim would take at `now` (a claim moves the next attempt to its lease's end)."""
+        return await self._s.count(DELIVERIES.name, _due_deliveries(now))
+
     async def due(self, now: datetime, limit: int) -> Sequence[Delivery]:
         docs = await self._s.find(
             DELIVERIES.name,
-            {"status": In(tuple(s.value for s in RETRYABLE)), "next_attempt_at": Lte(codecs.iso(now))},
+            _due_deliveries(now),
             limit=limit,
             order_by="next_attempt_at",
         )
@@ -513,19 +543,62 @@ class DeadLetterRepo:
 
 
 class StoreUnit:
-    """Every repository bound to one session. Each context sees it through its own unit Protocol."""
+    """Every repository bound to one session. Each context sees it through its own unit Protocol.
+
+    Each repository is made when first used: a unit of work uses a few of them.
+    """
 
     def __init__(self, session: DocumentSession) -> None:
-        self.merchants = MerchantRepo(session)
-        self.connections = ConnectionRepo(session)
-        self.customers = CustomerRepo(session)
-        self.plans = PlanRepo(session)
-        self.subscriptions = SubscriptionRepo(session)
-        self.provider_links = ProviderLinkRepo(session)
-        self.processed = ProcessedInputRepo(session)
-        self.outbox = OutboxRepo(session)
-        self.inbound_events = InboundEventRepo(session)
-        self.endpoints = EndpointRepo(session)
-        self.deliveries = DeliveryRepo(session)
-        self.dead_letters = DeadLetterRepo(session)
-        self.recipients = CustomerEmails(session)
+        self._s = session
+
+    @cached_property
+    def merchants(self) -> MerchantRepo:
+        return MerchantRepo(self._s)
+
+    @cached_property
+    def connections(self) -> ConnectionRepo:
+        return ConnectionRepo(self._s)
+
+    @cached_property
+    def customers(self) -> CustomerRepo:
+        return CustomerRepo(self._s)
+
+    @cached_property
+    def plans(self) -> PlanRepo:
+        return PlanRepo(self._s)
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionRepo:
+        return SubscriptionRepo(self._s)
+
+    @cached_property
+    def provider_links(self) -> ProviderLinkRepo:
+        return ProviderLinkRepo(self._s)
+
+    @cached_property
+    def processed(self) -> ProcessedInputRepo:
+        return ProcessedInputRepo(self._s)
+
+    @cached_property
+    def outbox(self) -> OutboxRepo:
+        return OutboxRepo(self._s)
+
+    @cached_property
+    def inbound_events(self) -> InboundEventRepo:
+        return InboundEventRepo(self._s)
+
+    @cached_property
+    def endpoints(self) -> EndpointRepo:
+        return EndpointRepo(self._s)
+
+    @cached_property
+    def deliveries(self) -> DeliveryRepo:
+        return DeliveryRepo(self._s)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterRepo:
+        return DeadLetterRepo(self._s)
+
+    @cached_property
+    def recipients(self) -> CustomerEmails:
+        return CustomerEmails(self._s)

@@ -115,27 +115,14 @@ class StripeAdapter:
         return Envelope(event_id=event_id, type=event_type, created_at=created)
 
     def normalize(self, body: bytes, merchant_id: str, source_key: str) -> Sequence[Command] | Ignored:
-        event = _event(body)
-        handler = TABLE.get(_table_type(event))
-        if handler is None:
-            return Ignored(reason=f"event type {event.get('type')!r} is not handled")
-        if _is_thin(event):
-            raise PayloadError("a thin event carries no object; it is fetched with the connection's api_key")
-        data = p.obj(event.get("data"), "event.data")
-        ctx = Context(
-            merchant_id=merchant_id,
-            source_key=source_key,
-            event_type=_table_type(event),
-            created=_created(event),
-            previous_attributes=data.get("previous_attributes"),
-        )
-        return handler(p.obj(data.get("object"), "event.data.object"), ctx)
+        return _normalized(_event(body), merchant_id, source_key)
 
     async def commands(self, event: InboundEvent) -> Sequence[Command] | Ignored:
         document = _event(event.body)
         handler = TABLE.get(_table_type(document))
         if handler is None or not _is_thin(document):
-            return self.normalize(event.body, event.merchant_id, event.id)
+            # Decoded once: a snapshot event is normalized from this very document.
+            return _normalized(document, event.merchant_id, event.id)
         related = p.obj(document.get("related_object"), "related_object")
         kind = p.text(related.get("type"), "related_object.type")
         object_id = p.text(related.get("id"), "related_object.id")
@@ -171,6 +158,25 @@ class StripeAdapter:
                 "connection has no api_key: set one (PATCH /v1/connections/{id}), then reprocess"
             )
         return await self._api.retrieve(api_key, kind, object_id)
+
+
+def _normalized(event: dict[str, Any], merchant_id: str, source_key: str) -> Sequence[Command] | Ignored:
+    """`StripeAdapter.normalize` of an already decoded event."""
+    event_type = _table_type(event)
+    handler = TABLE.get(event_type)
+    if handler is None:
+        return Ignored(reason=f"event type {event.get('type')!r} is not handled")
+    if _is_thin(event):
+        raise PayloadError("a thin event carries no object; it is fetched with the connection's api_key")
+    data = p.obj(event.get("data"), "event.data")
+    ctx = Context(
+        merchant_id=merchant_id,
+        source_key=source_key,
+        event_type=event_type,
+        created=_created(event),
+        previous_attributes=data.get("previous_attributes"),
+    )
+    return handler(p.obj(data.get("object"), "event.data.object"), ctx)
 
 
 def _created(event: dict[str, Any]) -> datetime:

@@ -21,7 +21,8 @@ from typing import Any, Final
 
 from tests.chaos.receiver import FlakyReceiver
 from tests.chaos.records import MerchantApi
-from tests.chaos.scenario import Payment, Scenario, Story, View
+from tests.chaos.scenario import Scenario
+from tests.chaos.story import Payment, Story, View
 
 TRIAL_REMINDER: Final = "subscription.trial_will_end"
 SHOWN: Final = 5  # problems quoted in a failure message
@@ -61,7 +62,7 @@ async def check_subscriptions(api: MerchantApi, scenario: Scenario) -> int:
             problems.append(f"{story.subscription}: {len(found)} subscriptions")
         elif (view := View.of(found[0])) != story.final:
             problems.append(
-                f"{story.provider} {story.lifecycle} {story.subscription}: {view} != {story.final}"
+                f"{story.provider} {story.lifecycle} {story.subscription}: {view}, not {story.final}"
             )
     problems.extend(f"unexpected subscription {key}" for key in by_key)
     _fail_if(problems, "subscriptions not in the state of their newest snapshot")
@@ -84,44 +85,52 @@ def check_notifications(receiver: FlakyReceiver, scenario: Scenario) -> Told:
     problems: list[str] = []
     told = Told(0, 0, 0)
     for story in scenario.stories:
-        bodies = by_sub.pop((story.provider, story.subscription), [])
-        problems.extend(_story_problems(story, bodies))
-        states = [b for b in bodies if b["type"].startswith("subscription.") and b["type"] != TRIAL_REMINDER]
-        reminders = [b for b in bodies if b["type"] == TRIAL_REMINDER]
+        states, payments, reminders = _by_kind(by_sub.pop((story.provider, story.subscription), []))
+        problems.extend(_story_problems(story, states, payments, reminders))
         told = Told(
-            told.state_changes + len(states),
-            told.payments + len(bodies) - len(states) - len(reminders),
-            told.reminders + len(reminders),
+            told.state_changes + len(states), told.payments + len(payments), told.reminders + len(reminders)
         )
     problems.extend(f"notifications about unknown subscription {key}" for key in by_sub)
     _fail_if(problems, "subscriptions told a wrong story")
     return told
 
 
-def _story_problems(story: Story, bodies: list[dict[str, Any]]) -> list[str]:
-    name = f"{story.provider} {story.lifecycle} {story.subscription}"
+Bodies = list[dict[str, Any]]
+
+
+def _by_kind(bodies: Bodies) -> tuple[Bodies, Bodies, Bodies]:
+    """State changes (in the order they were made), payments, trial reminders."""
+    reminders = [b for b in bodies if b["type"] == TRIAL_REMINDER]
+    payments = [b for b in bodies if b["type"].startswith("payment.")]
     states = sorted(
-        (b for b in bodies if b["type"].startswith("subscription.") and b["type"] != TRIAL_REMINDER),
+        (b for b in bodies if b not in reminders and b not in payments),
+        # `updated_at` is the time of the change, to the microsecond; ids are ordered to the millisecond.
         key=lambda b: (datetime.fromisoformat(b["data"]["subscription"]["updated_at"]), b["id"]),
     )
+    return states, payments, reminders
+
+
+def _story_problems(story: Story, states: Bodies, payments: Bodies, reminders: Bodies) -> list[str]:
+    name = f"{story.provider} {story.lifecycle} {story.subscription}"
     types = [b["type"] for b in states]
     views = [View.of(b["data"]["subscription"]) for b in states]
     truth = [view for view, _ in itertools.groupby(story.views)]  # consecutive equal snapshots change nothing
     problems = []
-    if not types or types[0] != "subscription.created" or types.count("subscription.created") != 1:
+    if types.count("subscription.created") != 1 or types[0] != "subscription.created":
         problems.append(f"{name}: created {types.count('subscription.created')} times, types {types}")
+    if not all(t.startswith("subscription.") for t in types):
+        problems.append(f"{name}: unexpected notification types {types}")
     if any(a == b for a, b in itertools.pairwise(views)):
         problems.append(f"{name}: the same state told twice in a row: {types}")
     if not _in_order(views, truth):
         problems.append(f"{name}: states told out of provider order: {[str(v) for v in views]}")
     if views and views[-1] != story.final:
         problems.append(f"{name}: last told {views[-1]}, newest snapshot {story.final}")
-    payments = Counter(_payment(b) for b in bodies if b["type"].startswith("payment."))
-    if payments != Counter(story.payments):
-        problems.append(f"{name}: payments told {dict(payments)}, made {story.payments}")
-    reminders = sum(b["type"] == TRIAL_REMINDER for b in bodies)
-    if reminders > story.trial_reminder:
-        problems.append(f"{name}: {reminders} trial reminders")
+    told = Counter(_payment(b) for b in payments)
+    if told != Counter(story.payments):
+        problems.append(f"{name}: payments told {dict(told)}, made {story.payments}")
+    if len(reminders) > story.trial_reminder:
+        problems.append(f"{name}: {len(reminders)} trial reminders")
     return problems
 
 

@@ -33,8 +33,8 @@ RESTART_REDIS: Final = "Redis SIGKILL + start"
 REDIS_OUTAGE_S: Final = (0.5, 1.5)
 # Where in the traffic disruptions happen: after this share of it was acknowledged, at the earliest.
 PROGRESS_SPAN: Final = (0.05, 1.0)
-PROGRESS_DEADLINE_S: Final = 600.0
-SERVER_START_DEADLINE_S: Final = 60.0  # the sender's own deadline fails the test first
+PROGRESS_DEADLINE_S: Final = 600.0  # the sender's own deadline fails the test first
+SERVER_START_DEADLINE_S: Final = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +74,17 @@ class Fleet:
     def start_server(self) -> None:
         self.servers.append(self.stack.enter_context(running_subgate("serve", self.env, self.cwd)))
 
+    async def until_serving(self) -> None:
+        """Wait for the current server's /healthz; a server that never gets there fails the run
+        with its own last log lines (and whether it is still running) in the message."""
+        try:
+            await wait_until_healthy(self.base_url, SERVER_START_DEADLINE_S)
+        except TimeoutError:
+            server = self.servers[-1]
+            state = "still running" if server.alive else "exited"
+            problem = f"subgate serve not healthy after {SERVER_START_DEADLINE_S:.0f} s ({state})"
+            raise AssertionError(f"{problem}: {server.log_tail()}") from None
+
     def start_worker(self) -> None:
         self.workers.append(self.stack.enter_context(running_subgate("worker", self.env, self.cwd)))
 
@@ -90,7 +101,18 @@ class Fleet:
         return [p for p in everyone if not p.alive and not any(p is k for k in self.killed)]
 
     async def stop(self) -> None:
-        """SIGTERM every live process (off the event loop, so the receiver keeps answering)."""
+        """SIGTERM every live process (off the event loop, so the receiver keeps answering).
+
+        A worker started as a replacement moments ago may still be importing, before it
+        handles SIGTERM at all: what is checked is that a running worker stops cleanly, so
+        each is given the time to get its loops running first.
+        """
+        for worker in self.live_workers():
+
+            async def started(worker: SubgateProcess = worker) -> bool:
+                return worker.logged("worker_started")
+
+            await eventually(started, f"subgate worker {worker.log} started", SERVER_START_DEADLINE_S)
         for process in [*self.live_workers(), *(s for s in self.servers if s.alive)]:
             code = await asyncio.to_thread(process.stop)
             assert code == 0, f"subgate {process.command} exited {code}: {process.log_tail()}"
@@ -141,7 +163,7 @@ async def _disrupt(action: str, fleet: Fleet, redis_server: CrashableRedis, rng:
     elif action == RESTART_SERVER:
         fleet.kill(fleet.servers[-1])
         fleet.start_server()
-        await wait_until_healthy(fleet.base_url, SERVER_START_DEADLINE_S)
+        await fleet.until_serving()
     elif action == FLUSH_REDIS:
         client = redis.asyncio.Redis.from_url(redis_server.url)
         try:

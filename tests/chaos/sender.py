@@ -18,7 +18,7 @@ from typing import Final
 
 import aiohttp
 
-from tests.chaos.scenario import ProviderEvent
+from tests.chaos.story import ProviderEvent
 from tests.support.polar_events import polar_headers
 from tests.support.stripe_events import signed_headers
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import httpx
 import pytest
@@ -37,7 +37,6 @@ from tests.chaos.fleet import (
     KILL_WORKER,
     RESTART_REDIS,
     RESTART_SERVER,
-    SERVER_START_DEADLINE_S,
     Disruptions,
     Fleet,
     run_schedule,
@@ -46,7 +45,7 @@ from tests.chaos.receiver import Faults, FlakyReceiver, running_flaky_receiver
 from tests.chaos.records import MerchantApi, OutboxFile
 from tests.chaos.scenario import deliveries, generate
 from tests.chaos.sender import Connection, ProviderSimulator
-from tests.support.cli import dev_env, run_cli, wait_until_healthy
+from tests.support.cli import dev_env, run_cli
 from tests.support.redis import CrashableRedis
 from tests.support.service_processes import eventually
 
@@ -118,7 +117,7 @@ async def _connect(api: MerchantApi, provider: str) -> Connection:
     return Connection(id=created["id"], secret=SECRETS[provider])
 
 
-async def _replay_dead_letters(api: MerchantApi, receiver: FlakyReceiver, dead: list[dict[str, str]]) -> int:
+async def _replay_dead_letters(api: MerchantApi, receiver: FlakyReceiver, dead: list[dict[str, Any]]) -> int:
     """Replay every dead letter against the healed receiver; each must arrive under its own webhook-id."""
     replayed_at = time.monotonic()
     answer = await api.post("/v1/dead-letters/replay", {})
@@ -159,7 +158,7 @@ async def test_chaos_loses_nothing_and_applies_nothing_twice(
         fleet.start_server()
         for _ in range(SIZE.workers):
             fleet.start_worker()
-        await wait_until_healthy(base_url, SERVER_START_DEADLINE_S)
+        await fleet.until_serving()
         auth = {"authorization": f"Bearer {created['api_key']}"}
         async with (
             running_flaky_receiver(FAULTS, random.Random(f"{seed}/receiver")) as receiver,
@@ -199,7 +198,7 @@ async def test_chaos_loses_nothing_and_applies_nothing_twice(
 
             # The endpoint recovers; retries drain and nothing may stay pending.
             receiver.heal()
-            outbox = OutboxFile(tmp_path / "data" / "subgate.db")
+            outbox = OutboxFile(Path(env["SUBGATE_DATA_DIR"]) / "subgate.db")
 
             async def drained() -> bool:
                 return (

@@ -43,6 +43,7 @@ from domain.subscriptions.ports import SubscriptionFilter
 from domain.subscriptions.service import SubscriptionsExternal
 from integrations.providers import Ignored, event_commands
 from integrations.sqlite import SqliteStore
+from integrations.storage.backlog import QueueCounts
 from integrations.storage.idempotency import KeyedRequest, StoredIdempotencyKeys
 from integrations.storage.leases import WorkerRegistry
 from integrations.storage.repositories import StoreUnit
@@ -312,3 +313,19 @@ async def test_the_idempotency_key_lookup(world: World) -> None:
     await keys.begin(request)  # the same key again: answered from its record
 
     assert_indexed(world, world.traced(), {"idempotency_keys_merchant_key"})
+
+
+async def test_the_queue_counts(world: World) -> None:
+    await world.receive("one")
+    await world.receive("two")
+    await world.apply_all()
+    await world.receive("three")
+    await world.notifications.dispatch_pending(1)
+    world.traced()
+
+    counted = await QueueCounts(world.store, world.clock).count()
+
+    assert (counted.inbound.depth, counted.outbox.depth, counted.deliveries.depth) == (1, 1, 1)
+    counts = world.traced()
+    assert len(counts) == 5
+    assert_indexed(world, counts, {"inbound_events_due", "outbox_pending", "deliveries_due"})

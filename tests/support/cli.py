@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import signal
 import socket
@@ -57,10 +58,32 @@ async def run_cli(*args: str, env: Mapping[str, str], cwd: Path | None = None, d
 
 
 def free_port() -> int:
+    """A loopback port free now, below the range the kernel hands out to outgoing connections.
+
+    A port the kernel picks (bind to 0) comes from that range, so by the time a server binds
+    it, a client socket of any process may have been given it as its own local port; the
+    server then fails to start. Below the range only another listener can take it.
+    """
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = random.randrange(max(1024, low - 12_000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default low end; other systems start higher
 
 
 def dev_env(workdir: Path, **overrides: str) -> dict[str, str]:

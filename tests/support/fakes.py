@@ -369,6 +369,12 @@ class _MemorySession:
         hits.sort(key=lambda doc: (_sort_rank(doc.get(order_by)), doc["id"]))
         return [copy.deepcopy(doc) for doc in hits[:limit]]
 
+    async def count(self, collection: str, where: Filter) -> int:
+        table = self._live()._table(collection)
+        for field_name, condition in where.items():
+            _check_condition(field_name, condition)
+        return sum(all(_matches(doc, name, c) for name, c in where.items()) for doc in table.values())
+
     async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
         store = self._live()
         store._ensure_writable()

@@ -27,7 +27,7 @@ from domain.notifications.service import NewEndpoint
 from integrations.polar.adapter import PolarAdapter
 from integrations.stripe.adapter import StripeAdapter
 from tests.unit.gateway.fakes import Gateway, make_gateway
-from tests.unit.gateway.seed import new_dead_letter, new_delivery
+from tests.unit.gateway.seed import create, new_dead_letter, new_delivery
 from tests.unit.gateway.webhooks import event_body, now_ts, stripe_headers
 
 Operation: TypeAlias = APIOperation[Any, Any, Any, Any]
@@ -79,6 +79,15 @@ async def seeded(gateway: Gateway) -> Service:
         assert received.status_code == 200, received.text
     async with gateway.client(api_key=api_key) as client:
         [event] = (await client.get("/v1/inbound-events")).json()["data"]
+        plan = await create(
+            client, "/v1/plans", {"name": "Pro", "amount": 900, "currency": "usd", "interval": "month"}
+        )
+        customer = await create(client, "/v1/customers", {"email": "ada@example.com"})
+        subscription = await create(
+            client,
+            "/v1/subscriptions",
+            {"customer_id": customer["id"], "plan_id": plan["id"], "trial_days": 7},
+        )
     ids = {
         "provider": "stripe",
         "connection_id": connection.id,
@@ -86,6 +95,9 @@ async def seeded(gateway: Gateway) -> Service:
         "delivery_id": delivery.id,
         "dead_letter_id": dead_letter.id,
         "event_id": event["id"],
+        "plan_id": plan["id"],
+        "customer_id": customer["id"],
+        "subscription_id": subscription["id"],
     }
     return Service(gateway=gateway, api_key=api_key, ids=ids)
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import pytest
+from structlog.testing import capture_logs
 
 from integrations.storage.documents import StorageError
 from workers.pumps import BatchRecorder, Pump
@@ -42,6 +43,12 @@ class Work:
         if not hold:
             self.release.set()
         self.failures: deque[Exception] = deque()
+        self.freed: set[int] = set()  # items let through while the rest are held
+        self.freeing = asyncio.Event()
+
+    def free(self, item: int) -> None:
+        self.freed.add(item)
+        self.freeing.set()
 
     async def claim(self, wanted: int) -> Sequence[int]:
         self.claims.append(wanted)
@@ -53,7 +60,17 @@ class Work:
         self.running.add(item)
         self.most_at_once = max(self.most_at_once, len(self.running))
         try:
-            await self.release.wait()
+            while not (self.release.is_set() or item in self.freed):
+                self.freeing.clear()
+                waiters = [
+                    asyncio.ensure_future(self.release.wait()),
+                    asyncio.ensure_future(self.freeing.wait()),
+                ]
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
             if item < 0:
                 raise RuntimeError("this item breaks")
             self.done.append(item)
@@ -63,10 +80,10 @@ class Work:
 
 @asynccontextmanager
 async def pumping(
-    work: Work, *, batch: int, max_in_flight: int
+    work: Work, *, batch: int, max_in_flight: int, poll_seconds: float = LONG_POLL
 ) -> AsyncIterator[tuple[Pump[int], asyncio.Event]]:
     pump = Pump(
-        "test", work.claim, work.run, batch=batch, max_in_flight=max_in_flight, poll_seconds=LONG_POLL
+        "test", work.claim, work.run, batch=batch, max_in_flight=max_in_flight, poll_seconds=poll_seconds
     )
     stop = asyncio.Event()
     loop = asyncio.create_task(pump.run(stop))
@@ -237,3 +254,100 @@ async def test_a_store_that_keeps_failing_fails_the_items_after_the_last_attempt
     assert flushes.batches == []
     await asyncio.wait_for(recorder.add("r2"), 10)  # the next batch gets its own attempts
     assert flushes.batches == [["r2"]]
+
+
+# --------------------------------------------------------------------------- more of the loop
+
+
+async def test_one_slot_is_enough_to_work_through_a_backlog_one_at_a_time() -> None:
+    work = Work(3)
+
+    async with pumping(work, batch=1, max_in_flight=1):
+        await until(lambda: work.done == [0, 1, 2])
+
+    assert work.most_at_once == 1
+    assert set(work.claims) == {1}
+
+
+async def test_the_first_slot_freed_in_a_full_loop_is_claimed_again_at_once() -> None:
+    work = Work(3, hold=True)
+
+    async with pumping(work, batch=3, max_in_flight=3):
+        await until(lambda: len(work.running) == 3)
+        work.waiting.append(7)
+        work.free(0)
+        # Two items still hold their slots: the one freed slot alone brings item 7 in.
+        await until(lambda: 7 in work.running, "the freed slot was claimed")
+        assert work.running == {1, 2, 7}
+
+
+async def test_work_that_arrives_unannounced_is_found_at_the_next_poll() -> None:
+    work = Work(0)
+
+    async with pumping(work, batch=5, max_in_flight=5, poll_seconds=0.05):
+        await until(lambda: len(work.claims) >= 1)
+        work.waiting.extend([4, 5])
+        await until(lambda: sorted(work.done) == [4, 5], "a poll found the new work")
+
+
+async def test_claim_failures_are_logged_with_a_wait_that_doubles_and_starts_over_after_a_success() -> None:
+    work = Work(1)
+    work.failures.extend([StorageError("locked"), StorageError("still locked")])
+
+    with capture_logs() as logs:
+        async with pumping(work, batch=5, max_in_flight=5, poll_seconds=0.05) as (pump, _):
+            await until(lambda: work.done == [0])
+            work.failures.append(StorageError("locked again"))
+            pump.wake()
+            await until(lambda: len([line for line in logs if line["event"] == "claim_failed"]) == 3)
+
+    failed = [line for line in logs if line["event"] == "claim_failed"]
+    assert [(line["pump"], line["error"], line["retry_in"]) for line in failed] == [
+        ("test", "locked", 0.1),
+        ("test", "still locked", 0.2),
+        ("test", "locked again", 0.1),
+    ]
+    assert {line["log_level"] for line in failed} == {"warning"}
+
+
+async def test_an_item_that_raises_is_logged_with_its_loop() -> None:
+    work = Work(0)
+    work.waiting.append(-1)
+
+    with capture_logs() as logs:
+        async with pumping(work, batch=5, max_in_flight=5):
+            await until(lambda: any(line["event"] == "work_item_failed" for line in logs))
+
+    [line] = [line for line in logs if line["event"] == "work_item_failed"]
+    assert (line["pump"], line["log_level"]) == ("test", "error")
+    assert line["exc_info"] is True
+
+
+async def test_recording_retries_are_logged_doubling_and_the_give_up_names_the_batch() -> None:
+    flushes = Flushes(failures=3)
+    recorder = BatchRecorder[str]("deliveries", flushes, attempts=3)
+
+    with capture_logs() as logs, pytest.raises(StorageError):
+        await asyncio.wait_for(asyncio.gather(recorder.add("r1"), recorder.add("r2")), 10)
+
+    retries = [line for line in logs if line["event"] == "record_retry"]
+    assert [(line["recorder"], line["error"], line["retry_in"]) for line in retries] == [
+        ("deliveries", "disk I/O error", 0.1),
+        ("deliveries", "disk I/O error", 0.2),
+    ]
+    [failed] = [line for line in logs if line["event"] == "record_failed"]
+    assert (failed["log_level"], failed["recorder"], failed["items"], failed["error"]) == (
+        "error",
+        "deliveries",
+        2,
+        "disk I/O error",
+    )
+
+
+async def test_a_result_is_written_without_waiting_for_more_to_join() -> None:
+    flushes = Flushes()
+    recorder = BatchRecorder[str]("test", flushes)
+
+    await asyncio.wait_for(recorder.add("r1"), 0.9)
+
+    assert flushes.batches == [["r1"]]

@@ -1,27 +1,19 @@
-"""The store goes away while `subgate serve` and `subgate worker` run: nothing is acknowledged
-that is not stored, nothing stored is lost, and no process gives up.
+"""How the store outage tests run: the service as a user runs it, work of every kind pending
+when the store goes, and what must hold during the outage and after it.
 
-Real processes on their own data dir, a real Redis and a receiver; three outages:
+The outages themselves (SQLite locked or unwritable, MongoDB stopped) are in
+`test_store_outage_sqlite` and `test_store_outage_mongo`; this module has no tests of its own.
 
-- SQLite, locked: another connection holds the write lock longer than the busy timeout (10 s).
-- SQLite, unwritable: every write of the service's processes to a file fails, as on a full or
-  read-only volume. The tests run as root, whom file permissions do not stop and who cannot
-  remount here, so the kernel's per-process file-size limit (RLIMIT_FSIZE, lowered to one
-  byte with prlimit) makes the refusal: the processes keep their open files, and each write
-  fails with EFBIG, which SQLite reports as a disk I/O error. Their logs go through pipes,
-  which the limit does not cover.
-- MongoDB, stopped: a server process of the test's own (the nx-27017 stand-in, on a file so
-  that its data outlives it) is stopped and started again on the same port.
-
-Before the outage some events are applied with their deliveries failing (the receiver answers
-503), one delivery is in flight (the receiver holds the request: a worker holds its lease), and
-some events are accepted while the workers are paused (SIGSTOP), so work of every kind is
-pending when the store goes. During it, inbound events and a REST write answer 503 with the
-error body within the store's own wait, and are not stored; every loop of every worker fails,
-logs and backs off, and the attempt that was in flight waits to be recorded. The outage lasts
-longer than a worker takes to be presumed dead. Afterwards the provider sends the refused
-events again and they are accepted (not `duplicate`); every event is applied and its
-notification delivered and recorded; every worker's heartbeat is current again.
+Real processes (`subgate serve`, `subgate worker`) on their own data dir, a real Redis and a
+receiver. Before the outage some events are applied with their deliveries failing (the
+receiver answers 503), one delivery is in flight (the receiver holds the request: a worker
+holds its lease), and some events are accepted while the workers are paused (SIGSTOP), so work
+of every kind is pending when the store goes. During it, inbound events and a REST write answer
+503 with the error body within the store's own wait, and are not stored; every claiming loop of
+every worker fails, logs and backs off, and the attempt that was in flight waits to be
+recorded. Each outage lasts longer than a worker takes to be presumed dead. Afterwards the
+provider sends the refused events again and they are accepted (not `duplicate`); every event is
+applied and its notification delivered and recorded; every worker's heartbeat is current again.
 """
 
 from __future__ import annotations
@@ -30,49 +22,39 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-import pytest
 from aiohttp import web
-from pymongo import MongoClient
 
 from tests.support.cli import dev_env, run_cli, wait_until_healthy
-from tests.support.mongo import collect_abandoned_sockets
-from tests.support.redis import CrashableRedis
 from tests.support.service_processes import STRIPE_SECRET, SubgateProcess, connect_stripe, eventually
 from tests.support.stripe_events import signed_headers, subscription_event
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="prlimit and SIGSTOP as Linux has them")
-
-# The SQLite store waits this long for another connection's write lock (SqliteStore's default).
-BUSY_TIMEOUT_S = 10.0
-# MongoStore's server selection timeout: how long an operation waits for a server.
-SERVER_SELECTION_S = 5.0
 # Every request refused during the outage is answered within the store's own wait plus this.
 ANSWER_SLACK_S = 8.0
 RETRY_EVERY_SECOND = ",".join(["1"] * 30)
-# The outage lasts longer than a silent worker takes to be presumed dead (WorkerConfig's 5 s),
-# so that afterwards each worker finds the others' heartbeats stale.
+# Every outage lasts longer than a silent worker takes to be presumed dead (WorkerConfig's
+# 5 s), so that afterwards each worker finds the others' heartbeats stale.
 MIN_OUTAGE_S = 8.0
+# One where every write fails at once lasts longer than a worker's quick retries of the outcome
+# it could not record (eight, about 11 s), so that only its patience keeps the outcome.
+QUICK_FAILURES_OUTAGE_S = 15.0
 # The worker's loops that claim (write) on every round; a failed claim is logged as
 # `claim_failed` with the loop's name. The outbox loop only reads until it has work.
 PUMPS = ("inbound", "deliveries")
 IN_FLIGHT = "a3"  # its delivery is in flight when the store goes
-STANDIN = "nx-27017"
 STOP_DEADLINE_S = 30.0
 
 
@@ -81,6 +63,7 @@ class Outage(Protocol):
 
     reads_work: bool  # whether reads (REST GETs, readiness) still succeed during the outage
     wait_s: float  # how long the store itself waits before an operation fails
+    lasts_s: float  # how long the outage lasts at least
 
     def begin(self, processes: Sequence[SubgateProcess]) -> None: ...
 
@@ -168,153 +151,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-# --------------------------------------------------------------------------- SQLite outages
-
-
-@dataclass
-class SqliteOutage:
-    path: Path
-    reads_work: bool = True
-    wait_s: float = 0.0
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=5, isolation_level=None)
-
-    def writable_now(self) -> bool:
-        with contextlib.closing(sqlite3.connect(self.path, timeout=0.2, isolation_level=None)) as probe:
-            try:
-                probe.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:
-                return False
-            probe.execute("ROLLBACK")
-        return True
-
-    def provider_event_ids(self) -> set[str]:
-        with contextlib.closing(self._connect()) as conn:
-            rows = conn.execute("SELECT json_extract(doc, '$.provider_event_id') FROM inbound_events")
-            return {str(row[0]) for row in rows}
-
-    def heartbeats(self) -> dict[str, tuple[bool, str]]:
-        with contextlib.closing(self._connect()) as conn:
-            rows = conn.execute(
-                "SELECT id, json_extract(doc, '$.alive'), json_extract(doc, '$.heartbeat_at') FROM workers"
-            )
-            return {str(row[0]): (bool(row[1]), str(row[2])) for row in rows}
-
-
-@dataclass
-class LockedSqlite(SqliteOutage):
-    """Another connection (an admin's shell, a backup tool) holds the write lock."""
-
-    wait_s: float = BUSY_TIMEOUT_S
-    holder: sqlite3.Connection | None = None
-
-    def begin(self, _processes: Sequence[SubgateProcess]) -> None:
-        self.holder = self._connect()
-        self.holder.execute("BEGIN IMMEDIATE")
-
-    def end(self, _processes: Sequence[SubgateProcess]) -> None:
-        assert self.holder is not None
-        self.holder.execute("ROLLBACK")
-        self.holder.close()
-        self.holder = None
-
-
-@dataclass
-class UnwritableSqlite(SqliteOutage):
-    """Every write of the service's processes to a file fails (see the module docstring)."""
-
-    def begin(self, processes: Sequence[SubgateProcess]) -> None:
-        for one in processes:
-            resource.prlimit(one.process.pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
-
-    def end(self, processes: Sequence[SubgateProcess]) -> None:
-        unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
-        for one in processes:
-            resource.prlimit(one.process.pid, resource.RLIMIT_FSIZE, unlimited)
-
-
-# --------------------------------------------------------------------------- MongoDB outage
-
-
-@dataclass
-class StoppedMongo:
-    """A MongoDB server process on a file, stopped and started again on the same port."""
-
-    workdir: Path
-    reads_work: bool = False
-    wait_s: float = SERVER_SELECTION_S
-    port: int = field(default_factory=free_port)
-    server: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/outage?directConnection=true"
-
-    def start(self) -> None:
-        executable = Path(sys.executable).parent / STANDIN
-        log = self.workdir / "mongo-console.log"
-        with log.open("ab") as console:
-            self.server = subprocess.Popen(
-                [
-                    str(executable),
-                    *("--db", str(self.workdir / "mongo.db"), "--host", "127.0.0.1", "-p", str(self.port)),
-                    *("--log-file", str(self.workdir / "mongo.log"), "--pid-file", str(self.workdir / "pid")),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + STOP_DEADLINE_S
-        while not self._answers():
-            assert self.server.poll() is None, log.read_text(errors="replace")[-2000:]
-            assert time.monotonic() < deadline, "the MongoDB server did not start"
-            time.sleep(0.05)  # waiting for the server to listen; bounded by the deadline above
-
-    def stop(self) -> None:
-        server, self.server = self.server, None
-        if server is not None and server.poll() is None:
-            server.terminate()
-            server.wait(timeout=STOP_DEADLINE_S)
-
-    def _answers(self) -> bool:
-        with self._client(timeout_ms=300) as client:
-            try:
-                client.admin.command("ping")
-            except Exception:  # noqa: BLE001 - any failure means "not up yet"
-                return False
-        return True
-
-    @contextmanager
-    def _client(self, timeout_ms: int = 5000) -> Iterator[MongoClient[dict[str, Any]]]:
-        client: MongoClient[dict[str, Any]] = MongoClient(self.url, serverSelectionTimeoutMS=timeout_ms)
-        try:
-            yield client
-        finally:
-            client.close()
-            collect_abandoned_sockets()
-
-    def begin(self, _processes: Sequence[SubgateProcess]) -> None:
-        self.stop()
-
-    def end(self, _processes: Sequence[SubgateProcess]) -> None:
-        self.start()
-
-    def writable_now(self) -> bool:
-        return True  # no lock outlives an operation on MongoDB
-
-    def provider_event_ids(self) -> set[str]:
-        with self._client() as client:
-            return {str(doc["provider_event_id"]) for doc in client.outage.inbound_events.find()}
-
-    def heartbeats(self) -> dict[str, tuple[bool, str]]:
-        with self._client() as client:
-            return {
-                str(doc["_id"]): (bool(doc["alive"]), str(doc["heartbeat_at"]))
-                for doc in client.outage.workers.find()
-            }
 
 
 # --------------------------------------------------------------------------- the scenario
@@ -447,9 +283,12 @@ class Scenario:
         await self.provider.accepted(applied)
 
         async def attempted() -> bool:
-            return len(self.recipient.requests) >= len(applied) and not self.recipient.held
+            if len(self.recipient.requests) < len(applied) or self.recipient.held:
+                return False
+            failed = await self.client.get("/v1/deliveries", params={"status": "failed"})
+            return len(failed.json()["data"]) == len(applied) - 1
 
-        await eventually(attempted, "the first deliveries were attempted, one is still in flight")
+        await eventually(attempted, "the first deliveries failed and wait, one is still in flight")
         pause(self.workers, self.outage)
         accepted = ["b1", "b2", "b3"]
         await self.provider.accepted(accepted)
@@ -481,7 +320,7 @@ class Scenario:
                 now[pid][what] > logged[pid][what] for pid in now for what in (*PUMPS, "heartbeat_failed")
             )
             retried = sum(now[pid]["record_retry"] - logged[pid]["record_retry"] for pid in now)
-            return every_loop and retried > 0 and time.monotonic() - began >= MIN_OUTAGE_S
+            return every_loop and retried > 0 and time.monotonic() - began >= self.outage.lasts_s
 
         await eventually(waiting_it_out, "every loop of every worker failed and backed off", 60)
         self.assert_alive()
@@ -564,29 +403,3 @@ def service_env(tmp_path: Path, redis_url: str, **settings: str) -> dict[str, st
         SUBGATE_DELIVERY_TIMEOUT_SECONDS="60",
         **settings,
     )
-
-
-async def test_sqlite_locked_beyond_the_busy_timeout(tmp_path: Path) -> None:
-    with CrashableRedis(tmp_path / "redis") as redis_server:
-        env = service_env(tmp_path, redis_server.url)
-        outage = LockedSqlite(Path(env["SUBGATE_DATA_DIR"]) / "subgate.db")
-        await ride_out(outage, env, tmp_path)
-
-
-async def test_sqlite_unwritable(tmp_path: Path) -> None:
-    with CrashableRedis(tmp_path / "redis") as redis_server:
-        env = service_env(tmp_path, redis_server.url)
-        outage = UnwritableSqlite(Path(env["SUBGATE_DATA_DIR"]) / "subgate.db")
-        await ride_out(outage, env, tmp_path)
-
-
-async def test_mongodb_stopped_and_started_again(tmp_path: Path) -> None:
-    outage = StoppedMongo(tmp_path)
-    outage.start()
-    try:
-        with CrashableRedis(tmp_path / "redis") as redis_server:
-            env = service_env(tmp_path, redis_server.url, SUBGATE_DATABASE_URL=outage.url)
-            # Two workers: the one that beats first afterwards finds the other's heartbeat stale.
-            await ride_out(outage, env, tmp_path, workers=2)
-    finally:
-        outage.stop()

@@ -1,0 +1,143 @@
+"""The words an attempt's failure is recorded with, for errors the loopback tests cannot provoke.
+
+TLS errors and wrapped cause chains are built here the way the ssl module and the HTTP
+client build them: the attributes the real ones carry (`reason`, `verify_message`) are set
+by hand, and a cause is linked with `__cause__` or `__context__` alone.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+from datetime import UTC, datetime
+
+import pytest
+
+from integrations.outbound.failures import transport_failure
+from integrations.outbound.signing import signature_headers
+from integrations.outbound.targets import (
+    ForbiddenTarget,
+    UnresolvableTarget,
+    check_target,
+    registration_check,
+)
+
+TIMEOUT = 3.0
+
+
+def caused_by(outer: BaseException, cause: BaseException) -> BaseException:
+    outer.__cause__ = cause
+    return outer
+
+
+def during(outer: BaseException, context: BaseException) -> BaseException:
+    outer.__context__ = context
+    return outer
+
+
+def test_an_explicit_cause_alone_is_followed_to_the_os_error() -> None:
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
+
+    assert (
+        transport_failure(caused_by(RuntimeError("connector failed"), refused), TIMEOUT)
+        == "connection refused"
+    )
+
+
+def test_an_implicit_context_alone_is_followed_to_the_os_error() -> None:
+    reset = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+
+    assert (
+        transport_failure(during(RuntimeError("read failed"), reset), TIMEOUT) == "connection reset by peer"
+    )
+
+
+def test_an_unknown_failure_names_the_innermost_cause() -> None:
+    innermost = LookupError("no route was chosen")
+    middle = caused_by(ValueError("the pool gave up"), innermost)
+    outer = caused_by(RuntimeError("the request failed"), middle)
+
+    assert transport_failure(outer, TIMEOUT) == "connection failed: LookupError: no route was chosen"
+
+
+def test_errors_joined_without_an_errno_are_read_from_their_text_first_known_first() -> None:
+    joined = OSError(
+        "Multiple exceptions: [Errno 99] Cannot assign requested address, "
+        "[Errno 113] Connect call failed ('192.0.2.1', 443), [Errno 111] Connect call failed"
+    )
+
+    assert transport_failure(joined, TIMEOUT) == "host unreachable"
+
+
+def test_a_tls_error_with_a_reason_is_named_by_it() -> None:
+    error = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1000)")
+    error.reason = "WRONG_VERSION_NUMBER"
+
+    assert transport_failure(error, TIMEOUT) == "TLS error: WRONG_VERSION_NUMBER"
+
+
+def test_a_tls_error_without_a_reason_is_named_by_its_text() -> None:
+    error = ssl.SSLError(1, "handshake failed")
+
+    assert transport_failure(error, TIMEOUT) == "TLS error: handshake failed"
+
+
+def test_a_rejected_certificate_is_named_by_the_verification_message() -> None:
+    error = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    error.verify_message = "certificate has expired"
+
+    assert transport_failure(error, TIMEOUT) == "TLS certificate rejected: certificate has expired"
+
+
+def test_the_signature_headers_are_spelled_as_the_standard_webhooks_spell_them() -> None:
+    headers = signature_headers("msg_1", datetime(2025, 1, 1, tzinfo=UTC), b"{}", ("whsec_" + "B" * 32,))
+
+    assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert (headers["webhook-id"], headers["webhook-timestamp"]) == ("msg_1", "1735689600")
+
+
+async def test_a_bracketed_ip_literal_is_judged_as_the_address_inside() -> None:
+    with pytest.raises(ForbiddenTarget) as refused:
+        await check_target("[::1]", 443)
+
+    assert not isinstance(refused.value, UnresolvableTarget)
+    assert str(refused.value).startswith("'[::1]' is a loopback address (::1);")
+
+
+async def test_a_name_that_does_not_resolve_is_refused_with_the_resolvers_words() -> None:
+    host = "nothing-here.invalid"
+    with pytest.raises(socket.gaierror) as lookup:
+        socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+
+    with pytest.raises(UnresolvableTarget) as refused:
+        await check_target(host, 443)
+
+    assert str(refused.value) == f"cannot resolve host {host!r}: {lookup.value.strerror}"
+
+
+async def test_a_name_that_cannot_be_encoded_is_refused_naming_the_encoding_error() -> None:
+    host = "x" * 64 + ".example"  # a label longer than 63 characters has no IDNA form
+
+    with pytest.raises(UnresolvableTarget) as refused:
+        await check_target(host, 443)
+
+    message = str(refused.value)
+    assert message.startswith(f"cannot resolve host {host!r}: ")
+    assert "label" in message
+
+
+async def test_registration_does_not_wait_longer_than_its_resolve_timeout() -> None:
+    # A name has to be looked up (which takes a turn of the event loop); a zero timeout
+    # expires at that point, and a name that cannot be judged in time is accepted.
+    assert await registration_check(allow_private=False, resolve_timeout=0)("http://localhost/hook") is None
+    refused = await registration_check(allow_private=False)("http://localhost/hook")
+    assert refused is not None
+    assert "loopback" in refused
+
+
+async def test_registration_judges_https_targets_too() -> None:
+    refused = await registration_check(allow_private=False)("https://127.0.0.1:8443/hook")
+
+    assert refused is not None
+    assert refused.startswith("'127.0.0.1' is a loopback address (127.0.0.1);")

@@ -1,0 +1,129 @@
+"""The checked resolver and the address classes behind the outbound target guard (no network)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+
+import pytest
+
+from integrations.outbound.resolver import GuardedResolver, literal_refusal, system_lookup
+from integrations.outbound.targets import ForbiddenTarget, UnresolvableTarget, address_class, is_public
+
+
+def answering(*answers: str) -> GuardedResolver:
+    async def lookup(host: str, port: int) -> Sequence[str]:
+        return list(answers)
+
+    return GuardedResolver(allow_private=True, lookup=lookup)
+
+
+@pytest.mark.parametrize(
+    ("family", "expected"),
+    [
+        (socket.AF_INET, [("127.0.0.1", socket.AF_INET)]),
+        (socket.AF_INET6, [("::1", socket.AF_INET6)]),
+        (socket.AF_UNSPEC, [("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)]),
+    ],
+    ids=["ipv4", "ipv6", "either"],
+)
+async def test_the_connector_gets_the_checked_addresses_of_the_family_it_asks_for(
+    family: socket.AddressFamily, expected: list[tuple[str, socket.AddressFamily]]
+) -> None:
+    results = await answering("127.0.0.1", "::1").resolve("hooks.example.test", 8443, family)
+
+    assert [(r["host"], r["family"]) for r in results] == expected
+    for result in results:
+        assert (result["hostname"], result["port"], result["proto"]) == ("hooks.example.test", 8443, 0)
+        assert result["flags"] == socket.AI_NUMERICHOST
+
+
+async def test_answers_of_another_family_only_are_still_used() -> None:
+    results = await answering("127.0.0.1").resolve("hooks.example.test", 80, socket.AF_INET6)
+
+    assert [(r["host"], r["family"]) for r in results] == [("127.0.0.1", socket.AF_INET)]
+
+
+async def test_a_zone_identifier_is_dropped_from_an_answer() -> None:
+    [result] = await answering("fe80::1%eth0").resolve("hooks.example.test", 80, socket.AF_UNSPEC)
+
+    assert result["host"] == "fe80::1"
+
+
+async def test_a_private_answer_is_refused_unless_allowed() -> None:
+    async def lookup(host: str, port: int) -> Sequence[str]:
+        return ["10.1.2.3"]
+
+    with pytest.raises(
+        ForbiddenTarget, match=r"'hooks\.example\.test' resolves to a private address \(10\.1\.2\.3\)"
+    ):
+        await GuardedResolver(allow_private=False, lookup=lookup).resolve("hooks.example.test", 80)
+
+
+async def test_no_answer_is_a_name_error_naming_the_host() -> None:
+    with pytest.raises(socket.gaierror) as missing:
+        await answering().resolve("nothing.example.test", 80)
+
+    assert missing.value.errno == socket.EAI_NONAME
+    assert missing.value.strerror == "no address for 'nothing.example.test'"
+
+
+async def test_a_name_that_cannot_be_encoded_is_unresolvable_naming_it() -> None:
+    async def lookup(host: str, port: int) -> Sequence[str]:
+        raise UnicodeError("label too long")
+
+    with pytest.raises(UnresolvableTarget) as refused:
+        await GuardedResolver(allow_private=False, lookup=lookup).resolve("x" * 70 + ".test", 80)
+
+    assert str(refused.value) == f"cannot resolve host {'x' * 70 + '.test'!r}: label too long"
+
+
+async def test_the_system_lookup_answers_each_address_once() -> None:
+    answers = await system_lookup("localhost", 80)
+
+    assert answers
+    assert len(answers) == len(set(answers))
+    assert all(ipaddress.ip_address(answer).is_loopback for answer in answers)
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("[::1]", "'[::1]' is a loopback address (::1)"),
+        ("127.0.0.1", "'127.0.0.1' is a loopback address (127.0.0.1)"),
+        ("hooks.example.test", None),
+        ("203.0.113.9", "'203.0.113.9' is a private address (203.0.113.9)"),
+        ("8.8.8.8", None),
+    ],
+)
+def test_an_ip_literal_is_judged_without_a_lookup(host: str, reason: str | None) -> None:
+    refusal = literal_refusal(host)
+
+    if reason is None:
+        assert refusal is None
+    else:
+        assert refusal is not None
+        assert refusal.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("0.0.0.0", "unspecified"),  # noqa: S104 - an address to classify, not to bind
+        ("127.0.0.2", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("224.0.0.1", "multicast"),
+        ("100.64.0.1", "shared (CGNAT)"),
+        ("192.168.1.1", "private"),
+        ("4000::1", "reserved"),
+        ("::ffff:10.0.0.1", "private"),
+        ("8.8.8.8", None),
+        ("2001:4860:4860::8888", None),
+    ],
+)
+def test_each_address_class_is_named(address: str, kind: str | None) -> None:
+    parsed = ipaddress.ip_address(address)
+
+    assert address_class(parsed) == kind
+    assert is_public(parsed) is (kind is None)
