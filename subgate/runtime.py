@@ -93,36 +93,67 @@ async def service_deps(settings: Settings, redis_url: str) -> AsyncIterator[Deps
 async def run_service(
     settings: Settings, redis_url: str, *, http: bool, worker: bool, on_ready: list[str] | None = None
 ) -> None:
-    """Run the HTTP server and/or the worker in this event loop until SIGINT/SIGTERM."""
-    async with service_deps(settings, redis_url) as deps:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        tasks: list[asyncio.Task[object]] = []
-        server: uvicorn.Server | None = None
-        if http:
-            server = _Server(server_config(create_app(deps.gateway), settings.host, settings.port))
-            tasks.append(asyncio.create_task(server.serve()))
-        if worker:
-            # Supervised: a Redis outage rebuilds the arq Worker instead of ending the process.
-            tasks.append(asyncio.create_task(supervised_arq_worker(deps.worker, stop)))
-            # The loops that claim work from the store; they stop (and hand back their
-            # leases) when `stop` is set.
-            tasks.append(asyncio.create_task(Pipeline(deps.worker).run(stop)))
-        for line in on_ready or []:
-            print(line, flush=True)  # noqa: T201 - the command's output for its user
-        waiter: asyncio.Task[object] = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        stop.set()  # whatever ended first, everything else winds down too
-        if server is not None:
-            server.should_exit = True
-        waiter.cancel()
-        for task in tasks:
-            if task not in done:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=10)
-        for task in done:
-            failure = None if task is waiter or task.cancelled() else task.exception()
-            if failure is not None:
-                raise failure
+    """Run the HTTP server and/or the worker in this event loop until SIGINT/SIGTERM.
+
+    A signal while the store and Redis are being set up cancels that set-up (its own cleanup
+    runs, threads it started are waited for) and returns: a stop request, not a failure.
+    """
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    starting = asyncio.current_task()
+
+    def on_signal() -> None:
+        if starting is not None and not ready.is_set() and not stop.is_set():
+            starting.cancel()
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        async with service_deps(settings, redis_url) as deps:
+            ready.set()
+            await _run_until_stopped(deps, settings, stop, http=http, worker=worker, on_ready=on_ready)
+    except asyncio.CancelledError:
+        if ready.is_set() or not stop.is_set() or starting is None:
+            raise
+        starting.uncancel()  # the cancellation was this function's own
+        log.info("stopped_while_starting")
+
+
+async def _run_until_stopped(
+    deps: Deps,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    http: bool,
+    worker: bool,
+    on_ready: list[str] | None,
+) -> None:
+    tasks: list[asyncio.Task[object]] = []
+    server: uvicorn.Server | None = None
+    if http:
+        server = _Server(server_config(create_app(deps.gateway), settings.host, settings.port))
+        tasks.append(asyncio.create_task(server.serve()))
+    if worker:
+        # Supervised: a Redis outage rebuilds the arq Worker instead of ending the process.
+        tasks.append(asyncio.create_task(supervised_arq_worker(deps.worker, stop)))
+        # The loops that claim work from the store; they stop (and hand back their
+        # leases) when `stop` is set.
+        tasks.append(asyncio.create_task(Pipeline(deps.worker).run(stop)))
+    for line in on_ready or []:
+        print(line, flush=True)  # noqa: T201 - the command's output for its user
+    waiter: asyncio.Task[object] = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()  # whatever ended first, everything else winds down too
+    if server is not None:
+        server.should_exit = True
+    waiter.cancel()
+    for task in tasks:
+        if task not in done:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+    for task in done:
+        failure = None if task is waiter or task.cancelled() else task.exception()
+        if failure is not None:
+            raise failure

@@ -39,15 +39,12 @@ class EndpointGate:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one of the endpoint's slots; raises EndpointBusy while the endpoint is slow."""
-        while True:
-            if self.slow():
-                raise EndpointBusy
-            try:
-                async with asyncio.timeout(RECHECK_SECONDS):
-                    await self._slots.acquire()
-                break
-            except TimeoutError:
-                continue
+        if self._slots.locked():
+            await self._wait_for_slot()
+        else:
+            # A slot is free and nobody waits for one: the endpoint cannot be slow (its running
+            # attempts hold fewer than all of its slots), and acquire returns at once.
+            await self._slots.acquire()
         started = self._now()
         self._started.append(started)
         try:
@@ -55,3 +52,15 @@ class EndpointGate:
         finally:
             self._started.remove(started)
             self._slots.release()
+
+    async def _wait_for_slot(self) -> None:
+        """Wait in line for a slot, looking now and then whether the endpoint became slow."""
+        while True:
+            if self.slow():
+                raise EndpointBusy
+            try:
+                async with asyncio.timeout(RECHECK_SECONDS):
+                    await self._slots.acquire()
+                return
+            except TimeoutError:
+                continue

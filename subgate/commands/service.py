@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from subgate.commands.listen_check import host_port, listen_problem
 from subgate.settings import Settings
@@ -29,6 +31,10 @@ HTTP_OK = 200
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # Until the event loop takes SIGTERM over (`run_service`, which then cancels a set-up still
+    # under way), a stop request unwinds the start instead of ending the process on the spot:
+    # the embedded Redis is released by its last user, and the exit status is 0.
+    signal.signal(signal.SIGTERM, _stop_while_starting)
     command: str = args.command
     http = command in ("dev", "serve")
     if http and (problem := listen_problem(settings.host, settings.port)):
@@ -54,6 +60,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with redis_url_for(settings) as redis_url:
         run_async(_serve(settings, redis_url, command, lines, first_start))
     return 0
+
+
+def _stop_while_starting(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def new_key_hints(demo_merchant_id: str) -> list[str]:

@@ -3,7 +3,8 @@
 Order of preference:
 
 1. ``SUBGATE_TEST_MONGODB_URL`` - an externally managed server (CI, a developer's own).
-2. A Docker engine - a real ``mongo`` image through testcontainers.
+2. A Docker engine - a real ``mongo`` image through testcontainers, as a single-node replica
+   set (so that sessions are transactions, as in the compose stack).
 3. The ``nx-27017`` stand-in (MongoDB wire protocol over SQLite) as a child process.
 
 The stand-in is good enough for CRUD and unique indexes but not for every
@@ -25,7 +26,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pymongo import MongoClient
@@ -38,6 +39,9 @@ __all__ = ["MONGODB_URL_ENV", "MongoTarget", "docker_engine_available", "mongo_s
 
 MONGODB_URL_ENV: Final = "SUBGATE_TEST_MONGODB_URL"
 _MONGO_IMAGE: Final = "mongo:7.0"
+_MONGO_PORT: Final = 27017
+_REPLICA_SET: Final = "rs0"
+_CONTAINER_START_TIMEOUT_S: Final = 60.0
 _STANDIN_EXECUTABLE: Final = "nx-27017"
 _STANDIN_HOST: Final = "127.0.0.1"
 _STANDIN_START_TIMEOUT_S: Final = 20.0
@@ -98,13 +102,47 @@ def docker_engine_available() -> bool:
 
 @contextlib.contextmanager
 def _container() -> Iterator[str]:
-    # Imported here so machines without Docker never pay for (or trip over)
-    # the docker SDK; the old ``testcontainers.mongodb`` path is avoided
-    # because it emits a DeprecationWarning, which this suite treats as an error.
-    from testcontainers.community.mongodb import MongoDbContainer  # noqa: PLC0415 - see the comment above
+    """A real server as a single-node replica set, as the compose stack runs it.
 
-    with MongoDbContainer(_MONGO_IMAGE) as container:
-        yield container.get_connection_url()
+    Only replica-set members run transactions, and on them the store's sessions are
+    transactions: the `real_mongodb` tests (a failed session rolled back) need that. No
+    credentials: a replica set with authentication also needs a key file.
+    """
+    # Imported here so machines without Docker never pay for (or trip over) the docker SDK.
+    from testcontainers.core.container import DockerContainer  # noqa: PLC0415 - see the comment above
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy  # noqa: PLC0415 - as above
+
+    container = (
+        DockerContainer(_MONGO_IMAGE)
+        .with_command(["--replSet", _REPLICA_SET, "--bind_ip_all"])
+        .with_exposed_ports(_MONGO_PORT)
+        .waiting_for(
+            LogMessageWaitStrategy("Waiting for connections").with_startup_timeout(
+                int(_CONTAINER_START_TIMEOUT_S)
+            )
+        )
+    )
+    with container:
+        host, port = container.get_container_host_ip(), container.get_exposed_port(_MONGO_PORT)
+        # Straight to this one member: the set names it by its address inside the container.
+        url = f"mongodb://{host}:{port}/?directConnection=true"
+        _initiate_replica_set(url)
+        yield url
+
+
+def _initiate_replica_set(url: str) -> None:
+    members = [{"_id": 0, "host": f"localhost:{_MONGO_PORT}"}]
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        url, serverSelectionTimeoutMS=int(_CONTAINER_START_TIMEOUT_S * 1000)
+    )
+    with client:
+        client.admin.command("replSetInitiate", {"_id": _REPLICA_SET, "members": members})
+        deadline = time.monotonic() + _CONTAINER_START_TIMEOUT_S
+        while not client.admin.command("hello").get("isWritablePrimary"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {_REPLICA_SET} replica set elected no primary")
+            # Waiting on the server's election, which has no event to wait for.
+            time.sleep(_POLL_INTERVAL_S)
 
 
 def _find_standin_executable() -> Path:

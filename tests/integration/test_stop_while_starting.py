@@ -1,0 +1,122 @@
+"""A stop request that reaches `subgate worker` while it is still starting ends it cleanly.
+
+Before the event loop takes SIGTERM over, the start is unwound: exit status 0, not death by
+the signal; the embedded Redis this process started is released again; nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+from integrations.redis.embedded import serving_pid
+from integrations.redis.shared import LOCK_FILE_NAME
+from tests.support.cli import dev_env, run_cli
+from tests.support.redis import stopping_shared_redis
+from tests.support.service_processes import eventually
+
+
+def has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` holds `path` open (read from /proc)."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd) == str(path) for fd in fds.iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+async def test_sigterm_during_the_start_exits_0_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    env = dev_env(tmp_path)
+    env.pop("SUBGATE_REDIS_URL", None)  # the worker starts the data dir's embedded Redis itself
+    data = Path(env["SUBGATE_DATA_DIR"])
+    await run_cli("migrate", env=env, cwd=tmp_path)
+    database = (data / "subgate.db").resolve()
+    # Another process holds the write lock: the worker's start waits on it, with the store open.
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    log = tmp_path / "worker.log"
+    with stopping_shared_redis(data / "redis"), log.open("wb") as output:
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "subgate",
+            "worker",
+            env=env,
+            cwd=tmp_path,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+
+            async def waiting_on_the_store() -> bool:
+                return has_open(worker.pid, database)
+
+            await eventually(waiting_on_the_store, "the starting worker opened the store", 60)
+            assert serving_pid(data / "redis") is not None  # it started the embedded Redis first
+            worker.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                code = await worker.wait()
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+            holder.rollback()
+            holder.close()
+
+    assert code == 0, log.read_text(errors="replace")[-3000:]
+    assert serving_pid(data / "redis") is None  # its only user released it on the way out
+    with sqlite3.connect(database) as check:
+        (registered,) = check.execute("SELECT count(*) FROM workers").fetchone()
+    assert registered == 0
+
+
+async def test_sigterm_before_the_event_loop_runs_exits_0_and_starts_nothing(tmp_path: Path) -> None:
+    env = dev_env(tmp_path)
+    env.pop("SUBGATE_REDIS_URL", None)
+    data = Path(env["SUBGATE_DATA_DIR"])
+    redis_dir = data / "redis"
+    redis_dir.mkdir(parents=True)
+    lock = (redis_dir / LOCK_FILE_NAME).resolve()
+    log = tmp_path / "worker.log"
+    # Another process is starting the embedded Redis: the worker waits for its lock, before
+    # its event loop and store exist.
+    with lock.open("a") as held, log.open("wb") as output:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "subgate",
+            "worker",
+            env=env,
+            cwd=tmp_path,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+
+            async def waiting_for_the_lock() -> bool:
+                return has_open(worker.pid, lock)
+
+            await eventually(waiting_for_the_lock, "the starting worker opened the Redis lock file", 60)
+            worker.send_signal(signal.SIGTERM)
+            # The other starter is done. The worker's way out takes the lock too (to let go of
+            # the Redis it may be the last user of); whichever gets there first, the result is
+            # the same: nothing of it stays running.
+            fcntl.flock(held.fileno(), fcntl.LOCK_UN)
+            async with asyncio.timeout(30):
+                code = await worker.wait()
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+
+    assert code == 0, log.read_text(errors="replace")[-3000:]
+    assert serving_pid(redis_dir) is None
+    assert not (data / "subgate.db").exists()
