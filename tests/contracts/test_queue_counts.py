@@ -12,9 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from domain.billing.internal import InboundInternal, Outcome
-from domain.billing.model import InboundStatus
-from domain.billing.service import InboundExternal, VerifiedEvent
+from domain.billing.internal import InboundInternal
+from domain.billing.service import InboundExternal
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Connection
 from domain.merchants.service import MerchantsExternal, NewConnection
@@ -22,13 +21,12 @@ from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
 from domain.notifications.service import NewEndpoint, NotificationsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
-from integrations.providers import Ignored, event_commands
 from integrations.storage.backlog import Backlogs, QueueCounts
 from integrations.storage.documents import Document, DocumentStore, Filter, Gt, In, Lte
 from integrations.storage.txn import StoreTxn
-from integrations.stripe.adapter import StripeAdapter
+from tests.contracts.steps import apply_claimed
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
-from tests.support.stripe_events import subscription_event
+from tests.support.stripe_events import subscription_event, verified_stripe_event
 
 OWNER = "wrk_counts"
 RETRY_SECONDS = 10.0
@@ -114,31 +112,18 @@ class Work:
             "customer.subscription.created", event_id=f"evt_{name}", sub_id=f"sub_{name}"
         )
         await self.inbound.receive(
-            VerifiedEvent(
+            verified_stripe_event(
                 merchant_id=self.merchant_id,
                 connection_id=self.connection.id,
-                provider="stripe",
-                provider_event_id=f"evt_{name}",
-                type="customer.subscription.created",
+                event_id=f"evt_{name}",
+                event_type="customer.subscription.created",
                 body=body,
-                source_ip="127.0.0.1",
-                provider_created_at=None,
-                trace_carrier={},
             )
         )
 
     async def apply(self, limit: int) -> None:
         """Claim up to `limit` events, apply them and record them (their messages wait in the outbox)."""
-        adapter = StripeAdapter(clock=self.clock)
-        events = await self.inbound_internal.claim(OWNER, limit)
-        for event in events:
-            commands = await event_commands(adapter, event)
-            assert not isinstance(commands, Ignored)
-            for command in commands:
-                await self.subscriptions.apply(command)
-        await self.inbound_internal.record(
-            [Outcome(event_id=event.id, status=InboundStatus.APPLIED) for event in events]
-        )
+        await apply_claimed(self.inbound_internal, self.subscriptions, self.clock, OWNER, limit)
 
     async def deliver(self, limit: int) -> None:
         claimed = await self.notifications.claim(OWNER, limit)

@@ -30,7 +30,7 @@ import pytest
 
 from domain.billing.internal import InboundInternal, Outcome
 from domain.billing.model import InboundStatus
-from domain.billing.service import InboundExternal, VerifiedEvent
+from domain.billing.service import InboundExternal
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Connection
 from domain.merchants.service import MerchantsExternal, NewConnection
@@ -41,7 +41,6 @@ from domain.shared.pagination import PageRequest
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.ports import SubscriptionFilter
 from domain.subscriptions.service import SubscriptionsExternal
-from integrations.providers import Ignored, event_commands
 from integrations.sqlite import SqliteStore
 from integrations.storage.backlog import QueueCounts
 from integrations.storage.idempotency import KeyedRequest, StoredIdempotencyKeys
@@ -49,9 +48,9 @@ from integrations.storage.leases import WorkerRegistry
 from integrations.storage.repositories import StoreUnit
 from integrations.storage.schema import COLLECTIONS
 from integrations.storage.txn import StoreTxn
-from integrations.stripe.adapter import StripeAdapter
+from tests.contracts.steps import apply_claimed
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
-from tests.support.stripe_events import subscription_event
+from tests.support.stripe_events import subscription_event, verified_stripe_event
 
 OWNER = "wrk_plans"
 _INDEX = re.compile(r"USING (?:COVERING )?INDEX (\w+)")
@@ -81,31 +80,18 @@ class World:
             "customer.subscription.created", event_id=f"evt_{name}", sub_id=f"sub_{name}"
         )
         await self.inbound.receive(
-            VerifiedEvent(
+            verified_stripe_event(
                 merchant_id=self.merchant_id,
                 connection_id=self.connection.id,
-                provider="stripe",
-                provider_event_id=f"evt_{name}",
-                type="customer.subscription.created",
+                event_id=f"evt_{name}",
+                event_type="customer.subscription.created",
                 body=body,
-                source_ip="127.0.0.1",
-                provider_created_at=None,
-                trace_carrier={},
             )
         )
 
     async def apply_all(self) -> None:
         """Claim every accepted event, apply it and record it: outbox messages wait then."""
-        adapter = StripeAdapter(clock=self.clock)
-        events = await self.inbound_internal.claim(OWNER, 100)
-        for event in events:
-            commands = await event_commands(adapter, event)
-            assert not isinstance(commands, Ignored)
-            for command in commands:
-                await self.subscriptions.apply(command)
-        await self.inbound_internal.record(
-            [Outcome(event_id=event.id, status=InboundStatus.APPLIED) for event in events]
-        )
+        await apply_claimed(self.inbound_internal, self.subscriptions, self.clock, OWNER, 100)
 
     def traced(self) -> list[str]:
         """The statements recorded since the last call (reads, writes; not BEGIN, PRAGMA...)."""

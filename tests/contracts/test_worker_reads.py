@@ -19,7 +19,7 @@ import pytest
 
 from domain.billing.internal import InboundInternal, Outcome
 from domain.billing.model import InboundEvent, InboundStatus
-from domain.billing.service import InboundExternal, VerifiedEvent
+from domain.billing.service import InboundExternal
 from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
 from domain.subscriptions.internal import SubscriptionsInternal
@@ -32,7 +32,7 @@ from integrations.storage.txn import StoreTxn
 from integrations.stripe.adapter import StripeAdapter
 from integrations.telemetry import Telemetry
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
-from tests.support.stripe_events import subscription_event
+from tests.support.stripe_events import subscription_event, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.tasks import apply_inbound
 
@@ -54,16 +54,12 @@ class World:
     async def receive(self, name: str, event_type: str, **fields: Any) -> None:
         body = subscription_event(event_type, event_id=f"evt_{name}", **fields)
         await self.inbound.receive(
-            VerifiedEvent(
+            verified_stripe_event(
                 merchant_id=MERCHANT,
                 connection_id="conn_reads",
-                provider="stripe",
-                provider_event_id=f"evt_{name}",
-                type=event_type,
+                event_id=f"evt_{name}",
+                event_type=event_type,
                 body=body,
-                source_ip=None,
-                provider_created_at=None,
-                trace_carrier={},
             )
         )
 

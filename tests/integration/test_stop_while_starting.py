@@ -7,11 +7,14 @@ the signal; the embedded Redis this process started is released again; nothing i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import signal
 import sqlite3
 import sys
+from asyncio.subprocess import Process
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from integrations.redis.embedded import serving_pid
@@ -30,6 +33,38 @@ def has_open(pid: int, path: Path) -> bool:
         return False
 
 
+@contextlib.asynccontextmanager
+async def starting_worker(env: dict[str, str], cwd: Path, waits_on: Path) -> AsyncIterator[Process]:
+    """`subgate worker`, yielded once its start holds `waits_on` open (where it then waits);
+    killed on the way out if it still runs. Its output goes to `cwd/worker.log`."""
+    with (cwd / "worker.log").open("wb") as output:
+        worker = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "subgate", "worker"),
+            env=env,
+            cwd=cwd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+
+        async def waiting() -> bool:
+            return has_open(worker.pid, waits_on)
+
+        await eventually(waiting, f"the starting worker opened {waits_on.name}", 60)
+        yield worker
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+
+
+async def assert_exits_0(worker: Process, cwd: Path) -> None:
+    async with asyncio.timeout(30):
+        code = await worker.wait()
+    assert code == 0, (cwd / "worker.log").read_text(errors="replace")[-3000:]
+
+
 async def test_sigterm_during_the_start_exits_0_and_leaves_nothing_behind(tmp_path: Path) -> None:
     env = dev_env(tmp_path)
     env.pop("SUBGATE_REDIS_URL", None)  # the worker starts the data dir's embedded Redis itself
@@ -39,37 +74,16 @@ async def test_sigterm_during_the_start_exits_0_and_leaves_nothing_behind(tmp_pa
     # Another process holds the write lock: the worker's start waits on it, with the store open.
     holder = sqlite3.connect(database, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
-    log = tmp_path / "worker.log"
-    with stopping_shared_redis(data / "redis"), log.open("wb") as output:
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "subgate",
-            "worker",
-            env=env,
-            cwd=tmp_path,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=output,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
+    try:
+        with stopping_shared_redis(data / "redis"):
+            async with starting_worker(env, tmp_path, database) as worker:
+                assert serving_pid(data / "redis") is not None  # it started the embedded Redis first
+                worker.send_signal(signal.SIGTERM)
+                await assert_exits_0(worker, tmp_path)
+    finally:
+        holder.rollback()
+        holder.close()
 
-            async def waiting_on_the_store() -> bool:
-                return has_open(worker.pid, database)
-
-            await eventually(waiting_on_the_store, "the starting worker opened the store", 60)
-            assert serving_pid(data / "redis") is not None  # it started the embedded Redis first
-            worker.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(30):
-                code = await worker.wait()
-        finally:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
-            holder.rollback()
-            holder.close()
-
-    assert code == 0, log.read_text(errors="replace")[-3000:]
     assert serving_pid(data / "redis") is None  # its only user released it on the way out
     with sqlite3.connect(database) as check:
         (registered,) = check.execute("SELECT count(*) FROM workers").fetchone()
@@ -83,40 +97,17 @@ async def test_sigterm_before_the_event_loop_runs_exits_0_and_starts_nothing(tmp
     redis_dir = data / "redis"
     redis_dir.mkdir(parents=True)
     lock = (redis_dir / LOCK_FILE_NAME).resolve()
-    log = tmp_path / "worker.log"
     # Another process is starting the embedded Redis: the worker waits for its lock, before
     # its event loop and store exist.
-    with lock.open("a") as held, log.open("wb") as output:
+    with lock.open("a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "subgate",
-            "worker",
-            env=env,
-            cwd=tmp_path,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=output,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-
-            async def waiting_for_the_lock() -> bool:
-                return has_open(worker.pid, lock)
-
-            await eventually(waiting_for_the_lock, "the starting worker opened the Redis lock file", 60)
+        async with starting_worker(env, tmp_path, lock) as worker:
             worker.send_signal(signal.SIGTERM)
             # The other starter is done. The worker's way out takes the lock too (to let go of
             # the Redis it may be the last user of); whichever gets there first, the result is
             # the same: nothing of it stays running.
             fcntl.flock(held.fileno(), fcntl.LOCK_UN)
-            async with asyncio.timeout(30):
-                code = await worker.wait()
-        finally:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
+            await assert_exits_0(worker, tmp_path)
 
-    assert code == 0, log.read_text(errors="replace")[-3000:]
     assert serving_pid(redis_dir) is None
     assert not (data / "subgate.db").exists()

@@ -8,9 +8,9 @@ first afterwards finds the other's heartbeat stale.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,12 +22,11 @@ from pymongo import MongoClient
 
 from tests.integration.test_store_outage_scenario import (
     MIN_OUTAGE_S,
-    STOP_DEADLINE_S,
-    free_port,
     ride_out,
     service_env,
 )
-from tests.support.mongo import collect_abandoned_sockets
+from tests.support.cli import free_port
+from tests.support.mongo import collect_abandoned_sockets, launch_standin, terminate
 from tests.support.redis import CrashableRedis
 from tests.support.service_processes import SubgateProcess
 
@@ -35,7 +34,6 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SIGSTOP as Linu
 
 # MongoStore's server selection timeout: how long an operation waits for a server.
 SERVER_SELECTION_S = 5.0
-STANDIN = "nx-27017"
 
 
 @dataclass
@@ -54,38 +52,12 @@ class StoppedMongo:
         return f"mongodb://127.0.0.1:{self.port}/outage?directConnection=true"
 
     def start(self) -> None:
-        executable = Path(sys.executable).parent / STANDIN
-        log = self.workdir / "mongo-console.log"
-        with log.open("ab") as console:
-            self.server = subprocess.Popen(
-                [
-                    str(executable),
-                    *("--db", str(self.workdir / "mongo.db"), "--host", "127.0.0.1", "-p", str(self.port)),
-                    *("--log-file", str(self.workdir / "mongo.log"), "--pid-file", str(self.workdir / "pid")),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + STOP_DEADLINE_S
-        while not self._answers():
-            assert self.server.poll() is None, log.read_text(errors="replace")[-2000:]
-            assert time.monotonic() < deadline, "the MongoDB server did not start"
-            time.sleep(0.05)  # waiting for the server to listen; bounded by the deadline above
+        self.server, _ = launch_standin(self.workdir, self.port, db=str(self.workdir / "mongo.db"))
 
     def stop(self) -> None:
         server, self.server = self.server, None
-        if server is not None and server.poll() is None:
-            server.terminate()
-            server.wait(timeout=STOP_DEADLINE_S)
-
-    def _answers(self) -> bool:
-        with self._client(timeout_ms=300) as client:
-            try:
-                client.admin.command("ping")
-            except Exception:  # noqa: BLE001 - any failure means "not up yet"
-                return False
-        return True
+        if server is not None:
+            terminate(server)
 
     @contextmanager
     def _client(self, timeout_ms: int = 5000) -> Iterator[MongoClient[dict[str, Any]]]:
@@ -102,8 +74,8 @@ class StoppedMongo:
     def end(self, _processes: Sequence[SubgateProcess]) -> None:
         self.start()
 
-    def writable_now(self) -> bool:
-        return True  # no lock outlives an operation on MongoDB
+    def no_writer(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # no lock outlives an operation on MongoDB
 
     def provider_event_ids(self) -> set[str]:
         with self._client() as client:

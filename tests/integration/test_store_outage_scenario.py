@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,7 +37,7 @@ from typing import Any, Protocol
 import httpx
 from aiohttp import web
 
-from tests.support.cli import dev_env, run_cli, wait_until_healthy
+from tests.support.cli import dev_env, free_port, run_cli, wait_until_healthy
 from tests.support.service_processes import STRIPE_SECRET, SubgateProcess, connect_stripe, eventually
 from tests.support.stripe_events import signed_headers, subscription_event
 
@@ -69,8 +68,9 @@ class Outage(Protocol):
 
     def end(self, processes: Sequence[SubgateProcess]) -> None: ...
 
-    def writable_now(self) -> bool:
-        """Whether no process holds the store's write lock at this moment."""
+    def no_writer(self) -> contextlib.AbstractContextManager[None]:
+        """Keep every process from writing to the store during the `with` block (entered once
+        the writer of the moment, if any, is done)."""
         ...
 
     def provider_event_ids(self) -> set[str]:
@@ -128,29 +128,14 @@ def _copy(source: Any, log: Path) -> None:
 
 def pause(processes: Sequence[SubgateProcess], outage: Outage) -> None:
     """SIGSTOP the processes, at a moment when none of them holds the store's write lock."""
-    deadline = time.monotonic() + STOP_DEADLINE_S
-    while True:
+    with outage.no_writer():
         for one in processes:
             os.kill(one.process.pid, signal.SIGSTOP)
-        if outage.writable_now():
-            return
-        # Stopped inside a write transaction: let it finish and try again.
-        for one in processes:
-            os.kill(one.process.pid, signal.SIGCONT)
-        assert time.monotonic() < deadline, "the workers never let go of the write lock"
-        time.sleep(0.05)  # between two attempts to pause; bounded by the deadline above
 
 
 def resume(processes: Sequence[SubgateProcess]) -> None:
     for one in processes:
         os.kill(one.process.pid, signal.SIGCONT)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # --------------------------------------------------------------------------- the scenario

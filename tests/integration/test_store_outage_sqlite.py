@@ -17,7 +17,7 @@ import contextlib
 import resource
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import pytest
 from tests.integration.test_store_outage_scenario import (
     MIN_OUTAGE_S,
     QUICK_FAILURES_OUTAGE_S,
+    STOP_DEADLINE_S,
     ride_out,
     service_env,
 )
@@ -48,14 +49,16 @@ class SqliteOutage:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=5, isolation_level=None)
 
-    def writable_now(self) -> bool:
-        with contextlib.closing(sqlite3.connect(self.path, timeout=0.2, isolation_level=None)) as probe:
+    @contextlib.contextmanager
+    def no_writer(self) -> Iterator[None]:
+        with contextlib.closing(
+            sqlite3.connect(self.path, timeout=STOP_DEADLINE_S, isolation_level=None)
+        ) as holder:
+            holder.execute("BEGIN IMMEDIATE")  # SQLite's busy handler waits out the writer of the moment
             try:
-                probe.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:
-                return False
-            probe.execute("ROLLBACK")
-        return True
+                yield
+            finally:
+                holder.execute("ROLLBACK")
 
     def provider_event_ids(self) -> set[str]:
         with contextlib.closing(self._connect()) as conn:

@@ -35,7 +35,14 @@ from pymongo.errors import PyMongoError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["MONGODB_URL_ENV", "MongoTarget", "docker_engine_available", "mongo_server"]
+__all__ = [
+    "MONGODB_URL_ENV",
+    "MongoTarget",
+    "docker_engine_available",
+    "launch_standin",
+    "mongo_server",
+    "terminate",
+]
 
 MONGODB_URL_ENV: Final = "SUBGATE_TEST_MONGODB_URL"
 _MONGO_IMAGE: Final = "mongo:7.0"
@@ -162,43 +169,42 @@ def _find_standin_executable() -> Path:
 
 @contextlib.contextmanager
 def _standin() -> Iterator[str]:
-    executable = _find_standin_executable()
     with tempfile.TemporaryDirectory(prefix="subgate-nx27017-") as scratch:
-        workdir = Path(scratch)
-        # Explicit pid/log paths matter: the defaults are shared files in /tmp,
-        # and a pid file naming a live process makes a second server refuse to start.
-        log_file = workdir / "nx-27017.log"
-        console_file = workdir / "console.log"
-        port = _pick_free_port()
-        command = [
-            str(executable),
-            "--db",
-            "memory",
-            "-p",
-            str(port),
-            "--host",
-            _STANDIN_HOST,
-            "--log-file",
-            str(log_file),
-            "--pid-file",
-            str(workdir / "nx-27017.pid"),
-        ]
-        # stdout/stderr go to a file: a pipe nobody drains would eventually
-        # block the server, which logs every command it handles.
-        with console_file.open("wb") as console:
-            process = subprocess.Popen(
-                command,
-                cwd=workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-            )
+        process, url = launch_standin(Path(scratch), _pick_free_port())
         try:
-            url = f"mongodb://{_STANDIN_HOST}:{port}/?directConnection=true"
-            _wait_for_ping(process, url, console_file)
             yield url
         finally:
-            _terminate(process)
+            terminate(process)
+
+
+def launch_standin(workdir: Path, port: int, db: str = "memory") -> tuple[subprocess.Popen[bytes], str]:
+    """Start the stand-in on `port` (`db`: "memory" or a file, which outlives the process) and
+    return it once it answers, with its URL. Its files are kept in `workdir`."""
+    # Explicit pid/log paths matter: the defaults are shared files in /tmp,
+    # and a pid file naming a live process makes a second server refuse to start.
+    console_file = workdir / "console.log"
+    command = [
+        str(_find_standin_executable()),
+        *("--db", db, "-p", str(port), "--host", _STANDIN_HOST),
+        *("--log-file", str(workdir / "nx-27017.log"), "--pid-file", str(workdir / "nx-27017.pid")),
+    ]
+    # stdout/stderr go to a file: a pipe nobody drains would eventually
+    # block the server, which logs every command it handles.
+    with console_file.open("ab") as console:
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"mongodb://{_STANDIN_HOST}:{port}/?directConnection=true"
+    try:
+        _wait_for_ping(process, url, console_file)
+    except BaseException:
+        terminate(process)
+        raise
+    return process, url
 
 
 def _wait_for_ping(process: subprocess.Popen[bytes], url: str, console_file: Path) -> None:
@@ -242,7 +248,7 @@ def _ping(url: str) -> bool:
     return bool(reply.get("ok"))
 
 
-def _terminate(process: subprocess.Popen[bytes]) -> None:
+def terminate(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:

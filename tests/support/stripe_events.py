@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import orjson
 
+from domain.billing.service import VerifiedEvent
 from integrations.stripe.signature import sign_stripe_payload
 
 __all__ = [
@@ -293,3 +294,21 @@ def signed_headers(body: bytes, secret: str, t: int) -> dict[str, str]:
         "content-type": "application/json; charset=utf-8",
         "stripe-signature": sign_stripe_payload(body, secret, t),
     }
+
+
+def verified_stripe_event(
+    *, merchant_id: str, connection_id: str, event_id: str, event_type: str, body: bytes
+) -> VerifiedEvent:
+    """A Stripe event as the gateway passes it on once its signature checked out (no client
+    address, no creation time read from the payload, no trace)."""
+    return VerifiedEvent(
+        merchant_id=merchant_id,
+        connection_id=connection_id,
+        provider="stripe",
+        provider_event_id=event_id,
+        type=event_type,
+        body=body,
+        source_ip=None,
+        provider_created_at=None,
+        trace_carrier={},
+    )

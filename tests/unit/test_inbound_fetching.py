@@ -18,7 +18,6 @@ import respx
 
 from domain.billing.internal import Outcome
 from domain.billing.model import InboundEvent, InboundStatus
-from domain.billing.service import VerifiedEvent
 from domain.merchants.model import Connection
 from domain.merchants.service import ConnectionChange, NewConnection
 from domain.shared.errors import ConcurrencyConflict
@@ -35,6 +34,7 @@ from tests.support.stripe_events import (
     subscription_event,
     subscription_object,
     thin_event_body,
+    verified_stripe_event,
 )
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.tasks import apply_inbound
@@ -51,16 +51,12 @@ class World:
 
     async def receive(self, body: bytes, event_type: str, event_id: str) -> InboundEvent:
         await self.services.inbound.receive(
-            VerifiedEvent(
+            verified_stripe_event(
                 merchant_id=self.connection.merchant_id,
                 connection_id=self.connection.id,
-                provider="stripe",
-                provider_event_id=event_id,
-                type=event_type,
+                event_id=event_id,
+                event_type=event_type,
                 body=body,
-                source_ip=None,
-                provider_created_at=None,
-                trace_carrier={},
             )
         )
         [claimed] = await self.services.inbound_internal.claim("wrk_test", 10)

@@ -13,7 +13,6 @@ from datetime import timedelta
 import pytest
 
 from domain.billing.model import InboundEvent, InboundStatus
-from domain.billing.service import VerifiedEvent
 from domain.merchants.model import Connection
 from domain.merchants.service import NewConnection
 from domain.shared.events import EventType
@@ -22,7 +21,12 @@ from integrations.storage.leases import WorkerRegistry
 from integrations.telemetry import Telemetry
 from subgate.bootstrap import providers
 from tests.support.fakes import Services, build_services
-from tests.support.stripe_events import event_body, invoice_paid_event, subscription_event
+from tests.support.stripe_events import (
+    event_body,
+    invoice_paid_event,
+    subscription_event,
+    verified_stripe_event,
+)
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.tasks import apply_inbound
 
@@ -35,16 +39,12 @@ class Worker:
 
     async def receive(self, body: bytes, event_type: str, event_id: str) -> None:
         await self.services.inbound.receive(
-            VerifiedEvent(
+            verified_stripe_event(
                 merchant_id=self.connection.merchant_id,
                 connection_id=self.connection.id,
-                provider="stripe",
-                provider_event_id=event_id,
-                type=event_type,
+                event_id=event_id,
+                event_type=event_type,
                 body=body,
-                source_ip=None,
-                provider_created_at=None,
-                trace_carrier={},
             )
         )
 

@@ -15,21 +15,18 @@ from integrations.signals import LocalSignal
 from integrations.storage.leases import WorkerRegistry
 from integrations.telemetry import Telemetry
 from tests.support.fakes import Services, build_services
+from tests.support.stripe_events import verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.pipeline import Pipeline
 
 
 def verified(provider_event_id: str) -> VerifiedEvent:
-    return VerifiedEvent(
+    return verified_stripe_event(
         merchant_id="mer_1",
         connection_id="conn_1",
-        provider="stripe",
-        provider_event_id=provider_event_id,
-        type="invoice.paid",
+        event_id=provider_event_id,
+        event_type="invoice.paid",
         body=b"{}",
-        source_ip=None,
-        provider_created_at=None,
-        trace_carrier={},
     )
 
 

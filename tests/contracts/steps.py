@@ -1,0 +1,25 @@
+"""Steps of the worker's inbound path, run by hand in contract tests that watch the store."""
+
+from __future__ import annotations
+
+from domain.billing.internal import InboundInternal, Outcome
+from domain.billing.model import InboundStatus
+from domain.shared.clock import Clock
+from domain.subscriptions.internal import SubscriptionsInternal
+from integrations.providers import Ignored, event_commands
+from integrations.stripe.adapter import StripeAdapter
+
+
+async def apply_claimed(
+    inbound: InboundInternal, subscriptions: SubscriptionsInternal, clock: Clock, owner: str, limit: int
+) -> None:
+    """Claim up to `limit` accepted Stripe events, apply them and record them as applied (their
+    outbox messages wait to be fanned out)."""
+    adapter = StripeAdapter(clock=clock)
+    events = await inbound.claim(owner, limit)
+    for event in events:
+        commands = await event_commands(adapter, event)
+        assert not isinstance(commands, Ignored)
+        for command in commands:
+            await subscriptions.apply(command)
+    await inbound.record([Outcome(event_id=event.id, status=InboundStatus.APPLIED) for event in events])
