@@ -116,6 +116,28 @@ async def test_the_same_key_with_another_body_is_409_and_changes_nothing(gateway
     assert gateway.store.documents("connections") == []
 
 
+async def test_the_same_key_and_body_on_another_path_is_409_and_changes_nothing(gateway: Gateway) -> None:
+    _, api_key = await gateway.merchant()
+    async with client_for(gateway, api_key, CountingCheck()) as client:
+        first = (await post(client, key=None)).json()
+        second = (await post(client, {"url": "https://other.example.com/subgate"}, key=None)).json()
+        untouched = next(e for e in gateway.store.documents("endpoints") if e["id"] == second["id"])
+        # Two rotations, the same (empty) body, paths that differ only in the endpoint's id.
+        rotated = await client.post(
+            f"/v1/endpoints/{first['id']}/rotate-secret", headers={"Idempotency-Key": KEY}
+        )
+        elsewhere = await client.post(
+            f"/v1/endpoints/{second['id']}/rotate-secret", headers={"Idempotency-Key": KEY}
+        )
+
+    assert rotated.status_code == 200, rotated.text
+    assert_error(elsewhere, 409, "idempotency_key_reused")
+    assert "idempotent-replayed" not in elsewhere.headers
+    assert next(e for e in gateway.store.documents("endpoints") if e["id"] == second["id"]) == untouched
+    [record] = records(gateway)
+    assert (record["key"], record["state"], record["response_status"]) == (KEY, "completed", 200)
+
+
 async def test_two_concurrent_requests_with_one_key_have_one_effect(gateway: Gateway) -> None:
     _, api_key = await gateway.merchant()
     check = CountingCheck(hold=True)
