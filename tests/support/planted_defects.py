@@ -110,6 +110,67 @@ DEFECTS = (
         line="self.status_code // 100 == SUCCESS_CLASS",
         planted="self.status_code == 200",
     ),
+    Defect(
+        name="polar-id-and-timestamp-swapped",
+        path="integrations/polar/signature.py",
+        line='return f"{message_id}.{timestamp}.".encode() + body',
+        planted='return f"{timestamp}.{message_id}.".encode() + body',
+    ),
+    Defect(
+        name="payment-failed-plan-unescaped",
+        path="integrations/email/templates/payment.failed.html",
+        line="<strong>{{ plan }}</strong>",
+        planted="<strong>{{ plan|safe }}</strong>",
+    ),
+    Defect(
+        name="metrics-gate-reads-one-forwarded-line",
+        path="gateway/metrics_endpoint.py",
+        line='request.headers.getlist("x-forwarded-for")',
+        planted='request.headers.getlist("x-forwarded-for")[:1]',
+    ),
+    Defect(
+        name="inbound-source-reads-one-forwarded-line",
+        path="gateway/inbound.py",
+        line='request.headers.getlist("x-forwarded-for")',
+        planted='request.headers.getlist("x-forwarded-for")[:1]',
+    ),
+    Defect(
+        name="stripe-signature-compared-with-eq",
+        path="integrations/stripe/signature.py",
+        line="any(hmac.compare_digest(expected, given) for given in parsed.signatures)",
+        planted="any(expected == given for given in parsed.signatures)",
+    ),
+    Defect(
+        name="polar-signature-compared-with-eq",
+        path="integrations/polar/signature.py",
+        line="any(hmac.compare_digest(expected, given) for given in parsed.signatures)",
+        planted="any(expected == given for given in parsed.signatures)",
+    ),
+    Defect(
+        name="metrics-token-compared-with-eq",
+        path="gateway/metrics_endpoint.py",
+        line="hmac.compare_digest(presented.strip().encode(), token.encode())",
+        planted="presented.strip().encode() == token.encode()",
+    ),
+    Defect(
+        # API keys are looked up by digest, never compared: in clear, the store would compare the key.
+        name="api-key-stored-in-clear",
+        path="domain/merchants/model.py",
+        line="return hashlib.sha256(api_key.encode()).hexdigest()",
+        planted="return api_key",
+    ),
+    Defect(
+        name="idempotency-path-not-compared",
+        path="gateway/idempotency.py",
+        line="for part in (method.encode(), path.encode(), query, body):",
+        planted="for part in (method.encode(), query, body):",
+    ),
+    Defect(
+        name="idle-pump-polls-early",
+        path="workers/pumps.py",
+        line="await _first_of(stopping, self._nudge, self._poll)",
+        planted="await _first_of(stopping, self._nudge, min(self._poll, 1.0))",
+    ),
 )
 
 
