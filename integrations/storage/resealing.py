@@ -64,8 +64,11 @@ class Resealer:
     async def check(self) -> None:
         """Raise SecretUnreadable, naming the setting, if a stored secret no configured key opens."""
         for census in await self.census():
-            if census.unreadable:
-                example, key = await self._unreadable_example(census.collection)
+            if census.unreadable <= 0:
+                continue
+            found = await self._unreadable_example(census.collection)
+            if found is not None:
+                example, key = found
                 raise SecretUnreadable(
                     f"{self._keyring.source}: {census.unreadable} document(s) of {census.collection} hold "
                     f"secrets sealed with a key that is not configured (for example {example}, sealed "
@@ -74,17 +77,22 @@ class Resealer:
                 )
 
     async def census(self) -> list[Census]:
-        """How the documents of each collection that holds secrets are sealed (counts over an index)."""
+        """How the documents of each collection that holds secrets are sealed (counts over an index).
+
+        The counts are not one snapshot: a document written or re-sealed meanwhile can make
+        `unreadable` too high (never too low: the total is counted last), which `check`
+        confirms by finding such a document before it says so.
+        """
         current = self._keyring.current
         found = []
         async with self._store.session() as session:
             for collection in SEALED_COLLECTIONS:
-                total = await session.count(collection, {})
-                clear = await session.count(collection, {SEALED_WITH: None})
                 first = 0 if current is None else await session.count(collection, {SEALED_WITH: current})
                 older = 0
                 if self._keyring.older:
                     older = await session.count(collection, {SEALED_WITH: In(self._keyring.older)})
+                clear = await session.count(collection, {SEALED_WITH: None})
+                total = await session.count(collection, {})
                 found.append(
                     Census(
                         collection=collection,
@@ -147,7 +155,7 @@ class Resealer:
                     after = docs[-1]["id"]
         return resealed, looked
 
-    async def _unreadable_example(self, collection: str) -> tuple[str, str]:
+    async def _unreadable_example(self, collection: str) -> tuple[str, str] | None:
         """A document of `collection` sealed with a key that is not configured, and that key's id."""
         readable = {*self._keyring.key_ids, None}
         after: str | None = None
@@ -159,7 +167,7 @@ class Resealer:
                 if doc.get(SEALED_WITH) not in readable:
                     return str(doc["id"]), str(doc[SEALED_WITH])
             if len(docs) < _PAGE:
-                return "(written meanwhile)", "?"
+                return None
             after = docs[-1]["id"]
 
 

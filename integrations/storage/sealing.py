@@ -71,7 +71,7 @@ class Keyring:
         token = self._sealer.encrypt(value.encode("utf-8")).decode("ascii")
         return f"{SEALED_PREFIX}{self._current}:{token}"
 
-    def open(self, stored: str, where: str) -> str:
+    def open(self, stored: str, where: str = "a stored document") -> str:
         """The value `stored` seals; `where` names its document for the error message."""
         if not isinstance(stored, str):
             raise SecretUnreadable(f"{where}: a stored secret is not a string")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +22,14 @@ from domain.merchants.model import Connection, Provider
 from domain.notifications.model import Endpoint, SigningSecret
 from integrations.mongo import MongoStore
 from integrations.sqlite import SqliteStore
-from integrations.storage.documents import Document, DocumentStore, StorageError
+from integrations.storage.documents import (
+    Document,
+    DocumentSession,
+    DocumentStore,
+    Filter,
+    IndexSpec,
+    StorageError,
+)
 from integrations.storage.idempotency import (
     KeyedRequest,
     Replay,
@@ -295,6 +304,61 @@ async def test_a_secret_no_configured_key_opens_stops_the_start_and_names_the_se
 
         with pytest.raises(StorageError, match=SETTING):  # a request answers 503, never 500
             await StoreTxn(store)(work)
+
+
+class WritesWhileCounted:
+    """A backend with a writer that adds a connection just before each total is counted: what a
+    store shared with a running service sees while another process starts."""
+
+    def __init__(self, inner: DocumentStore) -> None:
+        self.inner = inner
+        self.added = 0
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[DocumentSession]:
+        async with self.inner.session() as session:
+            yield _CountingSession(session, self)
+
+    async def migrate(self, collections: Mapping[str, Sequence[IndexSpec]]) -> None:
+        await self.inner.migrate(collections)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class _CountingSession:
+    def __init__(self, inner: DocumentSession, backend: WritesWhileCounted) -> None:
+        self._inner = inner
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def count(self, collection: str, where: Filter) -> int:
+        if collection == "connections" and not where:
+            self._backend.added += 1
+            doc = {"id": f"conn_late_{self._backend.added}", "version": 0, "webhook_secrets": ["whsec_late"]}
+            await self._inner.insert(collection, doc)
+        return await self._inner.count(collection, where)
+
+
+async def test_documents_written_while_the_start_counts_are_no_reason_to_refuse(
+    backend: DocumentStore,
+) -> None:
+    await write_everything(sealed(backend, OLD_KEY))
+    racing = WritesWhileCounted(backend)
+    store = SealedStore(racing, Keyring([NEW_KEY, OLD_KEY]))
+
+    await Resealer(store, FakeClock(NOW)).check()
+
+    assert racing.added == 1
+    census = {
+        c.collection: c for c in await Resealer(sealed(backend, NEW_KEY, OLD_KEY), FakeClock(NOW)).census()
+    }
+    assert census["connections"].unreadable == 0
 
 
 async def test_a_merchant_secret_shaped_like_a_sealed_value_is_only_ever_a_secret(

@@ -145,8 +145,8 @@ DEFECTS = (
     Defect(
         name="unreadable-secret-passes-the-start",
         path="integrations/storage/resealing.py",
-        line="if census.unreadable:",
-        planted="if False:",
+        line="if census.unreadable <= 0:",
+        planted="if True:",
     ),
 )
 
