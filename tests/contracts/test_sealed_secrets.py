@@ -208,7 +208,7 @@ async def test_secrets_kept_in_clear_before_a_key_read_and_are_sealed_over_time(
     await read_back(store)
     docs = await raw_documents(backend, request)
     assert all(value.startswith(SEALED_PREFIX) for doc in docs for value in sealed_values(doc))
-    if not isinstance(backend, SqliteStore):  # SQLite may keep a freed page's old bytes for a while
+    if not isinstance(backend, SqliteStore):  # SQLite's write-ahead log keeps older pages until reused
         assert_no_secret_in(await stored_text(backend, request))
 
 
