@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import structlog
 from arq.connections import ArqRedis
@@ -28,7 +27,6 @@ from integrations.email.mailers import KeepingMailer, SmtpMailer
 from integrations.email.render import EmailRenderer
 from integrations.email.url import parse_smtp_url
 from integrations.metrics import MeteredJournal
-from integrations.mongo.store import MongoStore
 from integrations.outbound.sender import HttpWebhookSender, OutboundClient, build_client
 from integrations.outbound.targets import registration_check
 from integrations.polar.adapter import PolarAdapter
@@ -36,24 +34,19 @@ from integrations.providers import ApiKeyLookup, ProviderAdapter
 from integrations.redis.client import ping as ping_redis, redis_client
 from integrations.redis.ratelimit import RedisRateLimiter, parse_rate_limit
 from integrations.signals import FanOutSignal, LocalSignal, RedisSignal
-from integrations.sqlite.store import SqliteStore
 from integrations.storage.backlog import QueueCounts
 from integrations.storage.documents import DocumentStore, StorageError
 from integrations.storage.idempotency import StoredIdempotencyKeys
 from integrations.storage.leases import WorkerRegistry
+from integrations.storage.resealing import Resealer
 from integrations.storage.schema import COLLECTIONS
 from integrations.storage.txn import StoreTxn
 from integrations.stripe.adapter import StripeAdapter
 from integrations.stripe.management import StripeManagement
 from integrations.telemetry import Telemetry, TracedMailer, TracedTxn
+from subgate.commands.store import open_store
 from subgate.settings import Settings
 from workers.deps import WorkerConfig, WorkerDeps
-
-
-def open_store(database_url: str) -> DocumentStore:
-    if database_url.startswith("sqlite:///"):
-        return SqliteStore(Path(database_url.removeprefix("sqlite:///")))
-    return MongoStore(database_url)
 
 
 def providers(
@@ -104,6 +97,8 @@ class Deps:
     gateway: GatewayDeps
     worker: WorkerDeps
     admin: MerchantsInternal
+    # Checks at start that every stored secret opens; the worker re-seals with it after a rotation.
+    secrets: Resealer
     rate_limiter: RedisRateLimiter | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -135,7 +130,9 @@ async def build(
         sample_ratio=settings.trace_sample_ratio,
         metrics_endpoint=settings.otlp_metrics_endpoint,
     )
-    store = open_store(settings.database_url)
+    # Secrets are sealed and opened on their way to and from the backend (SUBGATE_SECRET_KEY).
+    store = open_store(settings)
+    resealer = Resealer(store, clock)
     url = redis_url or settings.redis_url
     if url is None:
         raise ValueError("a Redis URL is required (the dev command starts an embedded one)")
@@ -174,6 +171,7 @@ async def build(
         signal=remote,
         http=http,
         admin=MerchantsInternal(txn, clock),
+        secrets=resealer,
         rate_limiter=limiter,
         gateway=GatewayDeps(
             config=GatewayConfig(
@@ -215,6 +213,7 @@ async def build(
             signal=local,
             registry=WorkerRegistry(store, clock),
             queues=QueueCounts(store, clock),
+            secrets=resealer,
             redis=redis,
             subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier, timing=timing),
             inbound=InboundInternal(txn, clock),

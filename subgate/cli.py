@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from domain.shared.errors import DomainError
 from integrations.storage.documents import StorageError
 from subgate.commands.settings_help import settings_epilog
 from subgate.commands.stripe_events import EVENT_TYPES, INTERVALS, STATUSES
+from subgate.datadir import PRIVATE_UMASK, tighten
 from subgate.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _merchant_commands(commands)
     _dlq_commands(commands)
+    _secret_commands(commands)
     _event_commands(commands)
     _receive_command(commands)
     return parser
@@ -114,6 +117,27 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     replay.set_defaults(run=LazyCommand("dlq", "replay"))
 
 
+def _secret_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = commands.add_parser(
+        "secrets",
+        help="the keys that seal stored secrets (SUBGATE_SECRET_KEY)",
+        description="Stored webhook secrets, endpoint secrets and provider API keys are sealed with "
+        "the first key of SUBGATE_SECRET_KEY (else with the data directory's key file, which "
+        "`subgate dev` makes); the other keys listed only open what they sealed.",
+    )
+    actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("new-key", help="print a new random key").set_defaults(
+        run=LazyCommand("secret_keys", "new_key")
+    )
+    actions.add_parser(
+        "status", help="how many stored documents are sealed with the first key, an older one, or not"
+    ).set_defaults(run=LazyCommand("secret_keys", "status"))
+    actions.add_parser(
+        "reencrypt",
+        help="re-seal every stored secret with the first key now (the worker does it over time)",
+    ).set_defaults(run=LazyCommand("secret_keys", "reencrypt"))
+
+
 def _event_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     events = commands.add_parser("events", help="send a provider event to the running service")
     actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -158,12 +182,15 @@ def _receive_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before anything is created: the data directory 0700, every file in it 0600.
+    os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(dev=args.command == "dev")
     except SettingsError as error:
         print(f"subgate: configuration error: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 2
+    tighten(settings.data_dir)
     run: Command = args.run
     try:
         return run(args, settings)

@@ -85,6 +85,9 @@ async def service_deps(settings: Settings, redis_url: str) -> AsyncIterator[Deps
     deps = await build(settings, redis_url=redis_url)
     try:
         await migrate(deps.store)
+        # A secret that no configured key opens stops the start here, naming SUBGATE_SECRET_KEY,
+        # rather than failing every request or webhook that needs it.
+        await deps.secrets.check()
         yield deps
     finally:
         await deps.close()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from domain.notifications.emails import has_line_break
 from domain.notifications.retry import parse_schedule
 from domain.shared.errors import ValidationFailed
 from integrations.email.url import parse_smtp_url
+from integrations.storage.keys import SETTING as SECRET_KEY_SETTING, parse_keys
+from subgate.keyfile import key_file, read_key_file
 
 SECONDS_PER_DAY = 86_400
 # Deliveries one worker process has in flight at once.
@@ -66,6 +69,11 @@ class Settings:
     rate_limit: str | None = DEFAULT_RATE_LIMIT
     # Days a subscription subgate runs stays past_due before the scheduler makes it unpaid.
     past_due_grace_days: int = DEFAULT_PAST_DUE_GRACE_DAYS
+    # Keys that seal stored secrets, the first one sealing; empty: secrets are kept in clear.
+    # Left out of the repr, so that logging the settings never shows them.
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Where they came from, for messages: the setting, or the data directory's key file.
+    secret_key_source: str = SECRET_KEY_SETTING
 
     @property
     def base_url(self) -> str:
@@ -181,7 +189,34 @@ def load_settings(
         order_wait_seconds=_float(env, "SUBGATE_ORDER_WAIT_SECONDS", 600.0),
         rate_limit=_rate_limit(env),
         past_due_grace_days=_grace_days(env),
+        **_secret_keys(env, data_dir),
     )
+
+
+def key_file_source(path: Path) -> str:
+    return f"{SECRET_KEY_SETTING} (unset: the key file {path})"
+
+
+def _secret_keys(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
+    """SUBGATE_SECRET_KEY; while it is unset, the data directory's key file when there is one."""
+    raw = env.get("SUBGATE_SECRET_KEY", "").strip()
+    source = SECRET_KEY_SETTING
+    if not raw:
+        path = key_file(data_dir)
+        try:
+            raw = read_key_file(path) or ""
+        except (OSError, UnicodeDecodeError) as error:
+            raise SettingsError(
+                f"{SECRET_KEY_SETTING} is unset and the key file {path} cannot be read: {error}"
+            ) from None
+        source = key_file_source(path)
+        if not raw:
+            return {}
+    try:
+        keys = parse_keys(raw, source)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    return {"secret_keys": keys, "secret_key_source": source}
 
 
 def _grace_days(env: Mapping[str, str]) -> int:

@@ -15,6 +15,7 @@ from integrations.providers import ProviderAdapter
 from integrations.signals import LocalSignal
 from integrations.storage.backlog import QueueCounts
 from integrations.storage.leases import WorkerRegistry
+from integrations.storage.resealing import Resealer
 from integrations.telemetry import Telemetry
 
 
@@ -50,3 +51,5 @@ class WorkerDeps:
     notifications: NotificationsInternal
     # What the store's queues hold, for the queue gauges (workers.gauges); None: no gauges.
     queues: QueueCounts | None = None
+    # Re-seals stored secrets with the first key after a rotation (workers.runner); None: never.
+    secrets: Resealer | None = None

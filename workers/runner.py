@@ -7,6 +7,10 @@ workers look at the store at once, and the scheduler, a cron job that carries ou
 subscriptions' timed moves (trial reminders, cancellations at the period end, expiries,
 unpaid after the grace period; see `domain.subscriptions.schedule`).
 
+Each scheduler run also re-seals a few stored secrets with the first key of
+`SUBGATE_SECRET_KEY` after a rotation (nothing once every one is sealed with it; see
+`integrations.storage.resealing`).
+
 The scheduler runs as often as the loops look at the store (`WorkerConfig.poll_seconds`,
 rounded up to whole seconds, the resolution of arq's cron). With several workers, arq
 enqueues each run once under a job id of its own; a run repeated anyway, or two at once,
@@ -54,10 +58,13 @@ async def run_scheduler(ctx: dict[str, Any]) -> str:
         return "busy"  # the previous run of this worker is still going; the next tick comes soon
     async with busy:
         run = await deps.subscriptions.run_schedule()
-    if run.events:
-        deps.signal.notify(WorkKind.OUTBOX)
+        if run.events:
+            deps.signal.notify(WorkKind.OUTBOX)
+        resealed = 0 if deps.secrets is None else await deps.secrets.step()
     if run.moves:
         log.info("scheduler_ran", moves=run.moves, notifications=run.events)
+    if resealed:
+        log.info("secrets_resealed", documents=resealed)
     return f"{run.moves} moves"
 
 

@@ -16,7 +16,7 @@ from domain.merchants.ports import MerchantsUnit
 from domain.shared.clock import Clock
 from domain.shared.errors import NotFound, Unauthenticated, ValidationFailed
 from domain.shared.ids import new_id
-from domain.shared.txn import TxnFn
+from domain.shared.txn import TxnFn, with_retries
 
 MAX_SECRETS = 5
 MIN_SECRET_LENGTH = 8
@@ -139,7 +139,9 @@ class MerchantsExternal:
             return changed
 
         try:
-            return await self._txn(work)
+            # Read again and re-applied when another write came first (a worker re-sealing the
+            # stored secrets with a new key, say): the change is made on what is stored now.
+            return await with_retries(self._txn, work)
         finally:
             self._webhook_connections.pop(connection_id, None)
 

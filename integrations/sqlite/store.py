@@ -438,6 +438,9 @@ class SqliteStore:
             # FULL syncs the WAL on every commit: an acknowledged webhook must
             # survive a power cut, not only a process crash. Group commit pays for it.
             conn.execute("PRAGMA synchronous = FULL")
+            # Freed content is overwritten, so a secret replaced by its sealed form (or a deleted
+            # row) does not linger in the file's free space; some builds default to it, not all.
+            conn.execute("PRAGMA secure_delete = ON")
         except BaseException:
             conn.close()
             raise

@@ -8,7 +8,12 @@ from integrations.storage.documents import IndexSpec
 
 COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
     "merchants": (IndexSpec("merchants_key_hash", ("api_key_hash",), unique=True),),
-    "connections": (IndexSpec("connections_merchant", ("merchant_id", "id")),),
+    # `sealed_with`: which key sealed a document's secrets (integrations.storage.sealed); the
+    # re-sealing after a rotation finds the documents an older key sealed by it.
+    "connections": (
+        IndexSpec("connections_merchant", ("merchant_id", "id")),
+        IndexSpec("connections_sealed_with", ("sealed_with", "id")),
+    ),
     "customers": (IndexSpec("customers_merchant", ("merchant_id", "id")),),
     "plans": (IndexSpec("plans_merchant", ("merchant_id", "id")),),
     "subscriptions": (
@@ -32,7 +37,10 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("inbound_events_due", ("status", "due_at")),
         IndexSpec("inbound_events_lease", ("lease_owner",)),
     ),
-    "endpoints": (IndexSpec("endpoints_merchant", ("merchant_id", "id")),),
+    "endpoints": (
+        IndexSpec("endpoints_merchant", ("merchant_id", "id")),
+        IndexSpec("endpoints_sealed_with", ("sealed_with", "id")),
+    ),
     "deliveries": (
         IndexSpec("deliveries_message_endpoint", ("message_id", "endpoint_id"), unique=True),
         IndexSpec("deliveries_merchant", ("merchant_id", "id")),
@@ -55,5 +63,6 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
     "idempotency_keys": (
         IndexSpec("idempotency_keys_merchant_key", ("merchant_id", "key"), unique=True),
         IndexSpec("idempotency_keys_expiry", ("expires_at",)),
+        IndexSpec("idempotency_keys_sealed_with", ("sealed_with", "id")),
     ),
 }

@@ -22,27 +22,27 @@ from subgate.settings import Settings
 
 def migrate(_args: argparse.Namespace, settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(_migrate(settings.database_url))
+    asyncio.run(_migrate(settings))
     print("migrated")  # noqa: T201 - CLI output
     return 0
 
 
 def create_merchant(args: argparse.Namespace, settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    merchant_id, api_key = asyncio.run(new_merchant(settings.database_url, args.name))
+    merchant_id, api_key = asyncio.run(new_merchant(settings, args.name))
     print(json.dumps({"merchant_id": merchant_id, "api_key": api_key}))  # noqa: T201 - CLI output
     return 0
 
 
 def rotate_key(args: argparse.Namespace, settings: Settings) -> int:
-    merchant_id, api_key = asyncio.run(_rotate_key(settings.database_url, args.merchant_id))
+    merchant_id, api_key = asyncio.run(_rotate_key(settings, args.merchant_id))
     print(json.dumps({"merchant_id": merchant_id, "api_key": api_key}))  # noqa: T201 - CLI output
     return 0
 
 
 def list_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     kind = DeadLetterKind(args.kind) if args.kind else None
-    rows = asyncio.run(_dead_letters(settings.database_url, args.merchant, kind))
+    rows = asyncio.run(_dead_letters(settings, args.merchant, kind))
     records = [
         {
             "id": d.id,
@@ -64,28 +64,28 @@ def list_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _migrate(database_url: str) -> None:
-    async with opened_store(database_url, migrate=True):
+async def _migrate(settings: Settings) -> None:
+    async with opened_store(settings, migrate=True):
         pass
 
 
-async def new_merchant(database_url: str, name: str) -> tuple[str, str]:
+async def new_merchant(settings: Settings, name: str) -> tuple[str, str]:
     """Create a merchant (migrating first, so it works on a fresh data dir); its id and API key."""
-    async with opened_store(database_url, migrate=True) as store:
+    async with opened_store(settings, migrate=True) as store:
         merchant, api_key = await MerchantsInternal(StoreTxn(store), system_clock).create_merchant(name)
     return merchant.id, api_key
 
 
-async def _rotate_key(database_url: str, merchant_id: str) -> tuple[str, str]:
-    async with opened_store(database_url) as store:
+async def _rotate_key(settings: Settings, merchant_id: str) -> tuple[str, str]:
+    async with opened_store(settings) as store:
         merchant, api_key = await MerchantsInternal(StoreTxn(store), system_clock).rotate_key(merchant_id)
     return merchant.id, api_key
 
 
 async def _dead_letters(
-    database_url: str, merchant: str | None, kind: DeadLetterKind | None
+    settings: Settings, merchant: str | None, kind: DeadLetterKind | None
 ) -> list[DeadLetter]:
-    async with opened_store(database_url) as store:
+    async with opened_store(settings) as store:
         admin = DeadLettersInternal(StoreTxn(store))
         rows: list[DeadLetter] = []
         cursor: str | None = None

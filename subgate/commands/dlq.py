@@ -29,7 +29,7 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
         print(f"subgate dlq replay: {problem}", file=sys.stderr)  # noqa: T201 - CLI output
         return USAGE_ERROR
     kind = DeadLetterKind(args.kind) if args.kind else None
-    summary = asyncio.run(_replay(settings.database_url, args.ids, args.all, args.merchant, kind))
+    summary = asyncio.run(_replay(settings, args.ids, args.all, args.merchant, kind))
     if args.json:
         skipped = [{"id": dl_id, "reason": reason} for dl_id, reason in summary.skipped]
         print(json.dumps({"replayed": list(summary.replayed), "skipped": skipped}))  # noqa: T201 - CLI output
@@ -54,9 +54,9 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 
 
 async def _replay(
-    database_url: str, ids: list[str], everything: bool, merchant: str | None, kind: DeadLetterKind | None
+    settings: Settings, ids: list[str], everything: bool, merchant: str | None, kind: DeadLetterKind | None
 ) -> ReplaySummary:
-    async with opened_store(database_url) as store:
+    async with opened_store(settings) as store:
         admin = DeadLettersInternal(StoreTxn(store), system_clock)
         if everything:
             return await admin.replay_all(merchant, kind)

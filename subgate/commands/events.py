@@ -28,7 +28,7 @@ SEND_TIMEOUT_SECONDS = 30.0
 def send(args: argparse.Namespace, settings: Settings) -> int:
     if args.type == INVOICE_PAID and not args.subscription:
         return _usage("invoice.paid needs --subscription sub_... (the subscription it pays for)")
-    connection = asyncio.run(_connection(settings.database_url, args.connection))
+    connection = asyncio.run(_connection(settings, args.connection))
     if connection.provider.value != args.provider:
         return _usage(f"connection {connection.id} is a {connection.provider.value} connection")
     subscription_id = args.subscription or stripe_id("sub")
@@ -74,8 +74,8 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     return 0 if response.is_success else 1
 
 
-async def _connection(database_url: str, connection_id: str) -> Connection:
-    async with opened_store(database_url) as store:
+async def _connection(settings: Settings, connection_id: str) -> Connection:
+    async with opened_store(settings) as store:
         return await MerchantsInternal(StoreTxn(store), system_clock).connection(connection_id)
 
 

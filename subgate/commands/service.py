@@ -15,11 +15,14 @@ import asyncio
 import contextlib
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+from integrations.storage.keys import parse_keys
 from subgate.commands.listen_check import host_port, listen_problem
-from subgate.settings import Settings
+from subgate.keyfile import create_key_file, key_file
+from subgate.settings import Settings, key_file_source
 
 FIRST_START_MARKER = "initialized"
 DEMO_MERCHANT_NAME = "Demo merchant"
@@ -51,6 +54,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     first_start: Path | None = None  # the marker to write once the demo key has been shown
     if command == "dev":
         lines.append(f"subgate is running at {settings.base_url}")
+        if not settings.secret_keys:
+            settings = with_key_file(settings)
+            lines.append(f"stored secrets are sealed with the key in {key_file(settings.data_dir)}")
         marker = settings.data_dir / FIRST_START_MARKER
         demo_id = _demo_merchant_id(marker)
         if demo_id is None:
@@ -60,6 +66,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with redis_url_for(settings) as redis_url:
         run_async(_serve(settings, redis_url, command, lines, first_start))
     return 0
+
+
+def with_key_file(settings: Settings) -> Settings:
+    """The settings sealing with the data directory's key file, made now (0600) if there is none."""
+    source = key_file_source(key_file(settings.data_dir))
+    keys = parse_keys(create_key_file(settings.data_dir), source)
+    return replace(settings, secret_keys=keys, secret_key_source=source)
 
 
 def _stop_while_starting(_signum: int, _frame: FrameType | None) -> None:
@@ -114,7 +127,7 @@ async def _welcome(settings: Settings, marker: Path) -> None:
 
     await _until_ready(settings.host, settings.port)
     try:
-        merchant_id, api_key = await new_merchant(settings.database_url, DEMO_MERCHANT_NAME)
+        merchant_id, api_key = await new_merchant(settings, DEMO_MERCHANT_NAME)
     except (DomainError, StorageError) as error:
         # The service itself is up; only the convenience failed. Say how to get a key instead.
         print(  # noqa: T201 - CLI output

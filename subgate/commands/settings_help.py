@@ -40,6 +40,11 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SUBGATE_METRICS_TOKEN", "", "bearer token /metrics requires; unset: loopback clients only"),
     ("SUBGATE_TRACE_SAMPLE_RATIO", "1", "share of traces recorded when exporting (0 to 1)"),
     ("SUBGATE_LOG_FORMAT", "console|json", "console for `dev`, json otherwise"),
+    (
+        "SUBGATE_SECRET_KEY",
+        "",
+        "keys sealing stored secrets, comma-separated, the first seals; unset: DATA_DIR/secret.key if any",
+    ),
 )
 
 

@@ -1,7 +1,9 @@
 """The store for admin commands, opened without the server's imports.
 
 `subgate.bootstrap` wires the whole service (HTTP, arq, telemetry) and imports all of it; the admin
-commands need only a store, and the MongoDB driver only for a `mongodb://` URL.
+commands need only a store, and the MongoDB driver only for a `mongodb://` URL. Every store is
+opened sealing with the configured keys (`integrations.storage.sealed`): whoever opens one
+reads and writes secrets as every other process on the same data does.
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ from pathlib import Path
 
 from integrations.storage.documents import DocumentStore
 from integrations.storage.schema import COLLECTIONS
+from integrations.storage.sealed import SealedStore
+from integrations.storage.sealing import Keyring
+from subgate.settings import Settings
 
 
-def open_store(database_url: str) -> DocumentStore:
+def keyring(settings: Settings) -> Keyring:
+    return Keyring(settings.secret_keys, source=settings.secret_key_source)
+
+
+def _backend(database_url: str) -> DocumentStore:
     if database_url.startswith("sqlite:///"):
         from integrations.sqlite.store import SqliteStore  # noqa: PLC0415 - only the backend in use
 
@@ -24,10 +33,14 @@ def open_store(database_url: str) -> DocumentStore:
     return MongoStore(database_url)
 
 
+def open_store(settings: Settings) -> SealedStore:
+    return SealedStore(_backend(settings.database_url), keyring(settings))
+
+
 @asynccontextmanager
-async def opened_store(database_url: str, *, migrate: bool = False) -> AsyncIterator[DocumentStore]:
+async def opened_store(settings: Settings, *, migrate: bool = False) -> AsyncIterator[SealedStore]:
     """The store, migrated first when asked (creating tables is idempotent), closed on exit."""
-    store = open_store(database_url)
+    store = open_store(settings)
     try:
         if migrate:
             await store.migrate(COLLECTIONS)

@@ -94,7 +94,13 @@ def dev_env(workdir: Path, **overrides: str) -> dict[str, str]:
         "SUBGATE_PORT": str(free_port()),
         "SUBGATE_LOG_FORMAT": "json",
     }
-    for inherited in ("SUBGATE_REDIS_URL", "SUBGATE_DATABASE_URL", "SUBGATE_PUBLIC_BASE_URL", "SUBGATE_HOST"):
+    for inherited in (
+        "SUBGATE_REDIS_URL",
+        "SUBGATE_DATABASE_URL",
+        "SUBGATE_PUBLIC_BASE_URL",
+        "SUBGATE_HOST",
+        "SUBGATE_SECRET_KEY",
+    ):
         env.pop(inherited, None)
     return env | overrides
 

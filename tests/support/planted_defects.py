@@ -171,6 +171,44 @@ DEFECTS = (
         line="await _first_of(stopping, self._nudge, self._poll)",
         planted="await _first_of(stopping, self._nudge, min(self._poll, 1.0))",
     ),
+    Defect(
+        name="umask-not-set",
+        path="subgate/cli.py",
+        # The inherited umask (a shell's 022: the data directory 0755, the database 0644) kept.
+        line="os.umask(PRIVATE_UMASK)",
+        planted="os.umask(os.umask(0))",
+    ),
+    Defect(
+        name="loose-data-dir-kept",
+        path="subgate/datadir.py",
+        line="if mode & _OTHERS:",
+        planted="if False:",
+    ),
+    Defect(
+        name="key-file-readable-by-others",
+        path="subgate/keyfile.py",
+        line="_PRIVATE_FILE: Final = 0o600",
+        planted="_PRIVATE_FILE: Final = 0o644",
+    ),
+    Defect(
+        name="secret-written-in-clear-under-a-key",
+        path="integrations/storage/sealed.py",
+        # Every write takes the no-key path: still readable, so nothing fails but the bytes on disk.
+        line="        if current is None:\n",
+        planted="        if True:\n",
+    ),
+    Defect(
+        name="rotation-leaves-the-old-key",
+        path="integrations/storage/resealing.py",
+        line="for stale in (*self._keyring.older, None):",
+        planted="for stale in (None,):",
+    ),
+    Defect(
+        name="unreadable-secret-passes-the-start",
+        path="integrations/storage/resealing.py",
+        line="if census.unreadable <= 0:",
+        planted="if True:",
+    ),
 )
 
 

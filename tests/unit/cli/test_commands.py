@@ -6,7 +6,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +20,7 @@ from integrations.storage.txn import StoreTxn
 from integrations.stripe.signature import verify_stripe_signature
 from subgate.cli import main
 from subgate.commands.store import opened_store
+from subgate.settings import Settings, load_settings
 from tests.support.cli import free_port
 
 SECRET = "whsec_unit_first"
@@ -40,13 +41,18 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
+def _settings(database_url: str) -> Settings:
+    """What the commands read: the environment the fixture set, on this database."""
+    return replace(load_settings(dotenv=None), database_url=database_url)
+
+
 async def _authenticate(database_url: str, api_key: str) -> str:
-    async with opened_store(database_url) as store:
+    async with opened_store(_settings(database_url)) as store:
         return (await MerchantsExternal(StoreTxn(store), system_clock).authenticate(api_key)).id
 
 
 async def _connection(database_url: str, merchant_id: str, *secrets: str) -> str:
-    async with opened_store(database_url) as store:
+    async with opened_store(_settings(database_url)) as store:
         merchants = MerchantsExternal(StoreTxn(store), system_clock)
         made = await merchants.create_connection(
             merchant_id, NewConnection(provider="stripe", webhook_secrets=list(secrets))

@@ -21,6 +21,9 @@ COMMAND_LINES = [
     ["merchants", "rotate-key", "mer_1"],
     ["dlq", "list", "--kind", "email", "--json"],
     ["dlq", "replay", "--all"],
+    ["secrets", "new-key"],
+    ["secrets", "status"],
+    ["secrets", "reencrypt"],
     ["events", "send", "stripe", "invoice.paid", "--connection", "conn_1", "--subscription", "sub_1"],
     ["receive", "--port", "9001", "--secret", "whsec_x"],
 ]
@@ -76,6 +79,7 @@ DERIVED = {
     "SUBGATE_DATABASE_URL",
     "SUBGATE_PUBLIC_BASE_URL",
     "SUBGATE_LOG_FORMAT",
+    "SUBGATE_SECRET_KEY",  # unset: the data directory's key file, when there is one
 }
 
 

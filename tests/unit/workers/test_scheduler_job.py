@@ -11,12 +11,19 @@ from typing import Any
 import pytest
 from arq.connections import ArqRedis
 
+from domain.merchants.model import Connection, Provider
 from domain.shared.work import WorkKind
 from domain.subscriptions.catalog import NewCustomer, NewPlan
 from domain.subscriptions.management import NewSubscription
 from domain.subscriptions.model import Interval
 from integrations.signals import LocalSignal
+from integrations.storage.keys import key_id, new_key
 from integrations.storage.leases import WorkerRegistry
+from integrations.storage.repositories import StoreUnit
+from integrations.storage.resealing import Resealer
+from integrations.storage.sealed import SEALED_WITH, SealedStore
+from integrations.storage.sealing import Keyring
+from integrations.storage.txn import StoreTxn
 from integrations.telemetry import Telemetry
 from tests.support.fakes import Services, build_services
 from workers.deps import WorkerConfig, WorkerDeps
@@ -106,6 +113,36 @@ async def test_a_second_run_while_one_is_going_steps_aside(services: Services, d
 
     async with held:
         assert await run_scheduler(ctx) == "busy"
+
+
+async def test_each_run_reseals_a_few_secrets_with_the_first_key(
+    services: Services, deps: WorkerDeps
+) -> None:
+    old, new = new_key(), new_key()
+
+    async def add(unit: StoreUnit) -> None:
+        for n in range(3):
+            await unit.connections.add(
+                Connection(
+                    id=f"conn_{n}",
+                    merchant_id="mer_1",
+                    provider=Provider.STRIPE,
+                    webhook_secrets=("whsec_worker_resealed",),
+                    api_key=None,
+                    created_at=services.clock(),
+                )
+            )
+
+    await StoreTxn(SealedStore(services.store, Keyring([old])))(add)
+    rotated = SealedStore(services.store, Keyring([new, old]))
+    ctx = job_context(replace(deps, secrets=Resealer(rotated, services.clock, step_documents=2)))
+
+    await run_scheduler(ctx)
+    assert sorted(d[SEALED_WITH] for d in services.store.documents("connections")) == sorted(
+        [key_id(new)] * 2 + [key_id(old)]
+    )
+    await run_scheduler(ctx)
+    assert {d[SEALED_WITH] for d in services.store.documents("connections")} == {key_id(new)}
 
 
 def test_the_worker_has_the_scheduler_among_its_cron_jobs(deps: WorkerDeps) -> None:
