@@ -29,8 +29,8 @@ from integrations.email.render import EmailRenderer
 from integrations.email.url import parse_smtp_url
 from integrations.metrics import MeteredJournal
 from integrations.mongo.store import MongoStore
+from integrations.outbound.registration import registration_check
 from integrations.outbound.sender import HttpWebhookSender, OutboundClient, build_client
-from integrations.outbound.targets import registration_check
 from integrations.polar.adapter import PolarAdapter
 from integrations.providers import ApiKeyLookup, ProviderAdapter
 from integrations.redis.client import ping as ping_redis, redis_client
@@ -147,9 +147,7 @@ async def build(
     signal = FanOutSignal((local, remote))
     txn = TracedTxn(StoreTxn(store), telemetry.tracer, _db_system(settings.database_url))
     http = build_client(allow_private_targets=settings.allow_private_targets)
-    sender = HttpWebhookSender(
-        http, telemetry, settings.delivery_timeout_seconds, settings.allow_private_targets
-    )
+    sender = HttpWebhookSender(http, telemetry, settings.delivery_timeout_seconds)
     policy = RetryPolicy(schedule=settings.retry_schedule)
     adapters = providers(MerchantsInternal(txn, clock).api_key, clock)
     rate_limits = parse_rate_limit(settings.rate_limit or "")
