@@ -157,6 +157,13 @@ DEFECTS = (
         planted="host=host,",
     ),
     Defect(
+        # `http://[::1/`: urllib.parse raises on unbalanced brackets, which answered 500.
+        name="endpoint-url-brackets-500",
+        path="domain/notifications/service.py",
+        line="except ValueError:  # unbalanced brackets around the host",
+        planted="except TypeError:  # unbalanced brackets around the host",
+    ),
+    Defect(
         name="dev-refuses-private-targets",
         path="subgate/settings.py",
         line='_bool(env, "SUBGATE_ALLOW_PRIVATE_TARGETS", default=dev)',

@@ -9,6 +9,7 @@ records every name it is asked and answers none.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from domain.shared.errors import ValidationFailed
 from gateway.app import create_app
@@ -155,7 +157,16 @@ async def test_with_private_targets_allowed_the_url_is_stored_as_the_client_will
         "http://[fe80::1%25eth0]:9000/hooks",
         "http://١٢٧.٠.٠.١:9000/hooks",
         "http://hooks.example.com:0/hooks",
+        "http://hooks.example.com:65536/hooks",
         "http://hooks.example.com\\@127.0.0.1/hooks",
+        "http://hooks.exam\tple.com/hooks",
+        "http://hooks.example.com/\r\nX-Injected: 1",
+        "http://user:secret@hooks.example.com/hooks",
+        "http://" + "a" * 64 + ".example.com/hooks",
+        "http://[::1/hooks",
+        "http://[/hooks",
+        "http://]/hooks",
+        "http://[]/hooks",
     ],
 )
 async def test_a_host_readers_disagree_on_is_refused_whatever_the_setting(
@@ -166,3 +177,45 @@ async def test_a_host_readers_disagree_on_is_refused_whatever_the_setting(
 
     assert response.status_code == 422, response.text
     assert gateway.store.documents("endpoints") == []
+
+
+# Authorities built from what URL readers disagree on: brackets, colons, at signs, percent
+# signs, backslashes, white space, look-alike digits and dots.
+AUTHORITY_ALPHABET = "ab09.:@%[]\\/ \t\n#?\uff11\uff0e\u3002\U0001fbf1\u0661"
+hostile_urls = st.one_of(
+    st.text(max_size=80),
+    st.builds(
+        lambda scheme, authority: f"{scheme}://{authority}/hooks",
+        st.sampled_from(["http", "https", "HTTP", "ftp", ""]),
+        st.text(alphabet=AUTHORITY_ALPHABET, max_size=30),
+    ),
+)
+
+
+def test_any_url_is_answered_201_or_422_and_only_a_201_stores_an_endpoint(gateway: Gateway) -> None:
+    loop = asyncio.new_event_loop()  # one loop for every example; the in-memory store is loop-agnostic
+    try:
+        _, key = loop.run_until_complete(gateway.merchant())
+        check = registration_check(allow_private=False, lookup=NoNames())
+        app = create_app(replace(gateway.deps, check_target=check))
+
+        async def post(url: str) -> None:
+            before = gateway.store.count("endpoints")
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://gateway.test",
+                headers={"Authorization": f"Bearer {key}"},
+            ) as client:
+                response = await client.post("/v1/endpoints", json={"url": url})
+            assert response.status_code in (201, 422), (url, response.text)
+            assert gateway.store.count("endpoints") == before + (response.status_code == 201)
+
+        @given(url=hostile_urls)
+        @settings(max_examples=150, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+        def answered(url: str) -> None:
+            loop.run_until_complete(post(url))
+
+        answered()
+    finally:
+        loop.close()
