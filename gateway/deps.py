@@ -15,18 +15,16 @@ from domain.merchants.service import MerchantsExternal
 from domain.notifications.service import NotificationsExternal
 from domain.shared.clock import Clock
 from domain.subscriptions.service import SubscriptionsExternal
+from integrations.outbound.registration import TargetCheck, registration_check
 from integrations.providers import ProviderAdapter
 from integrations.storage.idempotency import Begun, KeyedRequest, SavedResponse, Started
 from integrations.telemetry import Telemetry
 
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
-TargetCheck = Callable[[str], Awaitable[str | None]]
-"""Why a webhook URL must not be registered (the reason, naming the setting that allows it), or None."""
 
-
-async def accept_every_target(url: str) -> str | None:  # noqa: ARG001 - the TargetCheck signature
-    """For apps built without a check (tests of other routes); every attempt is still checked."""
-    return None
+# For apps built without a check (tests of other routes): URLs are still normalised, any
+# address is accepted, and every attempt is still checked.
+accept_every_target: TargetCheck = registration_check(allow_private=True)
 
 
 class IdempotencyKeys(Protocol):
@@ -70,8 +68,8 @@ class GatewayDeps:
     inbound: InboundExternal
     notifications: NotificationsExternal
     readiness: ReadinessCheck
-    # Endpoint URLs pointing into our own network are refused at registration with a clear reason;
-    # the composition root builds it from SUBGATE_ALLOW_PRIVATE_TARGETS.
+    # Endpoint URLs are normalised the HTTP client's way, and those pointing into our own network
+    # are refused with a clear reason; the composition root builds it from SUBGATE_ALLOW_PRIVATE_TARGETS.
     check_target: TargetCheck = accept_every_target
     # Idempotency-Key on `/v1` POSTs (None: the header is ignored) and a request budget per API
     # key (None: unlimited); the composition root builds both.

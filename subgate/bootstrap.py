@@ -27,8 +27,8 @@ from integrations.email.mailers import KeepingMailer, SmtpMailer
 from integrations.email.render import EmailRenderer
 from integrations.email.url import parse_smtp_url
 from integrations.metrics import MeteredJournal
+from integrations.outbound.registration import registration_check
 from integrations.outbound.sender import HttpWebhookSender, OutboundClient, build_client
-from integrations.outbound.targets import registration_check
 from integrations.polar.adapter import PolarAdapter
 from integrations.providers import ApiKeyLookup, ProviderAdapter
 from integrations.redis.client import ping as ping_redis, redis_client
@@ -144,9 +144,7 @@ async def build(
     signal = FanOutSignal((local, remote))
     txn = TracedTxn(StoreTxn(store), telemetry.tracer, _db_system(settings.database_url))
     http = build_client(allow_private_targets=settings.allow_private_targets)
-    sender = HttpWebhookSender(
-        http, telemetry, settings.delivery_timeout_seconds, settings.allow_private_targets
-    )
+    sender = HttpWebhookSender(http, telemetry, settings.delivery_timeout_seconds)
     policy = RetryPolicy(schedule=settings.retry_schedule)
     adapters = providers(MerchantsInternal(txn, clock).api_key, clock)
     rate_limits = parse_rate_limit(settings.rate_limit or "")

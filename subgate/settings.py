@@ -138,9 +138,11 @@ def _ratio(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
+def _bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if raw == "":
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
@@ -174,7 +176,8 @@ def load_settings(
         webhook_tolerance_seconds=_int(env, "SUBGATE_WEBHOOK_TOLERANCE_SECONDS", 300),
         retry_schedule=schedule,
         delivery_timeout_seconds=_float(env, "SUBGATE_DELIVERY_TIMEOUT_SECONDS", 15.0),
-        allow_private_targets=_bool(env, "SUBGATE_ALLOW_PRIVATE_TARGETS"),
+        # `dev` is a local development mode: endpoints on this machine are what it is for.
+        allow_private_targets=_bool(env, "SUBGATE_ALLOW_PRIVATE_TARGETS", default=dev),
         smtp_url=_smtp_url(env),
         email_from=_email_from(env),
         otlp_endpoint=env.get("SUBGATE_OTLP_ENDPOINT") or None,

@@ -63,8 +63,12 @@ def validated_url(url: str) -> str:
     """An absolute http(s) URL without credentials, or ValidationFailed."""
     if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
         raise ValidationFailed("url", f"a string of at most {MAX_URL_LENGTH} characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # unbalanced brackets around the host
+        raise ValidationFailed("url", "an absolute http(s) URL is required") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise ValidationFailed("url", "an absolute http(s) URL is required")
     if parts.username or parts.password:
         raise ValidationFailed("url", "credentials in the URL are not allowed")

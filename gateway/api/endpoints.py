@@ -10,7 +10,6 @@ from starlette.requests import Request
 
 from domain.merchants.model import Merchant
 from domain.notifications.service import KEEP, EndpointChanges, Keep, NewEndpoint, validated_url
-from domain.shared.errors import ValidationFailed
 from domain.shared.events import EventType
 from gateway.deps import GatewayDeps
 from gateway.routing import Operation
@@ -109,11 +108,8 @@ class EndpointsApi:
         await self._deps.notifications.get_endpoint(merchant.id, _endpoint_id(request))
 
     async def _allowed_url(self, url: str) -> str:
-        checked = validated_url(url)
-        refusal = await self._deps.check_target(checked)
-        if refusal is not None:
-            raise ValidationFailed("url", refusal)
-        return checked
+        """The URL as it is stored and connected to (ValidationFailed when it must not be)."""
+        return await self._deps.check_target(validated_url(url))
 
 
 def _endpoint_id(request: Request) -> str:

@@ -1,11 +1,11 @@
 """Resolve once, check every address, connect only to what was checked (no DNS-rebinding window).
 
-The HTTP client's connector asks `GuardedResolver` for a host's addresses. It looks the name
-up once, refuses the host when any answer is not public (unless private targets are
-allowed), and hands the connector exactly the addresses it checked: the connection goes to
-one of them, while the request keeps the URL's host name for its Host header and TLS SNI.
-A second look-up that answers differently (a rebinding attack) is checked again in turn.
-IP literals never reach a resolver; the sender checks those itself (`literal_refusal`).
+Two guards sit in the HTTP client's connector. `GuardedResolver` answers the connector's
+look-ups: it looks a name up once, refuses the host when any answer is not public (unless
+private targets are allowed), and hands the connector exactly the addresses it checked; the
+request keeps the URL's host name for its Host header and TLS SNI. `AddressGuard` makes every
+socket the connector opens, and checks the address that socket is about to connect to: IP
+literals never reach a resolver, so this is the check no connection skips.
 """
 
 from __future__ import annotations
@@ -14,16 +14,26 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from integrations.outbound.targets import ForbiddenTarget, UnresolvableTarget, address_class, refusal
+from integrations.outbound.targets import (
+    ForbiddenTarget,
+    IPAddress,
+    RefusedAddress,
+    UnresolvableTarget,
+    address_class,
+    name_refusal,
+    refusal,
+)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Lookup = Callable[[str, int], Awaitable[Sequence[str]]]
 """host, port -> the addresses the name resolves to (raises OSError when it does not)."""
 Classify = Callable[[IPAddress], str | None]
 """Why an address is off limits ("loopback", "private", ...), or None when it is public."""
+AddrInfo = tuple[int, int, int, str, tuple[Any, ...]]
+"""What the connector hands its socket factory: family, type, protocol, canonical name, address."""
 
 
 async def system_lookup(host: str, port: int) -> Sequence[str]:
@@ -42,6 +52,9 @@ class GuardedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        named = None if self._allow_private else name_refusal(host)
+        if named is not None:
+            raise ForbiddenTarget(named)
         try:
             answers = await self._lookup(host, port)
         except UnicodeError as error:  # an IDNA failure: not a name that can be looked up
@@ -71,11 +84,34 @@ class GuardedResolver(AbstractResolver):
         return None
 
 
-def literal_refusal(host: str, classify: Classify = address_class) -> str | None:
-    """Why an IP-literal host must not be reached, or None (also for a host name)."""
+class AddressGuard:
+    """The connector's socket factory: no socket is made for an address that must not be reached.
+
+    Only IP addresses are connected to: a name here would be resolved by the event loop itself,
+    past every check, so it is refused whatever the setting.
+    """
+
+    def __init__(self, *, allow_private: bool, classify: Classify = address_class) -> None:
+        self._allow_private = allow_private
+        self._classify = classify
+
+    def __call__(self, addr_info: AddrInfo) -> socket.socket:
+        family, kind, proto, _, sockaddr = addr_info
+        refused = connect_refusal(
+            str(sockaddr[0]), allow_private=self._allow_private, classify=self._classify
+        )
+        if refused is not None:
+            raise RefusedAddress(refused)
+        return socket.socket(family=family, type=kind, proto=proto)
+
+
+def connect_refusal(host: str, *, allow_private: bool, classify: Classify = address_class) -> str | None:
+    """Why a socket must not connect to `host` (an address, as the connector gives it), or None."""
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        address = ipaddress.ip_address(host)
     except ValueError:
+        return f"{host!r} is not an IP address; only checked addresses are connected to"
+    if allow_private:
         return None
     kind = classify(address)
     return None if kind is None else refusal(host, address, kind, literal=True)

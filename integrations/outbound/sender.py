@@ -1,9 +1,11 @@
 """POST a signed webhook with aiohttp.
 
 The delivery loop's hot path: aiohttp directly (an httpx layer on top of it cost about a
-quarter of a worker's time per delivery). Its connector resolves through
-`resolver.GuardedResolver`, which checks every address it hands out, so the connection goes
-only to an address that was checked (no DNS-rebinding window).
+quarter of a worker's time per delivery). The stored URL is read the one way registration
+read it (`urls.endpoint_target`) and that very URL object is requested. The connector resolves
+names through `resolver.GuardedResolver`, which checks every address it hands out, and opens
+every socket through `resolver.AddressGuard`, which checks the address about to be connected
+to, IP literals included: the connection goes only to an address that was checked.
 """
 
 from __future__ import annotations
@@ -12,16 +14,16 @@ import asyncio
 import ssl
 import time
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 import aiohttp
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from domain.notifications.ports import OutboundWebhook, SendResult
 from integrations.outbound.failures import status_failure, transport_failure
-from integrations.outbound.resolver import Classify, GuardedResolver, Lookup, literal_refusal, system_lookup
+from integrations.outbound.resolver import AddressGuard, Classify, GuardedResolver, Lookup, system_lookup
 from integrations.outbound.signing import signature_headers
 from integrations.outbound.targets import ForbiddenTarget, UnresolvableTarget, address_class
+from integrations.outbound.urls import InvalidTargetUrl, endpoint_target
 from integrations.telemetry import Telemetry
 
 EXCERPT_BYTES = 2048
@@ -52,6 +54,7 @@ class OutboundClient:
                 resolver=GuardedResolver(
                     allow_private=self._allow_private, lookup=self._lookup, classify=self._classify
                 ),
+                socket_factory=AddressGuard(allow_private=self._allow_private, classify=self._classify),
                 limit=self._max_connections,
                 ssl=ssl.create_default_context(),
             )
@@ -86,13 +89,10 @@ def build_client(
 
 
 class HttpWebhookSender:
-    def __init__(
-        self, client: OutboundClient, telemetry: Telemetry, timeout: float, allow_private_targets: bool
-    ) -> None:
+    def __init__(self, client: OutboundClient, telemetry: Telemetry, timeout: float) -> None:
         self._client = client
         self._telemetry = telemetry
         self._timeout = timeout
-        self._allow_private = allow_private_targets
         # No redirects (a 3xx is an answer), and one deadline for the whole attempt.
         self._request_timeout = aiohttp.ClientTimeout(total=timeout)
 
@@ -120,14 +120,15 @@ class HttpWebhookSender:
         def elapsed() -> int:
             return int((time.perf_counter() - started) * 1000)
 
-        # Host names are checked by the connector's resolver, at connect time; IP literals here.
-        refused = None if self._allow_private else literal_refusal(urlsplit(url).hostname or "")
-        if refused is not None:
-            return SendResult(status_code=None, duration_ms=elapsed(), error=f"refused target: {refused}")
+        try:
+            # Stored before it was normalised, or edited by hand: still read the client's way.
+            target = endpoint_target(url)
+        except InvalidTargetUrl as invalid:
+            return SendResult(status_code=None, duration_ms=elapsed(), error=f"refused target: {invalid}")
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._client.session().post(
-                    url,
+                    target.url,
                     data=body,
                     headers=headers,
                     allow_redirects=False,

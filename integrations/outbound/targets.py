@@ -1,29 +1,21 @@
-"""Refuse to deliver to addresses inside our own network unless explicitly allowed.
+"""Which addresses webhooks must not reach, and the words a refusal is given in.
 
-Checked twice: when a merchant registers an endpoint (a clear 422 instead of a delivery
-that can never succeed) and at every connection an attempt makes, where the addresses that
-were checked are the ones connected to (`integrations.outbound.resolver`): DNS answers
-change, and only that check actually guards the network.
+Every check of an outbound target ends here: at registration (`integrations.outbound.registration`),
+in the resolver the HTTP client asks for a name's addresses, and on every socket it opens
+(`integrations.outbound.resolver`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
-from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 ALLOW_SETTING = "SUBGATE_ALLOW_PRIVATE_TARGETS"
 HINT = (
     "non-public targets (loopback, private, link-local, unspecified, multicast, reserved, CGNAT) "
     f"are refused unless {ALLOW_SETTING}=true (meant for development and tests only)"
 )
-# Registration does not wait on a slow resolver for long: the delivery-time check remains.
-RESOLVE_TIMEOUT_SECONDS = 5.0
-
-TargetCheck = Callable[[str], Awaitable[str | None]]
-"""Why a webhook URL must not be registered, or None when it may be."""
 
 
 class ForbiddenTarget(Exception):
@@ -34,13 +26,38 @@ class UnresolvableTarget(ForbiddenTarget):
     """The host name does not resolve (now); nothing can be sent to it."""
 
 
+class RefusedAddress(ForbiddenTarget, OSError):
+    """A socket was about to connect to an address webhooks must not reach.
+
+    An OSError as well: the HTTP client's connection racer collects only OSErrors, and wraps
+    them (as their cause) in its own connection error.
+    """
+
+
 _SHARED_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# NAT64's well-known prefix: the last 32 bits are the IPv4 address a translator connects to.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_BITS = 0xFFFFFFFF
 
 
-def address_class(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+def embedded_ipv4(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64), else `address` itself."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & _IPV4_BITS)
+    return address
+
+
+def address_class(address: IPAddress) -> str | None:
     """The reason `address` is off limits (`"loopback"`, `"private"`, ...), or None when it is public."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    inner = embedded_ipv4(address)
+    if inner is not address:  # the IPv4 host such an address reaches is the one that counts
+        return address_class(inner)
     # Most specific first: loopback and link-local addresses also count as `is_private`.
     checks = (
         ("unspecified", address.is_unspecified),
@@ -49,76 +66,32 @@ def address_class(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str
         ("multicast", address.is_multicast),
         ("shared (CGNAT)", isinstance(address, ipaddress.IPv4Address) and address in _SHARED_CGNAT),
         ("private", address.is_private),
+        ("site-local", isinstance(address, ipaddress.IPv6Address) and address.is_site_local),
         ("reserved", address.is_reserved),
     )
     return next((name for name, hit in checks if hit), None)
 
 
-def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def is_public(address: IPAddress) -> bool:
     return address_class(address) is None
 
 
-async def check_target(host: str, port: int) -> None:
-    """Resolve `host` (without blocking the event loop) and refuse when any address is not public."""
-    try:
-        literal = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        literal = None
-    if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as error:  # gaierror is an OSError; IDNA failures are UnicodeErrors
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-            raise UnresolvableTarget(f"cannot resolve host {host!r}: {reason}") from None
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    for address in addresses:
-        kind = address_class(address)
-        if kind is not None:
-            raise ForbiddenTarget(refusal(host, address, kind, literal=literal is not None))
+def is_loopback_name(host: str) -> bool:
+    """`localhost` and every name under it are loopback by definition (RFC 6761), whatever DNS says."""
+    name = host.rstrip(".").lower()
+    return name == "localhost" or name.endswith(".localhost")
 
 
-def refusal(
-    host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address, kind: str, *, literal: bool
-) -> str:
+def name_refusal(host: str) -> str | None:
+    """Why a host name must not be reached without looking it up, or None."""
+    if is_loopback_name(host):
+        return f"{host!r} is a loopback name (localhost); {HINT}"
+    return None
+
+
+def refusal(host: str, address: IPAddress, kind: str, *, literal: bool) -> str:
     """`'host' resolves to a loopback address (127.0.0.1); <how to allow it>`."""
     where = f"{host!r} is" if literal else f"{host!r} resolves to"
     article = "an" if kind[0] in "aeiou" else "a"
-    return f"{where} {article} {kind} address ({address}); {HINT}"
-
-
-def registration_check(
-    *, allow_private: bool, resolve_timeout: float = RESOLVE_TIMEOUT_SECONDS
-) -> TargetCheck:
-    """The check run when an endpoint is created: only a certain refusal refuses.
-
-    A URL that is not even http(s) with a host is left to the URL validation; a name that does
-    not resolve (yet) or resolves too slowly is accepted, since its attempts will say why they fail.
-    """
-
-    async def check(url: str) -> str | None:
-        target = None if allow_private else _host_and_port(url)
-        if target is None:
-            return None
-        try:
-            async with asyncio.timeout(resolve_timeout):
-                await check_target(*target)
-        except (UnresolvableTarget, TimeoutError):
-            return None
-        except ForbiddenTarget as refused:
-            return str(refused)
-        return None
-
-    return check
-
-
-def _host_and_port(url: str) -> tuple[str, int] | None:
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)  # pragma: no mutate - DNS ignores it
-    except ValueError:  # an out-of-range or non-numeric port
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.hostname, port
+    # The IPv4 address an IPv6 one stands for is the one judged, and the one shown.
+    return f"{where} {article} {kind} address ({embedded_ipv4(address)}); {HINT}"

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     lines: list[str] = []
     first_start: Path | None = None  # the marker to write once the demo key has been shown
     if command == "dev":
-        lines.append(f"subgate is running at {settings.base_url}")
+        lines.extend([f"subgate is running at {settings.base_url}", dev_targets_line(settings)])
         if not settings.secret_keys:
             settings = with_key_file(settings)
             lines.append(f"stored secrets are sealed with the key in {key_file(settings.data_dir)}")
@@ -77,6 +77,18 @@ def with_key_file(settings: Settings) -> Settings:
 
 def _stop_while_starting(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
+
+
+def dev_targets_line(settings: Settings) -> str:
+    """`dev` is a local development mode: it says whether webhooks may go to this machine's network."""
+    if settings.allow_private_targets:
+        return (
+            "development mode: webhooks may go to loopback and private addresses "
+            "(serve and worker refuse them unless SUBGATE_ALLOW_PRIVATE_TARGETS=true)"
+        )
+    return (
+        "development mode: webhooks to loopback and private addresses refused (SUBGATE_ALLOW_PRIVATE_TARGETS)"
+    )
 
 
 def new_key_hints(demo_merchant_id: str) -> list[str]:

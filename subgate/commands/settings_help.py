@@ -18,7 +18,11 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SUBGATE_WEBHOOK_TOLERANCE_SECONDS", "300", "allowed signature timestamp skew, past and future"),
     ("SUBGATE_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000", "seconds between outbound attempts"),
     ("SUBGATE_DELIVERY_TIMEOUT_SECONDS", "15", "per outbound attempt"),
-    ("SUBGATE_ALLOW_PRIVATE_TARGETS", "false", "allow endpoints on loopback/private addresses (dev)"),
+    (
+        "SUBGATE_ALLOW_PRIVATE_TARGETS",
+        "false",
+        "allow endpoints on loopback/private addresses; `dev` allows them unless set to false",
+    ),
     ("SUBGATE_WORKER_POLL_SECONDS", "0.5", "how often the worker looks for due work in the database"),
     ("SUBGATE_WORKER_MAX_JOBS", "200", "deliveries one worker process has in flight at once"),
     ("SUBGATE_ENDPOINT_CONCURRENCY", "20", "deliveries in flight to one endpoint at once"),

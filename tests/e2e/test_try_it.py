@@ -24,7 +24,7 @@ from tests.support.cli import dev_env, free_port, running_dev, wait_until_health
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
-START = "SUBGATE_ALLOW_PRIVATE_TARGETS=true subgate dev"
+START = "subgate dev"
 CREATE_CONNECTION = (
     'curl -s 127.0.0.1:8000/v1/connections -H "authorization: Bearer $KEY" '
     """-d '{"provider": "stripe", "webhook_secrets": ["whsec_from_the_stripe_dashboard"]}'"""
@@ -133,11 +133,12 @@ async def _next_notification(process: asyncio.subprocess.Process) -> Received:
 
 async def test_try_it_from_first_event_to_signed_notification(tmp_path: Path) -> None:
     env = dev_env(tmp_path)
+    # As after `make dev`: nothing set, and `dev` allows the endpoint on this machine by itself.
     env.pop("SUBGATE_ALLOW_PRIVATE_TARGETS", None)
     service_port, receiver_port = int(env["SUBGATE_PORT"]), free_port()
-    start = {**env, "SUBGATE_ALLOW_PRIVATE_TARGETS": "true"}  # the README sets it on the command line
-    with running_dev(start, tmp_path) as dev:
+    with running_dev(env, tmp_path) as dev:
         assert dev.api_key is not None
+        assert dev.banner[1].startswith("development mode: webhooks may go to loopback and private addresses")
         await wait_until_healthy(dev.base_url)
         terminal = Terminal(env=env, cwd=tmp_path, service_port=service_port, receiver_port=receiver_port)
         terminal.values["KEY"] = dev.api_key

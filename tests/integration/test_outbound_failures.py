@@ -50,7 +50,7 @@ async def send(
     telemetry = Telemetry("subgate-test")
     client = build_client(allow_private_targets=allow_private, lookup=lookup, classify=classify)
     try:
-        sender = HttpWebhookSender(client, telemetry, attempt_timeout, allow_private_targets=allow_private)
+        sender = HttpWebhookSender(client, telemetry, attempt_timeout)
         return await sender.send(webhook(url))
     finally:
         await client.aclose()

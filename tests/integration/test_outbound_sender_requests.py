@@ -43,9 +43,7 @@ async def send(
     telemetry = Telemetry("subgate-test", extra_processors=(SimpleSpanProcessor(spans),))
     client = build_client(allow_private_targets=True)
     try:
-        result = await HttpWebhookSender(client, telemetry, 5.0, allow_private_targets=True).send(
-            webhook(url, secrets)
-        )
+        result = await HttpWebhookSender(client, telemetry, 5.0).send(webhook(url, secrets))
     finally:
         await client.aclose()
         telemetry.shutdown()

@@ -209,6 +209,65 @@ DEFECTS = (
         line="if census.unreadable <= 0:",
         planted="if True:",
     ),
+    Defect(
+        # A literal IP (127.0.0.1 in fullwidth digits, stored earlier) connected to without the guard:
+        # aiohttp never asks a resolver about one.
+        name="literal-ip-unguarded",
+        path="integrations/outbound/sender.py",
+        line="socket_factory=AddressGuard(allow_private=self._allow_private, classify=self._classify),",
+        planted="socket_factory=None,",
+    ),
+    Defect(
+        # The host judged is not the one the client connects to (Python's reading, not yarl's).
+        name="host-read-by-urlsplit",
+        path="integrations/outbound/urls.py",
+        line="host = url.raw_host",
+        planted='host = __import__("urllib.parse").parse.urlsplit(raw).hostname',
+    ),
+    Defect(
+        name="numeric-hosts-accepted",
+        path="integrations/outbound/urls.py",
+        line="return label.isnumeric() or _HEX_NUMBER.fullmatch(label) is not None",
+        planted="return False",
+    ),
+    Defect(
+        name="localhost-names-unrefused",
+        path="integrations/outbound/targets.py",
+        line='return name == "localhost" or name.endswith(".localhost")',
+        planted="return False",
+    ),
+    Defect(
+        name="embedded-ipv4-ignored",
+        path="integrations/outbound/targets.py",
+        line="if inner is not address:",
+        planted="if False:",
+    ),
+    Defect(
+        name="endpoint-url-stored-as-given",
+        path="integrations/outbound/registration.py",
+        line="return target.text",
+        planted="return url",
+    ),
+    Defect(
+        # The connection looks the name up again: the checked answer is not the one connected to.
+        name="connect-resolves-again",
+        path="integrations/outbound/resolver.py",
+        line="host=str(address),",
+        planted="host=host,",
+    ),
+    Defect(
+        # `http://[::1/`: urllib.parse raises on unbalanced brackets, which answered 500.
+        name="endpoint-url-brackets-500",
+        path="domain/notifications/service.py",
+        line="except ValueError:  # unbalanced brackets around the host",
+        planted="except TypeError:  # unbalanced brackets around the host",
+    ),
+    Defect(
+        name="dev-refuses-private-targets",
+        path="subgate/settings.py",
+        line='_bool(env, "SUBGATE_ALLOW_PRIVATE_TARGETS", default=dev)',
+        planted='_bool(env, "SUBGATE_ALLOW_PRIVATE_TARGETS", default=False)',
+    ),
 )
 
 

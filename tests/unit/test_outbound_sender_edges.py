@@ -36,7 +36,7 @@ async def send(url: str, *, lookup: Lookup = system_lookup, allow_private: bool 
         trace_carrier={},
     )
     try:
-        sender = HttpWebhookSender(client, telemetry, ATTEMPT_TIMEOUT, allow_private_targets=allow_private)
+        sender = HttpWebhookSender(client, telemetry, ATTEMPT_TIMEOUT)
         return await sender.send(webhook)
     finally:
         await client.aclose()

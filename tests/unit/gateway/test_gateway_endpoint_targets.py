@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from integrations.outbound.targets import registration_check
+from integrations.outbound.registration import registration_check
 from tests.unit.gateway.fakes import Gateway
 from tests.unit.gateway.seed import assert_error
 
@@ -34,9 +34,7 @@ async def client_for(gateway: Gateway, *, allow_private: bool) -> AsyncIterator[
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
-        pytest.param(
-            "http://localhost:9000/hooks", "'localhost' resolves to a loopback address", id="localhost"
-        ),
+        pytest.param("http://localhost:9000/hooks", "'localhost' is a loopback name", id="localhost"),
         pytest.param("http://127.0.0.1:9000/hooks", "'127.0.0.1' is a loopback address", id="ipv4-loopback"),
         pytest.param("http://[::1]:9000/hooks", "'::1' is a loopback address", id="ipv6-loopback"),
         pytest.param("https://10.1.2.3/hooks", "'10.1.2.3' is a private address", id="private-10"),

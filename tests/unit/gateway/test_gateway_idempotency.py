@@ -19,6 +19,7 @@ import httpx
 import orjson
 import pytest
 
+from domain.shared.errors import ValidationFailed
 from gateway.app import create_app
 from gateway.idempotency import fingerprint
 from integrations.storage.documents import Document, StorageError
@@ -44,13 +45,15 @@ class CountingCheck:
             self.released.set()
         self._failures = list(fail_with or ())
 
-    async def __call__(self, url: str) -> str | None:  # noqa: ARG002 - the TargetCheck signature
+    async def __call__(self, url: str) -> str:
         self.runs += 1
         self.entered.set()
         await self.released.wait()
         if self._failures:
             raise self._failures.pop(0)
-        return self.refusal
+        if self.refusal is not None:
+            raise ValidationFailed("url", self.refusal)
+        return url
 
 
 @asynccontextmanager
