@@ -1,0 +1,241 @@
+"""Work that fails in a way nothing expected never stops a worker, and never comes back forever.
+
+An event whose processing raises an unexpected error ends `failed` with the error as its reason
+(counted, and not run again through its lease); the store being away stays transient. A claim
+that raises anything keeps its loop alive; a recorder whose write raises hands the error to its
+items instead of leaving them waiting; one subscription the scheduler cannot move leaves the
+others moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from domain.billing.model import InboundEvent, InboundStatus
+from domain.merchants.service import NewConnection
+from domain.shared.events import EventType
+from domain.subscriptions.model import Subscription
+from domain.subscriptions.outcome import Outcome
+from domain.subscriptions.ports import SubscriptionsUnit
+from domain.subscriptions.recording import Recorder
+from domain.subscriptions.schedule import StampingTxn, Timing
+from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
+from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers import Command, Ignored
+from integrations.signals import LocalSignal
+from integrations.storage import codecs
+from integrations.storage.documents import StorageError
+from integrations.storage.leases import WorkerRegistry
+from integrations.telemetry import Telemetry
+from tests.support.fakes import Services, build_services
+from tests.support.metrics import Scrape
+from tests.support.stripe_events import subscription_event, verified_stripe_event
+from workers.deps import WorkerConfig, WorkerDeps
+from workers.pumps import BatchRecorder, Pump
+from workers.tasks import apply_inbound
+
+DEADLINE = 5.0
+
+
+class FailingAdapter:
+    """A provider adapter whose normalization raises what it is given (a defect, an outage)."""
+
+    name = "stripe"
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def verify(self, *_: Any) -> None:
+        return None
+
+    def envelope(self, *_: Any) -> Any:
+        raise NotImplementedError
+
+    def normalize(self, *_: Any) -> Sequence[Command] | Ignored:
+        raise self.error
+
+
+@dataclass
+class Worker:
+    services: Services
+    deps: WorkerDeps
+    telemetry: Telemetry
+
+    async def receive(self, event_id: str) -> None:
+        body = subscription_event("customer.subscription.created", event_id=event_id)
+        merchant, _ = await self.services.merchants_internal.create_merchant(f"Merchant {event_id}")
+        connection = await self.services.merchants.create_connection(
+            merchant.id, NewConnection(provider="stripe", webhook_secrets=["whsec_failing_work"])
+        )
+        await self.services.inbound.receive(
+            verified_stripe_event(
+                merchant_id=merchant.id,
+                connection_id=connection.id,
+                event_id=event_id,
+                event_type="customer.subscription.created",
+                body=body,
+            )
+        )
+
+    async def run_due(self) -> list[InboundEvent]:
+        """Claim what is due, apply and record it, as the inbound loop does; the events as stored."""
+        claimed = await self.services.inbound_internal.claim("wrk_test", 10)
+        outcomes = [await apply_inbound(self.deps, event) for event in claimed]
+        await self.services.inbound_internal.record(outcomes)
+        stored = [await self.services.inbound_internal.load(event.id) for event in claimed]
+        return [event for event in stored if event is not None]
+
+    def failed_items(self, queue: str, reason: str) -> float:
+        scrape = Scrape.parse(self.telemetry.prometheus.render().decode())
+        return scrape.value("subgate_work_items_failed_total", queue=queue, reason=reason)
+
+
+def worker_with(services: Services, adapters: Mapping[str, Any], telemetry: Telemetry) -> Worker:
+    deps = WorkerDeps(
+        config=WorkerConfig(),
+        clock=services.clock,
+        telemetry=telemetry,
+        providers=adapters,
+        signal=LocalSignal(),
+        registry=WorkerRegistry(services.store, services.clock),
+        redis=None,
+        subscriptions=services.subscriptions,
+        inbound=services.inbound_internal,
+        notifications=services.notifications,
+    )
+    return Worker(services=services, deps=deps, telemetry=telemetry)
+
+
+@pytest.fixture
+async def telemetry() -> AsyncIterator[Telemetry]:
+    made = Telemetry("subgate-test")
+    try:
+        yield made
+    finally:
+        made.shutdown()
+
+
+async def test_an_unexpected_error_fails_the_event_with_its_reason_once_and_for_all(
+    telemetry: Telemetry,
+) -> None:
+    worker = worker_with(build_services(), {"stripe": FailingAdapter(KeyError("items"))}, telemetry)
+    await worker.receive("evt_defect")
+
+    [event] = await worker.run_due()
+    worker.services.clock.advance(timedelta(minutes=10))  # far past any lease
+
+    assert event.status == InboundStatus.FAILED
+    assert event.reason == "unexpected error while applying the event: KeyError: 'items'"
+    assert event.lease_owner is None
+    assert await worker.services.inbound_internal.claim("wrk_test", 10) == []
+    assert worker.failed_items("inbound", "unexpected_error") == 1
+
+
+async def test_a_store_failure_while_applying_stays_transient(telemetry: Telemetry) -> None:
+    worker = worker_with(build_services(), {"stripe": FailingAdapter(StorageError("disk gone"))}, telemetry)
+    await worker.receive("evt_outage")
+    [claimed] = await worker.services.inbound_internal.claim("wrk_test", 10)
+
+    with pytest.raises(StorageError):
+        await apply_inbound(worker.deps, claimed)
+    worker.services.clock.advance(timedelta(seconds=61))  # its lease ran out
+
+    [again] = await worker.services.inbound_internal.claim("wrk_test", 10)
+    assert (again.id, again.status) == (claimed.id, InboundStatus.ACCEPTED)
+    assert worker.failed_items("inbound", "unexpected_error") == 0
+
+
+async def test_a_claim_that_raises_anything_keeps_its_loop_alive() -> None:
+    ran = asyncio.Event()
+    claims: list[int] = []
+
+    async def claim(wanted: int) -> Sequence[str]:
+        claims.append(wanted)
+        if len(claims) == 1:
+            raise RuntimeError("a defect in the claim")
+        return ["item"] if len(claims) == 2 else []
+
+    async def run(_: str) -> None:
+        ran.set()
+
+    stop = asyncio.Event()
+    pump = Pump("test", claim, run, batch=1, max_in_flight=1, poll_seconds=60.0)
+    loop = asyncio.create_task(pump.run(stop))
+    try:
+        await asyncio.wait_for(ran.wait(), DEADLINE)
+        assert not loop.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, DEADLINE)
+
+
+async def test_a_recorder_write_that_raises_anything_fails_its_items_instead_of_leaving_them_waiting() -> (
+    None
+):
+    async def flush(_: list[str]) -> None:
+        raise KeyError("a defect in the write")
+
+    recorder = BatchRecorder[str]("test", flush)
+
+    results = await asyncio.wait_for(
+        asyncio.gather(recorder.add("a"), recorder.add("b"), return_exceptions=True), DEADLINE
+    )
+
+    assert [type(result) for result in results] == [KeyError, KeyError]
+
+
+class FailingFor(Recorder):
+    """The scheduler's recorder, raising for one subscription (as a defect in its move would)."""
+
+    def __init__(self, subscription_id: str) -> None:
+        super().__init__(dict)
+        self.subscription_id = subscription_id
+
+    async def finish(
+        self,
+        unit: SubscriptionsUnit,
+        source_key: str,
+        sub: Subscription,
+        events: list[EventType],
+        now: datetime,
+        payment: Mapping[str, object] | None = None,
+        **written: Any,
+    ) -> Outcome:
+        if sub.id == self.subscription_id:
+            raise ZeroDivisionError("a defect in this move")
+        return await super().finish(unit, source_key, sub, events, now, payment, **written)
+
+
+async def test_one_subscription_the_scheduler_cannot_move_leaves_the_others_moved() -> None:
+    services = build_services()
+    now = services.clock()
+    for sub_id in ("sub_a", "sub_bad", "sub_c"):
+        trialing = Subscription(
+            id=sub_id,
+            merchant_id="mer_1",
+            customer_id="cus_1",
+            plan_id="plan_1",
+            status=SubscriptionStatus.TRIALING,
+            trial_end=now + timedelta(days=1),
+            next_transition_at=now - timedelta(days=2),
+            created_at=now,
+            updated_at=now,
+        )
+        async with services.store.session() as session:
+            await session.insert("subscriptions", codecs.subscription_doc(trialing))
+    timing = Timing()
+    scheduler = SubscriptionScheduler(
+        StampingTxn(services.txn, timing, services.clock), services.clock, FailingFor("sub_bad")
+    )
+
+    run = await scheduler.run_due()
+
+    assert (run.moves, run.events) == (2, 2)
+    assert [(sub_id, type(error)) for sub_id, error in run.failures] == [("sub_bad", ZeroDivisionError)]
+    assert run == ScheduleRun(moves=2, events=2)  # failures are reported, not compared
