@@ -17,9 +17,12 @@ from domain.shared.clock import Clock
 from domain.subscriptions.service import SubscriptionsExternal
 from integrations.providers import ProviderAdapter
 from integrations.storage.idempotency import Begun, KeyedRequest, SavedResponse, Started
+from integrations.storage.leases import WorkerCensus
 from integrations.telemetry import Telemetry
 
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
+WorkerCheck = Callable[[], Awaitable[WorkerCensus]]
+"""Which workers run, from their heartbeats in the store (reported by `/readyz`, never a check)."""
 TargetCheck = Callable[[str], Awaitable[str | None]]
 """Why a webhook URL must not be registered (the reason, naming the setting that allows it), or None."""
 
@@ -70,6 +73,8 @@ class GatewayDeps:
     inbound: InboundExternal
     notifications: NotificationsExternal
     readiness: ReadinessCheck
+    # What `/readyz` says of the workers beside its checks (None: nothing is said).
+    workers: WorkerCheck | None = None
     # Endpoint URLs pointing into our own network are refused at registration with a clear reason;
     # the composition root builds it from SUBGATE_ALLOW_PRIVATE_TARGETS.
     check_target: TargetCheck = accept_every_target
