@@ -155,6 +155,8 @@ class BatchRecorder(Generic[R]):
             try:
                 failure: Exception | None = await self._flush_with_retries([result for result, _ in batch])
             except Exception as error:
+                # Not the store being away (that is retried above): handed to the batch's items,
+                # so that none of them waits for an answer that never comes.
                 log.exception("record_crashed", recorder=self._name, items=len(batch))
                 failure = error
             for _, done in batch:

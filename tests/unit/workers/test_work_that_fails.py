@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from domain.billing.internal import InboundInternal
 from domain.billing.model import InboundEvent, InboundStatus
 from domain.merchants.service import NewConnection
 from domain.shared.events import EventType
@@ -27,16 +28,20 @@ from domain.subscriptions.recording import Recorder
 from domain.subscriptions.schedule import StampingTxn, Timing
 from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.metrics import MeteredUnreadable
 from integrations.providers import Command, Ignored
 from integrations.signals import LocalSignal
 from integrations.storage import codecs
 from integrations.storage.documents import StorageError
 from integrations.storage.leases import WorkerRegistry
+from integrations.storage.txn import StoreTxn
 from integrations.telemetry import Telemetry
+from subgate.bootstrap import providers
 from tests.support.fakes import Services, build_services
 from tests.support.metrics import Scrape
 from tests.support.stripe_events import subscription_event, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
+from workers.pipeline import Pipeline
 from workers.pumps import BatchRecorder, Pump
 from workers.tasks import apply_inbound
 
@@ -135,6 +140,32 @@ async def test_an_unexpected_error_fails_the_event_with_its_reason_once_and_for_
     assert event.lease_owner is None
     assert await worker.services.inbound_internal.claim("wrk_test", 10) == []
     assert worker.failed_items("inbound", "unexpected_error") == 1
+
+
+async def test_an_unreadable_event_fails_and_the_rest_of_its_batch_is_applied(telemetry: Telemetry) -> None:
+    services = build_services()
+    worker = worker_with(services, providers(services.merchants_internal.api_key, services.clock), telemetry)
+    await worker.receive("evt_first")
+    await worker.receive("evt_last")
+    async with services.store.session() as session:
+        [first] = await session.find("inbound_events", {"provider_event_id": "evt_first"}, limit=1)
+        poison = first | {
+            "id": "evt_poison",
+            "provider_event_id": "evt_poison",
+            "provider_created_at": "0000-01-01",
+        }
+        await session.insert("inbound_events", poison)
+    # Its unreadable items reported as the composition root wires it: logged and counted.
+    metered = StoreTxn(services.store, MeteredUnreadable(telemetry.metrics))
+    deps = replace(worker.deps, inbound=InboundInternal(metered, services.clock))
+
+    await Pipeline(deps, "wrk_test").run_until_idle()
+
+    stored = {doc["provider_event_id"]: doc for doc in services.store.documents("inbound_events")}
+    assert stored["evt_first"]["status"] == stored["evt_last"]["status"] == "applied"
+    assert stored["evt_poison"]["status"] == "failed"
+    assert "provider_created_at" in stored["evt_poison"]["reason"]
+    assert worker.failed_items("inbound", "unreadable") == 1
 
 
 async def test_a_store_failure_while_applying_stays_transient(telemetry: Telemetry) -> None:
