@@ -3,24 +3,30 @@
 An event whose processing raises an unexpected error ends `failed` with the error as its reason
 (counted, and not run again through its lease); the store being away stays transient. A claim
 that raises anything keeps its loop alive; a recorder whose write raises hands the error to its
-items instead of leaving them waiting; one subscription the scheduler cannot move leaves the
-others moved.
+items instead of leaving them waiting; one outbox message whose fan-out raises, or one
+subscription the scheduler cannot move, leaves the others done.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from domain.billing.internal import InboundInternal
 from domain.billing.model import InboundEvent, InboundStatus
 from domain.merchants.service import NewConnection
+from domain.notifications.health import DISPATCH_FAILED
+from domain.notifications.internal import DeliveryOptions, NotificationsInternal
+from domain.notifications.model import Endpoint, SigningSecret
+from domain.notifications.ports import EndpointRepository, NotificationsUnit
 from domain.shared.events import EventType
+from domain.shared.outbox import OutboxMessage
+from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.model import Subscription
 from domain.subscriptions.outcome import Outcome
 from domain.subscriptions.ports import SubscriptionsUnit
@@ -28,7 +34,7 @@ from domain.subscriptions.recording import Recorder
 from domain.subscriptions.schedule import StampingTxn, Timing
 from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.metrics import MeteredUnreadable
+from integrations.metrics import MeteredJournal, MeteredUnreadable
 from integrations.providers import Command, Ignored
 from integrations.signals import LocalSignal
 from integrations.storage import codecs
@@ -43,9 +49,11 @@ from tests.support.stripe_events import subscription_event, verified_stripe_even
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.pipeline import Pipeline
 from workers.pumps import BatchRecorder, Pump
+from workers.runner import run_scheduler
 from workers.tasks import apply_inbound
 
 DEADLINE = 5.0
+T = TypeVar("T")
 
 
 class FailingAdapter:
@@ -270,3 +278,126 @@ async def test_one_subscription_the_scheduler_cannot_move_leaves_the_others_move
     assert (run.moves, run.events) == (2, 2)
     assert [(sub_id, type(error)) for sub_id, error in run.failures] == [("sub_bad", ZeroDivisionError)]
     assert run == ScheduleRun(moves=2, events=2)  # failures are reported, not compared
+
+
+class EndpointsFailingFor:
+    """The endpoints of a unit, whose listing raises for one merchant (a defect met in its data)."""
+
+    def __init__(self, inner: EndpointRepository, merchant_id: str) -> None:
+        self._inner = inner
+        self._merchant_id = merchant_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def all_for(self, merchant_id: str) -> Sequence[Endpoint]:
+        if merchant_id == self._merchant_id:
+            raise RuntimeError("a defect in this merchant's endpoints")
+        return await self._inner.all_for(merchant_id)
+
+
+class UnitFailingFor:
+    """A notifications unit whose endpoints fail for one merchant; every other repository as it is."""
+
+    def __init__(self, inner: NotificationsUnit, merchant_id: str) -> None:
+        self._inner = inner
+        self.endpoints = EndpointsFailingFor(inner.endpoints, merchant_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class LinesJournal:
+    def __init__(self) -> None:
+        self.warnings: list[tuple[str, dict[str, Any]]] = []
+
+    def info(self, *_: Any, **__: Any) -> None:
+        return None
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self.warnings.append((event, fields))
+
+
+async def test_one_message_whose_fan_out_raises_leaves_the_others_fanned_out() -> None:
+    services = build_services()
+
+    async def txn(work: Callable[[NotificationsUnit], Awaitable[T]]) -> T:
+        return await services.txn(lambda unit: work(UnitFailingFor(unit, "mer_bad")))
+
+    journal = LinesJournal()
+    fan_out = NotificationsInternal(
+        txn,
+        services.clock,
+        services.signal,
+        services.sender,
+        services.policy,
+        5.0,
+        options=DeliveryOptions(journal=journal),
+    )
+    for merchant_id in ("mer_bad", "mer_good"):
+        endpoint = Endpoint(
+            id=f"ep_{merchant_id}",
+            merchant_id=merchant_id,
+            url="https://hooks.example.com",
+            event_types=(),
+            description=None,
+            enabled=True,
+            secrets=(SigningSecret(value="whsec_x"),),
+            created_at=services.clock(),
+        )
+        message = OutboxMessage(
+            id=f"msg_{merchant_id}",
+            merchant_id=merchant_id,
+            event_type=EventType.SUBSCRIPTION_CREATED,
+            subject_id="sub_1",
+            occurred_at=services.clock(),
+            data={},
+        )
+        async with services.store.session() as session:
+            await session.insert("endpoints", codecs.endpoint_doc(endpoint))
+            await session.insert("outbox", codecs.outbox_doc(message))
+
+    made = await fan_out.dispatch_pending()
+
+    assert made == 1
+    assert [d["endpoint_id"] for d in services.store.documents("deliveries")] == ["ep_mer_good"]
+    [(event, fields)] = journal.warnings
+    assert (event, fields["message_id"], type(fields["error"])) == (
+        DISPATCH_FAILED,
+        "msg_mer_bad",
+        RuntimeError,
+    )
+    pending = {doc["id"]: doc["dispatched"] for doc in services.store.documents("outbox")}
+    assert pending == {"msg_mer_bad": False, "msg_mer_good": True}  # tried again at the next fan-out
+
+
+def test_only_unexpected_fan_out_errors_are_counted(telemetry: Telemetry) -> None:
+    journal = MeteredJournal(LinesJournal(), telemetry.metrics)
+
+    journal.warning(DISPATCH_FAILED, message_id="msg_1", error=RuntimeError("defect"))
+    journal.warning(DISPATCH_FAILED, message_id="msg_2", error=StorageError("away"))
+
+    scrape = Scrape.parse(telemetry.prometheus.render().decode())
+    assert scrape.value("subgate_work_items_failed_total", queue="outbox", reason="unexpected_error") == 1
+
+
+class ScheduleWithFailures(SubscriptionsInternal):
+    """The subscriptions service, its scheduler run reporting the failures it is given."""
+
+    def __init__(self, services: Services, failures: tuple[tuple[str, Exception], ...]) -> None:
+        super().__init__(services.txn, services.clock, dict)
+        self.failures = failures
+
+    async def run_schedule(self) -> ScheduleRun:
+        return ScheduleRun(failures=self.failures)
+
+
+async def test_the_scheduler_job_counts_the_subscriptions_it_could_not_move(telemetry: Telemetry) -> None:
+    services = build_services()
+    failures = (("sub_bug", ZeroDivisionError("defect")), ("sub_outage", StorageError("away")))
+    worker = worker_with(services, {}, telemetry)
+    deps = replace(worker.deps, subscriptions=ScheduleWithFailures(services, failures))
+
+    await run_scheduler({"deps": deps, "scheduler_busy": asyncio.Lock()})
+
+    assert worker.failed_items("subscriptions", "unexpected_error") == 1
