@@ -48,7 +48,7 @@ def route_table(deps: GatewayDeps, inbound: InboundWebhooks | None = None) -> Ro
     table = RouteTable()
     # Also routed, though `WebhookLane` answers these requests before the router sees them.
     table.add([inbound.operation()])
-    table.add(health_operations(deps.readiness))
+    table.add(health_operations(deps.readiness, deps.workers))
     table.add(metrics_operations(deps.telemetry.prometheus, deps.config.metrics_token, trusted))
     for api in (
         ConnectionsApi(deps),

@@ -18,9 +18,12 @@ from domain.subscriptions.service import SubscriptionsExternal
 from integrations.outbound.registration import TargetCheck, registration_check
 from integrations.providers import ProviderAdapter
 from integrations.storage.idempotency import Begun, KeyedRequest, SavedResponse, Started
+from integrations.storage.leases import WorkerCensus
 from integrations.telemetry import Telemetry
 
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
+WorkerCheck = Callable[[], Awaitable[WorkerCensus]]
+"""Which workers run, from their heartbeats in the store (reported by `/readyz`, never a check)."""
 
 # For apps built without a check (tests of other routes): URLs are still normalised, any
 # address is accepted, and every attempt is still checked.
@@ -68,6 +71,8 @@ class GatewayDeps:
     inbound: InboundExternal
     notifications: NotificationsExternal
     readiness: ReadinessCheck
+    # What `/readyz` says of the workers beside its checks (None: nothing is said).
+    workers: WorkerCheck | None = None
     # Endpoint URLs are normalised the HTTP client's way, and those pointing into our own network
     # are refused with a clear reason; the composition root builds it from SUBGATE_ALLOW_PRIVATE_TARGETS.
     check_target: TargetCheck = accept_every_target

@@ -18,14 +18,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+import structlog
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from domain.billing.model import InboundEvent, InboundStatus
-from domain.notifications.health import Journal
+from domain.notifications.health import DISPATCH_FAILED, Journal
 from domain.notifications.model import Channel, Delivery, DeliveryStatus
 from domain.notifications.recording import AttemptResult
 from domain.shared.outbox import OutboxMessage
+from integrations.storage.documents import StorageError
+from integrations.storage.unreadable import Unreadable
+
+log = structlog.get_logger()
 
 INBOUND: Final = "inbound"
 OUTBOX: Final = "outbox"
@@ -33,6 +38,10 @@ DELIVERIES: Final = "deliveries"
 POSTPONED: Final = "postponed"
 DEFERRED: Final = "deferred"
 UNKNOWN_PROVIDER: Final = "unknown"
+# Why a work item ended failed without running to its end (`work_item_failed`): it could not be
+# read from the store, or running it raised an error nothing expected.
+UNREADABLE: Final = "unreadable"
+UNEXPECTED_ERROR: Final = "unexpected_error"
 
 # Seconds: from a few milliseconds (a healthy endpoint) to the day and a half the default
 # retry schedule can take before a message is delivered or dead-lettered.
@@ -94,6 +103,7 @@ class Metrics:
         self.deliveries = Family("channel", "outcome")
         self.dead_letters = Family("kind")
         self.endpoints_disabled = Family()
+        self.work_items_failed = Family("queue", "reason")
         self.in_flight = Family("queue")
         self.queue_depth = Family("queue")
         self.queue_due = Family("queue")
@@ -107,6 +117,12 @@ class Metrics:
                 "{endpoint}",
                 self.endpoints_disabled,
                 "Endpoints disabled automatically (410 Gone, or failing too long)",
+            ),
+            (
+                "subgate.work_items.failed",
+                "{item}",
+                self.work_items_failed,
+                "Work items taken out of their queue: unreadable, or failing with an unexpected error",
             ),
         )
         for name, unit, family, description in counters:
@@ -202,6 +218,11 @@ class Metrics:
     def endpoint_disabled(self) -> None:
         self.endpoints_disabled.series().add()
 
+    def work_item_failed(self, queue: str, reason: str) -> None:
+        """One item of `queue` (inbound, outbox, deliveries, subscriptions) failed for `reason`
+        (`UNREADABLE` or `UNEXPECTED_ERROR`) instead of running to its end."""
+        self.work_items_failed.series(queue, reason).add()
+
     def queues_counted(self, depth: Mapping[str, int], due: Mapping[str, int]) -> None:
         """The latest sample of the store's queues, by queue name (`INBOUND`, `OUTBOX`, `DELIVERIES`)."""
         for family, counts in ((self.queue_depth, depth), (self.queue_due, due)):
@@ -219,7 +240,8 @@ def _seconds(start: datetime, end: datetime) -> float:
 
 
 class MeteredJournal:
-    """The notifications journal, counting the endpoints it reports as disabled."""
+    """The notifications journal, counting the endpoints it reports as disabled and the outbox
+    messages whose fan-out failed with an unexpected error (not the store being away)."""
 
     DISABLED_EVENT: Final = "endpoint_disabled"
 
@@ -233,7 +255,21 @@ class MeteredJournal:
     def warning(self, event: str, **fields: Any) -> Any:
         if event == self.DISABLED_EVENT:
             self._metrics.endpoint_disabled()
+        elif event == DISPATCH_FAILED and not isinstance(fields.get("error"), StorageError | OSError):
+            self._metrics.work_item_failed(OUTBOX, UNEXPECTED_ERROR)
         return self._journal.warning(event, **fields)
+
+
+class MeteredUnreadable:
+    """The store's report of unreadable work items (`integrations.storage.unreadable`): logged
+    and counted in `subgate_work_items_failed_total`."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def __call__(self, item: Unreadable) -> None:
+        log.error("work_item_unreadable", queue=item.queue, item_id=item.item_id, reason=item.reason)
+        self._metrics.work_item_failed(item.queue, UNREADABLE)
 
 
 class PrometheusText:

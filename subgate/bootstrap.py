@@ -22,11 +22,11 @@ from domain.shared.clock import Clock, system_clock
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.schedule import Timing
 from domain.subscriptions.service import SubscriptionsExternal
-from gateway.deps import GatewayConfig, GatewayDeps
+from gateway.deps import GatewayConfig, GatewayDeps, WorkerCheck
 from integrations.email.mailers import KeepingMailer, SmtpMailer
 from integrations.email.render import EmailRenderer
 from integrations.email.url import parse_smtp_url
-from integrations.metrics import MeteredJournal
+from integrations.metrics import MeteredJournal, MeteredUnreadable
 from integrations.outbound.registration import registration_check
 from integrations.outbound.sender import HttpWebhookSender, OutboundClient, build_client
 from integrations.polar.adapter import PolarAdapter
@@ -37,7 +37,7 @@ from integrations.signals import FanOutSignal, LocalSignal, RedisSignal
 from integrations.storage.backlog import QueueCounts
 from integrations.storage.documents import DocumentStore, StorageError
 from integrations.storage.idempotency import StoredIdempotencyKeys
-from integrations.storage.leases import WorkerRegistry
+from integrations.storage.leases import DEAD_AFTER_SECONDS, WorkerCensus, WorkerRegistry
 from integrations.storage.resealing import Resealer
 from integrations.storage.schema import COLLECTIONS
 from integrations.storage.txn import StoreTxn
@@ -142,7 +142,9 @@ async def build(
     local = LocalSignal()
     remote = RedisSignal(redis)
     signal = FanOutSignal((local, remote))
-    txn = TracedTxn(StoreTxn(store), telemetry.tracer, _db_system(settings.database_url))
+    # Unreadable work items the store takes out of their queues are logged and counted.
+    stored = StoreTxn(store, MeteredUnreadable(telemetry.metrics))
+    txn = TracedTxn(stored, telemetry.tracer, _db_system(settings.database_url))
     http = build_client(allow_private_targets=settings.allow_private_targets)
     sender = HttpWebhookSender(http, telemetry, settings.delivery_timeout_seconds)
     policy = RetryPolicy(schedule=settings.retry_schedule)
@@ -194,6 +196,7 @@ async def build(
             inbound=InboundExternal(txn, clock, signal),
             notifications=NotificationsExternal(txn, clock, signal),
             readiness=readiness,
+            workers=_census(WorkerRegistry(store, clock)),
             check_target=registration_check(allow_private=settings.allow_private_targets),
             idempotency=StoredIdempotencyKeys(store, clock),
             rate_limiter=limiter,
@@ -231,6 +234,15 @@ async def build(
             ),
         ),
     )
+
+
+def _census(registry: WorkerRegistry) -> WorkerCheck:
+    """What `/readyz` reports of the workers (see `integrations.storage.leases`)."""
+
+    async def census() -> WorkerCensus:
+        return await registry.census(timedelta(seconds=DEAD_AFTER_SECONDS))
+
+    return census
 
 
 def _db_system(database_url: str) -> str:

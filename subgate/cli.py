@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create tables/collections and indexes (idempotent)").set_defaults(
         run=LazyCommand("admin", "migrate")
     )
+    status = commands.add_parser(
+        "status",
+        help="whether workers run (heartbeats in the store); exit 1 when none is alive",
+        description="Count the workers whose heartbeat is recent, and those that went silent. "
+        "Exit status 0 when at least one worker is alive, 1 when none is.",
+    )
+    status.add_argument("--json", action="store_true", help="one JSON object instead of a line")
+    status.set_defaults(run=LazyCommand("status", "status"))
     _merchant_commands(commands)
     _dlq_commands(commands)
     _secret_commands(commands)

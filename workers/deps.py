@@ -14,7 +14,7 @@ from domain.subscriptions.internal import SubscriptionsInternal
 from integrations.providers import ProviderAdapter
 from integrations.signals import LocalSignal
 from integrations.storage.backlog import QueueCounts
-from integrations.storage.leases import WorkerRegistry
+from integrations.storage.leases import DEAD_AFTER_SECONDS, WorkerRegistry
 from integrations.storage.resealing import Resealer
 from integrations.telemetry import Telemetry
 
@@ -34,7 +34,7 @@ class WorkerConfig:
     poll_seconds: float = 0.5
     heartbeat_seconds: float = 1.0
     # A worker whose heartbeat is older than this is taken for dead: its leases go back.
-    dead_after_seconds: float = 5.0
+    dead_after_seconds: float = DEAD_AFTER_SECONDS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,7 +4,9 @@ The store is the queue of record. A `Pump` asks its `claim` function for as many
 items as it has free slots, runs each in its own task, and looks again when a slot
 frees up, when it is woken (`wake`), or after `poll_seconds` of quiet. Results are
 recorded by a `BatchRecorder`, which writes the outcomes of many items in one store
-transaction. A store that fails is retried with backoff; nothing here gives up.
+transaction. A store that fails is retried with backoff; nothing here gives up. Nor does
+anything here die of an error it did not expect (a bug in a claim, say): it is logged and
+retried with the same backoff, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -66,10 +68,8 @@ class Pump(Generic[T]):
                 if wanted > 0:
                     try:
                         claimed = await self._claim(wanted)
-                    except StorageError as error:
-                        log.warning(
-                            "claim_failed", pump=self.name, error=str(error), retry_in=round(backoff, 2)
-                        )
+                    except Exception as error:  # noqa: BLE001 - the loop outlives any one claim
+                        self._claim_failed(error, backoff)
                         await _pause(stopping, backoff)
                         backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
                         continue
@@ -83,6 +83,15 @@ class Pump(Generic[T]):
         finally:
             stopping.cancel()
             await self.drain()
+
+    def _claim_failed(self, error: Exception, backoff: float) -> None:
+        if isinstance(error, StorageError):
+            log.warning("claim_failed", pump=self.name, error=str(error), retry_in=round(backoff, 2))
+        else:
+            # Not the store being away: a defect. Logged with its traceback; the loop goes on.
+            log.exception(
+                "claim_crashed", pump=self.name, error=type(error).__name__, retry_in=round(backoff, 2)
+            )
 
     async def drain(self) -> None:
         if self._tasks:
@@ -143,7 +152,13 @@ class BatchRecorder(Generic[R]):
             # Let every item that finished in this turn of the loop join the batch.
             await asyncio.sleep(0)
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            failure = await self._flush_with_retries([result for result, _ in batch])
+            try:
+                failure: Exception | None = await self._flush_with_retries([result for result, _ in batch])
+            except Exception as error:
+                # Not the store being away (that is retried above): handed to the batch's items,
+                # so that none of them waits for an answer that never comes.
+                log.exception("record_crashed", recorder=self._name, items=len(batch))
+                failure = error
             for _, done in batch:
                 if done.done():
                     continue

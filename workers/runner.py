@@ -28,6 +28,9 @@ from arq.cron import cron
 from arq.worker import Worker, func
 
 from domain.shared.work import WorkKind
+from integrations.metrics import UNEXPECTED_ERROR
+from integrations.storage.documents import StorageError
+from integrations.storage.unreadable import SUBSCRIPTIONS
 from workers.deps import WorkerDeps
 
 log = structlog.get_logger()
@@ -65,7 +68,23 @@ async def run_scheduler(ctx: dict[str, Any]) -> str:
         log.info("scheduler_ran", moves=run.moves, notifications=run.events)
     if resealed:
         log.info("secrets_resealed", documents=resealed)
+    for subscription_id, error in run.failures:
+        _log_failure(deps, subscription_id, error)
     return f"{run.moves} moves"
+
+
+def _log_failure(deps: WorkerDeps, subscription_id: str, error: Exception) -> None:
+    """A subscription the scheduler could not move: tried again at its next run."""
+    if isinstance(error, StorageError | OSError):
+        log.warning("scheduler_store_failed", subscription_id=subscription_id, error=str(error))
+        return
+    log.error(
+        "scheduler_subscription_failed",
+        subscription_id=subscription_id,
+        error=f"{type(error).__name__}: {error}",
+        exc_info=error,
+    )
+    deps.telemetry.metrics.work_item_failed(SUBSCRIPTIONS, UNEXPECTED_ERROR)
 
 
 def scheduler_seconds(poll_seconds: float) -> set[int]:

@@ -13,6 +13,7 @@ from domain.notifications.internal import AttemptResult, ClaimedDelivery
 from domain.notifications.model import Channel
 from domain.shared.errors import ConcurrencyConflict, DomainError
 from domain.subscriptions.service import Outcome as Applied, SubscriptionNotYetKnown
+from integrations.metrics import INBOUND, UNEXPECTED_ERROR
 from integrations.providers import (
     Command,
     Ignored,
@@ -23,9 +24,13 @@ from integrations.providers import (
     event_commands,
     missing_subscription,
 )
+from integrations.storage.documents import StorageError
 from workers.deps import WorkerDeps
 
 log = structlog.get_logger()
+
+# An exception's message can be long (a whole document in it, say); the reason keeps its start.
+MAX_REASON_LENGTH = 500
 
 
 async def apply_inbound(deps: WorkerDeps, event: InboundEvent) -> Outcome:
@@ -59,10 +64,23 @@ async def _apply(deps: WorkerDeps, event: InboundEvent) -> Outcome:
         applied = await _run(deps, adapter, event, normalized)
     except (PayloadError, ProviderRefused, ProviderUnavailable, DomainError) as error:
         return _when_raised(event, error)
+    except (StorageError, OSError):
+        raise  # the store (or a raw socket under it) failed: transient, the lease brings it back
+    except Exception as error:  # noqa: BLE001 - one event's surprise must not come back forever
+        return _unexpected(deps, event, error)
     if any(a.applied for a in applied):
         return Outcome(event_id=event.id, status=InboundStatus.APPLIED)
     reason = "; ".join(a.reason or "no effect" for a in applied)
     return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=reason)
+
+
+def _unexpected(deps: WorkerDeps, event: InboundEvent, error: Exception) -> Outcome:
+    """An error nothing expected: the event fails with it (reprocess it once the cause is fixed),
+    rather than run again and again through its lease."""
+    log.exception("inbound_event_crashed", event_id=event.id, type=event.type, error=type(error).__name__)
+    deps.telemetry.metrics.work_item_failed(INBOUND, UNEXPECTED_ERROR)
+    reason = f"unexpected error while applying the event: {type(error).__name__}: {error}"
+    return Outcome(event_id=event.id, status=InboundStatus.FAILED, reason=reason[:MAX_REASON_LENGTH])
 
 
 def _when_raised(event: InboundEvent, error: Exception) -> Outcome:

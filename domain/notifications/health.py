@@ -23,6 +23,8 @@ from domain.shared.events import DomainEvent, EventType
 from domain.shared.outbox import OutboxMessage
 
 DISABLE_AFTER = timedelta(days=5)
+# The journal's event for an outbox message whose fan-out raised (its `error` field: the exception).
+DISPATCH_FAILED = "outbox_dispatch_failed"
 
 
 class Journal(Protocol):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.notifications.emails import EMAIL_EVENTS
-from domain.notifications.health import DISABLE_AFTER, EndpointBook, Journal
+from domain.notifications.health import DISABLE_AFTER, DISPATCH_FAILED, EndpointBook, Journal
 from domain.notifications.model import (
     Channel,
     DeadLetter,
@@ -140,6 +140,10 @@ class NotificationsInternal:
             deliveries = await self._txn(functools.partial(self._fan_out, message=message))
         except ConcurrencyConflict:
             return 0  # another dispatcher took this message
+        except Exception as error:  # noqa: BLE001 - one message never stops the others' fan-out
+            # Rolled back: the message stays pending and is tried again at the next fan-out.
+            self._journal.warning(DISPATCH_FAILED, message_id=message.id, error=error)
+            return 0
         return len(deliveries)
 
     async def _fan_out(self, unit: NotificationsUnit, *, message: OutboxMessage) -> list[Delivery]:

@@ -7,12 +7,16 @@ due, not the number stored. Each one advances in a unit of work of its own: ever
 for it, earliest first (see `schedule`), their outbox messages and the moves' keys. Two
 workers (or two runs) that take the same subscription race on its version: the loser runs
 again from scratch and finds the moves made.
+
+One subscription whose moves fail (an error of any kind) never stops the run: the others go
+on, and the run reports it (`ScheduleRun.failures`) for the worker to log. It is tried again
+at the next run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.shared.clock import Clock
@@ -37,13 +41,19 @@ DEFAULT_MAX_BATCHES = 20
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleRun:
-    """What one run did: moves made and notifications queued."""
+    """What one run did: moves made, notifications queued, and the subscriptions that failed."""
 
     moves: int = 0
     events: int = 0
+    # (subscription id, what it raised), for the worker to log and count.
+    failures: tuple[tuple[str, Exception], ...] = field(default=(), compare=False)
 
     def __add__(self, other: ScheduleRun) -> ScheduleRun:
-        return ScheduleRun(moves=self.moves + other.moves, events=self.events + other.events)
+        return ScheduleRun(
+            moves=self.moves + other.moves,
+            events=self.events + other.events,
+            failures=self.failures + other.failures,
+        )
 
 
 class SubscriptionScheduler:
@@ -76,7 +86,10 @@ class SubscriptionScheduler:
         for _ in range(self._max_batches):
             found = await self._txn(read)
             for sub_id, merchant_id in dict.fromkeys((s.id, s.merchant_id) for s in found):
-                total += await self._advance(merchant_id, sub_id, now)
+                try:
+                    total += await self._advance(merchant_id, sub_id, now)
+                except Exception as error:  # noqa: BLE001 - one subscription never stops the others
+                    total += ScheduleRun(failures=((sub_id, error),))
             if len(found) < self._batch:
                 break
         return total

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from starlette.requests import Request
 
 from domain.merchants.model import Merchant
@@ -11,6 +9,7 @@ from gateway.deps import GatewayDeps
 from gateway.routing import Operation
 from gateway.schemas import dead_letters as schema
 from gateway.schemas.common import page_of
+from gateway.schemas.decoding import in_utc
 from gateway.schemas.deliveries import delivery
 from gateway.v1 import V1, Body
 
@@ -63,7 +62,7 @@ class DeadLettersApi:
         self, _: Request, merchant: Merchant, body: schema.BulkReplayRequest
     ) -> schema.BulkReplay:
         """`{since?, kind?}` (an empty body replays them all); those that cannot go are listed as skipped."""
-        since = None if body.since is None else body.since.astimezone(UTC)
+        since = None if body.since is None else in_utc(body.since, "since")
         summary = await self._deps.notifications.replay_dead_letters(merchant.id, body.kind, since)
         return schema.BulkReplay(
             replayed=len(summary.replayed),

@@ -11,6 +11,7 @@ import enum
 import functools
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -55,6 +56,15 @@ def decode_body(raw: bytes, schema: type[S], *, required: bool = True) -> S:
         raise refusal(error, schema, root="body") from None
     except msgspec.DecodeError:
         raise ApiError(400, "invalid_request", "the request body is not valid JSON") from None
+
+
+def in_utc(value: datetime, field: str) -> datetime:
+    """A decoded time in UTC; an offset that carries it past either end of the calendar (the first
+    day at +01:00, the last at -01:00) is the caller's mistake, refused naming the field."""
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValidationFailed(field, "is outside the calendar once converted to UTC") from None
 
 
 def decode_query(params: Mapping[str, str], schema: type[S]) -> S:

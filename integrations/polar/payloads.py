@@ -2,17 +2,19 @@
 
 A Polar webhook body is ``{"type": ..., "timestamp": ..., "data": {...}}``; its id is the
 ``webhook-id`` header. Times are ISO 8601 text with microseconds. A subscription carries
-its product (the plan) and customer expanded.
+its product (the plan) and customer expanded. Every time is read by
+`integrations.payload_readers.provider_time`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from domain.subscriptions.commands import ProviderPrice
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.payload_readers import provider_time
 from integrations.providers import PayloadError
 
 S = SubscriptionStatus
@@ -26,7 +28,6 @@ STATUS_MAP: Final = {
     "unpaid": S.UNPAID,
     "canceled": S.CANCELED,
 }
-MAX_TIME_TEXT: Final = 40
 
 
 def obj(value: Any, what: str) -> dict[str, Any]:
@@ -43,17 +44,7 @@ def text(value: Any, what: str) -> str:
 
 def time(value: Any, what: str) -> datetime | None:
     """ISO 8601 text with a zone (or null)."""
-    if value is None:
-        return None
-    parsed = None
-    if isinstance(value, str) and len(value) <= MAX_TIME_TEXT:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise PayloadError(f"{what} is not an ISO 8601 time with a zone")
-    return parsed.astimezone(UTC)
+    return provider_time(value, what, unix=False)
 
 
 def count(value: Any, what: str) -> int:

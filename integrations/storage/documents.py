@@ -28,6 +28,17 @@ class VersionMismatch(Exception):
     """A compare-and-set found another version than expected (or no document)."""
 
 
+class UnreadableDocument(ValueError):
+    """A stored document that cannot be read back as its value (not transient: reading it again
+    gives the same answer). `reason` says which field and why, in msgspec's words."""
+
+    def __init__(self, kind: str, doc_id: object, reason: str) -> None:
+        super().__init__(f"stored {kind} {doc_id!r} cannot be read: {reason}")
+        self.kind = kind
+        self.doc_id = doc_id
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class In:
     values: tuple[Scalar, ...]

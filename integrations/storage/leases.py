@@ -4,19 +4,38 @@ Each worker writes a heartbeat document every second or so. Any worker that find
 heartbeat older than the dead-after limit retires that worker (compare-and-set, so one
 of several finders wins) and hands its leases back; without this, a killed worker's
 work would wait for its leases to run out (a minute and more).
+
+The same heartbeats tell an operator whether any worker runs (`census`): `/readyz` shows it
+beside the server's own checks, and `subgate status` fails when none does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from domain.shared.clock import Clock
-from integrations.storage.codecs import iso
-from integrations.storage.documents import DocumentStore, DuplicateDocument, Lte, VersionMismatch
+from integrations.storage.codecs import iso, parse_time
+from integrations.storage.documents import Document, DocumentStore, DuplicateDocument, Lte, VersionMismatch
 
 COLLECTION = "workers"
+# A worker whose heartbeat is older than this is taken for dead (its leases go back).
+DEAD_AFTER_SECONDS: Final = 5.0
+# The census reads at most this many registered workers (far more than any deployment runs).
+CENSUS_LIMIT: Final = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerCensus:
+    """The workers registered as running: how many beat recently, how many went silent (stopped
+    without retiring: killed, or stuck), and the age of the newest heartbeat (None: no worker)."""
+
+    alive: int
+    silent: int
+    heartbeat_age_seconds: float | None
 
 
 class WorkerRegistry:
@@ -82,5 +101,28 @@ class WorkerRegistry:
                 return False
         return True
 
+    async def census(self, dead_after: timedelta) -> WorkerCensus:
+        """Who runs now (see `WorkerCensus`); a worker that stopped cleanly is no longer counted."""
+        now = self._clock()
+        async with self._store.session() as session:
+            docs = await session.find(
+                COLLECTION, {"alive": True}, limit=CENSUS_LIMIT, order_by="heartbeat_at"
+            )
+        beats = [beat for beat in map(_heartbeat, docs) if beat is not None]
+        alive = sum(1 for beat in beats if now - beat <= dead_after)
+        newest = max(beats, default=None)
+        return WorkerCensus(
+            alive=alive,
+            silent=len(beats) - alive,
+            heartbeat_age_seconds=None if newest is None else max((now - newest).total_seconds(), 0.0),
+        )
+
     def cutoff(self, dead_after: timedelta) -> datetime:
         return self._clock() - dead_after
+
+
+def _heartbeat(doc: Document) -> datetime | None:
+    try:
+        return parse_time(doc["heartbeat_at"])
+    except (KeyError, TypeError, ValueError):
+        return None  # not a worker's heartbeat as this release writes it: not counted

@@ -1,4 +1,9 @@
-"""The domain's repository ports, implemented once on top of `DocumentSession`."""
+"""The domain's repository ports, implemented once on top of `DocumentSession`.
+
+Look-ups and listings read leniently (one unreadable field never fails a read); what a worker
+takes from a queue is read strictly, one document at a time, and an unreadable one is taken out
+of its queue (see `integrations.storage.unreadable`).
+"""
 
 from __future__ import annotations
 
@@ -22,11 +27,13 @@ from domain.notifications.model import (
 )
 from domain.notifications.ports import DeliveryFilter
 from domain.shared.errors import ConcurrencyConflict, NotFound
+from domain.shared.ids import new_id
 from domain.shared.outbox import OutboxMessage
-from domain.shared.pagination import Page, PageRequest, page_from_overfetch
+from domain.shared.pagination import Page, PageRequest
 from domain.subscriptions.model import Customer, Plan, Subscription
 from domain.subscriptions.ports import PlanFilter, SubscriptionFilter
-from integrations.storage import codecs
+from integrations.storage import codecs, unreadable
+from integrations.storage.codecs import Readout
 from integrations.storage.documents import (
     Condition,
     Document,
@@ -38,6 +45,7 @@ from integrations.storage.documents import (
     VersionMismatch,
 )
 from integrations.storage.recipients import CustomerEmails
+from integrations.storage.unreadable import SetAside, rendered, work_items
 
 T = TypeVar("T")
 
@@ -59,22 +67,38 @@ class _Collection(Generic[T]):
 
     name: str
     to_doc: Callable[[T], Document]
+    # Strict: the value exactly, or UnreadableDocument (what a worker takes from a queue).
     from_doc: Callable[[Document], T]
+    # Lenient: what can be read (look-ups and listings).
+    read: Callable[[Document], Readout[T]]
 
     async def add(self, session: DocumentSession, value: T) -> None:
         await session.insert(self.name, self.to_doc(value))
 
+    def one(self, doc: Document) -> T:
+        """A looked-up document as far as it can be read; UnreadableDocument when not at all."""
+        value = rendered(self.name, doc, self.read(doc))
+        if value is None:
+            return self.from_doc(doc)  # raises UnreadableDocument, saying why
+        return value
+
+    def each(self, docs: Sequence[Document]) -> list[T]:
+        """Listed documents as far as they can be read; those of which nothing can be made left out."""
+        return [value for doc in docs if (value := rendered(self.name, doc, self.read(doc))) is not None]
+
     async def get(self, session: DocumentSession, doc_id: str) -> T | None:
         found = await session.get(self.name, doc_id)
-        return None if found is None else self.from_doc(found)
+        return None if found is None else self.one(found)
 
     async def owned(self, session: DocumentSession, merchant_id: str, doc_id: str) -> T | None:
         found = await session.get(self.name, doc_id)
-        return None if found is None or found.get("merchant_id") != merchant_id else self.from_doc(found)
+        return None if found is None or found.get("merchant_id") != merchant_id else self.one(found)
 
     async def page(self, session: DocumentSession, where: dict[str, Condition], page: PageRequest) -> Page[T]:
         docs = await session.find(self.name, where, limit=page.limit + 1, after_id=page.starting_after)
-        return page_from_overfetch([self.from_doc(d) for d in docs], page.limit)
+        # Over-fetched by one, to tell whether more exist; this holds even when an unreadable
+        # document was left out (the next page starts after the last one shown).
+        return Page(items=tuple(self.each(docs)[: page.limit]), has_more=len(docs) > page.limit)
 
 
 async def _update(session: DocumentSession, col: _Collection[V], value: V, entity: str) -> V:
@@ -93,7 +117,7 @@ async def _many(session: DocumentSession, col: _Collection[T], ids: Sequence[str
     if not wanted:
         return []
     docs = await session.find(col.name, {"id": In(wanted)}, limit=len(wanted))
-    return [col.from_doc(d) for d in docs]
+    return col.each(docs)
 
 
 _DUE_DELIVERIES: dict[str, Condition] = {"status": In(tuple(s.value for s in RETRYABLE))}
@@ -112,18 +136,24 @@ def _drop_none(**conditions: Condition) -> dict[str, Condition]:
     return {k: v for k, v in conditions.items() if v is not None}
 
 
-MERCHANTS = _Collection("merchants", codecs.merchant_doc, codecs.merchant_from)
-CONNECTIONS = _Collection("connections", codecs.connection_doc, codecs.connection_from)
+def _collection(
+    name: str, codec: codecs.DocumentCodec[T], to_doc: Callable[[T], Document] | None = None
+) -> _Collection[T]:
+    return _Collection(name, to_doc or codec.to_doc, codec.from_doc, codec.read)
+
+
+MERCHANTS = _collection("merchants", codecs.MERCHANTS)
+CONNECTIONS = _collection("connections", codecs.CONNECTIONS)
 # Set on a deleted connection (a tombstone); a connection without it is live.
 _DELETED_AT = "deleted_at"
-CUSTOMERS = _Collection("customers", codecs.customer_doc, codecs.customer_from)
-PLANS = _Collection("plans", codecs.plan_doc, codecs.plan_from)
-SUBSCRIPTIONS = _Collection("subscriptions", codecs.subscription_doc, codecs.subscription_from)
-OUTBOX = _Collection("outbox", codecs.outbox_doc, codecs.outbox_from)
-INBOUND = _Collection("inbound_events", codecs.inbound_doc, codecs.inbound_from)
-ENDPOINTS = _Collection("endpoints", codecs.endpoint_doc, codecs.endpoint_from)
-DELIVERIES = _Collection("deliveries", codecs.delivery_doc, codecs.delivery_from)
-DEAD_LETTERS = _Collection("dead_letters", codecs.dead_letter_doc, codecs.dead_letter_from)
+CUSTOMERS = _collection("customers", codecs.CUSTOMERS)
+PLANS = _collection("plans", codecs.PLANS)
+SUBSCRIPTIONS = _collection("subscriptions", codecs.SUBSCRIPTIONS)
+OUTBOX = _collection("outbox", codecs.OUTBOX)
+INBOUND = _collection("inbound_events", codecs.INBOUND, codecs.inbound_doc)
+ENDPOINTS = _collection("endpoints", codecs.ENDPOINTS)
+DELIVERIES = _collection("deliveries", codecs.DELIVERIES)
+DEAD_LETTERS = _collection("dead_letters", codecs.DEAD_LETTERS)
 
 
 class MerchantRepo:
@@ -138,7 +168,7 @@ class MerchantRepo:
 
     async def by_key_hash(self, api_key_hash: str) -> Merchant | None:
         docs = await self._s.find(MERCHANTS.name, {"api_key_hash": api_key_hash}, limit=1)
-        return MERCHANTS.from_doc(docs[0]) if docs else None
+        return MERCHANTS.one(docs[0]) if docs else None
 
     async def update(self, merchant: Merchant) -> None:
         # Merchants change rarely (a key rotation) and carry no version of their own: the stored
@@ -163,13 +193,13 @@ class ConnectionRepo:
 
     async def get(self, connection_id: str) -> Connection | None:
         doc = await self._s.get(CONNECTIONS.name, connection_id)
-        return None if doc is None or doc.get(_DELETED_AT) is not None else CONNECTIONS.from_doc(doc)
+        return None if doc is None or doc.get(_DELETED_AT) is not None else CONNECTIONS.one(doc)
 
     async def list_for(self, merchant_id: str) -> Sequence[Connection]:
         docs = await self._s.find(
             CONNECTIONS.name, {"merchant_id": merchant_id, _DELETED_AT: None}, limit=1000
         )
-        return [CONNECTIONS.from_doc(d) for d in docs]
+        return CONNECTIONS.each(docs)
 
     async def update(self, connection: Connection) -> None:
         # Connections carry no version of their own (like merchants): the stored document's
@@ -232,8 +262,9 @@ class PlanRepo:
 
 
 class SubscriptionRepo:
-    def __init__(self, session: DocumentSession) -> None:
+    def __init__(self, session: DocumentSession, set_aside: SetAside | None = None) -> None:
         self._s = session
+        self._set_aside = set_aside or SetAside()
 
     async def get(self, merchant_id: str, subscription_id: str) -> Subscription | None:
         return await SUBSCRIPTIONS.owned(self._s, merchant_id, subscription_id)
@@ -263,7 +294,7 @@ class SubscriptionRepo:
             limit=limit,
             order_by="next_transition_at",
         )
-        return [SUBSCRIPTIONS.from_doc(d) for d in docs]
+        return await self._due_ones(docs)
 
     async def past_due_since(self, cutoff: datetime, limit: int) -> Sequence[Subscription]:
         docs = await self._s.find(
@@ -272,7 +303,25 @@ class SubscriptionRepo:
             limit=limit,
             order_by="past_due_since",
         )
-        return [SUBSCRIPTIONS.from_doc(d) for d in docs]
+        return await self._due_ones(docs)
+
+    async def _due_ones(self, docs: Sequence[Document]) -> Sequence[Subscription]:
+        """What the scheduler takes; an unreadable subscription leaves its indexes (see `unreadable`)."""
+
+        async def take_out(doc: Document, reason: str) -> None:
+            await self._s.update_where(
+                SUBSCRIPTIONS.name,
+                {"id": doc.get("id")},
+                {"next_transition_at": None, "past_due_since": None, "schedule_failure": reason},
+            )
+
+        return await work_items(
+            docs,
+            SUBSCRIPTIONS.from_doc,
+            take_out,
+            queue=unreadable.SUBSCRIPTIONS,
+            set_aside=self._set_aside,
+        )
 
 
 class ProviderLinkRepo:
@@ -315,8 +364,9 @@ class ProcessedInputRepo:
 
 
 class OutboxRepo:
-    def __init__(self, session: DocumentSession) -> None:
+    def __init__(self, session: DocumentSession, set_aside: SetAside | None = None) -> None:
         self._s = session
+        self._set_aside = set_aside or SetAside()
 
     async def append(self, message: OutboxMessage) -> None:
         await OUTBOX.add(self._s, message)
@@ -329,7 +379,15 @@ class OutboxRepo:
 
     async def pending(self, limit: int) -> Sequence[OutboxMessage]:
         docs = await self._s.find(OUTBOX.name, {"dispatched": False}, limit=limit)
-        return [OUTBOX.from_doc(d) for d in docs]
+
+        async def take_out(doc: Document, reason: str) -> None:
+            await self._s.update_where(
+                OUTBOX.name, {"id": doc.get("id")}, {"dispatched": True, "failure": reason}
+            )
+
+        return await work_items(
+            docs, OUTBOX.from_doc, take_out, queue=unreadable.OUTBOX, set_aside=self._set_aside
+        )
 
     async def count_pending(self) -> int:
         """Messages not fanned out yet (each is due as soon as it is written)."""
@@ -348,8 +406,9 @@ class OutboxRepo:
 
 
 class InboundEventRepo:
-    def __init__(self, session: DocumentSession) -> None:
+    def __init__(self, session: DocumentSession, set_aside: SetAside | None = None) -> None:
         self._s = session
+        self._set_aside = set_aside or SetAside()
 
     async def add_if_new(self, event: InboundEvent) -> bool:
         try:
@@ -379,7 +438,19 @@ class InboundEventRepo:
             limit=limit,
             assign={"lease_owner": owner, "due_at": codecs.iso(lease_until)},
         )
-        return [INBOUND.from_doc(d) for d in docs]
+
+        async def take_out(doc: Document, reason: str) -> None:
+            failed = {
+                "status": InboundStatus.FAILED.value,
+                "reason": f"the stored event cannot be read: {reason}",
+                "processed_at": codecs.iso(now),
+                "lease_owner": None,
+            }
+            await self._s.update_where(INBOUND.name, {"id": doc.get("id")}, failed)
+
+        return await work_items(
+            docs, INBOUND.from_doc, take_out, queue=unreadable.INBOUND, set_aside=self._set_aside
+        )
 
     async def release_leases(self, owner: str, now: datetime) -> int:
         return await self._s.update_where(
@@ -403,7 +474,7 @@ class InboundEventRepo:
             limit=limit,
             order_by="received_at",
         )
-        return [INBOUND.from_doc(d) for d in docs]
+        return INBOUND.each(docs)
 
 
 class EndpointRepo:
@@ -428,15 +499,16 @@ class EndpointRepo:
         docs = await self._s.find(
             ENDPOINTS.name, {"merchant_id": merchant_id, "deleted_at": None}, limit=10_000
         )
-        return [ENDPOINTS.from_doc(d) for d in docs]
+        return ENDPOINTS.each(docs)
 
     async def get_many(self, endpoint_ids: Sequence[str]) -> Sequence[Endpoint]:
         return await _many(self._s, ENDPOINTS, endpoint_ids)
 
 
 class DeliveryRepo:
-    def __init__(self, session: DocumentSession) -> None:
+    def __init__(self, session: DocumentSession, set_aside: SetAside | None = None) -> None:
         self._s = session
+        self._set_aside = set_aside or SetAside()
 
     async def add(self, delivery: Delivery) -> None:
         await DELIVERIES.add(self._s, delivery)
@@ -472,7 +544,33 @@ class DeliveryRepo:
             limit=limit,
             assign={"lease_owner": owner, "next_attempt_at": codecs.iso(lease_until)},
         )
-        return [DELIVERIES.from_doc(d) for d in docs]
+
+        async def take_out(doc: Document, reason: str) -> None:
+            await self._dead_unread(doc, f"the stored delivery cannot be read: {reason}", now)
+
+        return await work_items(
+            docs, DELIVERIES.from_doc, take_out, queue=unreadable.DELIVERIES, set_aside=self._set_aside
+        )
+
+    async def _dead_unread(self, doc: Document, reason: str, now: datetime) -> None:
+        """An unreadable delivery ends as ever when no attempt is left: dead, with a dead letter."""
+        doc_id = doc.get("id")
+        dead = {"status": DeliveryStatus.DEAD.value, "next_attempt_at": None, "lease_owner": None}
+        await self._s.update_where(DELIVERIES.name, {"id": doc_id}, dead | {"updated_at": codecs.iso(now)})
+        merchant_id = doc.get("merchant_id")
+        if not isinstance(doc_id, str) or not isinstance(merchant_id, str):
+            return  # nobody could see the dead letter: the report is all there is
+        letter = DeadLetter(
+            id=new_id("dl"),
+            merchant_id=merchant_id,
+            kind=DeadLetterKind.EMAIL
+            if doc.get("channel") == Channel.EMAIL.value
+            else DeadLetterKind.WEBHOOK,
+            delivery_id=doc_id,
+            reason=reason,
+            created_at=now,
+        )
+        await DEAD_LETTERS.add(self._s, letter)
 
     async def release_leases(self, owner: str, now: datetime) -> int:
         return await self._s.update_where(
@@ -496,11 +594,12 @@ class DeliveryRepo:
             limit=limit,
             order_by="next_attempt_at",
         )
-        return [DELIVERIES.from_doc(d) for d in docs]
+        return DELIVERIES.each(docs)
 
     async def first_open_in_lane(self, lane: str) -> Delivery | None:
         docs = await self._s.find(DELIVERIES.name, _DUE_DELIVERIES | {"lane": lane}, limit=1, order_by="id")
-        return DELIVERIES.from_doc(docs[0]) if docs else None
+        # An unreadable one holds nothing back: its claim takes it out of the lane (dead).
+        return next(iter(DELIVERIES.each(docs)), None)
 
     async def cancel_for_endpoint(self, endpoint_id: str, now: datetime) -> int:
         return await self._s.update_where(
@@ -539,7 +638,7 @@ class DeadLetterRepo:
         docs = await self._s.find(
             DEAD_LETTERS.name, {"delivery_id": delivery_id, "replayed_at": None}, limit=1000
         )
-        return [DEAD_LETTERS.from_doc(d) for d in docs]
+        return DEAD_LETTERS.each(docs)
 
 
 class StoreUnit:
@@ -548,8 +647,10 @@ class StoreUnit:
     Each repository is made when first used: a unit of work uses a few of them.
     """
 
-    def __init__(self, session: DocumentSession) -> None:
+    def __init__(self, session: DocumentSession, set_aside: SetAside | None = None) -> None:
         self._s = session
+        # What its queues' reads took out as unreadable, for `StoreTxn` to report after the commit.
+        self.set_aside = set_aside or SetAside()
 
     @cached_property
     def merchants(self) -> MerchantRepo:
@@ -569,7 +670,7 @@ class StoreUnit:
 
     @cached_property
     def subscriptions(self) -> SubscriptionRepo:
-        return SubscriptionRepo(self._s)
+        return SubscriptionRepo(self._s, self.set_aside)
 
     @cached_property
     def provider_links(self) -> ProviderLinkRepo:
@@ -581,11 +682,11 @@ class StoreUnit:
 
     @cached_property
     def outbox(self) -> OutboxRepo:
-        return OutboxRepo(self._s)
+        return OutboxRepo(self._s, self.set_aside)
 
     @cached_property
     def inbound_events(self) -> InboundEventRepo:
-        return InboundEventRepo(self._s)
+        return InboundEventRepo(self._s, self.set_aside)
 
     @cached_property
     def endpoints(self) -> EndpointRepo:
@@ -593,7 +694,7 @@ class StoreUnit:
 
     @cached_property
     def deliveries(self) -> DeliveryRepo:
-        return DeliveryRepo(self._s)
+        return DeliveryRepo(self._s, self.set_aside)
 
     @cached_property
     def dead_letters(self) -> DeadLetterRepo:

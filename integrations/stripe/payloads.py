@@ -3,17 +3,18 @@
 Current API versions keep the billing period on the subscription's items and
 name an invoice's subscription under `parent.subscription_details`; older ones
 had `current_period_*` on the subscription and a top-level `subscription`.
-Both shapes are accepted.
+Both shapes are accepted. Every time is read by `integrations.payload_readers.provider_time`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from domain.subscriptions.commands import ProviderPrice
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.payload_readers import provider_time
 from integrations.providers import PayloadError
 
 __all__ = [
@@ -50,11 +51,6 @@ STATUS_MAP = {
 }
 
 
-LAST_SECOND_OF_YEAR_9999 = 253_402_300_799
-# Thin events write their time as ISO 8601 text; anything longer is not a timestamp.
-MAX_TIME_TEXT = 40
-
-
 def obj(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PayloadError(f"{what} is not an object")
@@ -75,24 +71,13 @@ def ref_id(value: Any, what: str) -> str:
 
 
 def when(value: Any, what: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > LAST_SECOND_OF_YEAR_9999:
-        raise PayloadError(f"{what} is not a unix timestamp")
-    return datetime.fromtimestamp(value, UTC)
+    """A time in a Stripe object: unix seconds (or null)."""
+    return provider_time(value, what, text=False)
 
 
 def event_time(value: Any, what: str) -> datetime | None:
     """An event's `created`: unix seconds (snapshot events) or ISO 8601 text (thin events)."""
-    if not isinstance(value, str):
-        return when(value, what)
-    try:
-        parsed = datetime.fromisoformat(value) if len(value) <= MAX_TIME_TEXT else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise PayloadError(f"{what} is not a unix timestamp or an ISO 8601 time with a zone")
-    return parsed.astimezone(UTC)
+    return provider_time(value, what)
 
 
 def amount(value: Any, what: str) -> int:

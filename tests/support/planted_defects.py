@@ -268,6 +268,60 @@ DEFECTS = (
         line='_bool(env, "SUBGATE_ALLOW_PRIVATE_TARGETS", default=dev)',
         planted='_bool(env, "SUBGATE_ALLOW_PRIVATE_TARGETS", default=False)',
     ),
+    Defect(
+        name="unpadded-years-written",
+        path="integrations/storage/codecs.py",
+        line='return "%04d-%02d-%02dT',
+        planted='return "%d-%02d-%02dT',
+    ),
+    Defect(
+        name="short-years-not-repaired",
+        path="integrations/storage/codecs.py",
+        line="return msgspec.convert(self._repaired(doc), self._kind)",
+        planted="return msgspec.convert(doc, self._kind)",
+    ),
+    Defect(
+        name="claim-fails-its-batch-on-one-bad-row",
+        path="integrations/storage/unreadable.py",
+        line="except UnreadableDocument as error:",
+        planted="except LookupError as error:",
+    ),
+    Defect(
+        name="listing-fails-on-one-bad-row",
+        path="integrations/storage/repositories.py",
+        line="if (value := rendered(self.name, doc, self.read(doc))) is not None]",
+        planted="if (value := self.from_doc(doc)) is not None]",
+    ),
+    Defect(
+        name="overflowing-offset-answers-500",
+        path="integrations/payload_readers.py",
+        line="except (OverflowError, ValueError):",
+        planted="except ValueError:",
+    ),
+    Defect(
+        name="provider-time-range-unchecked",
+        path="integrations/payload_readers.py",
+        line="if not EARLIEST <= in_utc <= LATEST:",
+        planted="if False:",
+    ),
+    Defect(
+        name="unexpected-apply-error-left-to-the-lease",
+        path="workers/tasks.py",
+        line="except Exception as error:  # noqa: BLE001 - one event's surprise",
+        planted="except ArithmeticError as error:  # noqa: BLE001 - one event's surprise",
+    ),
+    Defect(
+        name="claim-error-ends-its-loop",
+        path="workers/pumps.py",
+        line="except Exception as error:  # noqa: BLE001 - the loop outlives any one claim",
+        planted="except StorageError as error:  # noqa: BLE001 - the loop outlives any one claim",
+    ),
+    Defect(
+        name="scheduler-stops-at-one-subscription",
+        path="domain/subscriptions/scheduler.py",
+        line="except Exception as error:  # noqa: BLE001 - one subscription never stops the others",
+        planted="except LookupError as error:  # noqa: BLE001 - one subscription never stops the others",
+    ),
 )
 
 

@@ -47,3 +47,29 @@ def test_string_order_is_time_order() -> None:
         datetime(2025, 3, 1, tzinfo=UTC) + timedelta(microseconds=step * 999_983) for step in range(-50, 50)
     ]
     assert sorted(times, key=iso) == sorted(times)
+
+
+def test_every_year_of_the_calendar_is_written_in_four_digits_and_reads_back() -> None:
+    for year in range(1, 10_000):
+        value = datetime(year, 2, 28, 23, 59, 59, 999_999, tzinfo=UTC)
+        text = iso(value)
+        assert text == f"{year:04d}-02-28T23:59:59.999999Z", year
+        assert parse_time(text) == value
+
+
+def test_string_order_is_time_order_across_the_short_years() -> None:
+    years = [1, 9, 10, 99, 100, 999, 1000, 1969, 1970, 9999]
+    times = [datetime(year, 1, 1, tzinfo=UTC) for year in years]
+    assert sorted(times, key=iso) == times
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("999-12-31T00:00:00.000000Z", datetime(999, 12, 31, tzinfo=UTC)),
+        ("1-01-01T00:00:00.000000Z", datetime(1, 1, 1, tzinfo=UTC)),
+        ("50-06-15T12:30:00.000001Z", datetime(50, 6, 15, 12, 30, 0, 1, tzinfo=UTC)),
+    ],
+)
+def test_a_short_year_written_by_an_earlier_release_still_reads(written: str, meant: datetime) -> None:
+    assert parse_time(written) == meant
