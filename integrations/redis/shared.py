@@ -45,7 +45,7 @@ from redis.exceptions import RedisError
 from integrations.redis.embedded import HOST, PORT_FILE_NAME, EmbeddedRedis, serving_pid
 from integrations.redis.password import read_password
 from integrations.redis.processes import terminate_pid
-from integrations.redis.url import url_with_password
+from integrations.redis.url import redacted, url_with_password
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -202,8 +202,8 @@ class SharedRedis:
     def _start(self, port: int | None) -> str:
         server = EmbeddedRedis(self._data_dir, port, start_timeout=self._start_timeout, detached=True)
         url = server.start()
-        # The URL holds the password: the port says where it listens.
-        log.info("embedded_redis_started", port=server.port, pid=server.pid, data_dir=str(self._data_dir))
+        # The URL holds the password: only its redacted form is ever logged.
+        log.info("embedded_redis_started", url=redacted(url), pid=server.pid, data_dir=str(self._data_dir))
         return url
 
     def _url(self, port: int) -> str:

@@ -273,6 +273,7 @@ def test_the_watchdog_restarts_a_killed_server_on_the_same_port(data_dir: Path) 
         "embedded_redis_started",
         "embedded_redis_available",
     ]
+    assert logs[1]["url"] == f"redis://:***@127.0.0.1:{_port(url)}/0"  # where, not the password
     assert _password(data_dir) not in repr(logs)
 
 

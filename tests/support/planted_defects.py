@@ -125,7 +125,7 @@ DEFECTS = (
     Defect(
         name="redis-password-logged",
         path="integrations/redis/shared.py",
-        line='log.info("embedded_redis_started", port=server.port,',
+        line='log.info("embedded_redis_started", url=redacted(url),',
         planted='log.info("embedded_redis_started", url=url,',
     ),
     Defect(
