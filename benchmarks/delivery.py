@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.noop_worker import enqueue_noop_jobs
+from benchmarks.noop_worker import REDIS_URL_VARIABLE, enqueue_noop_jobs
 from benchmarks.processes import (
     HOST,
     ROOT,
@@ -153,8 +153,9 @@ def _measure_noop(root: Path, jobs: int) -> Window:
     result_file = root / "noop.json"
     with EmbeddedRedis(root / "redis-noop") as redis:
         drive(enqueue_noop_jobs(redis.url, jobs))
-        argv = module_command("noop_worker", redis.url, str(jobs), str(result_file))
-        with Child("arq no-op worker", argv, env=child_env(), cwd=ROOT, log=root / "noop.log") as worker:
+        argv = module_command("noop_worker", str(jobs), str(result_file))
+        env = {**child_env(), REDIS_URL_VARIABLE: redis.url}
+        with Child("arq no-op worker", argv, env=env, cwd=ROOT, log=root / "noop.log") as worker:
             code = worker.wait_exit(timeout_for(jobs))
             if code != 0:
                 raise BenchmarkError(f"the no-op worker exited with {code}\n{worker.log_tail()}")

@@ -4,11 +4,13 @@
 `enqueue_job`). `main` runs an arq `Worker` until every job has run, then writes `{"count",
 "first", "last"}` (times from `time.monotonic()`) to the result file and exits. The worker runs
 on the event loop `subgate worker` uses, with as many jobs at once as a subgate worker has
-deliveries in flight (`DEFAULT_WORKER_MAX_JOBS`), arq's default job timeout and no kept results.
+deliveries in flight (`DEFAULT_WORKER_MAX_JOBS`), arq's default job timeout, no kept results
+and the JSON jobs subgate uses (`integrations.redis.jobs`) in place of arq's pickles.
 Its poll delay is short (`POLL_DELAY_S`): arq sleeps that long after each batch it starts, so
 a long one would cap the reference rather than measure arq.
 
-Run: `python -m benchmarks.noop_worker REDIS_URL JOBS RESULT_FILE`.
+Run: `SUBGATE_REDIS_URL=redis://:PASSWORD@host:port/0 python -m benchmarks.noop_worker JOBS RESULT_FILE`
+(the URL holds a password, so it travels in the environment, not on a command line `ps` shows).
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Final
 
-from arq.connections import RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker, func
 
 from benchmarks.receiver import Arrivals
+from integrations.redis.jobs import job_from_json, job_to_json
 from subgate.runtime import run_async
 from subgate.settings import DEFAULT_WORKER_MAX_JOBS
 
 NOOP_JOB: Final = "noop"
+REDIS_URL_VARIABLE: Final = "SUBGATE_REDIS_URL"
 MAX_JOBS: Final = DEFAULT_WORKER_MAX_JOBS
 POLL_DELAY_S: Final = 0.05
 JOB_TIMEOUT_S: Final = 300
@@ -38,8 +43,14 @@ def redis_settings(redis_url: str) -> RedisSettings:
     return RedisSettings.from_dsn(redis_url)
 
 
+async def json_pool(redis_url: str) -> ArqRedis:
+    return await create_pool(
+        redis_settings(redis_url), job_serializer=job_to_json, job_deserializer=job_from_json
+    )
+
+
 async def enqueue_noop_jobs(redis_url: str, jobs: int) -> None:
-    pool = await create_pool(redis_settings(redis_url))
+    pool = await json_pool(redis_url)
     try:
         for start in range(0, jobs, _ENQUEUE_BATCH):
             numbers = range(start, min(jobs, start + _ENQUEUE_BATCH))
@@ -61,13 +72,15 @@ async def run_until_done(redis_url: str, jobs: int) -> Arrivals:
 
     worker = Worker(
         functions=[func(noop, name=NOOP_JOB)],
-        redis_pool=await create_pool(redis_settings(redis_url)),
+        redis_pool=await json_pool(redis_url),
         poll_delay=POLL_DELAY_S,
         max_jobs=MAX_JOBS,
         job_timeout=JOB_TIMEOUT_S,
         keep_result=0,
         handle_signals=False,
         log_results=False,
+        job_serializer=job_to_json,
+        job_deserializer=job_from_json,
     )
     running = asyncio.create_task(worker.async_run())
     finished = asyncio.create_task(done.wait())
@@ -86,7 +99,8 @@ async def run_until_done(redis_url: str, jobs: int) -> Arrivals:
 
 
 def main(argv: list[str]) -> int:
-    redis_url, jobs, result_file = argv
+    jobs, result_file = argv
+    redis_url = os.environ[REDIS_URL_VARIABLE]
     arrivals = run_async(run_until_done(redis_url, int(jobs)))  # the same event loop as `subgate worker`
     Path(result_file).write_text(json.dumps(arrivals.stats()))
     return 0

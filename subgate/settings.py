@@ -13,6 +13,7 @@ from domain.notifications.emails import has_line_break
 from domain.notifications.retry import parse_schedule
 from domain.shared.errors import ValidationFailed
 from integrations.email.url import parse_smtp_url
+from integrations.redis.url import problem_with as redis_url_problem
 from integrations.storage.keys import SETTING as SECRET_KEY_SETTING, parse_keys
 from subgate.keyfile import key_file, read_key_file
 
@@ -40,7 +41,8 @@ class SettingsError(ValueError):
 class Settings:
     data_dir: Path
     database_url: str
-    redis_url: str | None  # None: start an embedded Redis in data_dir
+    # None: the data dir's embedded Redis. Always with a password, so never in a repr.
+    redis_url: str | None = field(repr=False)
     host: str = "127.0.0.1"
     port: int = 8000
     trusted_proxies: str = ""
@@ -168,7 +170,7 @@ def load_settings(
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
-        redis_url=env.get("SUBGATE_REDIS_URL") or None,
+        redis_url=_redis_url(env),
         host=env.get("SUBGATE_HOST") or "127.0.0.1",
         port=_int(env, "SUBGATE_PORT", 8000),
         trusted_proxies=env.get("SUBGATE_TRUSTED_PROXIES", ""),
@@ -251,6 +253,15 @@ def _otlp_metrics_endpoint(env: Mapping[str, str]) -> str | None:
     if not raw:
         return env.get("SUBGATE_OTLP_ENDPOINT") or None
     return None if raw.lower() == "none" else raw
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("SUBGATE_REDIS_URL") or None
+    problem = None if raw is None else redis_url_problem(raw)
+    if problem is not None:
+        # The URL itself is not repeated: it may hold a secret, even if not where it belongs.
+        raise SettingsError(f"SUBGATE_REDIS_URL: {problem}")
+    return raw
 
 
 def _smtp_url(env: Mapping[str, str]) -> str | None:

@@ -15,6 +15,9 @@ The scheduler runs as often as the loops look at the store (`WorkerConfig.poll_s
 rounded up to whole seconds, the resolution of arq's cron). With several workers, arq
 enqueues each run once under a job id of its own; a run repeated anyway, or two at once,
 moves nothing twice (the domain settles it on each subscription's version).
+
+Jobs are JSON (`integrations.redis.jobs`), read and written so by the worker and by the pool
+it is given: whatever else Redis holds in the queue is dropped without being run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from arq.worker import Worker, func
 
 from domain.shared.work import WorkKind
 from integrations.metrics import UNEXPECTED_ERROR
+from integrations.redis.jobs import job_from_json, job_to_json
 from integrations.storage.documents import StorageError
 from integrations.storage.unreadable import SUBSCRIPTIONS
 from workers.deps import WorkerDeps
@@ -96,6 +100,9 @@ def scheduler_seconds(poll_seconds: float) -> set[int]:
 def build_worker(deps: WorkerDeps, *, burst: bool = False, handle_signals: bool = True) -> Worker:
     if deps.redis is None:
         raise ValueError("an arq worker needs Redis")
+    if deps.redis.job_serializer is not job_to_json or deps.redis.job_deserializer is not job_from_json:
+        # The worker queues its cron runs through this pool: they must be JSON too.
+        raise ValueError("an arq worker needs a pool that queues JSON jobs (integrations.redis.client)")
     scheduler = cron(
         run_scheduler,
         name=SCHEDULER,
@@ -116,4 +123,7 @@ def build_worker(deps: WorkerDeps, *, burst: bool = False, handle_signals: bool 
         keep_result=0,
         handle_signals=handle_signals,
         log_results=False,
+        # JSON both ways, never arq's pickle: a job that is not JSON is dropped unrun.
+        job_serializer=job_to_json,
+        job_deserializer=job_from_json,
     )

@@ -14,6 +14,11 @@ server orphaned some other way is detected and shut down by the next
 ``start()`` on the same data directory, so two servers never append to the
 same AOF file.
 
+The server requires a password (``requirepass``), generated once and kept in
+the data directory (:mod:`integrations.redis.password`); :attr:`EmbeddedRedis.url`
+carries it, so it must never be logged as it is (see
+:func:`integrations.redis.url.redacted`).
+
 A *detached* server (``EmbeddedRedis(..., detached=True)``) is the exception:
 it is meant to outlive the process that started it, so it gets no parent-death
 signal and no owner file (a server without an owner file is never taken for an
@@ -38,6 +43,7 @@ from typing import TYPE_CHECKING, Final, Self
 import redis
 from redis.exceptions import RedisError
 
+from integrations.redis.password import PASSWORD_FILE_NAME, ensure_password, write_private
 from integrations.redis.processes import (
     ServerProcess,
     parent_pid,
@@ -47,6 +53,7 @@ from integrations.redis.processes import (
     spawn_detached,
     terminate_pid,
 )
+from integrations.redis.url import url_with_password
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,10 +64,12 @@ __all__ = [
     "CONFIG_FILE_NAME",
     "LOG_FILE_NAME",
     "OWNER_FILE_NAME",
+    "PASSWORD_FILE_NAME",
     "PID_FILE_NAME",
     "PORT_FILE_NAME",
     "EmbeddedRedis",
     "find_redis_server_executable",
+    "render_config",
     "serving_pid",
 ]
 
@@ -140,6 +149,7 @@ class EmbeddedRedis:
         self._detached = detached
         self._process: ServerProcess | None = None
         self._port: int | None = None
+        self._password: str | None = None
 
     # -- public API ---------------------------------------------------------
 
@@ -149,10 +159,10 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:PORT/0`` of the running server."""
-        if self._process is None or self._port is None:
+        """``redis://:PASSWORD@127.0.0.1:PORT/0`` of the running server (a secret: never log it)."""
+        if self._process is None or self._port is None or self._password is None:
             raise RuntimeError("EmbeddedRedis is not running; call start() first")
-        return f"redis://{HOST}:{self._port}/0"
+        return url_with_password(HOST, self._port, self._password)
 
     @property
     def port(self) -> int | None:
@@ -174,7 +184,8 @@ class EmbeddedRedis:
             self._forget_process()
 
         executable = find_redis_server_executable()
-        self._data_dir.mkdir(parents=True, exist_ok=True)
+        self._data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._password = ensure_password(self._data_dir)
         self._shut_down_orphan(executable)
         if self._detached:
             # A detached server has no owner: a stale owner file would make
@@ -265,8 +276,10 @@ class EmbeddedRedis:
             owner_file.unlink(missing_ok=True)
 
     def _spawn(self, executable: Path, port: int) -> ServerProcess:
+        if self._password is None:
+            raise AssertionError("start() reads the password before spawning")
         config_path = self._data_dir / CONFIG_FILE_NAME
-        _write_atomically(config_path, _render_config(self._data_dir, port))
+        _write_atomically(config_path, render_config(self._data_dir, port, self._password))
         argv = [str(executable), str(config_path)]
         log = self._data_dir / LOG_FILE_NAME
         if self._detached:
@@ -282,7 +295,7 @@ class EmbeddedRedis:
             if ended is not None:
                 return ended
             try:
-                responder = _ping_and_identify(port)
+                responder = _ping_and_identify(port, self._password)
             except (RedisError, OSError) as exc:
                 # Refused connections and -LOADING replies while the AOF is
                 # replayed both mean "not ready yet".
@@ -332,12 +345,15 @@ def serving_pid(data_dir: Path) -> int | None:
     return pid
 
 
-def _render_config(data_dir: Path, port: int) -> str:
+def render_config(data_dir: Path, port: int, password: str) -> str:
+    """The server's redis.conf: loopback only, the password required, AOF persistence."""
     lines = [
         "# Written by subgate's EmbeddedRedis on every start; edits are overwritten.",
         f"bind {HOST}",
         "protected-mode yes",
         f"port {port}",
+        # Any local process can reach the port: without the password it gets only NOAUTH.
+        f"requirepass {_quote(password)}",
         "daemonize no",
         "supervised no",
         f"dir {_quote(str(data_dir))}",
@@ -367,7 +383,7 @@ def _pick_free_port() -> int:
         return port
 
 
-def _ping_and_identify(port: int) -> int | None:
+def _ping_and_identify(port: int, password: str | None) -> int | None:
     """PING the port, then return the pid of the Redis that answered.
 
     A PING alone is not proof of readiness: with a port that is already taken,
@@ -376,6 +392,7 @@ def _ping_and_identify(port: int) -> int | None:
     client = redis.Redis(
         host=HOST,
         port=port,
+        password=password,
         socket_connect_timeout=_PING_SOCKET_TIMEOUT_S,
         socket_timeout=_PING_SOCKET_TIMEOUT_S,
     )
@@ -421,9 +438,10 @@ def _parent_death_signal_hook() -> Callable[[], None] | None:
 
 
 def _write_atomically(path: Path, content: str) -> None:
-    # Readers of the port/owner files must never observe a half-written value.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(content)
+    # Readers of the port/owner files must never observe a half-written value; every file is
+    # private to the owner (redis.conf holds the password).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    write_private(temporary, content)
     temporary.replace(path)
 
 

@@ -16,6 +16,10 @@ Without ``SUBGATE_REDIS_URL``, ``subgate serve``, ``subgate worker`` and
   second. When it stops answering, the watchdog starts it again under the same
   lock and on the same port, so the connection pools already pointing at it
   reconnect on their own; the AOF brings back what it held.
+* The server requires the password kept in ``redis.password`` (0600), made by the
+  first start under that lock; every process reads it and connects with it. A server
+  left running without one by an earlier release is stopped and started again with it,
+  on the same port, keeping its AOF.
 * Every process holds a shared ``flock`` on ``redis.users`` while it uses the
   server; the kernel drops it when the process ends, however it ends. A process
   leaving cleanly that can turn its lock into an exclusive one is the last user
@@ -39,7 +43,9 @@ import structlog
 from redis.exceptions import RedisError
 
 from integrations.redis.embedded import HOST, PORT_FILE_NAME, EmbeddedRedis, serving_pid
+from integrations.redis.password import read_password
 from integrations.redis.processes import terminate_pid
+from integrations.redis.url import redacted, url_with_password
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -77,27 +83,15 @@ class SharedRedis:
         return self._data_dir
 
     def url(self) -> str | None:
-        """The URL of this directory's server if it answers right now."""
+        """The URL of this directory's server if it answers right now (it holds the password)."""
         port = _read_port(self._data_dir)
-        return _url(port) if port is not None and self.answers(port) else None
+        return self._url(port) if port is not None and self.answers(port) else None
 
     def answers(self, port: int) -> bool:
-        """True when a Redis answers PING on ``port`` and keeps its files in this directory."""
-        client = redis.Redis(
-            host=HOST, port=port, socket_connect_timeout=_PING_TIMEOUT_S, socket_timeout=_PING_TIMEOUT_S
-        )
-        try:
-            client.ping()
-            # The sync client's annotations also admit an awaitable; narrow to what it returns.
-            config: object = client.config_get("dir")
-        except (RedisError, OSError):
-            return False
-        finally:
-            client.close()
-        served = config.get("dir") if isinstance(config, dict) else None
-        if isinstance(served, bytes):
-            served = served.decode(errors="replace")
-        return served == str(self._data_dir)
+        """True when a Redis on ``port`` takes this directory's password, answers PING and keeps
+        its files in this directory."""
+        password = read_password(self._data_dir)
+        return password is not None and self._serves_here(port, password)
 
     def ensure(self, port: int | None = None) -> str:
         """The URL of this directory's server, started (detached) if it does not answer.
@@ -108,8 +102,8 @@ class SharedRedis:
         """
         wanted = port if port is not None else _read_port(self._data_dir)
         if wanted is not None and self.answers(wanted):
-            return _url(wanted)
-        self._data_dir.mkdir(parents=True, exist_ok=True)
+            return self._url(wanted)
+        self._data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _locked(self._data_dir / LOCK_FILE_NAME):
             return self._ensure_locked(port)
 
@@ -124,7 +118,7 @@ class SharedRedis:
         """Count this process among the server's users until :meth:`leave` (or its death)."""
         if self._users is not None:
             return
-        self._data_dir.mkdir(parents=True, exist_ok=True)
+        self._data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         users = (self._data_dir / USERS_FILE_NAME).open("ab")
         try:
             fcntl.flock(users.fileno(), fcntl.LOCK_SH)
@@ -153,17 +147,42 @@ class SharedRedis:
 
     # -- internals ----------------------------------------------------------
 
+    def _serves_here(self, port: int, password: str | None) -> bool:
+        client = redis.Redis(
+            host=HOST,
+            port=port,
+            password=password,
+            socket_connect_timeout=_PING_TIMEOUT_S,
+            socket_timeout=_PING_TIMEOUT_S,
+        )
+        try:
+            client.ping()
+            # The sync client's annotations also admit an awaitable; narrow to what it returns.
+            config: object = client.config_get("dir")
+        except (RedisError, OSError):
+            return False
+        finally:
+            client.close()
+        served = config.get("dir") if isinstance(config, dict) else None
+        if isinstance(served, bytes):
+            served = served.decode(errors="replace")
+        return served == str(self._data_dir)
+
     def _ensure_locked(self, port: int | None) -> str:
         recorded = _read_port(self._data_dir)
         wanted = port if port is not None else recorded
         if wanted is not None and self.answers(wanted):
-            return _url(wanted)  # another process started it while this one waited for the lock
+            return self._url(wanted)  # another process started it while this one waited for the lock
         live = serving_pid(self._data_dir)
-        if live is not None:
+        if live is not None and recorded is not None and self._serves_here(recorded, None):
+            # An earlier release started it without a password: anyone on the host could queue jobs.
+            log.warning("embedded_redis_without_password", pid=live, data_dir=str(self._data_dir))
+            terminate_pid(live)
+        elif live is not None:
             # Alive but silent: still loading its AOF, overloaded, or hung.
             if recorded is not None and self._answers_within(recorded):
                 if port is None or port == recorded:
-                    return _url(recorded)
+                    return self._url(recorded)
                 raise RuntimeError(
                     f"the embedded Redis of {self._data_dir} now listens on port {recorded}, "
                     f"not {port}; restart this process to follow it"
@@ -183,8 +202,15 @@ class SharedRedis:
     def _start(self, port: int | None) -> str:
         server = EmbeddedRedis(self._data_dir, port, start_timeout=self._start_timeout, detached=True)
         url = server.start()
-        log.info("embedded_redis_started", url=url, pid=server.pid, data_dir=str(self._data_dir))
+        # The URL holds the password: only its redacted form is ever logged.
+        log.info("embedded_redis_started", url=redacted(url), pid=server.pid, data_dir=str(self._data_dir))
         return url
+
+    def _url(self, port: int) -> str:
+        password = read_password(self._data_dir)
+        if password is None:
+            raise RuntimeError(f"the embedded Redis password of {self._data_dir} is missing")
+        return url_with_password(HOST, port, password)
 
     def _stop_locked(self) -> bool:
         pid = serving_pid(self._data_dir)
@@ -286,7 +312,3 @@ def _read_port(data_dir: Path) -> int | None:
         return int((data_dir / PORT_FILE_NAME).read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def _url(port: int) -> str:
-    return f"redis://{HOST}:{port}/0"

@@ -9,7 +9,11 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     # (variable, default as shown, meaning); an empty default means unset.
     ("SUBGATE_DATA_DIR", "./.subgate", "SQLite file and embedded Redis files"),
     ("SUBGATE_DATABASE_URL", "sqlite:///$SUBGATE_DATA_DIR/subgate.db", "or mongodb://host/dbname"),
-    ("SUBGATE_REDIS_URL", "", "redis://host:port/db; unset: an embedded Redis in the data dir"),
+    (
+        "SUBGATE_REDIS_URL",
+        "",
+        "redis://:PASSWORD@host:port/db (rediss:// for TLS); unset: an embedded Redis in the data dir",
+    ),
     ("SUBGATE_HOST", "127.0.0.1", "HTTP bind address"),
     ("SUBGATE_PORT", "8000", "HTTP bind port"),
     ("SUBGATE_PUBLIC_BASE_URL", "http://HOST:PORT", "base of the webhook_url shown for connections"),

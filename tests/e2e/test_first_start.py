@@ -38,7 +38,7 @@ async def test_port_in_use_is_one_line_and_leaves_a_fresh_data_dir_fresh(
 
 async def test_a_first_start_that_never_gets_ready_keeps_the_demo_key_for_the_next(tmp_path: Path) -> None:
     # Redis unreachable: the service listens but is not ready, so no demo merchant is made.
-    unreachable = dev_env(tmp_path, SUBGATE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    unreachable = dev_env(tmp_path, SUBGATE_REDIS_URL=f"redis://:unused@127.0.0.1:{free_port()}/0")
     with running_dev(unreachable, tmp_path, want_key=False) as unready:
         await wait_until_healthy(unready.base_url)
         async with httpx.AsyncClient(base_url=unready.base_url, timeout=10) as http:

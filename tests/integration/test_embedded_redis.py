@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+import socket
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
 
 from integrations.redis.embedded import (
     AOF_FILE_NAME,
+    CONFIG_FILE_NAME,
     OWNER_FILE_NAME,
+    PASSWORD_FILE_NAME,
     PORT_FILE_NAME,
     EmbeddedRedis,
 )
@@ -66,10 +71,25 @@ def _wait_until_gone(pid: int) -> bool:
     return _process_gone(pid)
 
 
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _raw_replies(port: int, *commands: bytes) -> list[bytes]:
+    """Send RESP inline commands over a bare socket (no client library) and read one reply each."""
+    replies = []
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        reader = connection.makefile("rb")
+        for command in commands:
+            connection.sendall(command + b"\r\n")
+            replies.append(reader.readline().rstrip(b"\r\n"))
+    return replies
+
+
 async def test_serves_ping_and_set_get(server: EmbeddedRedis, data_dir: Path) -> None:
     url = server.url
-    assert url.startswith("redis://127.0.0.1:")
-    assert url.endswith("/0")
+    password = (data_dir / PASSWORD_FILE_NAME).read_text().strip()
+    assert url == f"redis://:{password}@127.0.0.1:{server.port}/0"
     assert server.port is not None
     assert (data_dir / PORT_FILE_NAME).read_text().strip() == str(server.port)
 
@@ -85,6 +105,43 @@ async def test_serves_ping_and_set_get(server: EmbeddedRedis, data_dir: Path) ->
         assert (await client.config_get("save"))["save"] == ""
     finally:
         await client.aclose()
+
+
+def test_without_its_password_redis_answers_noauth(server: EmbeddedRedis) -> None:
+    assert server.port is not None
+
+    replies = _raw_replies(server.port, b"PING", b"SET k v", b"KEYS *", b"AUTH wrong-password", b"PING")
+
+    assert [reply.split(b" ", 1)[0] for reply in replies] == [
+        b"-NOAUTH",
+        b"-NOAUTH",
+        b"-NOAUTH",
+        b"-WRONGPASS",
+        b"-NOAUTH",
+    ]
+    password = urlsplit(server.url).password
+    assert password is not None
+    assert _raw_replies(server.port, f"AUTH {password}".encode(), b"PING") == [b"+OK", b"+PONG"]
+
+
+async def test_the_password_is_generated_once_and_private(data_dir: Path) -> None:
+    with EmbeddedRedis(data_dir) as first:
+        first_url = first.url
+    password = (data_dir / PASSWORD_FILE_NAME).read_text().strip()
+    assert len(password) >= 32
+
+    with EmbeddedRedis(data_dir) as second:
+        # The same password after a restart: pools already holding the URL reconnect with it.
+        assert urlsplit(second.url).password == urlsplit(first_url).password == password
+        assert _mode(data_dir / PASSWORD_FILE_NAME) == 0o600
+        # redis.conf holds the password too.
+        assert _mode(data_dir / CONFIG_FILE_NAME) == 0o600
+        assert f'requirepass "{password}"' in (data_dir / CONFIG_FILE_NAME).read_text()
+        client = aioredis.Redis.from_url(second.url)
+        try:
+            assert (await client.config_get("requirepass"))["requirepass"] == password
+        finally:
+            await client.aclose()
 
 
 def test_stop_ends_the_process_and_is_idempotent(data_dir: Path) -> None:
@@ -131,7 +188,7 @@ def test_explicit_port_is_used(tmp_path: Path) -> None:
         port = probe.port
     assert port is not None
     with EmbeddedRedis(tmp_path / "fixed", port=port) as fixed:
-        assert fixed.url == f"redis://127.0.0.1:{port}/0"
+        assert urlsplit(fixed.url).port == port
 
 
 def test_busy_port_fails_with_log_tail(server: EmbeddedRedis, tmp_path: Path) -> None:

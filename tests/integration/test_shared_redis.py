@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 from structlog.testing import capture_logs
 
-from integrations.redis.embedded import serving_pid
-from integrations.redis.processes import parent_pid
+from integrations.redis.embedded import (
+    AOF_FILE_NAME,
+    PASSWORD_FILE_NAME,
+    PID_FILE_NAME,
+    PORT_FILE_NAME,
+    find_redis_server_executable,
+    serving_pid,
+)
+from integrations.redis.processes import parent_pid, spawn_detached
 from integrations.redis.shared import SharedRedis, Watchdog, shared_redis
 from tests.support.redis import stopping_shared_redis
 
@@ -46,6 +55,44 @@ def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
 
+def _password(data_dir: Path) -> str:
+    return (data_dir / PASSWORD_FILE_NAME).read_text().strip()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_without_a_password(data_dir: Path) -> tuple[int, int]:
+    """A detached server on the data dir as an earlier release ran it: no password. Its pid and port."""
+    data_dir.mkdir(parents=True)
+    port = _free_port()
+    config = data_dir / "redis.conf"
+    config.write_text(
+        f'bind 127.0.0.1\nport {port}\ndir "{data_dir}"\npidfile "{data_dir / PID_FILE_NAME}"\n'
+        f'logfile ""\nsave ""\nappendonly yes\nappendfilename "{AOF_FILE_NAME}"\n'
+    )
+    argv = [str(find_redis_server_executable()), str(config)]
+    server = spawn_detached(argv, cwd=data_dir, log=data_dir / "redis.log")
+    (data_dir / PORT_FILE_NAME).write_text(f"{port}\n")
+    client = redis.Redis(port=port)
+    try:
+        _eventually(lambda: _answers(client), "the password-less server answers")
+        client.set("queued-before-the-upgrade", "kept")
+    finally:
+        client.close()
+    return server.pid, port
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
 def _process_gone(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -66,6 +113,48 @@ def test_the_first_process_starts_it_and_the_others_find_it(data_dir: Path) -> N
         assert client.ping() is True
     finally:
         client.close()
+
+
+def test_every_process_connects_with_the_directorys_password(data_dir: Path) -> None:
+    url, _ = _start_elsewhere(data_dir)
+    password = _password(data_dir)
+
+    assert urlsplit(url).password == password
+    assert SharedRedis(data_dir).ensure() == url
+    assert SharedRedis(data_dir).url() == url
+    anonymous = redis.Redis(port=_port(url))
+    try:
+        with pytest.raises(redis.AuthenticationError, match="Authentication required"):
+            anonymous.ping()
+    finally:
+        anonymous.close()
+    # Another password in the file makes the server look absent, never open.
+    (data_dir / PASSWORD_FILE_NAME).write_text("x" * 43 + "\n")
+    assert SharedRedis(data_dir).url() is None
+
+
+def test_a_server_an_earlier_release_left_without_a_password_gets_one(data_dir: Path) -> None:
+    old_pid, port = _start_without_a_password(data_dir)
+
+    with capture_logs() as logs:
+        url = SharedRedis(data_dir).ensure()
+
+    assert [entry["event"] for entry in logs] == ["embedded_redis_without_password", "embedded_redis_started"]
+    assert _process_gone(old_pid)
+    assert serving_pid(data_dir) not in (None, old_pid)
+    assert urlsplit(url).port == port  # where the pools of processes still running look for it
+    assert urlsplit(url).password == _password(data_dir)
+    client = redis.Redis.from_url(url)
+    try:
+        assert client.get("queued-before-the-upgrade") == b"kept"  # the append-only file came along
+    finally:
+        client.close()
+    anonymous = redis.Redis(port=port)
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.ping()
+    finally:
+        anonymous.close()
 
 
 def test_concurrent_starters_share_one_server(data_dir: Path) -> None:
@@ -92,6 +181,7 @@ def test_concurrent_starters_share_one_server(data_dir: Path) -> None:
     assert failures == []
     assert len(set(urls)) == 1
     assert [entry["event"] for entry in logs].count("embedded_redis_started") == 1
+    assert _password(data_dir) not in repr(logs)
 
 
 _STARTER_SCRIPT = """
@@ -183,6 +273,8 @@ def test_the_watchdog_restarts_a_killed_server_on_the_same_port(data_dir: Path) 
         "embedded_redis_started",
         "embedded_redis_available",
     ]
+    assert logs[1]["url"] == f"redis://:***@127.0.0.1:{_port(url)}/0"  # where, not the password
+    assert _password(data_dir) not in repr(logs)
 
 
 def test_the_watchdog_thread_keeps_the_server_up(data_dir: Path) -> None:

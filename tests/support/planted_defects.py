@@ -323,6 +323,49 @@ DEFECTS = (
         line="except Exception as error:  # noqa: BLE001 - one subscription never stops the others",
         planted="except LookupError as error:  # noqa: BLE001 - one subscription never stops the others",
     ),
+    Defect(
+        name="embedded-redis-without-password",
+        path="integrations/redis/embedded.py",
+        line='f"requirepass {_quote(password)}",',
+        planted='"# no requirepass",',
+    ),
+    Defect(
+        name="redis-password-file-readable",
+        path="integrations/redis/password.py",
+        line="PRIVATE_FILE_MODE: Final = 0o600",
+        planted="PRIVATE_FILE_MODE: Final = 0o644",
+    ),
+    Defect(
+        name="redis-password-logged",
+        path="integrations/redis/shared.py",
+        line='log.info("embedded_redis_started", url=redacted(url),',
+        planted='log.info("embedded_redis_started", url=url,',
+    ),
+    Defect(
+        name="passwordless-redis-left-running",
+        path="integrations/redis/shared.py",
+        line="if live is not None and recorded is not None and self._serves_here(recorded, None):",
+        planted="if False:",
+    ),
+    Defect(
+        name="redis-url-without-password-accepted",
+        path="subgate/settings.py",
+        line="problem = None if raw is None else redis_url_problem(raw)",
+        planted="problem = None",
+    ),
+    Defect(
+        name="arq-worker-unpickles-jobs",
+        path="workers/runner.py",
+        # arq's default deserializer is pickle.loads.
+        line="job_deserializer=job_from_json,",
+        planted="job_deserializer=None,",
+    ),
+    Defect(
+        name="arq-client-pickles-jobs",
+        path="integrations/redis/client.py",
+        line="client.job_serializer = job_to_json",
+        planted="client.job_serializer = None",
+    ),
 )
 
 

@@ -52,22 +52,24 @@ class CrashableRedis:
     def __init__(self, data_dir: Path) -> None:
         self._data_dir = data_dir
         self._port: int | None = None
+        self._url: str | None = None
         self._server: EmbeddedRedis | None = None
 
     @property
     def url(self) -> str:
-        if self._port is None:
+        """Its URL, password included; the same while it is down and after it comes back."""
+        if self._url is None:
             raise RuntimeError("CrashableRedis has not been started")
-        return f"redis://127.0.0.1:{self._port}/0"
+        return self._url
 
     def start(self) -> str:
         """Start the server: on a free port the first time, on the same port afterwards."""
         if self._server is not None:
             raise RuntimeError("CrashableRedis is already running")
         server = EmbeddedRedis(self._data_dir, self._port)
-        server.start()
+        self._url = server.start()
         self._server, self._port = server, server.port
-        return self.url
+        return self._url
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush, every connection dropped at once."""

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import redis.asyncio
-from arq.connections import RedisSettings, create_pool
 from arq.constants import default_queue_name, health_check_key_suffix
 
+from integrations.redis.client import redis_client
 from tests.support.stripe_events import signed_headers, subscription_event
 
 STOP_DEADLINE_S = 30.0
@@ -140,9 +140,9 @@ async def wait_for_arq_worker(redis_url: str) -> None:
     """Queue an arq `wake` job and wait until a worker has taken it off the queue.
 
     Only that job: the queue itself is seldom empty, since the scheduler's cron job is queued
-    ahead of each tick.
+    ahead of each tick. Queued as the service queues it: as JSON.
     """
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    pool = redis_client(redis_url)
     try:
         job = await pool.enqueue_job("wake", "inbound")
         assert job is not None

@@ -37,7 +37,7 @@ async def test_the_scheduler_and_the_api_get_the_grace_period(tmp_path: Path) ->
         {
             "SUBGATE_DATA_DIR": str(tmp_path),
             "SUBGATE_PAST_DUE_GRACE_DAYS": "3",
-            "SUBGATE_REDIS_URL": "redis://127.0.0.1:1/0",  # never connected here
+            "SUBGATE_REDIS_URL": "redis://:unused@127.0.0.1:1/0",  # never connected here
         },
         dotenv=None,
     )

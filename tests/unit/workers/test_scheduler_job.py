@@ -9,13 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from arq.connections import ArqRedis
 
 from domain.merchants.model import Connection, Provider
 from domain.shared.work import WorkKind
 from domain.subscriptions.catalog import NewCustomer, NewPlan
 from domain.subscriptions.management import NewSubscription
 from domain.subscriptions.model import Interval
+from integrations.redis.client import redis_client
 from integrations.signals import LocalSignal
 from integrations.storage.keys import key_id, new_key
 from integrations.storage.leases import WorkerRegistry
@@ -76,7 +76,7 @@ async def pending_subscription(services: Services) -> None:
 
 def with_redis(deps: WorkerDeps) -> WorkerDeps:
     # Never connected: building an arq Worker only keeps the pool.
-    return replace(deps, redis=ArqRedis.from_url("redis://127.0.0.1:1/0"))
+    return replace(deps, redis=redis_client("redis://:unused@127.0.0.1:1/0"))
 
 
 def job_context(deps: WorkerDeps) -> dict[str, Any]:
