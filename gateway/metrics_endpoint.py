@@ -15,6 +15,7 @@ from ipaddress import ip_address
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.auth import mark_authenticated
 from gateway.client_ip import IPNetwork, client_ip
 from gateway.errors import BEARER_CHALLENGE
 from gateway.responses import error_response
@@ -58,6 +59,7 @@ def metrics_operations(
 def _refusal(request: Request, token: str | None, trusted: Sequence[IPNetwork]) -> Response | None:
     if token is not None:
         if _presents(request, token):
+            mark_authenticated(request)
             return None
         return error_response(
             401,

@@ -56,4 +56,7 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("idempotency_keys_merchant_key", ("merchant_id", "key"), unique=True),
         IndexSpec("idempotency_keys_expiry", ("expires_at",)),
     ),
+    # One document, rewritten by readiness checks to learn whether the store takes writes
+    # (integrations.storage.probe).
+    "readiness_probes": (),
 }
