@@ -27,10 +27,10 @@ from typing import Final
 import structlog
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from subgate.settings import DEFAULT_BODY_TIMEOUT_SECONDS, DEFAULT_HEADER_TIMEOUT_SECONDS
+
 log = structlog.get_logger()
 
-DEFAULT_HEADER_TIMEOUT_SECONDS: Final = 10.0
-DEFAULT_BODY_TIMEOUT_SECONDS: Final = 30.0
 _TIMED_OUT: Final = 408
 
 
