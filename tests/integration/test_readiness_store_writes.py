@@ -1,6 +1,6 @@
 """`/readyz` asks whether the store takes a write, not only whether it answers: a `subgate serve`
 whose every file write fails (as on a full disk) answers 503 with `"store": false` while its
-reads still work, and 200 again once writes go through.
+reads still work, and 200 again once writes go through; on MongoDB, a server that stops.
 
 As in `test_store_outage_sqlite`: the tests run as root, whom permissions do not stop, so the
 per-process file-size limit (RLIMIT_FSIZE, one byte) makes every write of the process fail; its
@@ -16,8 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from subgate.bootstrap import build, migrate
+from subgate.settings import load_settings
+from tests.integration.test_store_outage_mongo import StoppedMongo
 from tests.integration.test_store_outage_scenario import piped_subgate, service_env
 from tests.support.cli import wait_until_healthy
+from tests.support.mongo import collect_abandoned_sockets
 from tests.support.redis import CrashableRedis
 from tests.support.service_processes import eventually
 
@@ -56,3 +60,37 @@ async def test_readiness_fails_while_the_store_cannot_be_written(tmp_path: Path)
     assert during.json() == {"status": "unavailable", "checks": {"store": False, "redis": True}}
     assert reads.status_code == 200  # the process itself is fine: only writes fail
     assert logged == (True, True)
+
+
+async def test_readiness_follows_a_mongodb_server_that_stops_and_comes_back(
+    tmp_path: Path, redis_url: str
+) -> None:
+    server = StoppedMongo(tmp_path)
+    server.start()
+    try:
+        settings = load_settings(
+            {"SUBGATE_DATA_DIR": str(tmp_path), "SUBGATE_DATABASE_URL": server.url}, dotenv=None
+        )
+        deps = await build(settings, redis_url=redis_url)
+        try:
+            await migrate(deps.store)
+            before = await deps.gateway.readiness()
+            server.stop()
+
+            async def unready() -> bool:
+                return (await deps.gateway.readiness())["store"] is False
+
+            await eventually(unready, "readiness reports the stopped server")
+            server.start()
+
+            async def ready() -> bool:
+                return (await deps.gateway.readiness())["store"] is True
+
+            await eventually(ready, "readiness reports the server back")
+        finally:
+            await deps.close()
+            collect_abandoned_sockets()
+    finally:
+        server.stop()
+
+    assert before == {"store": True, "redis": True}
