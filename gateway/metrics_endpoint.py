@@ -50,8 +50,8 @@ def metrics_operations(
                 ),
             ),
             # 401: SUBGATE_METRICS_TOKEN is set and not presented; 403: it is unset and the client
-            # is not on loopback.
-            errors=frozenset({401, 403}),
+            # is not on loopback; 429: too many wrong tokens from the client's address.
+            errors=frozenset({401, 403, 429}),
         )
     ]
 
