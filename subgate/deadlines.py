@@ -56,35 +56,50 @@ class DeadlineProtocol(HttpToolsProtocol):
     deadlines: RequestDeadlines = RequestDeadlines()
     _header_timer: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
-    _request_begun: bool = False
+    _request_begun: bool = False  # its first byte is in, its headers are not complete
+    _awaiting_body: bool = False  # its headers are complete, its body is not
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_header_deadline()
+        self._arm_header_deadline()  # the first request: counted from the connection
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_deadline()
         self._cancel_body_deadline()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Armed here, once what just arrived has been parsed, rather than in the parser's
+        # callbacks: a request whose headers (or body) arrive whole in one read, as nearly all
+        # do, then costs no timer at all. The moment is the same.
+        if self.transport.is_closing():
+            return
+        if self._request_begun and self._header_timer is None:  # a later request's headers
+            self._arm_header_deadline()
+        if self._awaiting_body and self._body_timer is None:
+            self._arm_body_deadline()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._request_begun = True
-        if self._header_timer is None:  # a later request on a kept-alive connection
-            self._arm_header_deadline()
 
     def on_headers_complete(self) -> None:
         self._cancel_header_deadline()
         self._request_begun = False
+        self._awaiting_body = True
         super().on_headers_complete()
-        self._body_timer = self.loop.call_later(self.deadlines.body_seconds, self._body_deadline_passed)
 
     def on_message_complete(self) -> None:
+        self._awaiting_body = False
         self._cancel_body_deadline()
         super().on_message_complete()
 
     def _arm_header_deadline(self) -> None:
         self._header_timer = self.loop.call_later(self.deadlines.header_seconds, self._header_deadline_passed)
+
+    def _arm_body_deadline(self) -> None:
+        self._body_timer = self.loop.call_later(self.deadlines.body_seconds, self._body_deadline_passed)
 
     def _cancel_header_deadline(self) -> None:
         if self._header_timer is not None:
