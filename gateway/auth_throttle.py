@@ -136,12 +136,10 @@ class AuthThrottleMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        peer = request.client.host if request.client else None
-        address = client_ip(peer, request.headers.getlist("x-forwarded-for"), self.trusted)
-        if address is None:  # not a network client (a Unix socket): nothing to count it under
+        identity = self._identity(request)
+        if identity is None:  # not a network client (a Unix socket): nothing to count it under
             await self.app(scope, receive, send)
             return
-        identity = throttled_identity(address)
         authorization = request.headers.get("authorization")
         credential = None if authorization is None else credential_digest(authorization)
         wait = self.throttle.refusal(identity, credential)
@@ -155,6 +153,15 @@ class AuthThrottleMiddleware:
             await self.app(scope, receive, send)
             return
         await self._counted(identity, credential, scope, receive, send)
+
+    def _identity(self, request: Request) -> str | None:
+        peer = request.client.host if request.client else None
+        address = client_ip(peer, request.headers.getlist("x-forwarded-for"), self.trusted)
+        if address is None and peer is not None:
+            # A peer client_ip does not take as it is: a link-local address with its zone
+            # (`fe80::1%eth0`), counted without the zone like any other address.
+            address = client_ip(peer.partition("%")[0], (), ())
+        return None if address is None else throttled_identity(address)
 
     async def _counted(
         self, identity: str, credential: str, scope: Scope, receive: Receive, send: Send

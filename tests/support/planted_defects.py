@@ -13,6 +13,7 @@ tree whose tests pass: the first failing test is taken as the catch.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -167,6 +168,9 @@ def first_failure(defect: Defect) -> str | None:
         run = subprocess.run(
             [sys.executable, "-m", "pytest", *PYTEST_OPTIONS, *TIERS],
             cwd=tree,
+            # The processes the tests start (`python -m subgate ...` in a temporary directory)
+            # must run the copy too, not the tree the environment has installed.
+            env={**os.environ, "PYTHONPATH": str(tree)},
             capture_output=True,
             text=True,
             check=False,

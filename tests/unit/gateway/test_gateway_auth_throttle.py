@@ -262,3 +262,12 @@ def test_the_digest_of_a_credential_is_not_the_credential() -> None:
 
     assert "sg_secret" not in digest
     assert len(digest) == 64
+
+
+async def test_a_link_local_peer_with_its_zone_is_counted_like_any_address(throttled: Gateway) -> None:
+    for host in range(BUDGET):
+        await spend_budget_once(throttled, f"fe80::{host + 1}%eth0")
+    async with throttled.client(peer="fe80::99%eth1") as client:
+        refused = await client.get("/v1/connections", headers=bearer(WRONG_KEY))
+
+    assert_error(refused, 429, "rate_limited")
