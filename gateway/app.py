@@ -6,7 +6,7 @@ handlers, lifespan); `create_app` holds no state besides what it is given.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import structlog
@@ -21,7 +21,8 @@ from gateway.api.endpoints import EndpointsApi
 from gateway.api.inbound_events import InboundEventsApi
 from gateway.api.plans import PlansApi
 from gateway.api.subscriptions import SubscriptionsApi
-from gateway.client_ip import parse_trusted_proxies
+from gateway.auth_throttle import AuthThrottle, AuthThrottleMiddleware
+from gateway.client_ip import IPNetwork, parse_trusted_proxies
 from gateway.deps import GatewayDeps
 from gateway.errors import exception_handlers
 from gateway.health import PROBE_PATHS, health_operations
@@ -65,13 +66,21 @@ def route_table(deps: GatewayDeps, inbound: InboundWebhooks | None = None) -> Ro
     return table
 
 
-def _middleware(deps: GatewayDeps, inbound: InboundWebhooks) -> list[Middleware]:
-    """Outermost first: the span covers refusals; the rate limit spends nothing on the store."""
+def _middleware(
+    deps: GatewayDeps, inbound: InboundWebhooks, trusted: Sequence[IPNetwork]
+) -> list[Middleware]:
+    """Outermost first: the span covers refusals; the throttle and the rate limit spend nothing
+    on the store."""
     stack = [
         # The provider webhooks skip everything below (see gateway.lane).
         Middleware(WebhookLane, handler=inbound.handle, telemetry=deps.telemetry, span_name=INBOUND_SPAN),
         Middleware(TracingMiddleware, telemetry=deps.telemetry, untraced_paths=UNTRACED_PATHS),
     ]
+    if deps.auth_failures is not None:
+        throttle = AuthThrottle(deps.auth_failures)
+        stack.append(
+            Middleware(AuthThrottleMiddleware, throttle=throttle, trusted=trusted, exempt_paths=PROBE_PATHS)
+        )
     if deps.rate_limiter is not None:
         stack.append(Middleware(RateLimitMiddleware, limiter=deps.rate_limiter))
     if deps.idempotency is not None:
@@ -95,10 +104,11 @@ def create_app(deps: GatewayDeps) -> Starlette:
         log.info("gateway_stopped")
 
     # Parsed once here: a bad SUBGATE_TRUSTED_PROXIES fails start-up, not every request.
-    inbound = InboundWebhooks(deps, parse_trusted_proxies(deps.config.trusted_proxies))
+    trusted = parse_trusted_proxies(deps.config.trusted_proxies)
+    inbound = InboundWebhooks(deps, trusted)
     return Starlette(
         routes=route_table(deps, inbound).routes(),
-        middleware=_middleware(deps, inbound),
+        middleware=_middleware(deps, inbound, trusted),
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

@@ -48,6 +48,13 @@ class RateLimiter(Protocol):
         ...
 
 
+class FailureCounter(Protocol):
+    async def spend(self, identity: str) -> float | None:
+        """Count one failed authentication of `identity` (a client address or network): None
+        while it may fail again, else seconds until it may (its budget is spent)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayConfig:
     """The settings the gateway reads; the root fills them from `subgate.settings.Settings`."""
@@ -80,3 +87,5 @@ class GatewayDeps:
     # key (None: unlimited); the composition root builds both.
     idempotency: IdempotencyKeys | None = None
     rate_limiter: RateLimiter | None = None
+    # Failed authentications per client address (None: not throttled; see gateway.auth_throttle).
+    auth_failures: FailureCounter | None = None

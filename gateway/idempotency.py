@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from domain.merchants.model import Merchant
 from domain.merchants.service import MerchantsExternal
 from domain.shared.errors import Unauthenticated
-from gateway.auth import bearer_key
+from gateway.auth import authenticate
 from gateway.body import read_limited
 from gateway.deps import IdempotencyKeys
 from gateway.errors import ApiError
@@ -142,7 +142,7 @@ class IdempotencyMiddleware:
 
     async def _merchant(self, request: Request) -> Merchant | None:
         try:
-            return await self.merchants.authenticate(bearer_key(request))
+            return await authenticate(request, self.merchants)
         except Unauthenticated:
             return None
 

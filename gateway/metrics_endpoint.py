@@ -15,6 +15,7 @@ from ipaddress import ip_address
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.auth import mark_authenticated
 from gateway.client_ip import IPNetwork, client_ip
 from gateway.errors import BEARER_CHALLENGE
 from gateway.responses import error_response
@@ -49,8 +50,8 @@ def metrics_operations(
                 ),
             ),
             # 401: SUBGATE_METRICS_TOKEN is set and not presented; 403: it is unset and the client
-            # is not on loopback.
-            errors=frozenset({401, 403}),
+            # is not on loopback; 429: too many wrong tokens from the client's address.
+            errors=frozenset({401, 403, 429}),
         )
     ]
 
@@ -58,6 +59,7 @@ def metrics_operations(
 def _refusal(request: Request, token: str | None, trusted: Sequence[IPNetwork]) -> Response | None:
     if token is not None:
         if _presents(request, token):
+            mark_authenticated(request)
             return None
         return error_response(
             401,

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from domain.merchants.model import Merchant
-from gateway.auth import bearer_key
+from gateway.auth import authenticate
 from gateway.body import read_limited
 from gateway.deps import GatewayDeps
 from gateway.responses import json_response
@@ -147,7 +147,7 @@ class V1:
         status = answer.status
 
         async def endpoint(request: Request) -> Response:
-            merchant = await merchants.authenticate(bearer_key(request))
+            merchant = await authenticate(request, merchants)
             return json_response(await run(request, merchant), status_code=status)
 
         statuses = {*errors, *_ALWAYS}

@@ -32,12 +32,14 @@ from integrations.outbound.sender import HttpWebhookSender, OutboundClient, buil
 from integrations.polar.adapter import PolarAdapter
 from integrations.providers import ApiKeyLookup, ProviderAdapter
 from integrations.redis.client import ping as ping_redis, redis_client
+from integrations.redis.failures import MemoryFailureCounter, RedisFailureCounter
 from integrations.redis.ratelimit import RedisRateLimiter, parse_rate_limit
 from integrations.signals import FanOutSignal, LocalSignal, RedisSignal
 from integrations.storage.backlog import QueueCounts
-from integrations.storage.documents import DocumentStore, StorageError
+from integrations.storage.documents import DocumentStore
 from integrations.storage.idempotency import StoredIdempotencyKeys
 from integrations.storage.leases import DEAD_AFTER_SECONDS, WorkerCensus, WorkerRegistry
+from integrations.storage.probe import WriteProbe
 from integrations.storage.resealing import Resealer
 from integrations.storage.schema import COLLECTIONS
 from integrations.storage.txn import StoreTxn
@@ -100,6 +102,8 @@ class Deps:
     # Checks at start that every stored secret opens; the worker re-seals with it after a rotation.
     secrets: Resealer
     rate_limiter: RedisRateLimiter | None = None
+    auth_failures: RedisFailureCounter | None = None
+    write_probe: WriteProbe | None = None
     _closed: bool = field(default=False, repr=False)
 
     async def close(self) -> None:
@@ -109,6 +113,10 @@ class Deps:
         await self.http.aclose()
         if self.rate_limiter is not None:
             await self.rate_limiter.aclose()
+        if self.auth_failures is not None:
+            await self.auth_failures.aclose()
+        if self.write_probe is not None:
+            await self.write_probe.close()
         await self.signal.close()
         await self.redis.aclose()
         await self.store.close()
@@ -153,13 +161,12 @@ async def build(
     merchants = MerchantsExternal(txn, clock)
     timing = Timing(past_due_grace=timedelta(days=settings.past_due_grace_days))
     limiter = RedisRateLimiter(url, rate_limits) if rate_limits else None
+    auth_failures = _auth_failure_counter(url, settings)
+    # "store": it takes a write, not only a ping (a full disk still answers reads).
+    write_probe = WriteProbe(store, clock)
 
     async def readiness() -> Mapping[str, bool]:
-        try:
-            await store.ping()
-            store_ok = True
-        except StorageError:
-            store_ok = False
+        store_ok = await write_probe.writable()
         return {"store": store_ok, "redis": await ping_redis(redis)}
 
     return Deps(
@@ -173,6 +180,8 @@ async def build(
         admin=MerchantsInternal(txn, clock),
         secrets=resealer,
         rate_limiter=limiter,
+        auth_failures=auth_failures,
+        write_probe=write_probe,
         gateway=GatewayDeps(
             config=GatewayConfig(
                 base_url=settings.base_url,
@@ -200,6 +209,7 @@ async def build(
             check_target=registration_check(allow_private=settings.allow_private_targets),
             idempotency=StoredIdempotencyKeys(store, clock),
             rate_limiter=limiter,
+            auth_failures=auth_failures,
         ),
         worker=WorkerDeps(
             config=WorkerConfig(
@@ -243,6 +253,12 @@ def _census(registry: WorkerRegistry) -> WorkerCheck:
         return await registry.census(timedelta(seconds=DEAD_AFTER_SECONDS))
 
     return census
+
+
+def _auth_failure_counter(redis_url: str, settings: Settings) -> RedisFailureCounter | None:
+    """Shared by every process through Redis; in this process's memory while Redis is away."""
+    limits = parse_rate_limit(settings.auth_failure_limit or "")
+    return RedisFailureCounter(redis_url, limits, MemoryFailureCounter(limits)) if limits else None
 
 
 def _db_system(database_url: str) -> str:

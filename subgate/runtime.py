@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from gateway.app import create_app
 from integrations.redis.shared import shared_redis
 from subgate.bootstrap import Deps, build, migrate
+from subgate.deadlines import RequestDeadlines, deadline_protocol
 from subgate.settings import Settings
 from subgate.supervise import supervised_arq_worker
 from workers.pipeline import Pipeline
@@ -32,13 +33,18 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
-def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+def server_config(
+    app: ASGIApp, host: str, port: int, deadlines: RequestDeadlines | None = None
+) -> uvicorn.Config:
     """How every HTTP server of ours is served (the benchmarks' reference app uses it too)."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http="httptools",
+        # httptools, with deadlines for slow clients' headers and bodies (see subgate.deadlines).
+        http=deadline_protocol(deadlines or RequestDeadlines()),
+        # No WebSocket routes: an upgrade request is answered as plain HTTP.
+        ws="none",
         # The gateway walks X-Forwarded-For itself, against SUBGATE_TRUSTED_PROXIES; uvicorn's
         # own rewrite of the client address (it trusts 127.0.0.1 by default) would defeat that.
         proxy_headers=False,
@@ -136,7 +142,8 @@ async def _run_until_stopped(
     tasks: list[asyncio.Task[object]] = []
     server: uvicorn.Server | None = None
     if http:
-        server = _Server(server_config(create_app(deps.gateway), settings.host, settings.port))
+        deadlines = RequestDeadlines(settings.header_timeout_seconds, settings.body_timeout_seconds)
+        server = _Server(server_config(create_app(deps.gateway), settings.host, settings.port, deadlines))
         tasks.append(asyncio.create_task(server.serve()))
     if worker:
         # Supervised: a Redis outage rebuilds the arq Worker instead of ending the process.

@@ -23,6 +23,11 @@ DEFAULT_WORKER_MAX_JOBS = 200
 DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 DEFAULT_RATE_LIMIT = "100/second"
 DEFAULT_PAST_DUE_GRACE_DAYS = 7
+# Failed authentications one client address may make (`limits` notation) before it is refused.
+DEFAULT_AUTH_FAILURE_LIMIT = "10/minute"
+# How long a client may take to send a request's headers, then its body (see subgate.deadlines).
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 MAX_PAST_DUE_GRACE_DAYS = 3650
 # One limit in the `limits` library's notation (a subset of it: whole positive numbers, `;` between
 # several). Checked here with the standard library: admin commands read settings too and must not
@@ -76,6 +81,10 @@ class Settings:
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
     # Where they came from, for messages: the setting, or the data directory's key file.
     secret_key_source: str = SECRET_KEY_SETTING
+    # Failed authentications per client address (`limits` notation); None: not throttled.
+    auth_failure_limit: str | None = DEFAULT_AUTH_FAILURE_LIMIT
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
 
     @property
     def base_url(self) -> str:
@@ -192,9 +201,12 @@ def load_settings(
         trace_sample_ratio=_ratio(env, "SUBGATE_TRACE_SAMPLE_RATIO", 1.0),
         public_base_url=env.get("SUBGATE_PUBLIC_BASE_URL") or None,
         order_wait_seconds=_float(env, "SUBGATE_ORDER_WAIT_SECONDS", 600.0),
-        rate_limit=_rate_limit(env),
+        rate_limit=_limit(env, "SUBGATE_RATE_LIMIT", DEFAULT_RATE_LIMIT),
         past_due_grace_days=_grace_days(env),
         **_secret_keys(env, data_dir),
+        auth_failure_limit=_limit(env, "SUBGATE_AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT),
+        header_timeout_seconds=_float(env, "SUBGATE_HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS),
+        body_timeout_seconds=_float(env, "SUBGATE_BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS),
     )
 
 
@@ -231,17 +243,17 @@ def _grace_days(env: Mapping[str, str]) -> int:
     return days
 
 
-def _rate_limit(env: Mapping[str, str]) -> str | None:
+def _limit(env: Mapping[str, str], name: str, default: str) -> str | None:
     """Unset: the default; `0` or empty: no limit; otherwise `N/unit`, several joined by `;`."""
-    raw = env.get("SUBGATE_RATE_LIMIT")
+    raw = env.get(name)
     if raw is None:
-        return DEFAULT_RATE_LIMIT
+        return default
     text = raw.strip()
     if text in ("", "0"):
         return None
     if not all(_ONE_RATE_LIMIT.fullmatch(part.strip()) for part in text.split(";")):
         raise SettingsError(
-            "SUBGATE_RATE_LIMIT: expected requests per period such as 100/second or "
+            f"{name}: expected a number per period such as 100/second or "
             f"100/second;5000/hour (0 for no limit), got {raw!r}"
         )
     return text

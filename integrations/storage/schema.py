@@ -65,4 +65,7 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("idempotency_keys_expiry", ("expires_at",)),
         IndexSpec("idempotency_keys_sealed_with", ("sealed_with", "id")),
     ),
+    # One document, rewritten by readiness checks to learn whether the store takes writes
+    # (integrations.storage.probe).
+    "readiness_probes": (),
 }

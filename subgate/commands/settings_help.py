@@ -36,6 +36,13 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
         "longest wait for an earlier notification of the same subscription",
     ),
     ("SUBGATE_RATE_LIMIT", "100/second", "REST requests per API key, e.g. 100/second;5000/hour; 0: none"),
+    (
+        "SUBGATE_AUTH_FAILURE_LIMIT",
+        "10/minute",
+        "failed authentications per client address before 429; 0: none",
+    ),
+    ("SUBGATE_HEADER_TIMEOUT_SECONDS", "10", "time a client has to send a request's headers"),
+    ("SUBGATE_BODY_TIMEOUT_SECONDS", "30", "time a client has to send a request's body"),
     ("SUBGATE_PAST_DUE_GRACE_DAYS", "7", "days a past_due subscription run by subgate waits before unpaid"),
     ("SUBGATE_SMTP_URL", "", "smtp://user:pass@host:port for customer emails (smtps:// for TLS)"),
     ("SUBGATE_EMAIL_FROM", "billing@localhost", "email sender"),

@@ -366,6 +366,43 @@ DEFECTS = (
         line="client.job_serializer = job_to_json",
         planted="client.job_serializer = None",
     ),
+    Defect(
+        name="failed-authentications-unthrottled",
+        path="gateway/auth_throttle.py",
+        # The middleware's refusal of a throttled address.
+        line="        if wait is not None:\n            seconds = retry_after(wait)",
+        planted="        if False:\n            seconds = retry_after(wait)",
+    ),
+    Defect(
+        name="ipv6-throttled-per-address",
+        path="gateway/auth_throttle.py",
+        line="return str(IPv6Network((parsed, IPV6_PREFIX_LENGTH), strict=False))",
+        planted="return str(parsed)",
+    ),
+    Defect(
+        name="readiness-ignores-unwritable-store",
+        path="integrations/storage/probe.py",
+        line="await self._bump()",
+        planted="await self._store.ping()",
+    ),
+    Defect(
+        name="readiness-writes-every-probe",
+        path="integrations/storage/probe.py",
+        line="if self._answer is not None and self._monotonic() - self._answered_at < self._fresh_for:",
+        planted="if False:",
+    ),
+    Defect(
+        name="header-deadline-never-fires",
+        path="subgate/deadlines.py",
+        line="self.loop.call_later(self.deadlines.header_seconds, self._header_deadline_passed)",
+        planted="None",
+    ),
+    Defect(
+        name="body-deadline-never-fires",
+        path="subgate/deadlines.py",
+        line="self.loop.call_later(self.deadlines.body_seconds, self._body_deadline_passed)",
+        planted="None",
+    ),
 )
 
 

@@ -25,7 +25,7 @@ from domain.merchants.service import MerchantsExternal
 from domain.notifications.service import NotificationsExternal
 from domain.subscriptions.service import SubscriptionsExternal
 from gateway.app import create_app
-from gateway.deps import GatewayConfig, GatewayDeps, RateLimiter
+from gateway.deps import FailureCounter, GatewayConfig, GatewayDeps, RateLimiter
 from integrations.providers import ProviderAdapter
 from integrations.storage.idempotency import StoredIdempotencyKeys
 from integrations.storage.repositories import StoreUnit
@@ -75,6 +75,7 @@ def make_gateway(
     data_dir: Path,
     providers: Mapping[str, ProviderAdapter] | None = None,
     rate_limiter: RateLimiter | None = None,
+    auth_failures: FailureCounter | None = None,
     **config_overrides: Any,
 ) -> Gateway:
     store = InMemoryStore()
@@ -100,6 +101,7 @@ def make_gateway(
         readiness=check_readiness,
         idempotency=StoredIdempotencyKeys(store, clock),
         rate_limiter=rate_limiter,
+        auth_failures=auth_failures,
     )
     return Gateway(
         app=create_app(deps),
