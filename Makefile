@@ -92,22 +92,22 @@ chaos: sync ## The chaos test, larger: more events, more kills (options: SEED=<n
 # same tests take seconds).
 MUTATE_CHILDREN ?= 2
 MUTATE_SCOPE := \
-	'domain.billing.*' \
+	'domain.inbound.*' \
 	'domain.subscriptions.state_machine.*' \
 	'domain.subscriptions.lifecycle.*' \
-	'domain.subscriptions.service.*' \
+	'domain.subscriptions.external.subscriptions.*' \
 	'domain.shared.pagination.*' \
-	'domain.merchants.service.x?MerchantsExternal?authenticate__*' \
-	'domain.merchants.service.x?MerchantsExternal?connection_for_webhook__*' \
-	'domain.merchants.service.x?MerchantsExternal?get_connection__*' \
-	'domain.merchants.service.x?MerchantsExternal?list_connections__*' \
-	'domain.merchants.service.x?MerchantsExternal?delete_connection__*' \
-	'domain.notifications.service.x?NotificationsExternal?get_*' \
-	'domain.notifications.service.x?NotificationsExternal?list_*' \
-	'domain.notifications.service.x?NotificationsExternal?_change_endpoint__*' \
-	'domain.notifications.service.x?NotificationsExternal?delete_endpoint__*' \
-	'domain.notifications.service.x?NotificationsExternal?retry_delivery__*' \
-	'domain.notifications.service.x?NotificationsExternal?replay_dead_letter__*' \
+	'domain.merchants.external.x?MerchantsExternal?authenticate__*' \
+	'domain.merchants.external.x?MerchantsExternal?connection_for_webhook__*' \
+	'domain.merchants.external.x?MerchantsExternal?get_connection__*' \
+	'domain.merchants.external.x?MerchantsExternal?list_connections__*' \
+	'domain.merchants.external.x?MerchantsExternal?delete_connection__*' \
+	'domain.notifications.external.x?NotificationsExternal?get_*' \
+	'domain.notifications.external.x?NotificationsExternal?list_*' \
+	'domain.notifications.external.x?NotificationsExternal?_change_endpoint__*' \
+	'domain.notifications.external.x?NotificationsExternal?delete_endpoint__*' \
+	'domain.notifications.external.x?NotificationsExternal?retry_delivery__*' \
+	'domain.notifications.external.x?NotificationsExternal?replay_dead_letter__*' \
 	'domain.notifications.internal.x?NotificationsInternal?claim__*' \
 	'domain.notifications.internal.x?NotificationsInternal?_in_order__*' \
 	'domain.notifications.internal.x?NotificationsInternal?record__*' \
@@ -118,23 +118,23 @@ MUTATE_SCOPE := \
 	'gateway.inbound.x?_Refused?*' \
 	'gateway.inbound.x?InboundWebhooks?[!o]*' \
 	'gateway.client_ip.*' \
-	'integrations.stripe.signature.*' \
-	'integrations.polar.signature.*' \
-	'integrations.storage.repositories.x?_Collection?owned__*' \
-	'integrations.storage.repositories.x__update__*' \
-	'integrations.storage.repositories.x?InboundEventRepo?claim_due__*' \
-	'integrations.storage.repositories.x?InboundEventRepo?release_leases__*' \
-	'integrations.storage.repositories.x?DeliveryRepo?claim_due__*' \
-	'integrations.storage.repositories.x?DeliveryRepo?release_leases__*' \
-	'integrations.outbound.*' \
-	'integrations.sqlite.store.x_compile_claim__*' \
-	'integrations.sqlite.store.x_compile_find__*' \
-	'integrations.sqlite.store.x__condition_sql__*' \
-	'integrations.sqlite.store.x__assignments__*' \
-	'integrations.sqlite.store.x?_SqliteSession?claim__*' \
-	'integrations.sqlite.store.x?_SqliteSession?replace__*' \
-	'integrations.sqlite.store.x?_SqliteSession?update_where__*' \
-	'integrations.sqlite.store.x?SqliteStore?_open__*' \
+	'integrations.providers.stripe.signature.*' \
+	'integrations.providers.polar.signature.*' \
+	'integrations.stores.repositories.x?_Collection?owned__*' \
+	'integrations.stores.repositories.x__update__*' \
+	'integrations.stores.repositories.x?InboundEventRepo?claim_due__*' \
+	'integrations.stores.repositories.x?InboundEventRepo?release_leases__*' \
+	'integrations.stores.repositories.x?DeliveryRepo?claim_due__*' \
+	'integrations.stores.repositories.x?DeliveryRepo?release_leases__*' \
+	'integrations.delivery.http.*' \
+	'integrations.stores.sqlite.store.x_compile_claim__*' \
+	'integrations.stores.sqlite.store.x_compile_find__*' \
+	'integrations.stores.sqlite.store.x__condition_sql__*' \
+	'integrations.stores.sqlite.store.x__assignments__*' \
+	'integrations.stores.sqlite.store.x?_SqliteSession?claim__*' \
+	'integrations.stores.sqlite.store.x?_SqliteSession?replace__*' \
+	'integrations.stores.sqlite.store.x?_SqliteSession?update_where__*' \
+	'integrations.stores.sqlite.store.x?SqliteStore?_open__*' \
 	'workers.pumps.*' \
 	'workers.fairness.*'
 MUTANTS ?= $(MUTATE_SCOPE)

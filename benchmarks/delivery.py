@@ -36,17 +36,17 @@ from benchmarks.processes import (
 )
 from benchmarks.profiles import maybe_profile
 from benchmarks.results import RSS_WORKER_LABEL, Measurement, Target, rss_target
+from domain.notifications.external import NewEndpoint
 from domain.notifications.model import DeliveryStatus
 from domain.notifications.ports import DeliveryFilter
-from domain.notifications.service import NewEndpoint
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import PageRequest
-from integrations.redis.embedded import EmbeddedRedis
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.txn import StoreTxn
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.txn import StoreTxn
 from subgate.bootstrap import Deps, build, migrate
+from subgate.redis.embedded import EmbeddedRedis
 from subgate.settings import Settings, load_settings
 
 RATE_TARGET = 1000.0

@@ -31,7 +31,7 @@ from benchmarks.processes import (
 from benchmarks.profiles import maybe_profile
 from benchmarks.results import Measurement, Target, rss_target
 from benchmarks.traffic import create_merchant, set_up_merchant, signed_events
-from integrations.redis.embedded import EmbeddedRedis
+from subgate.redis.embedded import EmbeddedRedis
 
 RATE_TARGET = 500.0
 _POLL_S = 0.02

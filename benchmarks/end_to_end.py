@@ -34,7 +34,7 @@ from benchmarks.processes import (
 from benchmarks.results import RSS_SERVE_LABEL, RSS_WORKER_LABEL, Measurement, Target, rss_target
 from benchmarks.stats import percentile
 from benchmarks.traffic import create_merchant, set_up_merchant, signed_events
-from integrations.redis.embedded import EmbeddedRedis
+from subgate.redis.embedded import EmbeddedRedis
 
 P99_TARGET_MS = 100.0
 _POLL_S = 0.05

@@ -3,7 +3,7 @@
 `seed_history(path, count)` migrates the real schema, then writes `count` finished inbound
 events (with their processed-input keys) and `count` outbox messages each delivered once
 (a dispatched message and its succeeded delivery), all through the real domain values and
-the real codecs and collection names (`integrations.storage.repositories`), by `executemany`
+the real codecs and collection names (`integrations.stores.repositories`), by `executemany`
 in one transaction on a plain sqlite3 connection. Nothing goes through the service: that
 would take hours at a million events.
 
@@ -31,7 +31,7 @@ from typing import Final, TypeVar
 import orjson
 
 from benchmarks.traffic import subscription_created
-from domain.billing.model import InboundEvent, InboundStatus
+from domain.inbound.model import InboundEvent, InboundStatus
 from domain.merchants.model import Connection, Merchant, Provider
 from domain.notifications.model import (
     Attempt,
@@ -43,9 +43,8 @@ from domain.notifications.model import (
 )
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
-from integrations.sqlite.store import SqliteStore
-from integrations.storage.documents import Document
-from integrations.storage.repositories import (
+from integrations.stores.documents import Document
+from integrations.stores.repositories import (
     CONNECTIONS,
     DELIVERIES,
     ENDPOINTS,
@@ -53,7 +52,8 @@ from integrations.storage.repositories import (
     MERCHANTS,
     _Collection,
 )
-from integrations.storage.schema import COLLECTIONS
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite.store import SqliteStore
 
 HISTORY_MERCHANTS: Final = 50
 # The history spreads over the last 90 days, oldest first (ids are made in that order too).

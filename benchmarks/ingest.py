@@ -34,7 +34,7 @@ from benchmarks.processes import (
 from benchmarks.profiles import maybe_profile
 from benchmarks.results import RSS_SERVE_LABEL, RSS_WORKER_LABEL, Measurement, Target, rss_target
 from benchmarks.traffic import Merchant, create_merchant, set_up_merchant, signed_events
-from integrations.redis.embedded import EmbeddedRedis
+from subgate.redis.embedded import EmbeddedRedis
 
 RATIO_TARGET = 0.5
 _POLL_S = 0.1

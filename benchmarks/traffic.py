@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 
 from benchmarks.processes import HOST, BenchmarkError, run_subgate_cli
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.signature import sign_stripe_payload
 
 WEBHOOK_SECRET = "whsec_benchmark_0123456789abcdef"  # noqa: S105 - signs generated traffic only
 

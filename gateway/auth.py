@@ -6,8 +6,8 @@ from typing import Final
 
 from starlette.requests import Request
 
+from domain.merchants.external import MerchantsExternal
 from domain.merchants.model import Merchant
-from domain.merchants.service import MerchantsExternal
 from domain.shared.errors import Unauthenticated
 
 # Set in the request's state once its credentials verified (read by gateway.auth_throttle).

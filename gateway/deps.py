@@ -10,16 +10,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from domain.billing.service import InboundExternal
-from domain.merchants.service import MerchantsExternal
-from domain.notifications.service import NotificationsExternal
+from domain.inbound.external import InboundExternal
+from domain.merchants.external import MerchantsExternal
+from domain.notifications.external import NotificationsExternal
 from domain.shared.clock import Clock
-from domain.subscriptions.service import SubscriptionsExternal
-from integrations.outbound.registration import TargetCheck, registration_check
-from integrations.providers import ProviderAdapter
-from integrations.storage.idempotency import Begun, KeyedRequest, SavedResponse, Started
-from integrations.storage.leases import WorkerCensus
-from integrations.telemetry import Telemetry
+from domain.subscriptions.external.subscriptions import SubscriptionsExternal
+from integrations.delivery.http.registration import TargetCheck, registration_check
+from integrations.providers.interface import ProviderAdapter
+from integrations.stores.idempotency import Begun, KeyedRequest, SavedResponse, Started
+from integrations.stores.leases import WorkerCensus
+from integrations.telemetry.tracing import Telemetry
 
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
 WorkerCheck = Callable[[], Awaitable[WorkerCensus]]

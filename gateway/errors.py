@@ -22,7 +22,7 @@ from domain.shared.errors import (
 )
 from domain.subscriptions.provider import ProviderDeclined, ProviderUnreachable
 from gateway.responses import error_response
-from integrations.storage.documents import StorageError
+from integrations.stores.documents import StorageError
 
 log = structlog.get_logger()
 

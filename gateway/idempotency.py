@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.merchants.external import MerchantsExternal
 from domain.merchants.model import Merchant
-from domain.merchants.service import MerchantsExternal
 from domain.shared.errors import Unauthenticated
 from gateway.auth import authenticate
 from gateway.body import read_limited
@@ -35,8 +35,8 @@ from gateway.deps import IdempotencyKeys
 from gateway.errors import ApiError
 from gateway.ratelimit import REST_PREFIX
 from gateway.responses import error_response
-from integrations.storage.documents import StorageError
-from integrations.storage.idempotency import KeyedRequest, Refused, Replay, SavedResponse, Started
+from integrations.stores.documents import StorageError
+from integrations.stores.idempotency import KeyedRequest, Refused, Replay, SavedResponse, Started
 
 log = structlog.get_logger()
 

@@ -18,7 +18,7 @@ from opentelemetry import trace
 from starlette.requests import Request
 from starlette.responses import Response
 
-from domain.billing.service import Receipt, VerifiedEvent
+from domain.inbound.external import Receipt, VerifiedEvent
 from domain.merchants.model import Connection
 from domain.shared.errors import NotFound
 from gateway.body import is_json_media_type, read_limited
@@ -29,14 +29,14 @@ from gateway.middleware import name_request_span
 from gateway.responses import error_response, json_response
 from gateway.routing import Answer, Header, Operation
 from gateway.schemas.webhooks import ProviderEvent, WebhookReceipt
-from integrations.metrics import UNKNOWN_PROVIDER
-from integrations.providers import (
+from integrations.providers.interface import (
     MalformedRequest,
     MissingSignature,
     ProviderAdapter,
     SignatureRejected,
 )
-from integrations.storage.documents import StorageError
+from integrations.stores.documents import StorageError
+from integrations.telemetry.metrics import UNKNOWN_PROVIDER
 
 log = structlog.get_logger()
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from integrations.telemetry import Telemetry
+from integrations.telemetry.tracing import Telemetry
 
 ROUTE = "/webhooks/{provider}/{connection_id}"
 _PROPAGATION_HEADERS = (b"traceparent", b"tracestate")

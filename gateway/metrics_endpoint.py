@@ -20,7 +20,7 @@ from gateway.client_ip import IPNetwork, client_ip
 from gateway.errors import BEARER_CHALLENGE
 from gateway.responses import error_response
 from gateway.routing import Answer, Operation, Security
-from integrations.metrics import PrometheusText
+from integrations.telemetry.metrics import PrometheusText
 
 METRICS_PATH = "/metrics"
 

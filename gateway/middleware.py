@@ -10,7 +10,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from integrations.telemetry import Telemetry
+from integrations.telemetry.tracing import Telemetry
 
 SPAN_NAME_STATE_KEY = "span_name"
 _PROPAGATION_HEADERS = ("traceparent", "tracestate")

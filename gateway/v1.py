@@ -20,10 +20,10 @@ from starlette.responses import Response
 from domain.merchants.model import Merchant
 from gateway.auth import authenticate
 from gateway.body import read_limited
+from gateway.decoding import decode_body, decode_query
 from gateway.deps import GatewayDeps
 from gateway.responses import json_response
 from gateway.routing import Answer, Header, Operation, Security
-from gateway.schemas.decoding import decode_body, decode_query
 
 R = TypeVar("R", bound=Struct)
 In = TypeVar("In", bound=Struct)

@@ -1,1 +1,2 @@
-"""Adapters: storage, queue, providers, outbound HTTP, telemetry, and the composition root."""
+"""Adapters, one sub-package per kind of outside thing: payment providers (`providers`), the
+stores (`stores`), outbound delivery (`delivery`), telemetry (`telemetry`) and Redis (`redis`)."""

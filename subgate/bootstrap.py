@@ -10,42 +10,42 @@ from datetime import timedelta
 import structlog
 from arq.connections import ArqRedis
 
-from domain.billing.internal import InboundInternal
-from domain.billing.service import InboundExternal
+from domain.inbound.external import InboundExternal
+from domain.inbound.internal import InboundInternal
+from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
-from domain.merchants.service import MerchantsExternal
+from domain.notifications.external import NotificationsExternal
 from domain.notifications.internal import DeliveryOptions, NotificationsInternal
 from domain.notifications.ports import Mailer
 from domain.notifications.retry import RetryPolicy
-from domain.notifications.service import NotificationsExternal
 from domain.shared.clock import Clock, system_clock
+from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
-from domain.subscriptions.schedule import Timing
-from domain.subscriptions.service import SubscriptionsExternal
+from domain.subscriptions.timed_moves import Timing
 from gateway.deps import GatewayConfig, GatewayDeps, WorkerCheck
-from integrations.email.mailers import KeepingMailer, SmtpMailer
-from integrations.email.render import EmailRenderer
-from integrations.email.url import parse_smtp_url
-from integrations.metrics import MeteredJournal, MeteredUnreadable
-from integrations.outbound.registration import registration_check
-from integrations.outbound.sender import HttpWebhookSender, OutboundClient, build_client
-from integrations.polar.adapter import PolarAdapter
-from integrations.providers import ApiKeyLookup, ProviderAdapter
+from integrations.delivery.email.mailers import KeepingMailer, SmtpMailer
+from integrations.delivery.email.render import EmailRenderer
+from integrations.delivery.email.url import parse_smtp_url
+from integrations.delivery.http.registration import registration_check
+from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient, build_client
+from integrations.providers.interface import ApiKeyLookup, ProviderAdapter
+from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.providers.stripe.management import StripeManagement
 from integrations.redis.client import ping as ping_redis, redis_client
 from integrations.redis.failures import MemoryFailureCounter, RedisFailureCounter
 from integrations.redis.ratelimit import RedisRateLimiter, parse_rate_limit
-from integrations.signals import FanOutSignal, LocalSignal, RedisSignal
-from integrations.storage.backlog import QueueCounts
-from integrations.storage.documents import DocumentStore
-from integrations.storage.idempotency import StoredIdempotencyKeys
-from integrations.storage.leases import DEAD_AFTER_SECONDS, WorkerCensus, WorkerRegistry
-from integrations.storage.probe import WriteProbe
-from integrations.storage.resealing import Resealer
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.txn import StoreTxn
-from integrations.stripe.adapter import StripeAdapter
-from integrations.stripe.management import StripeManagement
-from integrations.telemetry import Telemetry, TracedMailer, TracedTxn
+from integrations.redis.signals import FanOutSignal, LocalSignal, RedisSignal
+from integrations.stores.backlog import QueueCounts
+from integrations.stores.documents import DocumentStore
+from integrations.stores.idempotency import StoredIdempotencyKeys
+from integrations.stores.leases import DEAD_AFTER_SECONDS, WorkerCensus, WorkerRegistry
+from integrations.stores.probe import WriteProbe
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sealing.resealing import Resealer
+from integrations.stores.txn import StoreTxn
+from integrations.telemetry.metrics import MeteredJournal, MeteredUnreadable
+from integrations.telemetry.tracing import Telemetry, TracedMailer, TracedTxn
 from subgate.commands.store import open_store
 from subgate.settings import Settings
 from workers.deps import WorkerConfig, WorkerDeps
@@ -247,7 +247,7 @@ async def build(
 
 
 def _census(registry: WorkerRegistry) -> WorkerCheck:
-    """What `/readyz` reports of the workers (see `integrations.storage.leases`)."""
+    """What `/readyz` reports of the workers (see `integrations.stores.leases`)."""
 
     async def census() -> WorkerCensus:
         return await registry.census(timedelta(seconds=DEAD_AFTER_SECONDS))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 # Only standard-library modules of our own below: parsing must not load the server.
 from domain.notifications.model import DeadLetterKind
 from domain.shared.errors import DomainError
-from integrations.storage.documents import StorageError
+from integrations.stores.documents import StorageError
 from subgate.commands.settings_help import settings_epilog
 from subgate.commands.stripe_events import EVENT_TYPES, INTERVALS, STATUSES
 from subgate.datadir import PRIVATE_UMASK, tighten

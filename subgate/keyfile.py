@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Final
 
-from integrations.storage.keys import new_key
+from integrations.stores.sealing.keys import new_key
 
 KEY_FILE_NAME: Final = "secret.key"
 _PRIVATE_FILE: Final = 0o600

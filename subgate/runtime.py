@@ -3,7 +3,7 @@
 Losing Redis never ends a process: the arq Worker is supervised (`subgate.supervise`) and
 rebuilt once Redis answers again, and without `SUBGATE_REDIS_URL` every process on the data
 dir shares one detached embedded Redis that any of them restarts when it dies
-(`integrations.redis.shared`).
+(`subgate.redis.shared`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import uvloop
 from starlette.types import ASGIApp
 
 from gateway.app import create_app
-from integrations.redis.shared import shared_redis
 from subgate.bootstrap import Deps, build, migrate
 from subgate.deadlines import RequestDeadlines, deadline_protocol
+from subgate.redis.shared import shared_redis
 from subgate.settings import Settings
 from subgate.supervise import supervised_arq_worker
 from workers.pipeline import Pipeline

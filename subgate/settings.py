@@ -12,10 +12,10 @@ from typing import Any
 from domain.notifications.emails import has_line_break
 from domain.notifications.retry import parse_schedule
 from domain.shared.errors import ValidationFailed
-from integrations.email.url import parse_smtp_url
-from integrations.redis.url import problem_with as redis_url_problem
-from integrations.storage.keys import SETTING as SECRET_KEY_SETTING, parse_keys
+from integrations.delivery.email.url import parse_smtp_url
+from integrations.stores.sealing.keys import SETTING as SECRET_KEY_SETTING, parse_keys
 from subgate.keyfile import key_file, read_key_file
+from subgate.redis.url import problem_with as redis_url_problem
 
 SECONDS_PER_DAY = 86_400
 # Deliveries one worker process has in flight at once.

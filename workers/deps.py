@@ -7,16 +7,16 @@ from dataclasses import dataclass
 
 from arq.connections import ArqRedis
 
-from domain.billing.internal import InboundInternal
+from domain.inbound.internal import InboundInternal
 from domain.notifications.internal import NotificationsInternal
 from domain.shared.clock import Clock
 from domain.subscriptions.internal import SubscriptionsInternal
-from integrations.providers import ProviderAdapter
-from integrations.signals import LocalSignal
-from integrations.storage.backlog import QueueCounts
-from integrations.storage.leases import DEAD_AFTER_SECONDS, WorkerRegistry
-from integrations.storage.resealing import Resealer
-from integrations.telemetry import Telemetry
+from integrations.providers.interface import ProviderAdapter
+from integrations.redis.signals import LocalSignal
+from integrations.stores.backlog import QueueCounts
+from integrations.stores.leases import DEAD_AFTER_SECONDS, WorkerRegistry
+from integrations.stores.sealing.resealing import Resealer
+from integrations.telemetry.tracing import Telemetry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,9 +16,9 @@ from typing import Final
 
 import structlog
 
-from integrations.metrics import DELIVERIES, INBOUND, OUTBOX, Metrics
-from integrations.storage.backlog import QueueCounts
-from integrations.storage.documents import StorageError
+from integrations.stores.backlog import QueueCounts
+from integrations.stores.documents import StorageError
+from integrations.telemetry.metrics import DELIVERIES, INBOUND, OUTBOX, Metrics
 
 log = structlog.get_logger()
 

@@ -17,15 +17,15 @@ from datetime import timedelta
 
 import structlog
 
-from domain.billing.internal import Outcome
-from domain.billing.model import InboundEvent
+from domain.inbound.internal import ProcessingOutcome
+from domain.inbound.model import InboundEvent
 from domain.notifications.internal import AttemptResult, ClaimedDelivery
 from domain.notifications.model import Delivery
 from domain.shared.ids import new_id
 from domain.shared.work import WorkKind
-from integrations.metrics import DELIVERIES, INBOUND
-from integrations.signals import listen
-from integrations.storage.documents import StorageError
+from integrations.redis.signals import listen
+from integrations.stores.documents import StorageError
+from integrations.telemetry.metrics import DELIVERIES, INBOUND
 from workers.deps import WorkerDeps
 from workers.fairness import EndpointBusy, EndpointGate
 from workers.gauges import QueueGauges
@@ -63,7 +63,7 @@ class Pipeline:
         config = deps.config
         self._metrics = deps.telemetry.metrics
         self._held = {queue: self._metrics.in_flight.series(queue) for queue in (INBOUND, DELIVERIES)}
-        self._inbound_results = BatchRecorder[Outcome](
+        self._inbound_results = BatchRecorder[ProcessingOutcome](
             "inbound", self._record_outcomes, patience=RECORD_PATIENCE_SECONDS
         )
         self._delivery_results = BatchRecorder[AttemptResult](
@@ -158,7 +158,7 @@ class Pipeline:
         finally:
             self._held[INBOUND].add(-1)
 
-    async def _record_outcomes(self, outcomes: list[Outcome]) -> list[InboundEvent]:
+    async def _record_outcomes(self, outcomes: list[ProcessingOutcome]) -> list[InboundEvent]:
         # One write for the events of many traces: it belongs to none of them (each item's
         # `record inbound outcome` span shows its wait for this write).
         with self.deps.telemetry.detached():

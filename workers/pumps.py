@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
-from integrations.storage.documents import StorageError
+from integrations.stores.documents import StorageError
 
 log = structlog.get_logger()
 

@@ -5,11 +5,11 @@ not depend on Redis. arq adds what needs a shared broker: the `wake` job, which 
 process that can reach Redis (the admin CLI after a replay, say) enqueues to make the
 workers look at the store at once, and the scheduler, a cron job that carries out the
 subscriptions' timed moves (trial reminders, cancellations at the period end, expiries,
-unpaid after the grace period; see `domain.subscriptions.schedule`).
+unpaid after the grace period; see `domain.subscriptions.timed_moves`).
 
 Each scheduler run also re-seals a few stored secrets with the first key of
 `SUBGATE_SECRET_KEY` after a rotation (nothing once every one is sealed with it; see
-`integrations.storage.resealing`).
+`integrations.stores.sealing.resealing`).
 
 The scheduler runs as often as the loops look at the store (`WorkerConfig.poll_seconds`,
 rounded up to whole seconds, the resolution of arq's cron). With several workers, arq
@@ -31,10 +31,10 @@ from arq.cron import cron
 from arq.worker import Worker, func
 
 from domain.shared.work import WorkKind
-from integrations.metrics import UNEXPECTED_ERROR
 from integrations.redis.jobs import job_from_json, job_to_json
-from integrations.storage.documents import StorageError
-from integrations.storage.unreadable import SUBSCRIPTIONS
+from integrations.stores.documents import StorageError
+from integrations.stores.unreadable import SUBSCRIPTIONS
+from integrations.telemetry.metrics import UNEXPECTED_ERROR
 from workers.deps import WorkerDeps
 
 log = structlog.get_logger()

@@ -7,14 +7,13 @@ from dataclasses import replace
 
 import structlog
 
-from domain.billing.internal import Outcome
-from domain.billing.model import InboundEvent, InboundStatus
+from domain.inbound.internal import ProcessingOutcome
+from domain.inbound.model import InboundEvent, InboundStatus
 from domain.notifications.internal import AttemptResult, ClaimedDelivery
 from domain.notifications.model import Channel
 from domain.shared.errors import ConcurrencyConflict, DomainError
-from domain.subscriptions.service import Outcome as Applied, SubscriptionNotYetKnown
-from integrations.metrics import INBOUND, UNEXPECTED_ERROR
-from integrations.providers import (
+from domain.subscriptions.outcome import CommandOutcome, SubscriptionNotYetKnown
+from integrations.providers.interface import (
     Command,
     Ignored,
     PayloadError,
@@ -24,7 +23,8 @@ from integrations.providers import (
     event_commands,
     missing_subscription,
 )
-from integrations.storage.documents import StorageError
+from integrations.stores.documents import StorageError
+from integrations.telemetry.metrics import INBOUND, UNEXPECTED_ERROR
 from workers.deps import WorkerDeps
 
 log = structlog.get_logger()
@@ -33,7 +33,7 @@ log = structlog.get_logger()
 MAX_REASON_LENGTH = 500
 
 
-async def apply_inbound(deps: WorkerDeps, event: InboundEvent) -> Outcome:
+async def apply_inbound(deps: WorkerDeps, event: InboundEvent) -> ProcessingOutcome:
     """Apply one provider event to the subscriptions it names; the outcome is recorded later."""
     with deps.telemetry.continue_trace(event.trace_carrier, "process inbound event", event_id=event.id):
         # Carries the event as claimed, so that recording the outcome need not read it again.
@@ -51,16 +51,18 @@ async def apply_inbound(deps: WorkerDeps, event: InboundEvent) -> Outcome:
         return outcome
 
 
-async def _apply(deps: WorkerDeps, event: InboundEvent) -> Outcome:
+async def _apply(deps: WorkerDeps, event: InboundEvent) -> ProcessingOutcome:
     adapter = deps.providers.get(event.provider)
     if adapter is None:
-        return Outcome(
+        return ProcessingOutcome(
             event_id=event.id, status=InboundStatus.FAILED, reason=f"no adapter for {event.provider!r}"
         )
     try:
         normalized = await event_commands(adapter, event)
         if isinstance(normalized, Ignored):
-            return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=normalized.reason)
+            return ProcessingOutcome(
+                event_id=event.id, status=InboundStatus.IGNORED, reason=normalized.reason
+            )
         applied = await _run(deps, adapter, event, normalized)
     except (PayloadError, ProviderRefused, ProviderUnavailable, DomainError) as error:
         return _when_raised(event, error)
@@ -69,39 +71,43 @@ async def _apply(deps: WorkerDeps, event: InboundEvent) -> Outcome:
     except Exception as error:  # noqa: BLE001 - one event's surprise must not come back forever
         return _unexpected(deps, event, error)
     if any(a.applied for a in applied):
-        return Outcome(event_id=event.id, status=InboundStatus.APPLIED)
+        return ProcessingOutcome(event_id=event.id, status=InboundStatus.APPLIED)
     reason = "; ".join(a.reason or "no effect" for a in applied)
-    return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=reason)
+    return ProcessingOutcome(event_id=event.id, status=InboundStatus.IGNORED, reason=reason)
 
 
-def _unexpected(deps: WorkerDeps, event: InboundEvent, error: Exception) -> Outcome:
+def _unexpected(deps: WorkerDeps, event: InboundEvent, error: Exception) -> ProcessingOutcome:
     """An error nothing expected: the event fails with it (reprocess it once the cause is fixed),
     rather than run again and again through its lease."""
     log.exception("inbound_event_crashed", event_id=event.id, type=event.type, error=type(error).__name__)
     deps.telemetry.metrics.work_item_failed(INBOUND, UNEXPECTED_ERROR)
     reason = f"unexpected error while applying the event: {type(error).__name__}: {error}"
-    return Outcome(event_id=event.id, status=InboundStatus.FAILED, reason=reason[:MAX_REASON_LENGTH])
+    return ProcessingOutcome(
+        event_id=event.id, status=InboundStatus.FAILED, reason=reason[:MAX_REASON_LENGTH]
+    )
 
 
-def _when_raised(event: InboundEvent, error: Exception) -> Outcome:
+def _when_raised(event: InboundEvent, error: Exception) -> ProcessingOutcome:
     """A final status, or `None` (postponed) for what a later attempt can get past."""
     if isinstance(error, PayloadError):
-        return Outcome(event_id=event.id, status=InboundStatus.FAILED, reason=f"unusable payload: {error}")
+        return ProcessingOutcome(
+            event_id=event.id, status=InboundStatus.FAILED, reason=f"unusable payload: {error}"
+        )
     if isinstance(error, ProviderRefused):
-        return Outcome(event_id=event.id, status=InboundStatus.FAILED, reason=str(error))
+        return ProcessingOutcome(event_id=event.id, status=InboundStatus.FAILED, reason=str(error))
     if isinstance(error, ConcurrencyConflict | ProviderUnavailable):
         # A unit that kept losing races, or the provider's API timing out or failing: never
         # final on a transient cause; the event stays accepted and runs again later.
-        return Outcome(event_id=event.id, status=None, reason=str(error), transient=True)
+        return ProcessingOutcome(event_id=event.id, status=None, reason=str(error), transient=True)
     if isinstance(error, SubscriptionNotYetKnown):
         # Out-of-order arrival: the subscription's own event has not been processed yet.
-        return Outcome(event_id=event.id, status=None, reason=str(error))
-    return Outcome(event_id=event.id, status=InboundStatus.IGNORED, reason=str(error))
+        return ProcessingOutcome(event_id=event.id, status=None, reason=str(error))
+    return ProcessingOutcome(event_id=event.id, status=InboundStatus.IGNORED, reason=str(error))
 
 
 async def _run(
     deps: WorkerDeps, adapter: ProviderAdapter, event: InboundEvent, commands: Sequence[Command]
-) -> list[Applied]:
+) -> list[CommandOutcome]:
     applied = []
     for command in commands:
         try:

@@ -34,7 +34,7 @@ from domain.notifications.ports import (
     OutboundWebhook,
     WebhookSender,
 )
-from domain.notifications.recording import AttemptResult, Recorder
+from domain.notifications.recording import AttemptRecorder, AttemptResult
 from domain.notifications.replay import ReplaySummary, replay_dead_letter, replay_many
 from domain.notifications.retry import RetryPolicy
 from domain.shared.clock import Clock, system_clock
@@ -288,7 +288,7 @@ class NotificationsInternal:
         self, unit: NotificationsUnit, *, results: Sequence[AttemptResult]
     ) -> list[Delivery]:
         endpoint_ids = [r.claimed.endpoint_id for r in results if r.claimed.endpoint_id and not r.deferred]
-        recorder = Recorder(
+        recorder = AttemptRecorder(
             unit=unit,
             book=await EndpointBook.load(unit, endpoint_ids),
             policy=self._policy,

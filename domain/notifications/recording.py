@@ -43,7 +43,7 @@ class AttemptResult:
 
 
 @dataclass(kw_only=True)
-class Recorder:
+class AttemptRecorder:
     """Records the results of one batch inside one transaction."""
 
     unit: NotificationsUnit

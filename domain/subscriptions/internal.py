@@ -36,12 +36,12 @@ from domain.subscriptions.linking import (
     reserved,
 )
 from domain.subscriptions.model import Subscription
-from domain.subscriptions.outcome import Outcome, SubscriptionNotYetKnown
+from domain.subscriptions.outcome import CommandOutcome, SubscriptionNotYetKnown
 from domain.subscriptions.ports import SubscriptionsUnit
-from domain.subscriptions.recording import Recorder, Written, claim_all, first_time
-from domain.subscriptions.schedule import StampingTxn, Timing, trial_reminder_key
+from domain.subscriptions.recording import ChangeRecorder, Written, claim_all, first_time
 from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
+from domain.subscriptions.timed_moves import StampingTxn, Timing, trial_reminder_key
 
 ALREADY_APPLIED = "already applied"
 
@@ -59,14 +59,14 @@ class SubscriptionsInternal:
     ) -> None:
         self._txn = StampingTxn(txn, timing or Timing(), clock)
         self._clock = clock
-        self._record = Recorder(trace)
+        self._record = ChangeRecorder(trace)
         self._scheduler = SubscriptionScheduler(self._txn, clock, self._record)
 
     async def run_schedule(self) -> ScheduleRun:
         """Carry out the timed moves that are due (see `scheduler`); safe to run twice or at once."""
         return await self._scheduler.run_due()
 
-    async def apply(self, command: ProviderCommand) -> Outcome:
+    async def apply(self, command: ProviderCommand) -> CommandOutcome:
         """Whichever command it is."""
         match command:
             case SyncSubscription():
@@ -80,16 +80,18 @@ class SubscriptionsInternal:
             case LinkSubscription():
                 return await self.link(command)
 
-    async def _run(self, source_key: str, work: Callable[[SubscriptionsUnit], Awaitable[Outcome]]) -> Outcome:
-        async def once(unit: SubscriptionsUnit) -> Outcome:
+    async def _run(
+        self, source_key: str, work: Callable[[SubscriptionsUnit], Awaitable[CommandOutcome]]
+    ) -> CommandOutcome:
+        async def once(unit: SubscriptionsUnit) -> CommandOutcome:
             if not await first_time(unit, source_key):
-                return Outcome(applied=False, reason=ALREADY_APPLIED)
+                return CommandOutcome(applied=False, reason=ALREADY_APPLIED)
             return await work(unit)
 
         return await with_retries(self._txn, once)
 
-    async def sync_from_provider(self, cmd: SyncSubscription) -> Outcome:
-        async def work(unit: SubscriptionsUnit) -> Outcome:
+    async def sync_from_provider(self, cmd: SyncSubscription) -> CommandOutcome:
+        async def work(unit: SubscriptionsUnit) -> CommandOutcome:
             now = self._clock()
             sub, by_link = await locate_subscription(
                 unit, cmd.merchant_id, cmd.provider, cmd.provider_subscription_id, cmd.linked_subscription_id
@@ -110,18 +112,18 @@ class SubscriptionsInternal:
                 if adopted != sub:
                     await unit.subscriptions.update(adopted)
                 await claim_all(unit, cmd.source_key)
-                return Outcome(applied=False, subscription_id=sub.id, reason=stale.message)
+                return CommandOutcome(applied=False, subscription_id=sub.id, reason=stale.message)
             stored = await unit.subscriptions.update(after)
             return await self._record.finish(unit, cmd.source_key, stored, events, now)
 
         return await self._run(cmd.source_key, work)
 
-    async def record_payment(self, cmd: RecordPayment) -> Outcome:
+    async def record_payment(self, cmd: RecordPayment) -> CommandOutcome:
         invoice_key = f"invoice:{cmd.provider}:{cmd.merchant_id}:{cmd.provider_invoice_id}"
 
-        async def work(unit: SubscriptionsUnit) -> Outcome:
+        async def work(unit: SubscriptionsUnit) -> CommandOutcome:
             if not await first_time(unit, invoice_key):
-                return Outcome(applied=False, reason="invoice already recorded")
+                return CommandOutcome(applied=False, reason="invoice already recorded")
             sub = await self._known(unit, cmd)
             # Claimed before any effect: of two runs for one invoice, only one gets past here,
             # even on a store whose sessions are not transactions.
@@ -138,16 +140,16 @@ class SubscriptionsInternal:
 
         return await self._run(cmd.source_key, work)
 
-    async def record_payment_failure(self, cmd: RecordPaymentFailure) -> Outcome:
+    async def record_payment_failure(self, cmd: RecordPaymentFailure) -> CommandOutcome:
         attempt_key = (
             None
             if cmd.attempt is None
             else f"invoice-failure:{cmd.provider}:{cmd.merchant_id}:{cmd.provider_invoice_id}:{cmd.attempt}"
         )
 
-        async def work(unit: SubscriptionsUnit) -> Outcome:
+        async def work(unit: SubscriptionsUnit) -> CommandOutcome:
             if attempt_key is not None and not await first_time(unit, attempt_key):
-                return Outcome(applied=False, reason="payment attempt already recorded")
+                return CommandOutcome(applied=False, reason="payment attempt already recorded")
             sub = await self._known(unit, cmd)
             if attempt_key is not None:
                 await claim_all(unit, attempt_key)
@@ -165,13 +167,13 @@ class SubscriptionsInternal:
 
         return await self._run(cmd.source_key, work)
 
-    async def announce_trial_end(self, cmd: AnnounceTrialEnd) -> Outcome:
-        async def work(unit: SubscriptionsUnit) -> Outcome:
+    async def announce_trial_end(self, cmd: AnnounceTrialEnd) -> CommandOutcome:
+        async def work(unit: SubscriptionsUnit) -> CommandOutcome:
             sub = await self._known(unit, cmd)
             trial_end = cmd.trial_end or sub.trial_end
             if sub.status != SubscriptionStatus.TRIALING:
                 await claim_all(unit, cmd.source_key)
-                return Outcome(
+                return CommandOutcome(
                     applied=False,
                     subscription_id=sub.id,
                     reason=f"subscription is {sub.status.value}, not trialing",
@@ -179,7 +181,9 @@ class SubscriptionsInternal:
             reminder_key = trial_reminder_key(cmd.merchant_id, sub.id, trial_end)
             if not await first_time(unit, reminder_key):
                 await claim_all(unit, cmd.source_key)
-                return Outcome(applied=False, subscription_id=sub.id, reason="trial end already announced")
+                return CommandOutcome(
+                    applied=False, subscription_id=sub.id, reason="trial end already announced"
+                )
             await claim_all(unit, reminder_key)
             # Told: the scheduler does not remind of this trial end again.
             if sub.trial_notice_for != trial_end:
@@ -191,12 +195,12 @@ class SubscriptionsInternal:
 
         return await self._run(cmd.source_key, work)
 
-    async def link(self, cmd: LinkSubscription) -> Outcome:
-        async def work(unit: SubscriptionsUnit) -> Outcome:
+    async def link(self, cmd: LinkSubscription) -> CommandOutcome:
+        async def work(unit: SubscriptionsUnit) -> CommandOutcome:
             sub = await unit.subscriptions.get(cmd.merchant_id, cmd.linked_subscription_id)
             if sub is None:
                 await claim_all(unit, cmd.source_key)
-                return Outcome(
+                return CommandOutcome(
                     applied=False, reason=f"subscription {cmd.linked_subscription_id!r} does not exist"
                 )
             adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id)
@@ -207,7 +211,7 @@ class SubscriptionsInternal:
             if adopted != sub:
                 await unit.subscriptions.update(adopted)
             await claim_all(unit, cmd.source_key)
-            return Outcome(applied=True, subscription_id=sub.id)
+            return CommandOutcome(applied=True, subscription_id=sub.id)
 
         return await self._run(cmd.source_key, work)
 

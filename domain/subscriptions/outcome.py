@@ -9,7 +9,7 @@ from domain.shared.events import EventType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
+class CommandOutcome:
     """What an input did: applied (with the events it caused) or recorded without effect."""
 
     applied: bool

@@ -2,7 +2,7 @@
 
 When the merchant's connection for a provider holds an `api_key`, subscriptions there are
 created, canceled, paused and resumed through `ProviderActions` (Stripe's lives in
-`integrations.stripe.management`); the provider's webhooks then bring the new state, as for
+`integrations.providers.stripe.management`); the provider's webhooks then bring the new state, as for
 any change made at the provider. The provider is asked with an idempotency key, so a request
 retried after a timeout cannot do the work twice there.
 """

@@ -10,7 +10,7 @@ from domain.shared.errors import ConcurrencyConflict
 from domain.shared.events import PAYMENT_EVENTS, DomainEvent, EventType
 from domain.shared.outbox import OutboxMessage, TraceCarrier
 from domain.subscriptions.model import Customer, Plan, Subscription, notification_view
-from domain.subscriptions.outcome import Outcome
+from domain.subscriptions.outcome import CommandOutcome
 from domain.subscriptions.ports import SubscriptionsUnit
 
 
@@ -26,7 +26,7 @@ class Written:
 _NOTHING_WRITTEN = Written()
 
 
-class Recorder:
+class ChangeRecorder:
     def __init__(self, trace: TraceCarrier) -> None:
         self._trace = trace
 
@@ -40,7 +40,7 @@ class Recorder:
         payment: Mapping[str, object] | None = None,
         *,
         written: Written = _NOTHING_WRITTEN,
-    ) -> Outcome:
+    ) -> CommandOutcome:
         """Append one outbox message per event, then claim `source_key`.
 
         `payment` (the invoice behind it: its own amount and currency, not the plan's)
@@ -49,7 +49,7 @@ class Recorder:
         await self.announce(unit, sub, events, now, payment, written=written)
         # Claimed last: if anything above lost a race, the retry must not find it claimed.
         await claim_all(unit, source_key)
-        return Outcome(applied=True, subscription_id=sub.id, events=tuple(events))
+        return CommandOutcome(applied=True, subscription_id=sub.id, events=tuple(events))
 
     async def announce(
         self,

@@ -24,8 +24,8 @@ from domain.shared.events import EventType
 from domain.shared.txn import with_retries
 from domain.subscriptions.model import Subscription
 from domain.subscriptions.ports import SubscriptionsUnit
-from domain.subscriptions.recording import Recorder, claim_all, first_time
-from domain.subscriptions.schedule import (
+from domain.subscriptions.recording import ChangeRecorder, claim_all, first_time
+from domain.subscriptions.timed_moves import (
     Move,
     StampingTxn,
     apply_due,
@@ -61,7 +61,7 @@ class SubscriptionScheduler:
         self,
         txn: StampingTxn,
         clock: Clock,
-        recorder: Recorder,
+        recorder: ChangeRecorder,
         *,
         batch: int = DEFAULT_BATCH,
         max_batches: int = DEFAULT_MAX_BATCHES,

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from msgspec import UnsetType
 from starlette.requests import Request
 
+from domain.merchants.external import ConnectionChange, NewConnection
 from domain.merchants.model import Connection, Merchant
-from domain.merchants.service import ConnectionChange, NewConnection
 from domain.shared.errors import ValidationFailed
 from domain.shared.pagination import Page, PageRequest, page_from_overfetch
 from gateway.deps import GatewayDeps

@@ -11,8 +11,8 @@ from starlette.requests import Request
 
 from domain.merchants.model import Merchant
 from domain.notifications.emails import check_address, check_header_text
-from domain.subscriptions.catalog import CustomerChange, NewCustomer
-from gateway.api.plans import provider_ids
+from domain.subscriptions.external.catalog import CustomerChange, NewCustomer
+from gateway.api.provider_ids import provider_ids
 from gateway.deps import GatewayDeps
 from gateway.routing import Operation
 from gateway.schemas import customers as schema

@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from domain.merchants.model import Merchant
+from gateway.decoding import in_utc
 from gateway.deps import GatewayDeps
 from gateway.routing import Operation
 from gateway.schemas import dead_letters as schema
 from gateway.schemas.common import page_of
-from gateway.schemas.decoding import in_utc
 from gateway.schemas.deliveries import delivery
 from gateway.v1 import V1, Body
 

@@ -9,7 +9,7 @@ from msgspec import UnsetType
 from starlette.requests import Request
 
 from domain.merchants.model import Merchant
-from domain.notifications.service import KEEP, EndpointChanges, Keep, NewEndpoint, validated_url
+from domain.notifications.external import KEEP, EndpointChanges, Keep, NewEndpoint, validated_url
 from domain.shared.events import EventType
 from gateway.deps import GatewayDeps
 from gateway.routing import Operation

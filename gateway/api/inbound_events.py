@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from domain.billing.ports import InboundFilter
+from domain.inbound.ports import InboundFilter
 from domain.merchants.model import Merchant
 from gateway.deps import GatewayDeps
 from gateway.routing import Operation

@@ -5,16 +5,15 @@ A plan's price never changes: a new price is a new plan (existing subscriptions 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from msgspec import UNSET, UnsetType
 from starlette.requests import Request
 
 from domain.merchants.model import Merchant
 from domain.notifications.emails import check_header_text
 from domain.shared.errors import ValidationFailed
-from domain.subscriptions.catalog import MAX_PROVIDER_ID_LENGTH, NewPlan, PlanChange
+from domain.subscriptions.external.catalog import NewPlan, PlanChange
 from domain.subscriptions.ports import PlanFilter
+from gateway.api.provider_ids import provider_ids
 from gateway.deps import GatewayDeps
 from gateway.routing import Operation
 from gateway.schemas import plans as schema
@@ -93,22 +92,6 @@ class PlansApi:
     async def _found(self, request: Request, merchant: Merchant) -> None:
         # Not found before validation: another merchant's id answers 404 whatever the body.
         await self._deps.subscriptions.plans.get(merchant.id, _plan_id(request))
-
-
-def provider_ids(deps: GatewayDeps, name: str, ids: Mapping[str, str] | None) -> dict[str, str]:
-    """`{provider: id}` for providers subgate implements; no value may hold a line break."""
-    given = dict(ids or {})
-    for provider, external_id in given.items():
-        if len(external_id) > MAX_PROVIDER_ID_LENGTH:
-            raise ValidationFailed(
-                f"{name}.{provider}", f"must be at most {MAX_PROVIDER_ID_LENGTH} characters"
-            )
-    for provider, external_id in given.items():
-        if provider not in deps.providers:
-            implemented = ", ".join(sorted(deps.providers))
-            raise ValidationFailed(f"{name}.{provider}", f"not a provider subgate implements ({implemented})")
-        check_header_text(f"{name}.{provider}", external_id)
-    return given
 
 
 def _plan_id(request: Request) -> str:

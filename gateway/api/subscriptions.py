@@ -1,7 +1,7 @@
 """`/v1/subscriptions`: read, create, cancel, pause and resume.
 
 Where a request is carried out (here, or at the provider that runs the subscription) is
-the domain's decision (`domain.subscriptions.management`). A provider's refusal is answered
+the domain's decision (`domain.subscriptions.external.management`). A provider's refusal is answered
 with the provider's message (see `gateway.errors`): 402 for a declined payment, 409 for a
 refused request, 502 when the provider could not be reached (nothing was stored; retrying
 with the same Idempotency-Key asks the provider again with the same key).
@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from domain.merchants.model import Merchant
-from domain.subscriptions.management import NewSubscription
+from domain.subscriptions.external.management import NewSubscription
 from domain.subscriptions.ports import SubscriptionFilter
 from gateway.deps import GatewayDeps
 from gateway.idempotency import HEADER as IDEMPOTENCY_KEY

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from domain.merchants.external import MAX_API_KEY_LENGTH, MAX_SECRET_LENGTH, MAX_SECRETS, MIN_SECRET_LENGTH
 from domain.merchants.model import Connection as DomainConnection, Provider
-from domain.merchants.service import MAX_API_KEY_LENGTH, MAX_SECRET_LENGTH, MAX_SECRETS, MIN_SECRET_LENGTH
 from gateway.schemas.common import Page
 
 Secrets = Annotated[

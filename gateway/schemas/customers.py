@@ -8,7 +8,7 @@ from typing import Annotated
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from domain.notifications.emails import MAX_ADDRESS_LENGTH
-from domain.subscriptions.catalog import MAX_NAME_LENGTH
+from domain.subscriptions.external.catalog import MAX_NAME_LENGTH
 from domain.subscriptions.model import Customer as DomainCustomer
 from gateway.schemas.common import Page, Text
 from gateway.schemas.plans import ProviderIds

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from msgspec import UNSET, Meta, Struct, UnsetType, structs
 
+from domain.notifications.external import MAX_URL_LENGTH
 from domain.notifications.model import Endpoint as DomainEndpoint
-from domain.notifications.service import MAX_URL_LENGTH
 from domain.shared.events import EventType
 from gateway.schemas.common import MAX_LIST_LENGTH, Page, Text
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
-from domain.billing.model import InboundEvent as DomainInboundEvent, InboundStatus
+from domain.inbound.model import InboundEvent as DomainInboundEvent, InboundStatus
 from gateway.schemas.common import Id, Page, PageQuery
 
 

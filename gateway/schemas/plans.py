@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from domain.subscriptions.catalog import (
+from domain.subscriptions.external.catalog import (
     MAX_AMOUNT,
     MAX_INTERVAL_COUNT,
     MAX_NAME_LENGTH,

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
-from domain.subscriptions.catalog import MAX_TRIAL_DAYS
+from domain.subscriptions.external.catalog import MAX_TRIAL_DAYS
 from domain.subscriptions.model import Subscription as DomainSubscription
 from domain.subscriptions.state_machine import SubscriptionStatus
 from gateway.schemas.common import Id, Page, PageQuery

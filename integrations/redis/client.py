@@ -2,7 +2,7 @@
 
 Nothing here connects at construction: a process starts (and keeps running) while
 Redis is away, and the first command reconnects once it is back. The URL carries the
-password (`integrations.redis.url`); jobs this client queues or reads are JSON
+password (`subgate.redis.url`); jobs this client queues or reads are JSON
 (`integrations.redis.jobs`), never pickles.
 """
 

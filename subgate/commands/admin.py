@@ -15,7 +15,7 @@ from domain.notifications.internal import DeadLettersInternal
 from domain.notifications.model import DeadLetter, DeadLetterKind
 from domain.shared.clock import public_time, system_clock
 from domain.shared.pagination import MAX_LIMIT, PageRequest
-from integrations.storage.txn import StoreTxn
+from integrations.stores.txn import StoreTxn
 from subgate.commands.store import opened_store
 from subgate.settings import Settings
 

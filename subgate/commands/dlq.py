@@ -16,7 +16,7 @@ from domain.notifications.model import DeadLetterKind
 from domain.notifications.replay import ReplaySummary
 from domain.shared.clock import system_clock
 from domain.shared.errors import Conflict, NotFound
-from integrations.storage.txn import StoreTxn
+from integrations.stores.txn import StoreTxn
 from subgate.commands.store import opened_store
 from subgate.settings import Settings
 

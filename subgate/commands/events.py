@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Connection
 from domain.shared.clock import system_clock
-from integrations.storage.txn import StoreTxn
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.signature import sign_stripe_payload
+from integrations.stores.txn import StoreTxn
 from subgate.commands.store import opened_store
 from subgate.commands.stripe_events import INVOICE_PAID, EventSpec, build_event, stripe_id
 from subgate.settings import Settings

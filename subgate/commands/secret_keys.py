@@ -13,8 +13,8 @@ import json
 import sys
 
 from domain.shared.clock import system_clock
-from integrations.storage.keys import new_key as random_key
-from integrations.storage.resealing import Census, Resealer
+from integrations.stores.sealing.keys import new_key as random_key
+from integrations.stores.sealing.resealing import Census, Resealer
 from subgate.commands.store import opened_store
 from subgate.settings import Settings
 

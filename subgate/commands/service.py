@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from integrations.storage.keys import parse_keys
+from integrations.stores.sealing.keys import parse_keys
 from subgate.commands.listen_check import host_port, listen_problem
 from subgate.keyfile import create_key_file, key_file
 from subgate.settings import Settings, key_file_source
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"subgate: cannot listen on {where} ({problem}); set SUBGATE_PORT", file=sys.stderr)  # noqa: T201 - CLI output
         return CANNOT_LISTEN_EXIT
 
-    from integrations.telemetry import configure_logging  # noqa: PLC0415 - the server's imports load only here
+    from integrations.telemetry.tracing import configure_logging  # noqa: PLC0415 - the server's imports load only here
     from subgate.runtime import redis_url_for, run_async  # noqa: PLC0415 - same
 
     configure_logging(settings.log_format)
@@ -134,7 +134,7 @@ async def _serve(
 async def _welcome(settings: Settings, marker: Path) -> None:
     """Once the service is ready: create the demo merchant, print its key, then mark the first start."""
     from domain.shared.errors import DomainError  # noqa: PLC0415 - keeps this module light to import
-    from integrations.storage.documents import StorageError  # noqa: PLC0415 - same
+    from integrations.stores.documents import StorageError  # noqa: PLC0415 - same
     from subgate.commands.admin import new_merchant  # noqa: PLC0415 - same
 
     await _until_ready(settings.host, settings.port)

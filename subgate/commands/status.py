@@ -13,7 +13,7 @@ import json
 from datetime import timedelta
 
 from domain.shared.clock import system_clock
-from integrations.storage.leases import DEAD_AFTER_SECONDS, WorkerCensus, WorkerRegistry
+from integrations.stores.leases import DEAD_AFTER_SECONDS, WorkerCensus, WorkerRegistry
 from subgate.commands.store import opened_store
 from subgate.settings import Settings
 

@@ -2,7 +2,7 @@
 
 `subgate.bootstrap` wires the whole service (HTTP, arq, telemetry) and imports all of it; the admin
 commands need only a store, and the MongoDB driver only for a `mongodb://` URL. Every store is
-opened sealing with the configured keys (`integrations.storage.sealed`): whoever opens one
+opened sealing with the configured keys (`integrations.stores.sealing.sealed`): whoever opens one
 reads and writes secrets as every other process on the same data does.
 """
 
@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from integrations.storage.documents import DocumentStore
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.sealed import SealedStore
-from integrations.storage.sealing import Keyring
+from integrations.stores.documents import DocumentStore
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sealing.keyring import Keyring
+from integrations.stores.sealing.sealed import SealedStore
 from subgate.settings import Settings
 
 
@@ -25,10 +25,10 @@ def keyring(settings: Settings) -> Keyring:
 
 def _backend(database_url: str) -> DocumentStore:
     if database_url.startswith("sqlite:///"):
-        from integrations.sqlite.store import SqliteStore  # noqa: PLC0415 - only the backend in use
+        from integrations.stores.sqlite.store import SqliteStore  # noqa: PLC0415 - only the backend in use
 
         return SqliteStore(Path(database_url.removeprefix("sqlite:///")))
-    from integrations.mongo.store import MongoStore  # noqa: PLC0415 - pymongo only for mongodb:// URLs
+    from integrations.stores.mongo.store import MongoStore  # noqa: PLC0415 - pymongo only for mongodb:// URLs
 
     return MongoStore(database_url)
 

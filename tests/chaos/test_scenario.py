@@ -21,11 +21,11 @@ from domain.shared.pagination import PageRequest
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.model import Subscription, subscription_view
 from domain.subscriptions.ports import SubscriptionFilter, SubscriptionsUnit
-from integrations.polar.adapter import PolarAdapter
-from integrations.providers import Ignored, ProviderAdapter
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.txn import StoreTxn
-from integrations.stripe.adapter import StripeAdapter
+from integrations.providers.interface import Ignored, ProviderAdapter
+from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.txn import StoreTxn
 from tests.chaos.checks import check_notifications
 from tests.chaos.receiver import Faults, FlakyReceiver
 from tests.chaos.scenario import Scenario, generate

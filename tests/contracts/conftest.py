@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from integrations.mongo import MongoStore
-from integrations.sqlite import SqliteStore
-from integrations.storage.documents import DocumentStore
-from integrations.storage.schema import COLLECTIONS
+from integrations.stores.documents import DocumentStore
+from integrations.stores.mongo import MongoStore
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
 from tests.support.fakes import InMemoryStore
 from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from domain.billing.internal import InboundInternal, Outcome
-from domain.billing.model import InboundStatus
+from domain.inbound.internal import InboundInternal, ProcessingOutcome
+from domain.inbound.model import InboundStatus
 from domain.shared.clock import Clock
 from domain.subscriptions.internal import SubscriptionsInternal
-from integrations.providers import Ignored, event_commands
-from integrations.stripe.adapter import StripeAdapter
+from integrations.providers.interface import Ignored, event_commands
+from integrations.providers.stripe.adapter import StripeAdapter
 
 
 async def apply_claimed(
@@ -22,4 +22,6 @@ async def apply_claimed(
         assert not isinstance(commands, Ignored)
         for command in commands:
             await subscriptions.apply(command)
-    await inbound.record([Outcome(event_id=event.id, status=InboundStatus.APPLIED) for event in events])
+    await inbound.record(
+        [ProcessingOutcome(event_id=event.id, status=InboundStatus.APPLIED) for event in events]
+    )

@@ -9,9 +9,9 @@ import pytest
 
 from domain.merchants.model import Connection, Provider
 from domain.shared.errors import NotFound
-from integrations.storage.documents import DocumentStore
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.txn import StoreTxn
+from integrations.stores.documents import DocumentStore
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.txn import StoreTxn
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -19,10 +19,7 @@ from typing import Any
 
 import pytest
 
-from integrations.mongo import MongoStore
-from integrations.sqlite import SqliteStore
-from integrations.sqlite.store import compile_claim, compile_find
-from integrations.storage.documents import (
+from integrations.stores.documents import (
     Document,
     DocumentStore,
     DuplicateDocument,
@@ -33,7 +30,10 @@ from integrations.storage.documents import (
     StorageError,
     VersionMismatch,
 )
-from integrations.storage.schema import COLLECTIONS
+from integrations.stores.mongo import MongoStore
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
+from integrations.stores.sqlite.store import compile_claim, compile_find
 from tests.support.fakes import InMemoryStore
 from tests.support.mongo import collect_abandoned_sockets
 

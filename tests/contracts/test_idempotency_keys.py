@@ -11,10 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integrations.mongo import MongoStore
-from integrations.sqlite import SqliteStore
-from integrations.storage.documents import Document, DocumentStore, DuplicateDocument
-from integrations.storage.idempotency import (
+from integrations.stores.documents import Document, DocumentStore, DuplicateDocument
+from integrations.stores.idempotency import (
     COLLECTION,
     LEASE,
     REPLAY_WINDOW,
@@ -25,7 +23,9 @@ from integrations.storage.idempotency import (
     Started,
     StoredIdempotencyKeys,
 )
-from integrations.storage.schema import COLLECTIONS
+from integrations.stores.mongo import MongoStore
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
 from tests.support.fakes import FakeClock, InMemoryStore
 
 StoreFactory = Callable[[], SqliteStore | MongoStore | InMemoryStore]

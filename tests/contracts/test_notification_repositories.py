@@ -27,12 +27,12 @@ from domain.shared.events import EventType
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import PageRequest
 from domain.subscriptions.model import Customer
-from integrations.sqlite import SqliteStore
-from integrations.sqlite.store import compile_find
-from integrations.storage.documents import DocumentStore, In
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.txn import StoreTxn
+from integrations.stores.documents import DocumentStore, In
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
+from integrations.stores.sqlite.store import compile_find
+from integrations.stores.txn import StoreTxn
 
 T = TypeVar("T")
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

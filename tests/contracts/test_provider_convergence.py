@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.model import Subscription
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.txn import StoreTxn
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.txn import StoreTxn
 from tests.contracts.conftest import StoreFactory
 from tests.support.fakes import FakeClock
 from tests.support.lifecycle import (

@@ -12,18 +12,18 @@ from datetime import timedelta
 
 import pytest
 
-from domain.billing.internal import InboundInternal
-from domain.billing.service import InboundExternal
+from domain.inbound.external import InboundExternal
+from domain.inbound.internal import InboundInternal
+from domain.merchants.external import MerchantsExternal, NewConnection
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Connection
-from domain.merchants.service import MerchantsExternal, NewConnection
+from domain.notifications.external import NewEndpoint, NotificationsExternal
 from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
-from domain.notifications.service import NewEndpoint, NotificationsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
-from integrations.storage.backlog import Backlogs, QueueCounts
-from integrations.storage.documents import Document, DocumentStore, Filter, Gt, In, Lte
-from integrations.storage.txn import StoreTxn
+from integrations.stores.backlog import Backlogs, QueueCounts
+from integrations.stores.documents import Document, DocumentStore, Filter, Gt, In, Lte
+from integrations.stores.txn import StoreTxn
 from tests.contracts.steps import apply_claimed
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
 from tests.support.stripe_events import subscription_event, verified_stripe_event

@@ -20,9 +20,7 @@ from pymongo import MongoClient
 
 from domain.merchants.model import Connection, Provider
 from domain.notifications.model import Endpoint, SigningSecret
-from integrations.mongo import MongoStore
-from integrations.sqlite import SqliteStore
-from integrations.storage.documents import (
+from integrations.stores.documents import (
     Document,
     DocumentSession,
     DocumentStore,
@@ -30,19 +28,21 @@ from integrations.storage.documents import (
     IndexSpec,
     StorageError,
 )
-from integrations.storage.idempotency import (
+from integrations.stores.idempotency import (
     KeyedRequest,
     Replay,
     SavedResponse,
     Started,
     StoredIdempotencyKeys,
 )
-from integrations.storage.keys import SETTING, key_id, new_key
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.resealing import Resealer
-from integrations.storage.sealed import SEALED_COLLECTIONS, SEALED_WITH, SealedStore
-from integrations.storage.sealing import SEALED_PREFIX, Keyring, SecretUnreadable
-from integrations.storage.txn import StoreTxn
+from integrations.stores.mongo import MongoStore
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.sealing.keyring import SEALED_PREFIX, Keyring, SecretUnreadable
+from integrations.stores.sealing.keys import SETTING, key_id, new_key
+from integrations.stores.sealing.resealing import Resealer
+from integrations.stores.sealing.sealed import SEALED_COLLECTIONS, SEALED_WITH, SealedStore
+from integrations.stores.sqlite import SqliteStore
+from integrations.stores.txn import StoreTxn
 from tests.support.fakes import FakeClock, InMemoryStore
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from integrations.sqlite import SqliteStore
-from integrations.storage.schema import COLLECTIONS
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
 
 # PRAGMA synchronous answers a number: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
 SYNCHRONOUS_FULL = 2

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from integrations.sqlite import SqliteStore
-from integrations.storage.documents import DocumentSession, StorageError
-from integrations.storage.schema import COLLECTIONS
+from integrations.stores.documents import DocumentSession, StorageError
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from integrations.sqlite import SqliteStore
-from integrations.storage.documents import Document
-from integrations.storage.schema import COLLECTIONS
+from integrations.stores.documents import Document
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from integrations.sqlite import SqliteStore
-from integrations.storage.documents import StorageError
-from integrations.storage.schema import COLLECTIONS
+from integrations.stores.documents import StorageError
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
 
 BUSY_TIMEOUT_S = 2.0
 SESSIONS = 5

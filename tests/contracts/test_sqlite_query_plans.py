@@ -28,26 +28,26 @@ from pathlib import Path
 
 import pytest
 
-from domain.billing.internal import InboundInternal, Outcome
-from domain.billing.model import InboundStatus
-from domain.billing.service import InboundExternal
+from domain.inbound.external import InboundExternal
+from domain.inbound.internal import InboundInternal, ProcessingOutcome
+from domain.inbound.model import InboundStatus
+from domain.merchants.external import MerchantsExternal, NewConnection
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Connection
-from domain.merchants.service import MerchantsExternal, NewConnection
+from domain.notifications.external import NewEndpoint, NotificationsExternal
 from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
-from domain.notifications.service import NewEndpoint, NotificationsExternal
 from domain.shared.pagination import PageRequest
+from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.ports import SubscriptionFilter
-from domain.subscriptions.service import SubscriptionsExternal
-from integrations.sqlite import SqliteStore
-from integrations.storage.backlog import QueueCounts
-from integrations.storage.idempotency import KeyedRequest, StoredIdempotencyKeys
-from integrations.storage.leases import WorkerRegistry
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.txn import StoreTxn
+from integrations.stores.backlog import QueueCounts
+from integrations.stores.idempotency import KeyedRequest, StoredIdempotencyKeys
+from integrations.stores.leases import WorkerRegistry
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
+from integrations.stores.txn import StoreTxn
 from tests.contracts.steps import apply_claimed
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
 from tests.support.stripe_events import subscription_event, verified_stripe_event
@@ -194,7 +194,7 @@ async def test_recording_inbound_outcomes(world: World) -> None:
     [event] = await world.inbound_internal.claim(OWNER, 100)
     world.traced()
 
-    await world.inbound_internal.record([Outcome(event_id=event.id, status=InboundStatus.APPLIED)])
+    await world.inbound_internal.record([ProcessingOutcome(event_id=event.id, status=InboundStatus.APPLIED)])
 
     assert_indexed(world, world.traced(), {"sqlite_autoindex_inbound_events_1"})
 

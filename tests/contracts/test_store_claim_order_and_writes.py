@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.storage.documents import Document, DocumentStore, Filter, In, Lte, VersionMismatch
+from integrations.stores.documents import Document, DocumentStore, Filter, In, Lte, VersionMismatch
 
 DUE: Filter = {"status": In(("pending", "failed")), "next_attempt_at": Lte("2025-01-01T00:00:10")}
 

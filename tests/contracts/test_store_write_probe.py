@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.storage.documents import DocumentStore
-from integrations.storage.probe import COLLECTION, DOCUMENT_ID, WriteProbe
-from integrations.storage.schema import COLLECTIONS
+from integrations.stores.documents import DocumentStore
+from integrations.stores.probe import COLLECTION, DOCUMENT_ID, WriteProbe
+from integrations.stores.schema import COLLECTIONS
 from tests.contracts.conftest import StoreFactory
 from tests.support.fakes import FakeClock
 

@@ -9,9 +9,9 @@ from typing import TypeVar
 
 from domain.notifications.model import Channel, Delivery, DeliveryStatus
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.storage.documents import Document, DocumentStore
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.txn import StoreTxn
+from integrations.stores.documents import Document, DocumentStore
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.txn import StoreTxn
 
 T = TypeVar("T")
 STORED_AT = "2025-01-15T12:00:00.000000Z"

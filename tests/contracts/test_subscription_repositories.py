@@ -19,20 +19,20 @@ import pytest
 
 from domain.shared.errors import ConcurrencyConflict
 from domain.shared.pagination import PageRequest
-from domain.subscriptions.catalog import NewCustomer, NewPlan
+from domain.subscriptions.external.catalog import NewCustomer, NewPlan
+from domain.subscriptions.external.management import NewSubscription
+from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
-from domain.subscriptions.management import NewSubscription
 from domain.subscriptions.model import Customer, Interval, Plan, Subscription
 from domain.subscriptions.ports import PlanFilter
-from domain.subscriptions.service import SubscriptionsExternal
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.sqlite import SqliteStore
-from integrations.sqlite.store import compile_find
-from integrations.storage.codecs import iso
-from integrations.storage.documents import DocumentStore, Lte
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.txn import StoreTxn
+from integrations.stores.codecs import iso
+from integrations.stores.documents import DocumentStore, Lte
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
+from integrations.stores.sqlite.store import compile_find
+from integrations.stores.txn import StoreTxn
 from tests.support.fakes import FakeClock
 
 T = TypeVar("T")

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from domain.billing.internal import InboundInternal
-from domain.billing.model import InboundEvent, InboundStatus
-from domain.billing.ports import InboundFilter
-from domain.billing.service import InboundExternal
+from domain.inbound.external import InboundExternal
+from domain.inbound.internal import InboundInternal
+from domain.inbound.model import InboundEvent, InboundStatus
+from domain.inbound.ports import InboundFilter
 from domain.notifications.model import Delivery, DeliveryStatus
 from domain.shared.events import EventType
 from domain.shared.outbox import OutboxMessage
@@ -27,11 +27,11 @@ from domain.shared.pagination import PageRequest
 from domain.subscriptions.model import Subscription
 from domain.subscriptions.ports import SubscriptionFilter
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.storage import codecs
-from integrations.storage.documents import Document, DocumentStore
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.txn import StoreTxn
-from integrations.storage.unreadable import Unreadable
+from integrations.stores import codecs
+from integrations.stores.documents import Document, DocumentStore
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.txn import StoreTxn
+from integrations.stores.unreadable import Unreadable
 from tests.support.fakes import DEFAULT_START, FakeClock, RecordingSignal
 
 MERCHANT = "mer_1"

@@ -17,20 +17,20 @@ from typing import Any
 
 import pytest
 
-from domain.billing.internal import InboundInternal, Outcome
-from domain.billing.model import InboundEvent, InboundStatus
-from domain.billing.service import InboundExternal
+from domain.inbound.external import InboundExternal
+from domain.inbound.internal import InboundInternal, ProcessingOutcome
+from domain.inbound.model import InboundEvent, InboundStatus
 from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
 from domain.subscriptions.internal import SubscriptionsInternal
-from integrations.providers import Ignored, event_commands
-from integrations.signals import LocalSignal
-from integrations.sqlite import SqliteStore
-from integrations.storage.leases import WorkerRegistry
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.txn import StoreTxn
-from integrations.stripe.adapter import StripeAdapter
-from integrations.telemetry import Telemetry
+from integrations.providers.interface import Ignored, event_commands
+from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.redis.signals import LocalSignal
+from integrations.stores.leases import WorkerRegistry
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
+from integrations.stores.txn import StoreTxn
+from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
 from tests.support.stripe_events import subscription_event, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
@@ -147,7 +147,10 @@ async def test_outcomes_of_events_as_claimed_are_recorded_without_reading_them(w
     world.reads()
 
     stored = await world.inbound_internal.record(
-        [Outcome(event_id=event.id, status=InboundStatus.APPLIED, claimed=event) for event in claimed]
+        [
+            ProcessingOutcome(event_id=event.id, status=InboundStatus.APPLIED, claimed=event)
+            for event in claimed
+        ]
     )
 
     assert world.reads() == []
@@ -170,8 +173,8 @@ async def test_an_event_changed_since_its_claim_keeps_what_was_recorded_first(wo
 
     stored = await world.inbound_internal.record(
         [
-            Outcome(event_id=late.id, status=InboundStatus.APPLIED, claimed=late),
-            Outcome(event_id=fresh.id, status=InboundStatus.APPLIED, claimed=fresh),
+            ProcessingOutcome(event_id=late.id, status=InboundStatus.APPLIED, claimed=late),
+            ProcessingOutcome(event_id=fresh.id, status=InboundStatus.APPLIED, claimed=fresh),
         ]
     )
 
@@ -193,7 +196,7 @@ async def test_a_final_event_handed_in_as_claimed_is_not_overwritten(world: Worl
 
     # The event as stored now: its version matches, but it is final already.
     stored = await world.inbound_internal.record(
-        [Outcome(event_id=event.id, status=InboundStatus.APPLIED, claimed=finished)]
+        [ProcessingOutcome(event_id=event.id, status=InboundStatus.APPLIED, claimed=finished)]
     )
 
     assert stored == []

@@ -1,4 +1,4 @@
-"""The workers' heartbeats (`integrations.storage.leases.WorkerRegistry`) on every backend.
+"""The workers' heartbeats (`integrations.stores.leases.WorkerRegistry`) on every backend.
 
 A worker that could not beat for a while (the store was unavailable, or the process paused)
 may be presumed dead by another one, which hands its leases back. If it is in fact still
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from integrations.storage.documents import DocumentStore
-from integrations.storage.leases import WorkerRegistry
+from integrations.stores.documents import DocumentStore
+from integrations.stores.leases import WorkerRegistry
 from tests.support.fakes import FakeClock
 
 DEAD_AFTER = timedelta(seconds=5)

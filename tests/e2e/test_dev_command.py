@@ -10,7 +10,7 @@ import httpx
 import orjson
 from svix.webhooks import Webhook
 
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.signature import sign_stripe_payload
 from tests.e2e.conftest import DevService
 from tests.support.cli import run_cli
 from tests.support.receiver import running_receiver

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from integrations.redis.embedded import CONFIG_FILE_NAME, PASSWORD_FILE_NAME, PORT_FILE_NAME
+from subgate.redis.embedded import CONFIG_FILE_NAME, PASSWORD_FILE_NAME, PORT_FILE_NAME
 from tests.support.cli import dev_env, running_dev, wait_until_healthy
 
 

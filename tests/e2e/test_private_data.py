@@ -16,8 +16,8 @@ import httpx
 import orjson
 import pytest
 
-from integrations.storage.keys import key_id, new_key
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.signature import sign_stripe_payload
+from integrations.stores.sealing.keys import key_id, new_key
 from subgate.keyfile import KEY_FILE_NAME
 from tests.support.cli import dev_env, run_cli, run_cli_result, running_dev, wait_until_healthy
 

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway.app import create_app
-from integrations.telemetry import Telemetry
+from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import load_settings
 from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server

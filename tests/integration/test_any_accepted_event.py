@@ -23,26 +23,26 @@ import httpx
 import orjson
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from domain.billing.internal import InboundInternal
-from domain.billing.service import InboundExternal
+from domain.inbound.external import InboundExternal
+from domain.inbound.internal import InboundInternal
+from domain.merchants.external import MerchantsExternal, NewConnection
 from domain.merchants.internal import MerchantsInternal
-from domain.merchants.service import MerchantsExternal, NewConnection
+from domain.notifications.external import NotificationsExternal
 from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
-from domain.notifications.service import NotificationsExternal
+from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
-from domain.subscriptions.service import SubscriptionsExternal
 from gateway.app import create_app
 from gateway.deps import GatewayConfig, GatewayDeps
-from integrations.polar.adapter import PolarAdapter
-from integrations.providers import ProviderAdapter
-from integrations.signals import LocalSignal
-from integrations.sqlite import SqliteStore
-from integrations.storage.leases import WorkerRegistry
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.txn import StoreTxn
-from integrations.stripe.adapter import StripeAdapter
-from integrations.telemetry import Telemetry
+from integrations.providers.interface import ProviderAdapter
+from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.redis.signals import LocalSignal
+from integrations.stores.leases import WorkerRegistry
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
+from integrations.stores.txn import StoreTxn
+from integrations.telemetry.tracing import Telemetry
 from tests.support import polar_events as polar
 from tests.support.fakes import FakeClock, RecordingSender
 from tests.support.stripe_events import (

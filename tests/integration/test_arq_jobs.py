@@ -23,7 +23,7 @@ from arq.constants import default_queue_name, job_key_prefix
 from arq.jobs import serialize_job
 
 from domain.shared.work import WorkKind
-from integrations.telemetry import Telemetry
+from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import load_settings
 from subgate.supervise import supervised_arq_worker

@@ -16,12 +16,12 @@ import pytest
 from benchmarks.__main__ import main
 from benchmarks.history import HISTORY_MERCHANTS, seed_history
 from benchmarks.results import markdown
-from domain.billing.model import InboundStatus
+from domain.inbound.model import InboundStatus
 from domain.notifications.model import DeliveryStatus
-from integrations.sqlite import SqliteStore
-from integrations.storage.repositories import DELIVERIES, INBOUND, StoreUnit
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.txn import StoreTxn
+from integrations.stores.repositories import DELIVERIES, INBOUND, StoreUnit
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.sqlite import SqliteStore
+from integrations.stores.txn import StoreTxn
 
 HISTORY = 240
 HISTORY_FIGURES = {

@@ -126,7 +126,7 @@ def test_profile_summary_ranks_the_event_loop_threads_functions(tmp_path: Path) 
     raw = tmp_path / "serve.txt"
     loop = "thread (1): MainThread;<module> (subgate/__main__.py:3);Runner.run (asyncio/runners.py:118)"
     raw.write_text(
-        f"{loop};handle (gateway/inbound.py:86);insert (integrations/sqlite/store.py:10) 6\n"
+        f"{loop};handle (gateway/inbound.py:86);insert (integrations/stores/sqlite/store.py:10) 6\n"
         f"{loop};handle (gateway/inbound.py:90) 2\n"
         f"{loop} 2\n"
         "thread (2): ThreadPoolExecutor-0_0;_worker (concurrent/futures/thread.py:81) 10\n"
@@ -137,7 +137,7 @@ def test_profile_summary_ranks_the_event_loop_threads_functions(tmp_path: Path) 
     assert summary.samples == 20
     assert summary.main_thread == 0.5
     assert [(spot.function, spot.share) for spot in summary.self_time] == [
-        ("insert (integrations/sqlite/store.py)", 0.6),
+        ("insert (integrations/stores/sqlite/store.py)", 0.6),
         ("handle (gateway/inbound.py)", 0.2),
         ("(the event loop itself: uvloop, I/O, callbacks in C)", 0.2),
     ]

@@ -30,11 +30,11 @@ from domain.shared.events import DomainEvent, EventType
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import PageRequest
 from domain.subscriptions.model import Customer
-from integrations.email.mailers import KEPT_NOTE, KeepingMailer, SmtpMailer
-from integrations.email.message import HeaderInjection, build_message
-from integrations.email.render import EmailRenderer, RenderedEmail
-from integrations.email.url import parse_smtp_url
-from integrations.storage.repositories import StoreUnit
+from integrations.delivery.email.mailers import KEPT_NOTE, KeepingMailer, SmtpMailer
+from integrations.delivery.email.message import HeaderInjection, build_message
+from integrations.delivery.email.render import EmailRenderer, RenderedEmail
+from integrations.delivery.email.url import parse_smtp_url
+from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import Services, build_services
 
 MERCHANT = "mer_1"

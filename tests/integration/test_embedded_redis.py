@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as aioredis
 
-from integrations.redis.embedded import (
+from subgate.redis.embedded import (
     AOF_FILE_NAME,
     CONFIG_FILE_NAME,
     OWNER_FILE_NAME,
@@ -23,7 +23,7 @@ from integrations.redis.embedded import (
     PORT_FILE_NAME,
     EmbeddedRedis,
 )
-from integrations.redis.processes import parent_pid
+from subgate.redis.processes import parent_pid
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -212,7 +212,7 @@ def test_second_server_on_a_live_data_dir_is_refused(server: EmbeddedRedis) -> N
 _OWNER_SCRIPT = """
 import sys, threading
 from pathlib import Path
-from integrations.redis.embedded import EmbeddedRedis
+from subgate.redis.embedded import EmbeddedRedis
 
 server = EmbeddedRedis(Path(sys.argv[1]))
 if sys.argv[2] == "worker-thread":

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from domain.merchants.external import NewConnection
 from domain.merchants.model import Connection
-from domain.merchants.service import NewConnection
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.signature import sign_stripe_payload
 from tests.unit.gateway.fakes import Gateway, make_gateway
 
 SECRET = "whsec_http_tests_secret"

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from integrations.storage.documents import Document
+from integrations.stores.documents import Document
 from tests.integration.conftest import Service
 
 ENDPOINT = {"url": "http://127.0.0.1:9/hooks"}

@@ -19,10 +19,10 @@ from aiohttp import web
 
 from domain.notifications.model import new_signing_secret
 from domain.notifications.ports import OutboundWebhook, SendResult
-from integrations.outbound.resolver import Classify, Lookup, system_lookup
-from integrations.outbound.sender import MAX_RETRY_AFTER, HttpWebhookSender, build_client
-from integrations.outbound.targets import address_class
-from integrations.telemetry import Telemetry
+from integrations.delivery.http.resolver import Classify, Lookup, system_lookup
+from integrations.delivery.http.sender import MAX_RETRY_AFTER, HttpWebhookSender, build_client
+from integrations.delivery.http.targets import address_class
+from integrations.telemetry.tracing import Telemetry
 from tests.support.receiver import running_receiver
 
 SHORT_TIMEOUT = 0.3

@@ -22,8 +22,8 @@ from svix.webhooks import Webhook
 
 from domain.notifications.model import new_signing_secret
 from domain.notifications.ports import OutboundWebhook, SendResult
-from integrations.outbound.sender import USER_AGENT, HttpWebhookSender, build_client
-from integrations.telemetry import Telemetry
+from integrations.delivery.http.sender import USER_AGENT, HttpWebhookSender, build_client
+from integrations.telemetry.tracing import Telemetry
 from tests.support.receiver import running_receiver
 
 BODY = b'{"id":"msg_wire","type":"subscription.updated","data":{"note":"caf\\u00e9"}}'

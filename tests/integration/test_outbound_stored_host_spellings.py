@@ -21,9 +21,9 @@ import pytest
 from domain.notifications.model import new_signing_secret
 from domain.notifications.ports import OutboundWebhook, SendResult
 from gateway.app import create_app
-from integrations.outbound.sender import HttpWebhookSender, OutboundClient, build_client
-from integrations.stripe.signature import sign_stripe_payload
-from integrations.telemetry import Telemetry
+from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient, build_client
+from integrations.providers.stripe.signature import sign_stripe_payload
+from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import load_settings
 from tests.integration.test_pipeline import subscription_created

@@ -11,8 +11,8 @@ import pytest
 import structlog
 from svix.webhooks import Webhook
 
-from integrations.stripe.signature import sign_stripe_payload
-from integrations.telemetry import configure_logging
+from integrations.providers.stripe.signature import sign_stripe_payload
+from integrations.telemetry.tracing import configure_logging
 from tests.integration.conftest import Service
 from tests.support.cli import run_cli
 from tests.support.receiver import running_receiver

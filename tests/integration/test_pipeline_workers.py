@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from gateway.app import create_app
-from integrations.stripe.signature import sign_stripe_payload
-from integrations.telemetry import Telemetry
+from integrations.providers.stripe.signature import sign_stripe_payload
+from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import Deps, build
 from tests.integration.conftest import Service
 from tests.integration.test_pipeline import SECRET, connect, post_event, subscription_created

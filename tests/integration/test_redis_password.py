@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.redis.password import PASSWORD_FILE_NAME, ensure_password, read_password
+from subgate.redis.password import PASSWORD_FILE_NAME, ensure_password, read_password
 
 
 def _mode(path: Path) -> int:

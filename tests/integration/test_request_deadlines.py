@@ -21,10 +21,10 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
+from domain.merchants.external import NewConnection
 from domain.merchants.model import Connection
-from domain.merchants.service import NewConnection
 from gateway.app import create_app
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.signature import sign_stripe_payload
 from subgate.deadlines import RequestDeadlines
 from subgate.runtime import server_config
 from tests.support.cli import dev_env, run_cli, wait_until_healthy

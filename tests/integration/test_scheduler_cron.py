@@ -13,11 +13,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from domain.subscriptions.catalog import NewCustomer, NewPlan
-from domain.subscriptions.management import NewSubscription
+from domain.subscriptions.external.catalog import NewCustomer, NewPlan
+from domain.subscriptions.external.management import NewSubscription
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.telemetry import Telemetry
+from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import build, migrate
 from subgate.settings import load_settings
 from subgate.supervise import supervised_arq_worker

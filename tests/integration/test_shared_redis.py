@@ -17,7 +17,7 @@ import pytest
 import redis
 from structlog.testing import capture_logs
 
-from integrations.redis.embedded import (
+from subgate.redis.embedded import (
     AOF_FILE_NAME,
     PASSWORD_FILE_NAME,
     PID_FILE_NAME,
@@ -25,8 +25,8 @@ from integrations.redis.embedded import (
     find_redis_server_executable,
     serving_pid,
 )
-from integrations.redis.processes import parent_pid, spawn_detached
-from integrations.redis.shared import SharedRedis, Watchdog, shared_redis
+from subgate.redis.processes import parent_pid, spawn_detached
+from subgate.redis.shared import SharedRedis, Watchdog, shared_redis
 from tests.support.redis import stopping_shared_redis
 
 if TYPE_CHECKING:
@@ -187,9 +187,9 @@ def test_concurrent_starters_share_one_server(data_dir: Path) -> None:
 _STARTER_SCRIPT = """
 import sys
 from pathlib import Path
-from integrations.redis.embedded import serving_pid
-from integrations.redis.processes import parent_pid
-from integrations.redis.shared import SharedRedis
+from subgate.redis.embedded import serving_pid
+from subgate.redis.processes import parent_pid
+from subgate.redis.shared import SharedRedis
 
 shared = SharedRedis(Path(sys.argv[1]))
 shared.join()

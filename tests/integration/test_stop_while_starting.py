@@ -17,8 +17,8 @@ from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from integrations.redis.embedded import serving_pid
-from integrations.redis.shared import LOCK_FILE_NAME
+from subgate.redis.embedded import serving_pid
+from subgate.redis.shared import LOCK_FILE_NAME
 from tests.support.cli import dev_env, run_cli
 from tests.support.redis import stopping_shared_redis
 from tests.support.service_processes import eventually

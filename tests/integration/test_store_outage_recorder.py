@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from integrations.storage.documents import StorageError
+from integrations.stores.documents import StorageError
 from workers.pumps import BatchRecorder
 
 OUTAGE_S = 0.5

@@ -26,7 +26,7 @@ import uvicorn
 from svix.webhooks import Webhook
 
 from gateway.app import create_app
-from integrations.telemetry import Telemetry
+from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import load_settings
 from tests.support.fakes import FakeClock

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from domain.shared.work import WorkKind
 from integrations.redis.client import redis_client
-from integrations.signals import LocalSignal, RedisSignal, listen
+from integrations.redis.signals import LocalSignal, RedisSignal, listen
 
 
 def _closed_port() -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integrations.redis.embedded import serving_pid
+from subgate.redis.embedded import serving_pid
 from tests.support.cli import DevProcess, dev_env, run_cli, running_dev, wait_until_healthy
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.redis import CrashableRedis, stopping_shared_redis

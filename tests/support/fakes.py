@@ -23,19 +23,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from domain.billing.internal import InboundInternal
-from domain.billing.service import InboundExternal
+from domain.inbound.external import InboundExternal
+from domain.inbound.internal import InboundInternal
+from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
-from domain.merchants.service import MerchantsExternal
+from domain.notifications.external import NotificationsExternal
 from domain.notifications.internal import DeadLettersInternal, NotificationsInternal
 from domain.notifications.ports import OutboundWebhook, SendResult
 from domain.notifications.retry import RetryPolicy
-from domain.notifications.service import NotificationsExternal
 from domain.shared.clock import require_utc
 from domain.shared.work import WorkKind
+from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
-from domain.subscriptions.service import SubscriptionsExternal
-from integrations.storage.documents import (
+from integrations.stores.documents import (
     Condition,
     Document,
     DocumentSession,
@@ -49,8 +49,8 @@ from integrations.storage.documents import (
     StorageError,
     VersionMismatch,
 )
-from integrations.storage.schema import COLLECTIONS
-from integrations.storage.txn import StoreTxn
+from integrations.stores.schema import COLLECTIONS
+from integrations.stores.txn import StoreTxn
 
 __all__ = [
     "DEFAULT_START",

@@ -23,10 +23,10 @@ from domain.shared.pagination import PageRequest
 from domain.shared.txn import TxnFn
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.model import Subscription
+from domain.subscriptions.outcome import SubscriptionNotYetKnown
 from domain.subscriptions.ports import SubscriptionFilter, SubscriptionsUnit
-from domain.subscriptions.service import SubscriptionNotYetKnown
-from integrations.providers import Ignored
-from integrations.stripe.adapter import StripeAdapter
+from integrations.providers.interface import Ignored
+from integrations.providers.stripe.adapter import StripeAdapter
 from tests.support.stripe_events import T0, invoice_paid_event, subscription_event
 
 DAY: Final = 86_400

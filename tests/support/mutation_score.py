@@ -22,7 +22,7 @@ SURVIVED = {0: "survived", 5: "no tests", 33: "no tests"}
 
 
 def module_of(mutant: str) -> str:
-    """`domain.billing.service.xǁInboundExternalǁget__mutmut_3` -> `domain.billing.service`."""
+    """`domain.inbound.external.xǁInboundExternalǁget__mutmut_3` -> `domain.inbound.external`."""
     return mutant.split(".x_", 1)[0].split(".xǁ", 1)[0]
 
 

@@ -47,7 +47,7 @@ class Defect:
 DEFECTS = (
     Defect(
         name="inbound-get-any-merchant",
-        path="domain/billing/service.py",
+        path="domain/inbound/external.py",
         # `InboundExternal.get`: its last line tells it from the other look-ups.
         line=(
             "found.merchant_id != merchant_id:\n"
@@ -58,7 +58,7 @@ DEFECTS = (
     ),
     Defect(
         name="retry-after-uncapped",
-        path="integrations/outbound/sender.py",
+        path="integrations/delivery/http/sender.py",
         line="return min(float(raw), MAX_RETRY_AFTER)",
         planted="return float(raw)",
     ),
@@ -76,21 +76,21 @@ DEFECTS = (
     ),
     Defect(
         name="redirects-followed",
-        path="integrations/outbound/sender.py",
+        path="integrations/delivery/http/sender.py",
         line="allow_redirects=False,",
         planted="allow_redirects=True,",
     ),
     Defect(
         name="private-targets-allowed",
-        path="integrations/outbound/resolver.py",
+        path="integrations/delivery/http/resolver.py",
         line="if not self._allow_private:",
         planted="if False:",
     ),
     Defect(
         name="unhandled-type-recorded-applied",
         path="workers/tasks.py",
-        line="status=InboundStatus.IGNORED, reason=normalized.reason)",
-        planted="status=InboundStatus.APPLIED, reason=normalized.reason)",
+        line="status=InboundStatus.IGNORED, reason=normalized.reason",
+        planted="status=InboundStatus.APPLIED, reason=normalized.reason",
     ),
     Defect(
         name="early-payment-not-postponed",
@@ -101,7 +101,7 @@ DEFECTS = (
     ),
     Defect(
         name="sqlite-synchronous-off",
-        path="integrations/sqlite/store.py",
+        path="integrations/stores/sqlite/store.py",
         line='conn.execute("PRAGMA synchronous = FULL")',
         planted='conn.execute("PRAGMA synchronous = OFF")',
     ),
@@ -113,13 +113,13 @@ DEFECTS = (
     ),
     Defect(
         name="polar-id-and-timestamp-swapped",
-        path="integrations/polar/signature.py",
+        path="integrations/providers/polar/signature.py",
         line='return f"{message_id}.{timestamp}.".encode() + body',
         planted='return f"{timestamp}.{message_id}.".encode() + body',
     ),
     Defect(
         name="payment-failed-plan-unescaped",
-        path="integrations/email/templates/payment.failed.html",
+        path="integrations/delivery/email/templates/payment.failed.html",
         line="<strong>{{ plan }}</strong>",
         planted="<strong>{{ plan|safe }}</strong>",
     ),
@@ -137,13 +137,13 @@ DEFECTS = (
     ),
     Defect(
         name="stripe-signature-compared-with-eq",
-        path="integrations/stripe/signature.py",
+        path="integrations/providers/stripe/signature.py",
         line="any(hmac.compare_digest(expected, given) for given in parsed.signatures)",
         planted="any(expected == given for given in parsed.signatures)",
     ),
     Defect(
         name="polar-signature-compared-with-eq",
-        path="integrations/polar/signature.py",
+        path="integrations/providers/polar/signature.py",
         line="any(hmac.compare_digest(expected, given) for given in parsed.signatures)",
         planted="any(expected == given for given in parsed.signatures)",
     ),
@@ -193,20 +193,20 @@ DEFECTS = (
     ),
     Defect(
         name="secret-written-in-clear-under-a-key",
-        path="integrations/storage/sealed.py",
+        path="integrations/stores/sealing/sealed.py",
         # Every write takes the no-key path: still readable, so nothing fails but the bytes on disk.
         line="        if current is None:\n",
         planted="        if True:\n",
     ),
     Defect(
         name="rotation-leaves-the-old-key",
-        path="integrations/storage/resealing.py",
+        path="integrations/stores/sealing/resealing.py",
         line="for stale in (*self._keyring.older, None):",
         planted="for stale in (None,):",
     ),
     Defect(
         name="unreadable-secret-passes-the-start",
-        path="integrations/storage/resealing.py",
+        path="integrations/stores/sealing/resealing.py",
         line="if census.unreadable <= 0:",
         planted="if True:",
     ),
@@ -214,52 +214,52 @@ DEFECTS = (
         # A literal IP (127.0.0.1 in fullwidth digits, stored earlier) connected to without the guard:
         # aiohttp never asks a resolver about one.
         name="literal-ip-unguarded",
-        path="integrations/outbound/sender.py",
+        path="integrations/delivery/http/sender.py",
         line="socket_factory=AddressGuard(allow_private=self._allow_private, classify=self._classify),",
         planted="socket_factory=None,",
     ),
     Defect(
         # The host judged is not the one the client connects to (Python's reading, not yarl's).
         name="host-read-by-urlsplit",
-        path="integrations/outbound/urls.py",
+        path="integrations/delivery/http/urls.py",
         line="host = url.raw_host",
         planted='host = __import__("urllib.parse").parse.urlsplit(raw).hostname',
     ),
     Defect(
         name="numeric-hosts-accepted",
-        path="integrations/outbound/urls.py",
+        path="integrations/delivery/http/urls.py",
         line="return label.isnumeric() or _HEX_NUMBER.fullmatch(label) is not None",
         planted="return False",
     ),
     Defect(
         name="localhost-names-unrefused",
-        path="integrations/outbound/targets.py",
+        path="integrations/delivery/http/targets.py",
         line='return name == "localhost" or name.endswith(".localhost")',
         planted="return False",
     ),
     Defect(
         name="embedded-ipv4-ignored",
-        path="integrations/outbound/targets.py",
+        path="integrations/delivery/http/targets.py",
         line="if inner is not address:",
         planted="if False:",
     ),
     Defect(
         name="endpoint-url-stored-as-given",
-        path="integrations/outbound/registration.py",
+        path="integrations/delivery/http/registration.py",
         line="return target.text",
         planted="return url",
     ),
     Defect(
         # The connection looks the name up again: the checked answer is not the one connected to.
         name="connect-resolves-again",
-        path="integrations/outbound/resolver.py",
+        path="integrations/delivery/http/resolver.py",
         line="host=str(address),",
         planted="host=host,",
     ),
     Defect(
         # `http://[::1/`: urllib.parse raises on unbalanced brackets, which answered 500.
         name="endpoint-url-brackets-500",
-        path="domain/notifications/service.py",
+        path="domain/notifications/external.py",
         line="except ValueError:  # unbalanced brackets around the host",
         planted="except TypeError:  # unbalanced brackets around the host",
     ),
@@ -271,37 +271,37 @@ DEFECTS = (
     ),
     Defect(
         name="unpadded-years-written",
-        path="integrations/storage/codecs.py",
+        path="integrations/stores/codecs.py",
         line='return "%04d-%02d-%02dT',
         planted='return "%d-%02d-%02dT',
     ),
     Defect(
         name="short-years-not-repaired",
-        path="integrations/storage/codecs.py",
+        path="integrations/stores/codecs.py",
         line="return msgspec.convert(self._repaired(doc), self._kind)",
         planted="return msgspec.convert(doc, self._kind)",
     ),
     Defect(
         name="claim-fails-its-batch-on-one-bad-row",
-        path="integrations/storage/unreadable.py",
+        path="integrations/stores/unreadable.py",
         line="except UnreadableDocument as error:",
         planted="except LookupError as error:",
     ),
     Defect(
         name="listing-fails-on-one-bad-row",
-        path="integrations/storage/repositories.py",
+        path="integrations/stores/repositories.py",
         line="if (value := rendered(self.name, doc, self.read(doc))) is not None]",
         planted="if (value := self.from_doc(doc)) is not None]",
     ),
     Defect(
         name="overflowing-offset-answers-500",
-        path="integrations/payload_readers.py",
+        path="integrations/providers/readers.py",
         line="except (OverflowError, ValueError):",
         planted="except ValueError:",
     ),
     Defect(
         name="provider-time-range-unchecked",
-        path="integrations/payload_readers.py",
+        path="integrations/providers/readers.py",
         line="if not EARLIEST <= in_utc <= LATEST:",
         planted="if False:",
     ),
@@ -325,25 +325,25 @@ DEFECTS = (
     ),
     Defect(
         name="embedded-redis-without-password",
-        path="integrations/redis/embedded.py",
+        path="subgate/redis/embedded.py",
         line='f"requirepass {_quote(password)}",',
         planted='"# no requirepass",',
     ),
     Defect(
         name="redis-password-file-readable",
-        path="integrations/redis/password.py",
+        path="subgate/redis/password.py",
         line="PRIVATE_FILE_MODE: Final = 0o600",
         planted="PRIVATE_FILE_MODE: Final = 0o644",
     ),
     Defect(
         name="redis-password-logged",
-        path="integrations/redis/shared.py",
+        path="subgate/redis/shared.py",
         line='log.info("embedded_redis_started", url=redacted(url),',
         planted='log.info("embedded_redis_started", url=url,',
     ),
     Defect(
         name="passwordless-redis-left-running",
-        path="integrations/redis/shared.py",
+        path="subgate/redis/shared.py",
         line="if live is not None and recorded is not None and self._serves_here(recorded, None):",
         planted="if False:",
     ),
@@ -381,13 +381,13 @@ DEFECTS = (
     ),
     Defect(
         name="readiness-ignores-unwritable-store",
-        path="integrations/storage/probe.py",
+        path="integrations/stores/probe.py",
         line="await self._bump()",
         planted="await self._store.ping()",
     ),
     Defect(
         name="readiness-writes-every-probe",
-        path="integrations/storage/probe.py",
+        path="integrations/stores/probe.py",
         line="if self._answer is not None and self._monotonic() - self._answered_at < self._fresh_for:",
         planted="if False:",
     ),

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import orjson
 
-from integrations.polar.signature import sign_polar_payload
+from integrations.providers.polar.signature import sign_polar_payload
 
 __all__ = [
     "PERIOD_END",

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Self
 
-from integrations.redis.embedded import EmbeddedRedis
-from integrations.redis.shared import SharedRedis
+from subgate.redis.embedded import EmbeddedRedis
+from subgate.redis.shared import SharedRedis
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

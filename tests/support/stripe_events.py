@@ -16,8 +16,8 @@ from typing import Any, Final
 
 import orjson
 
-from domain.billing.service import VerifiedEvent
-from integrations.stripe.signature import sign_stripe_payload
+from domain.inbound.external import VerifiedEvent
+from integrations.providers.stripe.signature import sign_stripe_payload
 
 __all__ = [
     "CURRENT_API_VERSION",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from integrations.telemetry import configure_logging
+from integrations.telemetry.tracing import configure_logging
 
 ESCAPE = "\x1b"
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 import pytest
 from jinja2 import Environment, meta, nodes
 
-from integrations.email.render import SUBJECTS, TEMPLATES, EmailRenderer, RenderedEmail
+from integrations.delivery.email.render import SUBJECTS, TEMPLATES, EmailRenderer, RenderedEmail
 
 # A tag, both quotes and an ampersand. Dates keep their first ten characters (YYYY-MM-DD), so a
 # date gets a hostile value of exactly ten.

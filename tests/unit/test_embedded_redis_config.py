@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hypothesis import given, strategies as st
 
-from integrations.redis.embedded import render_config
+from subgate.redis.embedded import render_config
 
 
 def _directives(config: str) -> dict[str, list[str]]:

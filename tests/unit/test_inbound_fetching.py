@@ -16,17 +16,17 @@ import httpx
 import pytest
 import respx
 
-from domain.billing.internal import Outcome
-from domain.billing.model import InboundEvent, InboundStatus
+from domain.inbound.internal import ProcessingOutcome
+from domain.inbound.model import InboundEvent, InboundStatus
+from domain.merchants.external import ConnectionChange, NewConnection
 from domain.merchants.model import Connection
-from domain.merchants.service import ConnectionChange, NewConnection
 from domain.shared.errors import ConcurrencyConflict
 from domain.subscriptions.commands import ProviderCommand
 from domain.subscriptions.internal import SubscriptionsInternal
-from domain.subscriptions.service import Outcome as Applied
-from integrations.signals import LocalSignal
-from integrations.storage.leases import WorkerRegistry
-from integrations.telemetry import Telemetry
+from domain.subscriptions.outcome import CommandOutcome
+from integrations.redis.signals import LocalSignal
+from integrations.stores.leases import WorkerRegistry
+from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import providers
 from tests.support.fakes import Services, build_services
 from tests.support.stripe_events import (
@@ -62,7 +62,7 @@ class World:
         [claimed] = await self.services.inbound_internal.claim("wrk_test", 10)
         return claimed
 
-    async def process(self, event: InboundEvent) -> tuple[Outcome, InboundEvent]:
+    async def process(self, event: InboundEvent) -> tuple[ProcessingOutcome, InboundEvent]:
         outcome = await apply_inbound(self.deps, event)
         await self.services.inbound_internal.record([outcome])
         stored = await self.services.inbound_internal.load(event.id)
@@ -259,7 +259,7 @@ async def test_a_snapshot_event_is_never_fetched(world: World) -> None:
 class LosingEveryRace(SubscriptionsInternal):
     """A service whose every unit loses its compare-and-set, as under heavy contention."""
 
-    async def apply(self, command: ProviderCommand) -> Applied:
+    async def apply(self, command: ProviderCommand) -> CommandOutcome:
         raise ConcurrencyConflict("subscription", command.provider_subscription_id)
 
 

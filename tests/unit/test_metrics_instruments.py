@@ -13,8 +13,8 @@ from domain.notifications.ports import SendResult
 from domain.notifications.recording import AttemptResult
 from domain.shared.events import EventType
 from domain.shared.outbox import OutboxMessage
-from integrations.metrics import MeteredJournal
-from integrations.telemetry import Telemetry, is_sampled, service_resource
+from integrations.telemetry.metrics import MeteredJournal
+from integrations.telemetry.tracing import Telemetry, is_sampled, service_resource
 from subgate.settings import load_settings
 from tests.support.metrics import Scrape
 

@@ -11,8 +11,8 @@ import errno
 import ssl
 from datetime import UTC, datetime
 
-from integrations.outbound.failures import transport_failure
-from integrations.outbound.signing import signature_headers
+from integrations.delivery.http.failures import transport_failure
+from integrations.delivery.http.signing import signature_headers
 
 TIMEOUT = 3.0
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import pytest
 
 from domain.shared.errors import ValidationFailed
-from integrations.outbound.registration import registration_check
-from integrations.outbound.resolver import Lookup
+from integrations.delivery.http.registration import registration_check
+from integrations.delivery.http.resolver import Lookup
 
 HINT_TAIL = "are refused unless SUBGATE_ALLOW_PRIVATE_TARGETS=true (meant for development and tests only)"
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from integrations.outbound.resolver import AddressGuard, GuardedResolver, connect_refusal, system_lookup
-from integrations.outbound.targets import (
+from integrations.delivery.http.resolver import AddressGuard, GuardedResolver, connect_refusal, system_lookup
+from integrations.delivery.http.targets import (
     ForbiddenTarget,
     RefusedAddress,
     UnresolvableTarget,

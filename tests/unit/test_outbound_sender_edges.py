@@ -16,10 +16,10 @@ from aiohttp import web
 
 from domain.notifications.model import new_signing_secret
 from domain.notifications.ports import OutboundWebhook, SendResult
-from integrations.outbound.resolver import GuardedResolver, Lookup, system_lookup
-from integrations.outbound.sender import EXCERPT_BYTES, HttpWebhookSender, build_client
-from integrations.outbound.targets import ForbiddenTarget, UnresolvableTarget
-from integrations.telemetry import Telemetry
+from integrations.delivery.http.resolver import GuardedResolver, Lookup, system_lookup
+from integrations.delivery.http.sender import EXCERPT_BYTES, HttpWebhookSender, build_client
+from integrations.delivery.http.targets import ForbiddenTarget, UnresolvableTarget
+from integrations.telemetry.tracing import Telemetry
 
 ATTEMPT_TIMEOUT = 2.0
 

@@ -16,8 +16,8 @@ from aiohttp.helpers import is_ip_address
 from hypothesis import given, settings, strategies as st
 from yarl import URL
 
-from domain.notifications.service import MAX_URL_LENGTH
-from integrations.outbound.urls import EndpointTarget, InvalidTargetUrl, endpoint_target
+from domain.notifications.external import MAX_URL_LENGTH
+from integrations.delivery.http.urls import EndpointTarget, InvalidTargetUrl, endpoint_target
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,7 @@ from hypothesis import given, settings, strategies as st
 from domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.polar.adapter import PolarAdapter
-from integrations.polar.payloads import STATUS_MAP
-from integrations.polar.table import TABLE
-from integrations.providers import (
+from integrations.providers.interface import (
     Command,
     Envelope,
     Ignored,
@@ -25,6 +22,9 @@ from integrations.providers import (
     PayloadError,
     SignatureRejected,
 )
+from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.polar.payloads import STATUS_MAP
+from integrations.providers.polar.table import TABLE
 from tests.support.polar_events import (
     PERIOD_END,
     PERIOD_START,

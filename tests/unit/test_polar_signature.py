@@ -22,7 +22,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 from svix.webhooks import Webhook
 
-from integrations.polar.signature import (
+from integrations.providers.polar.signature import (
     ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

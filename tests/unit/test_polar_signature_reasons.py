@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integrations.polar.signature import (
+from integrations.providers.polar.signature import (
     InvalidSignature,
     MalformedSignature,
     MissingHeaders,

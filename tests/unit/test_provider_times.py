@@ -1,4 +1,4 @@
-"""Provider times: the one reader every adapter uses (`integrations.payload_readers.provider_time`).
+"""Provider times: the one reader every adapter uses (`integrations.providers.readers.provider_time`).
 
 A time is unix seconds or ISO 8601 text with a zone, and comes out as an aware UTC datetime
 from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z. Anything else, an offset that overflows on
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from integrations.payload_readers import EARLIEST, LATEST, provider_time
-from integrations.providers import PayloadError
-from integrations.storage.codecs import iso, parse_time
+from integrations.providers.interface import PayloadError
+from integrations.providers.readers import EARLIEST, LATEST, provider_time
+from integrations.stores.codecs import iso, parse_time
 
 FIELD = "current_period_end"
 

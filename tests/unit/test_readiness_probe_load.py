@@ -10,8 +10,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from structlog.testing import capture_logs
 
-from integrations.storage.documents import DocumentSession
-from integrations.storage.probe import COLLECTION, WriteProbe
+from integrations.stores.documents import DocumentSession
+from integrations.stores.probe import COLLECTION, WriteProbe
 from tests.support.fakes import FakeClock, InMemoryStore
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from domain.notifications.model import new_signing_secret
 from domain.shared.events import EventType
-from integrations.outbound.signing import signature_headers
+from integrations.delivery.http.signing import signature_headers
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

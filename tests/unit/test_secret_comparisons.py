@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
-from domain.merchants.service import MerchantsExternal
 from domain.shared.errors import Unauthenticated
-from integrations.polar.signature import InvalidSignature, verify_polar_signature
-from integrations.storage.txn import StoreTxn
-from integrations.stripe.signature import SignatureMismatch, verify_stripe_signature
+from integrations.providers.polar.signature import InvalidSignature, verify_polar_signature
+from integrations.providers.stripe.signature import SignatureMismatch, verify_stripe_signature
+from integrations.stores.txn import StoreTxn
 from tests.support.fakes import FakeClock, InMemoryStore
 from tests.unit.gateway.fakes import Gateway, make_gateway
 

@@ -8,8 +8,8 @@ import pytest
 from cryptography.fernet import Fernet
 from hypothesis import given, strategies as st
 
-from integrations.storage.keys import key_id, new_key
-from integrations.storage.sealing import SEALED_PREFIX, Keyring, SecretUnreadable
+from integrations.stores.sealing.keyring import SEALED_PREFIX, Keyring, SecretUnreadable
+from integrations.stores.sealing.keys import key_id, new_key
 
 FIRST, SECOND = new_key(), new_key()
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from domain.billing.model import InboundEvent, InboundStatus
+from domain.inbound.model import InboundEvent, InboundStatus
 from domain.merchants.model import Connection, Merchant, Provider
 from domain.notifications.model import (
     Attempt,
@@ -32,8 +32,8 @@ from domain.shared.events import EventType
 from domain.shared.outbox import OutboxMessage
 from domain.subscriptions.model import Customer, Interval, Plan, Subscription
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.storage import codecs
-from integrations.storage.codecs import DocumentCodec
+from integrations.stores import codecs
+from integrations.stores.codecs import DocumentCodec
 
 FIXED_WIDTH = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 ON_THE_SECOND = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from domain.billing.model import InboundEvent, InboundStatus
+from domain.inbound.model import InboundEvent, InboundStatus
 from domain.shared.events import EventType
 from domain.shared.outbox import OutboxMessage
-from integrations.storage import codecs
-from integrations.storage.documents import UnreadableDocument
+from integrations.stores import codecs
+from integrations.stores.documents import UnreadableDocument
 from tests.unit.test_storage_codecs import CODECS, VALUES
 
 FIXED_WIDTH_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")

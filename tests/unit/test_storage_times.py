@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from integrations.storage.codecs import iso, parse_time
+from integrations.stores.codecs import iso, parse_time
 
 _REFERENCE = "%Y-%m-%dT%H:%M:%S.%fZ"
 

@@ -21,10 +21,10 @@ from domain.subscriptions.commands import (
 )
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.providers import Command, Envelope, Ignored, MalformedRequest
-from integrations.stripe.adapter import StripeAdapter
-from integrations.stripe.payloads import STATUS_MAP, PayloadError
-from integrations.stripe.table import TABLE
+from integrations.providers.interface import Command, Envelope, Ignored, MalformedRequest
+from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.providers.stripe.payloads import STATUS_MAP, PayloadError
+from integrations.providers.stripe.table import TABLE
 from tests.support.stripe_events import (
     PERIOD_END,
     PERIOD_START,

@@ -13,9 +13,9 @@ import pytest
 
 from domain.subscriptions.commands import SyncSubscription
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.stripe.adapter import StripeAdapter
-from integrations.stripe.management import view_of
-from integrations.stripe.ordering import tie_break
+from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.providers.stripe.management import view_of
+from integrations.providers.stripe.ordering import tie_break
 from tests.support.stripe_events import encode, event, subscription_object
 
 PAUSED = {"behavior": "void", "resumes_at": None}

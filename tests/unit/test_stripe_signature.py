@@ -9,7 +9,7 @@ import pytest
 import stripe
 from hypothesis import given, settings, strategies as st
 
-from integrations.stripe.signature import (
+from integrations.providers.stripe.signature import (
     InvalidSignature,
     MalformedSignatureHeader,
     ParsedStripeSignature,

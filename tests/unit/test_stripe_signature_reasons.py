@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integrations.stripe.signature import (
+from integrations.providers.stripe.signature import (
     MalformedSignatureHeader,
     SignatureMismatch,
     TimestampOutsideTolerance,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.storage.documents import StorageError
+from integrations.stores.documents import StorageError
 from tests.support.fakes import InMemoryStore
 
 

@@ -6,7 +6,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from structlog.testing import capture_logs
 
-from integrations.telemetry import Telemetry, _add_trace_ids
+from integrations.telemetry.tracing import Telemetry, _add_trace_ids
 
 
 def test_nothing_exported_means_nothing_recorded_yet_the_trace_id_travels() -> None:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from domain.merchants.service import MerchantsExternal, NewConnection
+from domain.merchants.external import MerchantsExternal, NewConnection
 from domain.shared.clock import system_clock
 from domain.shared.errors import Unauthenticated
-from integrations.storage.txn import StoreTxn
-from integrations.stripe.signature import verify_stripe_signature
+from integrations.providers.stripe.signature import verify_stripe_signature
+from integrations.stores.txn import StoreTxn
 from subgate.cli import main
 from subgate.commands.store import opened_store
 from subgate.settings import Settings, load_settings

@@ -107,8 +107,8 @@ def test_admin_commands_load_only_the_store(tmp_path: Path, args: tuple[str, ...
     assert report.code == 0, report.out
     assert _server_modules(report) == []
     assert "subgate.bootstrap" not in report.modules
-    assert "integrations.sqlite.store" in report.modules
-    assert "integrations.mongo.store" not in report.modules
+    assert "integrations.stores.sqlite.store" in report.modules
+    assert "integrations.stores.mongo.store" not in report.modules
 
 
 def test_rotate_key_loads_only_the_store(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from integrations.redis.url import problem_with, redacted, url_with_password
+from subgate.redis.url import problem_with, redacted, url_with_password
 from subgate.settings import SettingsError, load_settings
 
 

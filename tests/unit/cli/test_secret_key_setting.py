@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 from hypothesis import given, strategies as st
 
-from integrations.storage.keys import is_key, new_key
+from integrations.stores.sealing.keys import is_key, new_key
 from subgate.commands.service import with_key_file
 from subgate.keyfile import KEY_FILE_NAME, create_key_file
 from subgate.settings import Settings, SettingsError, load_settings

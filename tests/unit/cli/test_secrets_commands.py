@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from domain.merchants.model import Connection, Provider
-from integrations.storage.keys import is_key, key_id, new_key
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.txn import StoreTxn
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.sealing.keys import is_key, key_id, new_key
+from integrations.stores.txn import StoreTxn
 from subgate.cli import main
 from subgate.commands.store import opened_store
 from subgate.settings import load_settings

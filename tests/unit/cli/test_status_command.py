@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.storage.leases import WorkerRegistry
+from integrations.stores.leases import WorkerRegistry
 from subgate.cli import main
 from subgate.commands.store import opened_store
 from subgate.settings import load_settings

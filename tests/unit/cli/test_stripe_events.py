@@ -11,7 +11,7 @@ import pytest
 from domain.subscriptions.commands import RecordPayment, SyncSubscription
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.stripe.adapter import StripeAdapter
+from integrations.providers.stripe.adapter import StripeAdapter
 from subgate.commands.stripe_events import (
     API_VERSION,
     EVENT_TYPES,

@@ -14,16 +14,16 @@ from typing import Any, TypeVar
 
 import pytest
 
+from domain.notifications.external import NewEndpoint
 from domain.notifications.internal import DeliveryOptions, NotificationsInternal
 from domain.notifications.model import Delivery, DeliveryStatus, Endpoint
 from domain.notifications.ports import NotificationsUnit, SendResult
 from domain.notifications.retry import RetryPolicy
-from domain.notifications.service import NewEndpoint
 from domain.shared.errors import ConcurrencyConflict
 from domain.shared.events import DomainEvent, EventType
 from domain.shared.outbox import OutboxMessage
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.txn import StoreTxn
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.txn import StoreTxn
 from tests.support.fakes import RecordingSender, Services, build_services
 
 T = TypeVar("T")

@@ -12,17 +12,17 @@ from datetime import timedelta
 
 import pytest
 
+from domain.merchants.external import ConnectionChange, NewConnection
 from domain.merchants.model import Connection
-from domain.merchants.service import ConnectionChange, NewConnection
+from domain.notifications.external import EndpointChanges, NewEndpoint
 from domain.notifications.model import DeadLetter, DeadLetterKind, Delivery, DeliveryStatus, Endpoint
 from domain.notifications.ports import DeliveryFilter
-from domain.notifications.service import EndpointChanges, NewEndpoint
 from domain.shared.errors import NotFound, Unauthenticated
 from domain.shared.pagination import PageRequest
 from domain.subscriptions.model import Subscription
 from domain.subscriptions.ports import SubscriptionFilter
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.storage.repositories import StoreUnit
+from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import Services, build_services
 
 

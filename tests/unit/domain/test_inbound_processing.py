@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from domain.billing.internal import MAX_POSTPONEMENT, MAX_PROCESSING_ATTEMPTS, Outcome
-from domain.billing.model import InboundStatus
-from domain.billing.service import VerifiedEvent
+from domain.inbound.external import VerifiedEvent
+from domain.inbound.internal import MAX_POSTPONEMENT, MAX_PROCESSING_ATTEMPTS, ProcessingOutcome
+from domain.inbound.model import InboundStatus
 from tests.support.fakes import Services, build_services
 
 
@@ -34,7 +34,7 @@ async def postpone(services: Services, event_id: str, *, transient: bool) -> Non
     [claimed] = await services.inbound_internal.claim("w1", 10)
     assert claimed.id == event_id
     await services.inbound_internal.record(
-        [Outcome(event_id=event_id, status=None, reason="waiting", transient=transient)]
+        [ProcessingOutcome(event_id=event_id, status=None, reason="waiting", transient=transient)]
     )
 
 
@@ -96,10 +96,12 @@ async def test_a_final_outcome_is_never_overwritten_by_a_late_rerun() -> None:
     services = build_services()
     event_id = await stored_event_id(services)
     await services.inbound_internal.claim("w1", 10)
-    await services.inbound_internal.record([Outcome(event_id=event_id, status=InboundStatus.APPLIED)])
+    await services.inbound_internal.record(
+        [ProcessingOutcome(event_id=event_id, status=InboundStatus.APPLIED)]
+    )
 
     await services.inbound_internal.record(
-        [Outcome(event_id=event_id, status=InboundStatus.IGNORED, reason="late")]
+        [ProcessingOutcome(event_id=event_id, status=InboundStatus.IGNORED, reason="late")]
     )
 
     event = await services.inbound_internal.load(event_id)

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from domain.billing.internal import MAX_PROCESSING_ATTEMPTS, Outcome
-from domain.billing.model import InboundEvent, InboundStatus
-from domain.billing.service import Receipt, VerifiedEvent
+from domain.inbound.external import Receipt, VerifiedEvent
+from domain.inbound.internal import MAX_PROCESSING_ATTEMPTS, ProcessingOutcome
+from domain.inbound.model import InboundEvent, InboundStatus
 from domain.shared.errors import NotFound
 from domain.shared.work import WorkKind
-from integrations.storage.repositories import StoreUnit
+from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import DEFAULT_START, Services, build_services
 
 
@@ -112,7 +112,7 @@ async def test_giving_up_counts_the_last_attempt_and_ends_the_lease() -> None:
     services.clock.advance(timedelta(seconds=2))
 
     await services.inbound_internal.record(
-        [Outcome(event_id=event.id, status=None, reason="no subscription")]
+        [ProcessingOutcome(event_id=event.id, status=None, reason="no subscription")]
     )
 
     stored = await services.inbound_internal.load(event.id)
@@ -132,9 +132,9 @@ async def test_one_outcome_already_recorded_does_not_stop_the_rest_of_the_batch(
 
     recorded = await services.inbound_internal.record(
         [
-            Outcome(event_id=done.id, status=InboundStatus.IGNORED, reason="late rerun"),
-            Outcome(event_id="evt_vanished", status=InboundStatus.APPLIED),
-            Outcome(event_id=waiting.id, status=InboundStatus.APPLIED),
+            ProcessingOutcome(event_id=done.id, status=InboundStatus.IGNORED, reason="late rerun"),
+            ProcessingOutcome(event_id="evt_vanished", status=InboundStatus.APPLIED),
+            ProcessingOutcome(event_id=waiting.id, status=InboundStatus.APPLIED),
         ]
     )
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from domain.merchants.external import NewConnection
 from domain.merchants.model import hash_api_key
-from domain.merchants.service import NewConnection
 from domain.shared.errors import NotFound, Unauthenticated
 from tests.support.fakes import Services, build_services
 

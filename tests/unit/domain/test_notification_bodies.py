@@ -15,7 +15,7 @@ from domain.shared.outbox import OutboxMessage
 from domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
 from domain.subscriptions.model import Interval, Subscription, notification_view
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.storage.repositories import StoreUnit
+from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import Services, build_services
 
 MERCHANT = "mer_1"

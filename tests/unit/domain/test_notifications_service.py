@@ -7,22 +7,22 @@ from datetime import timedelta
 
 import pytest
 
-from domain.billing.model import InboundStatus
-from domain.billing.service import Receipt, VerifiedEvent
-from domain.merchants.service import NewConnection
+from domain.inbound.external import Receipt, VerifiedEvent
+from domain.inbound.model import InboundStatus
+from domain.merchants.external import NewConnection
+from domain.notifications.external import NewEndpoint
 from domain.notifications.internal import AttemptResult
 from domain.notifications.model import DeadLetterKind, Delivery, DeliveryStatus, Endpoint
 from domain.notifications.payload import message_body
 from domain.notifications.ports import SendResult
 from domain.notifications.retry import RetryPolicy
-from domain.notifications.service import NewEndpoint
 from domain.shared.errors import NotFound, Unauthenticated
 from domain.shared.events import DomainEvent, EventType
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import PageRequest
 from domain.shared.work import WorkKind
-from integrations.storage.codecs import iso
-from integrations.storage.repositories import StoreUnit
+from integrations.stores.codecs import iso
+from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import RecordingSender, Services, build_services, respond
 
 MERCHANT = "mer_1"

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
+from domain.notifications.external import EndpointChanges, NewEndpoint
 from domain.notifications.internal import DeliveryOptions, NotificationsInternal
 from domain.notifications.model import Channel, DeadLetterKind, Delivery, DeliveryStatus, Endpoint
 from domain.notifications.ports import OutboundEmail, SendResult
 from domain.notifications.retry import RetryPolicy
-from domain.notifications.service import EndpointChanges, NewEndpoint
 from domain.shared.errors import Conflict, NotFound
 from domain.shared.events import DomainEvent, EventType
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import PageRequest
 from domain.shared.work import WorkKind
 from domain.subscriptions.model import Customer
-from integrations.storage.repositories import StoreUnit
+from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import RecordingSender, Services, build_services, respond
 
 MERCHANT = "mer_1"

@@ -14,19 +14,19 @@ from datetime import datetime, timedelta
 import pytest
 
 from domain.shared.events import EventType
-from domain.subscriptions.catalog import NewCustomer, NewPlan
 from domain.subscriptions.commands import (
     AnnounceTrialEnd,
     ProviderPrice,
     RecordPayment,
     SyncSubscription,
 )
+from domain.subscriptions.external.catalog import NewCustomer, NewPlan
+from domain.subscriptions.external.management import NewSubscription
 from domain.subscriptions.internal import SubscriptionsInternal
-from domain.subscriptions.management import NewSubscription
 from domain.subscriptions.model import Interval, Subscription
-from domain.subscriptions.schedule import Timing
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.storage.repositories import StoreUnit
+from domain.subscriptions.timed_moves import Timing
+from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import Services, build_services
 
 S = SubscriptionStatus
@@ -390,7 +390,7 @@ async def test_a_large_batch_is_worked_through_in_one_run(world: World) -> None:
 
 
 def test_stamping_keeps_what_it_does_not_own() -> None:
-    from domain.subscriptions.schedule import stamped  # noqa: PLC0415 - the function under test
+    from domain.subscriptions.timed_moves import stamped  # noqa: PLC0415 - the function under test
 
     now = datetime(2025, 1, 1).astimezone()
     sub = Subscription(

@@ -15,12 +15,12 @@ import pytest
 
 from domain.shared.errors import Conflict, InvalidTransition
 from domain.shared.events import EventType
-from domain.subscriptions.catalog import NewCustomer, NewPlan
 from domain.subscriptions.commands import ProviderPrice, SyncSubscription
-from domain.subscriptions.management import NewSubscription
+from domain.subscriptions.external.catalog import NewCustomer, NewPlan
+from domain.subscriptions.external.management import NewSubscription
+from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.model import Interval, Subscription
 from domain.subscriptions.provider import ProviderCreate, ProviderUnreachable, ProviderView
-from domain.subscriptions.service import SubscriptionsExternal
 from domain.subscriptions.state_machine import SubscriptionStatus
 from tests.support.fakes import Services, build_services
 
@@ -357,7 +357,7 @@ async def test_invalid_moves_name_the_current_status(local: World) -> None:
 
 
 async def test_an_archived_plan_takes_no_new_subscriptions(local: World) -> None:
-    from domain.subscriptions.catalog import PlanChange  # noqa: PLC0415 - only this test uses it
+    from domain.subscriptions.external.catalog import PlanChange  # noqa: PLC0415 - only this test uses it
 
     await local.external.plans.update(MERCHANT, local.plan_id, PlanChange(archived=True))
 

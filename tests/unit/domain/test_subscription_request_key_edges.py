@@ -11,12 +11,12 @@ from datetime import timedelta
 
 import pytest
 
-from domain.subscriptions.catalog import NewCustomer, NewPlan
 from domain.subscriptions.commands import ProviderPrice, SyncSubscription
-from domain.subscriptions.management import NewSubscription
+from domain.subscriptions.external.catalog import NewCustomer, NewPlan
+from domain.subscriptions.external.management import NewSubscription
+from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.model import Interval, Subscription
 from domain.subscriptions.provider import ProviderCreate, ProviderView, idempotency_key
-from domain.subscriptions.service import SubscriptionsExternal
 from domain.subscriptions.state_machine import SubscriptionStatus
 from tests.support.fakes import Services, build_services
 

@@ -27,10 +27,10 @@ from domain.subscriptions.commands import (
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.linking import register_customer, register_plan
 from domain.subscriptions.model import Customer, Interval, Plan, Subscription
+from domain.subscriptions.outcome import SubscriptionNotYetKnown
 from domain.subscriptions.ports import SubscriptionFilter
-from domain.subscriptions.service import SubscriptionNotYetKnown
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.storage.repositories import StoreUnit
+from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import Services, build_services
 from tests.support.lifecycle import (
     LIFECYCLE,

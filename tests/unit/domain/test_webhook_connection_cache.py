@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.merchants.service import (
+from domain.merchants.external import (
     WEBHOOK_CONNECTION_TTL,
     ConnectionChange,
     MerchantsExternal,

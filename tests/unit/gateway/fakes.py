@@ -18,20 +18,20 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
 
-from domain.billing.service import InboundExternal
+from domain.inbound.external import InboundExternal
+from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Merchant
-from domain.merchants.service import MerchantsExternal
-from domain.notifications.service import NotificationsExternal
-from domain.subscriptions.service import SubscriptionsExternal
+from domain.notifications.external import NotificationsExternal
+from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from gateway.app import create_app
 from gateway.deps import FailureCounter, GatewayConfig, GatewayDeps, RateLimiter
-from integrations.providers import ProviderAdapter
-from integrations.storage.idempotency import StoredIdempotencyKeys
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.txn import StoreTxn
-from integrations.stripe.adapter import StripeAdapter
-from integrations.telemetry import Telemetry
+from integrations.providers.interface import ProviderAdapter
+from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.stores.idempotency import StoredIdempotencyKeys
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.txn import StoreTxn
+from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import FakeClock, InMemoryStore, RecordingSignal
 
 T = TypeVar("T")

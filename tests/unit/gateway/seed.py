@@ -19,7 +19,7 @@ from domain.notifications.model import (
 from domain.shared.ids import new_id
 from domain.subscriptions.model import Subscription
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.storage.repositories import StoreUnit
+from integrations.stores.repositories import StoreUnit
 from tests.unit.gateway.fakes import Gateway
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")

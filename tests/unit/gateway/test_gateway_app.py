@@ -11,10 +11,10 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from domain.merchants.service import NewConnection
+from domain.merchants.external import NewConnection
 from gateway.app import create_app
-from integrations.providers import Envelope, Ignored
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.interface import Envelope, Ignored
+from integrations.providers.stripe.signature import sign_stripe_payload
 from tests.unit.gateway.fakes import Gateway, make_gateway
 
 SECRET = "whsec_app_tests_secret"

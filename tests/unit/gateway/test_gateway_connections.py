@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from integrations.polar.adapter import PolarAdapter
-from integrations.stripe.adapter import StripeAdapter
+from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.stripe.adapter import StripeAdapter
 from tests.unit.gateway.fakes import BASE_URL, START, Gateway, make_gateway
 from tests.unit.gateway.seed import assert_error, create
 from tests.unit.gateway.webhooks import event_body, stripe_headers

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from domain.shared.errors import ValidationFailed
 from gateway.app import create_app
-from integrations.outbound.registration import registration_check
+from integrations.delivery.http.registration import registration_check
 from tests.support.host_spellings import (
     Spelling,
     every_digit_in_each_octet,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from integrations.outbound.registration import registration_check
+from integrations.delivery.http.registration import registration_check
 from tests.unit.gateway.fakes import Gateway
 from tests.unit.gateway.seed import assert_error
 

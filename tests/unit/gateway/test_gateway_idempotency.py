@@ -22,8 +22,8 @@ import pytest
 from domain.shared.errors import ValidationFailed
 from gateway.app import create_app
 from gateway.idempotency import fingerprint
-from integrations.storage.documents import Document, StorageError
-from integrations.storage.idempotency import LEASE, REPLAY_WINDOW, KeyedRequest, Started
+from integrations.stores.documents import Document, StorageError
+from integrations.stores.idempotency import LEASE, REPLAY_WINDOW, KeyedRequest, Started
 from tests.unit.gateway.fakes import Gateway
 from tests.unit.gateway.seed import assert_error
 

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from domain.shared.work import WorkKind
-from integrations.stripe.adapter import StripeAdapter
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.providers.stripe.signature import sign_stripe_payload
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.webhooks import (
     OLD_SECRET,

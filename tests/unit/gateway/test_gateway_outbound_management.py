@@ -14,7 +14,7 @@ import httpx
 from domain.merchants.model import Merchant
 from domain.notifications.model import Attempt, DeadLetter, DeadLetterKind, Delivery, DeliveryStatus
 from domain.shared.ids import new_id
-from integrations.storage.repositories import StoreUnit
+from integrations.stores.repositories import StoreUnit
 from tests.unit.gateway.fakes import Gateway
 from tests.unit.gateway.seed import assert_error, create
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from domain.merchants.external import NewConnection
 from domain.merchants.model import Connection
-from domain.merchants.service import NewConnection
 from domain.shared.work import WorkKind
-from integrations.polar.adapter import PolarAdapter
-from integrations.stripe.adapter import StripeAdapter
+from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.stripe.adapter import StripeAdapter
 from tests.support.polar_events import SECRET, polar_headers, subscription_event, svix_style_headers
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.webhooks import assert_nothing_kept, now_ts, post

@@ -18,9 +18,9 @@ import httpx
 import pytest
 import respx
 
-from domain.subscriptions.service import SubscriptionsExternal
+from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from gateway.app import create_app
-from integrations.stripe.management import StripeManagement
+from integrations.providers.stripe.management import StripeManagement
 from subgate.bootstrap import ConnectionKeys
 from tests.support.stripe_events import (
     PERIOD_END,
@@ -459,7 +459,7 @@ async def _store_status(shop: Shop, subscription_id: str, status: str) -> None:
     from dataclasses import replace as changed  # noqa: PLC0415 - local to this helper
 
     from domain.subscriptions.state_machine import SubscriptionStatus  # noqa: PLC0415 - same
-    from integrations.storage.repositories import StoreUnit  # noqa: PLC0415 - same
+    from integrations.stores.repositories import StoreUnit  # noqa: PLC0415 - same
 
     merchant_id = shop.stored("subscriptions")[0]["merchant_id"]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from domain.merchants.service import NewConnection
-from integrations.polar.adapter import PolarAdapter
-from integrations.stripe.adapter import StripeAdapter
+from domain.merchants.external import NewConnection
+from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.stripe.adapter import StripeAdapter
 from tests.support import polar_events
 from tests.support.stripe_events import thin_event_body
 from tests.unit.gateway.fakes import Gateway, make_gateway

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.billing.model import InboundEvent, InboundStatus
+from domain.inbound.model import InboundEvent, InboundStatus
 from domain.merchants.model import Merchant
 from domain.shared.ids import new_id
 from domain.shared.work import WorkKind
-from integrations.storage.repositories import StoreUnit
+from integrations.stores.repositories import StoreUnit
 from tests.unit.gateway.fakes import Gateway
 from tests.unit.gateway.seed import assert_error
 

@@ -11,8 +11,8 @@ from domain.notifications.model import (
     DeliveryStatus,
 )
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.storage.repositories import StoreUnit
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.signature import sign_stripe_payload
+from integrations.stores.repositories import StoreUnit
 from tests.unit.gateway.fakes import BASE_URL, Gateway
 from tests.unit.gateway.seed import (
     ISO_Z,

@@ -16,8 +16,8 @@ import httpx
 from starlette.routing import Route
 
 from domain.notifications.model import DeadLetterKind
-from integrations.storage.schema import COLLECTIONS
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.signature import sign_stripe_payload
+from integrations.stores.schema import COLLECTIONS
 from tests.unit.gateway.fakes import Gateway
 from tests.unit.gateway.seed import SECRET, assert_error, create, new_dead_letter, new_delivery
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.signature import sign_stripe_payload
 from tests.unit.gateway.fakes import Gateway
 from tests.unit.gateway.seed import SECRET, assert_error, create, new_subscription
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 
 from gateway.app import create_app
-from integrations.storage.leases import WorkerCensus, WorkerRegistry
+from integrations.stores.leases import WorkerCensus, WorkerRegistry
 from tests.unit.gateway.fakes import Gateway
 
 

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.core.result import Ok
 
-from domain.merchants.service import NewConnection
+from domain.merchants.external import NewConnection
+from domain.notifications.external import NewEndpoint
 from domain.notifications.model import DeadLetterKind
-from domain.notifications.service import NewEndpoint
-from integrations.polar.adapter import PolarAdapter
-from integrations.stripe.adapter import StripeAdapter
+from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.stripe.adapter import StripeAdapter
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.seed import create, new_dead_letter, new_delivery
 from tests.unit.gateway.webhooks import event_body, now_ts, stripe_headers

@@ -6,10 +6,10 @@ import pytest
 
 from domain.notifications.model import DeliveryStatus
 from domain.shared.errors import ValidationFailed
+from gateway.decoding import decode_body, decode_query
 from gateway.errors import ApiError
 from gateway.schemas.connections import ConnectionCreate, ConnectionUpdate
 from gateway.schemas.dead_letters import BulkReplayRequest
-from gateway.schemas.decoding import decode_body, decode_query
 from gateway.schemas.deliveries import DeliveryQuery
 from gateway.schemas.endpoints import EndpointCreate
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from domain.merchants.external import NewConnection
 from domain.merchants.model import Connection
-from domain.merchants.service import NewConnection
-from integrations.stripe.signature import sign_stripe_payload
+from integrations.providers.stripe.signature import sign_stripe_payload
 from tests.unit.gateway.fakes import Gateway
 
 SECRET = "whsec_current_secret_123"

@@ -12,13 +12,13 @@ from datetime import timedelta
 
 import pytest
 
-from domain.billing.model import InboundEvent, InboundStatus
+from domain.inbound.model import InboundEvent, InboundStatus
+from domain.merchants.external import NewConnection
 from domain.merchants.model import Connection
-from domain.merchants.service import NewConnection
 from domain.shared.events import EventType
-from integrations.signals import LocalSignal
-from integrations.storage.leases import WorkerRegistry
-from integrations.telemetry import Telemetry
+from integrations.redis.signals import LocalSignal
+from integrations.stores.leases import WorkerRegistry
+from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import providers
 from tests.support.fakes import Services, build_services
 from tests.support.stripe_events import (

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from domain.billing.model import InboundStatus
-from domain.billing.service import VerifiedEvent
-from integrations.signals import LocalSignal
-from integrations.storage.leases import WorkerRegistry
-from integrations.telemetry import Telemetry
+from domain.inbound.external import VerifiedEvent
+from domain.inbound.model import InboundStatus
+from integrations.redis.signals import LocalSignal
+from integrations.stores.leases import WorkerRegistry
+from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import Services, build_services
 from tests.support.stripe_events import verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps

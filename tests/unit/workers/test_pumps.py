@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 import pytest
 from structlog.testing import capture_logs
 
-from integrations.storage.documents import StorageError
+from integrations.stores.documents import StorageError
 from tests.support.virtual_time import advance, in_virtual_time
 from workers import pumps
 from workers.pumps import BatchRecorder, Pump

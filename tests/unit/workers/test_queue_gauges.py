@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from structlog.testing import capture_logs
 
-from domain.billing.model import InboundStatus
-from domain.billing.service import VerifiedEvent
-from integrations.signals import LocalSignal
-from integrations.storage.backlog import QueueCounts
-from integrations.storage.leases import WorkerRegistry
-from integrations.telemetry import Telemetry
+from domain.inbound.external import VerifiedEvent
+from domain.inbound.model import InboundStatus
+from integrations.redis.signals import LocalSignal
+from integrations.stores.backlog import QueueCounts
+from integrations.stores.leases import WorkerRegistry
+from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import Services, build_services
 from tests.support.metrics import Scrape
 from tests.support.stripe_events import verified_stripe_event

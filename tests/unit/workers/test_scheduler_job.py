@@ -12,19 +12,19 @@ import pytest
 
 from domain.merchants.model import Connection, Provider
 from domain.shared.work import WorkKind
-from domain.subscriptions.catalog import NewCustomer, NewPlan
-from domain.subscriptions.management import NewSubscription
+from domain.subscriptions.external.catalog import NewCustomer, NewPlan
+from domain.subscriptions.external.management import NewSubscription
 from domain.subscriptions.model import Interval
 from integrations.redis.client import redis_client
-from integrations.signals import LocalSignal
-from integrations.storage.keys import key_id, new_key
-from integrations.storage.leases import WorkerRegistry
-from integrations.storage.repositories import StoreUnit
-from integrations.storage.resealing import Resealer
-from integrations.storage.sealed import SEALED_WITH, SealedStore
-from integrations.storage.sealing import Keyring
-from integrations.storage.txn import StoreTxn
-from integrations.telemetry import Telemetry
+from integrations.redis.signals import LocalSignal
+from integrations.stores.leases import WorkerRegistry
+from integrations.stores.repositories import StoreUnit
+from integrations.stores.sealing.keyring import Keyring
+from integrations.stores.sealing.keys import key_id, new_key
+from integrations.stores.sealing.resealing import Resealer
+from integrations.stores.sealing.sealed import SEALED_WITH, SealedStore
+from integrations.stores.txn import StoreTxn
+from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import Services, build_services
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.runner import SCHEDULER, build_worker, run_scheduler, scheduler_seconds

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from domain.billing.internal import InboundInternal
-from domain.billing.model import InboundEvent, InboundStatus
-from domain.merchants.service import NewConnection
+from domain.inbound.internal import InboundInternal
+from domain.inbound.model import InboundEvent, InboundStatus
+from domain.merchants.external import NewConnection
 from domain.notifications.health import DISPATCH_FAILED
 from domain.notifications.internal import DeliveryOptions, NotificationsInternal
 from domain.notifications.model import Endpoint, SigningSecret
@@ -28,20 +28,20 @@ from domain.shared.events import EventType
 from domain.shared.outbox import OutboxMessage
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.model import Subscription
-from domain.subscriptions.outcome import Outcome
+from domain.subscriptions.outcome import CommandOutcome
 from domain.subscriptions.ports import SubscriptionsUnit
-from domain.subscriptions.recording import Recorder
-from domain.subscriptions.schedule import StampingTxn, Timing
+from domain.subscriptions.recording import ChangeRecorder
 from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.metrics import MeteredJournal, MeteredUnreadable
-from integrations.providers import Command, Ignored
-from integrations.signals import LocalSignal
-from integrations.storage import codecs
-from integrations.storage.documents import StorageError
-from integrations.storage.leases import WorkerRegistry
-from integrations.storage.txn import StoreTxn
-from integrations.telemetry import Telemetry
+from domain.subscriptions.timed_moves import StampingTxn, Timing
+from integrations.providers.interface import Command, Ignored
+from integrations.redis.signals import LocalSignal
+from integrations.stores import codecs
+from integrations.stores.documents import StorageError
+from integrations.stores.leases import WorkerRegistry
+from integrations.stores.txn import StoreTxn
+from integrations.telemetry.metrics import MeteredJournal, MeteredUnreadable
+from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import providers
 from tests.support.fakes import Services, build_services
 from tests.support.metrics import Scrape
@@ -229,7 +229,7 @@ async def test_a_recorder_write_that_raises_anything_fails_its_items_instead_of_
     assert [type(result) for result in results] == [KeyError, KeyError]
 
 
-class FailingFor(Recorder):
+class FailingFor(ChangeRecorder):
     """The scheduler's recorder, raising for one subscription (as a defect in its move would)."""
 
     def __init__(self, subscription_id: str) -> None:
@@ -245,7 +245,7 @@ class FailingFor(Recorder):
         now: datetime,
         payment: Mapping[str, object] | None = None,
         **written: Any,
-    ) -> Outcome:
+    ) -> CommandOutcome:
         if sub.id == self.subscription_id:
             raise ZeroDivisionError("a defect in this move")
         return await super().finish(unit, source_key, sub, events, now, payment, **written)

@@ -1,1 +1,0 @@
-"""Billing: provider events as received, stored once, and their processing status."""

@@ -1,0 +1,1 @@
+"""Inbound events: provider events as received, stored once, and their processing status."""

@@ -1,0 +1,50 @@
+"""Repositories owned by the billing context."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.inbound.model import InboundEvent, InboundStatus
+from domain.shared.pagination import Page, PageRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundFilter:
+    connection_id: str | None = None
+    status: InboundStatus | None = None
+
+
+class InboundEventRepository(Protocol):
+    async def add_if_new(self, event: InboundEvent) -> bool:
+        """Store unless (connection_id, provider_event_id) exists; False for a duplicate."""
+        ...
+
+    async def get(self, event_id: str) -> InboundEvent | None: ...
+
+    async def update(self, event: InboundEvent) -> InboundEvent:
+        """Compare-and-set on `version`; raises ConcurrencyConflict."""
+        ...
+
+    async def list(self, merchant_id: str, where: InboundFilter, page: PageRequest) -> Page[InboundEvent]: ...
+
+    async def claim_due(
+        self, now: datetime, lease_until: datetime, owner: str, limit: int
+    ) -> Sequence[InboundEvent]:
+        """Lease up to `limit` accepted events due at `now` (oldest first) to `owner`."""
+        ...
+
+    async def release_leases(self, owner: str, now: datetime) -> int:
+        """Hand back every accepted event leased by `owner`, due at `now`."""
+        ...
+
+    async def accepted_before(self, cutoff: datetime, limit: int) -> Sequence[InboundEvent]:
+        """Events still waiting for processing that were received before `cutoff`."""
+        ...
+
+
+class InboundUnit(Protocol):
+    @property
+    def inbound_events(self) -> InboundEventRepository: ...

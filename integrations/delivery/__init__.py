@@ -1,0 +1,1 @@
+"""Outbound delivery: merchant webhooks over HTTP (`http`) and customer emails (`email`)."""

@@ -1,0 +1,121 @@
+"""The two `Mailer`s: SMTP (aiosmtplib), and the one that keeps sent-mail records in the log.
+
+Both render and build the message the same way, so a template or header problem shows up
+without a mail server too. Neither raises for a failure: it becomes the attempt's result,
+and the delivery is retried on the schedule and dead-lettered like a webhook.
+"""
+
+from __future__ import annotations
+
+import time
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+import aiosmtplib
+
+from domain.notifications.ports import OutboundEmail, SendResult
+from integrations.delivery.email.message import HeaderInjection, build_message, stable_message_id
+from integrations.delivery.email.render import EmailRenderer, RenderedEmail, UnknownTemplate
+from integrations.delivery.email.url import SmtpTarget
+from integrations.delivery.http.failures import MAX_ERROR_LENGTH, transport_failure
+
+SMTP_ACCEPTED = 250
+KEPT_NOTE = "kept as a sent-mail record (SUBGATE_SMTP_URL is not set); not sent"
+EXCERPT_CHARS = 2048
+
+
+class Logger(Protocol):
+    def info(self, event: str, **fields: Any) -> Any: ...
+
+
+class _Composer:
+    def __init__(self, sender: str, renderer: EmailRenderer) -> None:
+        self.sender = sender
+        self._renderer = renderer
+
+    def compose(self, email: OutboundEmail) -> tuple[RenderedEmail, EmailMessage]:
+        rendered = self._renderer.render(email.event_type, email.data)
+        message = build_message(
+            sender=self.sender,
+            to=email.to,
+            rendered=rendered,
+            message_id=stable_message_id(email.delivery_id, self.sender),
+            date=email.occurred_at,
+        )
+        return rendered, message
+
+
+def _refusal(error: Exception) -> SendResult:
+    return SendResult(status_code=None, duration_ms=0, error=f"not sent: {error}"[:MAX_ERROR_LENGTH])
+
+
+class SmtpMailer:
+    def __init__(self, target: SmtpTarget, sender: str, renderer: EmailRenderer, timeout: float) -> None:
+        self._target = target
+        self._composer = _Composer(sender, renderer)
+        self._timeout = timeout
+
+    async def send(self, email: OutboundEmail) -> SendResult:
+        try:
+            _, message = self._composer.compose(email)
+        except (HeaderInjection, UnknownTemplate) as error:
+            return _refusal(error)
+        started = time.perf_counter()
+
+        def elapsed() -> int:
+            return int((time.perf_counter() - started) * 1000)
+
+        target = self._target
+        try:
+            _, reply = await aiosmtplib.send(
+                message,
+                hostname=target.host,
+                port=target.port,
+                username=target.username,
+                password=target.password,
+                use_tls=target.tls,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as refused:
+            first = refused.recipients[0] if refused.recipients else None
+            code = first.code if first is not None else None
+            text = f"SMTP {code} {first.message}" if first is not None else "every recipient was refused"
+            return SendResult(status_code=code, duration_ms=elapsed(), error=text[:MAX_ERROR_LENGTH])
+        except aiosmtplib.SMTPResponseException as answer:
+            text = f"SMTP {answer.code} {answer.message}"[:MAX_ERROR_LENGTH]
+            return SendResult(status_code=answer.code, duration_ms=elapsed(), error=text)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            return SendResult(
+                status_code=None, duration_ms=elapsed(), error=transport_failure(error, self._timeout)
+            )
+        return SendResult(
+            status_code=SMTP_ACCEPTED, duration_ms=elapsed(), response_excerpt=reply[:EXCERPT_CHARS]
+        )
+
+
+class KeepingMailer:
+    """No SMTP server: the email is rendered, built, logged in full and recorded as handled."""
+
+    def __init__(self, sender: str, renderer: EmailRenderer, log: Logger) -> None:
+        self._composer = _Composer(sender, renderer)
+        self._log = log
+
+    async def send(self, email: OutboundEmail) -> SendResult:
+        try:
+            rendered, _ = self._composer.compose(email)
+        except (HeaderInjection, UnknownTemplate) as error:
+            return _refusal(error)
+        self._log.info(
+            "email_kept",
+            delivery_id=email.delivery_id,
+            message_id=email.message_id,
+            to=email.to,
+            sender=self._composer.sender,
+            subject=rendered.subject,
+            text=rendered.text,
+            reason="SUBGATE_SMTP_URL is not set",
+        )
+        excerpt = f"{KEPT_NOTE}\nTo: {email.to}\nSubject: {rendered.subject}\n\n{rendered.text}"
+        return SendResult(
+            status_code=None, duration_ms=0, kept=True, response_excerpt=excerpt[:EXCERPT_CHARS]
+        )

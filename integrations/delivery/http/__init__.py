@@ -1,0 +1,1 @@
+"""Outbound HTTP: signing and sending merchant webhooks, and the one reading of endpoint URLs."""

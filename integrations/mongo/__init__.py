@@ -1,5 +1,0 @@
-"""MongoDB backend for the document-storage port (pymongo's native asyncio client)."""
-
-from integrations.mongo.store import MongoStore
-
-__all__ = ["MongoStore"]

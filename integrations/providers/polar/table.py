@@ -1,0 +1,119 @@
+"""What each Polar event becomes: the normalization table, in one place.
+
+    Polar event               domain command                    merchants may then receive
+    subscription.created      SyncSubscription                  subscription.created (first sight)
+    subscription.updated      SyncSubscription                  the status change, renewed, updated
+    subscription.active       SyncSubscription                  subscription.activated
+    subscription.past_due     SyncSubscription                  subscription.past_due
+    subscription.canceled     SyncSubscription                  subscription.updated (at period end)
+                                                                or subscription.canceled
+    subscription.uncanceled   SyncSubscription                  subscription.updated
+    subscription.revoked      SyncSubscription (canceled)       subscription.canceled
+    order.paid                RecordPayment (once per order;    payment.succeeded
+                              orders of a subscription only)
+
+Every other type is stored and marked `ignored`. Polar times carry microseconds, so a
+snapshot's position is the subscription's own `modified_at` (Polar's time of the change
+it describes) and needs no tie-break; several events about one change carry the same
+object and so the same position and content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from domain.subscriptions.commands import RecordPayment, SyncSubscription
+from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers.interface import Command, Ignored, PayloadError
+from integrations.providers.polar import payloads as p
+
+PROVIDER = "polar"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    merchant_id: str
+    source_key: str
+    timestamp: datetime | None  # the envelope's `timestamp`, when Polar sent one
+
+
+Handler = Callable[[dict[str, Any], Context], Sequence[Command] | Ignored]
+
+
+def _observed(document: dict[str, Any], what: str, ctx: Context) -> datetime:
+    observed = p.modified_at(document, what) or ctx.timestamp
+    if observed is None:
+        raise PayloadError(f"{what} has neither modified_at nor created_at, and the event no timestamp")
+    return observed
+
+
+def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | None = None) -> SyncSubscription:
+    customer_id, email = p.customer_of(sub)
+    return SyncSubscription(
+        source_key=ctx.source_key,
+        merchant_id=ctx.merchant_id,
+        provider=PROVIDER,
+        provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
+        provider_customer_id=customer_id,
+        customer_email=email,
+        price=p.price_of(sub),
+        status=status or p.status_of(sub),
+        observed_at=_observed(sub, "subscription", ctx),
+        current_period_start=p.time(sub.get("current_period_start"), "current_period_start"),
+        current_period_end=p.time(sub.get("current_period_end"), "current_period_end"),
+        cancel_at_period_end=sub.get("cancel_at_period_end") is True,
+        trial_end=p.time(sub.get("trial_end"), "trial_end"),
+        canceled_at=p.time(sub.get("canceled_at"), "canceled_at"),
+        linked_subscription_id=p.metadata_link(sub),
+    )
+
+
+def _sync(sub: dict[str, Any], ctx: Context) -> Sequence[Command]:
+    return [snapshot(sub, ctx)]
+
+
+def _revoked(sub: dict[str, Any], ctx: Context) -> Sequence[Command]:
+    # Revoked means ended now, whatever the object still shows.
+    return [snapshot(sub, ctx, SubscriptionStatus.CANCELED)]
+
+
+def _order_paid(order: dict[str, Any], ctx: Context) -> Sequence[Command] | Ignored:
+    subscription_id = order.get("subscription_id")
+    subscription = order.get("subscription")
+    if subscription_id is None and isinstance(subscription, dict):
+        subscription_id = subscription.get("id")
+    if subscription_id is None:
+        return Ignored(reason="order does not belong to a subscription")
+    # Current orders say `total_amount` (after discounts and taxes); older ones `amount`.
+    total = order.get("total_amount", order.get("amount"))
+    period: dict[str, Any] = subscription if isinstance(subscription, dict) else {}
+    return [
+        RecordPayment(
+            source_key=ctx.source_key,
+            merchant_id=ctx.merchant_id,
+            provider=PROVIDER,
+            provider_subscription_id=p.text(subscription_id, "order.subscription_id"),
+            provider_invoice_id=p.text(order.get("id"), "order.id"),
+            amount_paid=p.count(total, "order.total_amount"),
+            currency=p.text(order.get("currency"), "order.currency"),
+            observed_at=_observed(order, "order", ctx),
+            period_start=p.time(period.get("current_period_start"), "order period start"),
+            period_end=p.time(period.get("current_period_end"), "order period end"),
+            linked_subscription_id=p.metadata_link(subscription) or p.metadata_link(order),
+        )
+    ]
+
+
+TABLE: Mapping[str, Handler] = {
+    "subscription.created": _sync,
+    "subscription.updated": _sync,
+    "subscription.active": _sync,
+    "subscription.past_due": _sync,
+    "subscription.canceled": _sync,
+    "subscription.uncanceled": _sync,
+    "subscription.revoked": _revoked,
+    "order.paid": _order_paid,
+}

@@ -1,0 +1,184 @@
+"""Reading Stripe objects across API versions, defensively.
+
+Current API versions keep the billing period on the subscription's items and
+name an invoice's subscription under `parent.subscription_details`; older ones
+had `current_period_*` on the subscription and a top-level `subscription`.
+Both shapes are accepted. Every time is read by `integrations.providers.readers.provider_time`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.subscriptions.commands import ProviderPrice
+from domain.subscriptions.model import Interval
+from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers.interface import PayloadError
+from integrations.providers.readers import provider_time
+
+__all__ = [
+    "STATUS_MAP",
+    "PayloadError",
+    "amount",
+    "billing_period",
+    "collection_paused",
+    "event_time",
+    "first_item",
+    "invoice_period",
+    "invoice_subscription",
+    "metadata_link",
+    "obj",
+    "ordering_status",
+    "price_of",
+    "ref_id",
+    "status_of",
+    "text",
+    "when",
+]
+
+S = SubscriptionStatus
+
+STATUS_MAP = {
+    "incomplete": S.PENDING,
+    "incomplete_expired": S.EXPIRED,
+    "trialing": S.TRIALING,
+    "active": S.ACTIVE,
+    "past_due": S.PAST_DUE,
+    "unpaid": S.UNPAID,
+    "canceled": S.CANCELED,
+    "paused": S.PAUSED,
+}
+
+
+def obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PayloadError(f"{what} is not an object")
+    return value
+
+
+def text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise PayloadError(f"{what} is missing or not a string")
+    return value
+
+
+def ref_id(value: Any, what: str) -> str:
+    """A reference is an id string, or an expanded object carrying `id`."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return text(value, what)
+
+
+def when(value: Any, what: str) -> datetime | None:
+    """A time in a Stripe object: unix seconds (or null)."""
+    return provider_time(value, what, text=False)
+
+
+def event_time(value: Any, what: str) -> datetime | None:
+    """An event's `created`: unix seconds (snapshot events) or ISO 8601 text (thin events)."""
+    return provider_time(value, what)
+
+
+def amount(value: Any, what: str) -> int:
+    """A non-negative amount in minor units."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise PayloadError(f"{what} is not a non-negative integer")
+    return value
+
+
+def first_item(subscription: dict[str, Any]) -> dict[str, Any]:
+    items = obj(subscription.get("items"), "subscription.items")
+    data = items.get("data")
+    if not isinstance(data, list) or not data:
+        raise PayloadError("subscription.items.data is empty")
+    return obj(data[0], "subscription.items.data[0]")
+
+
+def billing_period(
+    subscription: dict[str, Any], item: dict[str, Any]
+) -> tuple[datetime | None, datetime | None]:
+    start = item.get("current_period_start", subscription.get("current_period_start"))
+    end = item.get("current_period_end", subscription.get("current_period_end"))
+    return when(start, "current_period_start"), when(end, "current_period_end")
+
+
+def price_of(item: dict[str, Any]) -> ProviderPrice:
+    price = item.get("price") or item.get("plan")
+    price = obj(price, "subscription item price")
+    recurring = price.get("recurring")
+    interval = recurring.get("interval") if isinstance(recurring, dict) else price.get("interval")
+    count = recurring.get("interval_count") if isinstance(recurring, dict) else price.get("interval_count")
+    amount = price.get("unit_amount", price.get("amount"))
+    try:
+        parsed_interval = Interval(str(interval))
+    except ValueError:
+        raise PayloadError(f"price interval {interval!r} is not day, week, month or year") from None
+    nickname = price.get("nickname")
+    return ProviderPrice(
+        price_id=text(price.get("id"), "price.id"),
+        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else 0,
+        currency=text(price.get("currency"), "price.currency"),
+        interval=parsed_interval,
+        interval_count=count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1,
+        name=nickname if isinstance(nickname, str) else None,
+    )
+
+
+# Statuses in which Stripe can pause payment collection (`pause_collection`) while the status
+# itself stays as it is. subgate reports such a subscription as `paused`.
+COLLECTION_PAUSABLE = frozenset({"active", "trialing", "past_due", "unpaid"})
+
+
+def collection_paused(subscription: dict[str, Any]) -> bool:
+    status = subscription.get("status")
+    return (
+        isinstance(status, str)
+        and status in COLLECTION_PAUSABLE
+        and isinstance(subscription.get("pause_collection"), dict)
+    )
+
+
+def status_of(subscription: dict[str, Any]) -> SubscriptionStatus:
+    """Stripe's status in ours; a subscription whose payment collection is paused is `paused`."""
+    raw = subscription.get("status")
+    if not isinstance(raw, str) or raw not in STATUS_MAP:
+        raise PayloadError(f"unknown subscription status {raw!r}")
+    return S.PAUSED if collection_paused(subscription) else STATUS_MAP[raw]
+
+
+def ordering_status(subscription: dict[str, Any]) -> str:
+    """The status to order same-second snapshots by (see `ordering`): `paused` while collection is."""
+    return "paused" if collection_paused(subscription) else str(subscription.get("status"))
+
+
+def metadata_link(container: Any) -> str | None:
+    metadata = container.get("metadata") if isinstance(container, dict) else None
+    link = metadata.get("subgate_subscription_id") if isinstance(metadata, dict) else None
+    return link if isinstance(link, str) and link else None
+
+
+def invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(provider subscription id, our linked id) of an invoice, in either API shape."""
+    parent = invoice.get("parent")
+    details = parent.get("subscription_details") if isinstance(parent, dict) else None
+    if isinstance(details, dict) and details.get("subscription"):
+        return ref_id(details["subscription"], "invoice subscription"), metadata_link(details)
+    legacy = invoice.get("subscription")
+    if legacy:
+        return ref_id(legacy, "invoice subscription"), metadata_link(legacy)
+    return None, None
+
+
+def invoice_period(invoice: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """The service period the invoice pays for: its subscription line's period."""
+    lines = invoice.get("lines")
+    data = lines.get("data") if isinstance(lines, dict) else None
+    if isinstance(data, list):
+        for line in data:
+            period = line.get("period") if isinstance(line, dict) else None
+            if isinstance(period, dict):
+                return when(period.get("start"), "line period start"), when(
+                    period.get("end"), "line period end"
+                )
+    return None, None

@@ -1,1 +1,0 @@
-"""Stripe integration: webhook signature checks and related helpers."""

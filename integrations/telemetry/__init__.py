@@ -1,0 +1,1 @@
+"""Telemetry: tracing and logging (`tracing`), and the operational metrics (`metrics`)."""
