@@ -29,9 +29,12 @@ from integrations.delivery.email.url import parse_smtp_url
 from integrations.delivery.http.registration import registration_check
 from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient, build_client
 from integrations.providers.interface import ApiKeyLookup, ProviderAdapter
+from integrations.providers.personal import PersonalFields, ProviderPayloads
 from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.polar.personal import POLAR_PERSONAL
 from integrations.providers.stripe.adapter import StripeAdapter
 from integrations.providers.stripe.management import StripeManagement
+from integrations.providers.stripe.personal import STRIPE_PERSONAL
 from integrations.redis.client import ping as ping_redis, redis_client
 from integrations.redis.failures import MemoryFailureCounter, RedisFailureCounter
 from integrations.redis.ratelimit import RedisRateLimiter, parse_rate_limit
@@ -41,6 +44,7 @@ from integrations.stores.documents import DocumentStore
 from integrations.stores.idempotency import StoredIdempotencyKeys
 from integrations.stores.leases import DEAD_AFTER_SECONDS, WorkerCensus, WorkerRegistry
 from integrations.stores.probe import WriteProbe
+from integrations.stores.retention.purge import Purger
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sealing.resealing import Resealer
 from integrations.stores.txn import StoreTxn
@@ -60,6 +64,21 @@ def providers(
     """
     stripe = StripeAdapter(clock=clock) if api_keys is None else StripeAdapter(api_keys=api_keys, clock=clock)
     return {"stripe": stripe, "polar": PolarAdapter()}
+
+
+def personal_fields() -> Mapping[str, PersonalFields]:
+    """Where each implemented provider's payloads carry a customer's personal data (erasure)."""
+    return {"stripe": STRIPE_PERSONAL, "polar": POLAR_PERSONAL}
+
+
+def retention(store: DocumentStore, clock: Clock, settings: Settings) -> Purger:
+    """Removes payloads and settled records older than the retention settings."""
+    return Purger(
+        store,
+        clock,
+        payloads=timedelta(days=settings.payload_retention_days),
+        records=timedelta(days=settings.record_retention_days),
+    )
 
 
 def mailer(settings: Settings) -> Mailer:
@@ -151,7 +170,7 @@ async def build(
     remote = RedisSignal(redis)
     signal = FanOutSignal((local, remote))
     # Unreadable work items the store takes out of their queues are logged and counted.
-    stored = StoreTxn(store, MeteredUnreadable(telemetry.metrics))
+    stored = StoreTxn(store, MeteredUnreadable(telemetry.metrics), clock=clock)
     txn = TracedTxn(stored, telemetry.tracer, _db_system(settings.database_url))
     http = build_client(allow_private_targets=settings.allow_private_targets)
     sender = HttpWebhookSender(http, telemetry, settings.delivery_timeout_seconds)
@@ -202,7 +221,7 @@ async def build(
                 accounts=ConnectionKeys(merchants),
                 providers={"stripe": StripeManagement()},
             ),
-            inbound=InboundExternal(txn, clock, signal),
+            inbound=InboundExternal(txn, clock, signal, personal_data=ProviderPayloads(personal_fields())),
             notifications=NotificationsExternal(txn, clock, signal),
             readiness=readiness,
             workers=_census(WorkerRegistry(store, clock)),
@@ -225,6 +244,7 @@ async def build(
             registry=WorkerRegistry(store, clock),
             queues=QueueCounts(store, clock),
             secrets=resealer,
+            retention=retention(store, clock, settings),
             redis=redis,
             subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier, timing=timing),
             inbound=InboundInternal(txn, clock),

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 # Only standard-library modules of our own below: parsing must not load the server.
 from domain.notifications.model import DeadLetterKind
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(run=LazyCommand("status", "status"))
     _merchant_commands(commands)
     _dlq_commands(commands)
+    _purge_command(commands)
     _secret_commands(commands)
     _event_commands(commands)
     _receive_command(commands)
@@ -123,6 +125,40 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     replay.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     replay.set_defaults(run=LazyCommand("dlq", "replay"))
+
+
+def cutoff_time(raw: str) -> datetime:
+    """An ISO 8601 date or time for `purge`; one without a zone is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 date or time such as 2025-01-31 or 2025-01-31T12:00:00Z, got {raw!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is beyond the calendar once in UTC") from None
+
+
+def _purge_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    purge = commands.add_parser(
+        "purge",
+        help="remove old payloads and settled records now; print how many",
+        description="Empty the payloads (inbound event bodies, notification and email bodies) older "
+        "than --payloads-before, keeping their metadata, and remove the settled records (finished "
+        "inbound events, messages whose deliveries all settled with those deliveries and their dead "
+        "letters, expired idempotency records, processed-input keys, retired workers) older than "
+        "--records-before. Defaults: now less SUBGATE_PAYLOAD_RETENTION_DAYS and "
+        "SUBGATE_RECORD_RETENTION_DAYS. Works beside a running service.",
+    )
+    purge.add_argument("--payloads-before", type=cutoff_time, metavar="ISO", help="ISO 8601 date or time")
+    purge.add_argument("--records-before", type=cutoff_time, metavar="ISO", help="ISO 8601 date or time")
+    purge.add_argument("--dry-run", action="store_true", help="count what would be removed; change nothing")
+    purge.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    purge.set_defaults(run=LazyCommand("purge", "purge"))
 
 
 def _secret_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

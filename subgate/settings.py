@@ -29,6 +29,10 @@ DEFAULT_AUTH_FAILURE_LIMIT = "10/minute"
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 MAX_PAST_DUE_GRACE_DAYS = 3650
+DEFAULT_PAYLOAD_RETENTION_DAYS = 90.0
+DEFAULT_RECORD_RETENTION_DAYS = 400.0
+# A hundred years: beyond it a cutoff would fall before the calendar's first year.
+MAX_RETENTION_DAYS = 36_500.0
 # One limit in the `limits` library's notation (a subset of it: whole positive numbers, `;` between
 # several). Checked here with the standard library: admin commands read settings too and must not
 # load the server's dependencies.
@@ -85,6 +89,10 @@ class Settings:
     auth_failure_limit: str | None = DEFAULT_AUTH_FAILURE_LIMIT
     header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    # Payloads (bodies) older than this are removed, their metadata kept; settled records older
+    # than the other are removed (see integrations.stores.retention). Days, decimals allowed.
+    payload_retention_days: float = DEFAULT_PAYLOAD_RETENTION_DAYS
+    record_retention_days: float = DEFAULT_RECORD_RETENTION_DAYS
 
     @property
     def base_url(self) -> str:
@@ -149,6 +157,20 @@ def _ratio(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _days(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number of days above 0 (decimals allowed: 0.01 is about a quarter of an hour)."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number of days, got {raw!r}") from None
+    if not 0 < value <= MAX_RETENTION_DAYS:  # also refuses nan and inf
+        raise SettingsError(f"{name}: must be more than 0 and at most {MAX_RETENTION_DAYS:.0f} days")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw == "":
@@ -207,6 +229,8 @@ def load_settings(
         auth_failure_limit=_limit(env, "SUBGATE_AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT),
         header_timeout_seconds=_float(env, "SUBGATE_HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS),
         body_timeout_seconds=_float(env, "SUBGATE_BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS),
+        payload_retention_days=_days(env, "SUBGATE_PAYLOAD_RETENTION_DAYS", DEFAULT_PAYLOAD_RETENTION_DAYS),
+        record_retention_days=_days(env, "SUBGATE_RECORD_RETENTION_DAYS", DEFAULT_RECORD_RETENTION_DAYS),
     )
 
 

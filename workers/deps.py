@@ -15,6 +15,7 @@ from integrations.providers.interface import ProviderAdapter
 from integrations.redis.signals import LocalSignal
 from integrations.stores.backlog import QueueCounts
 from integrations.stores.leases import DEAD_AFTER_SECONDS, WorkerRegistry
+from integrations.stores.retention.purge import Purger
 from integrations.stores.sealing.resealing import Resealer
 from integrations.telemetry.tracing import Telemetry
 
@@ -53,3 +54,5 @@ class WorkerDeps:
     queues: QueueCounts | None = None
     # Re-seals stored secrets with the first key after a rotation (workers.runner); None: never.
     secrets: Resealer | None = None
+    # Removes old payloads and settled records, a step per scheduler run (workers.runner); None: never.
+    retention: Purger | None = None

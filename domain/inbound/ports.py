@@ -9,6 +9,7 @@ from typing import Protocol
 
 from domain.inbound.model import InboundEvent, InboundStatus
 from domain.shared.pagination import Page, PageRequest
+from domain.shared.personal import Person
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +43,15 @@ class InboundEventRepository(Protocol):
 
     async def accepted_before(self, cutoff: datetime, limit: int) -> Sequence[InboundEvent]:
         """Events still waiting for processing that were received before `cutoff`."""
+        ...
+
+
+class PersonalData(Protocol):
+    """Where each provider's payloads carry a customer's personal data (an adapter's knowledge)."""
+
+    def without(self, provider: str, body: bytes, person: Person) -> bytes | None:
+        """`body` with `person`'s personal fields emptied; None when it holds none of them, or
+        when the provider's fields are not known."""
         ...
 
 

@@ -8,9 +8,11 @@ is fanned out, through the `RecipientDirectory` port.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from domain.shared.errors import ValidationFailed
 from domain.shared.events import EventType
+from domain.shared.outbox import OutboxMessage
 
 EMAIL_EVENTS: frozenset[EventType] = frozenset(
     {
@@ -47,6 +49,13 @@ def check_address(field: str, value: str) -> str:
     if len(value) > MAX_ADDRESS_LENGTH or _ADDRESS.fullmatch(value) is None:
         raise ValidationFailed(field, "must be a plain email address such as name@example.com")
     return value
+
+
+def customer_of(message: OutboxMessage) -> str | None:
+    """The id of the customer a subscription's notification is about (its `data.subscription`)."""
+    subscription = message.data.get("subscription")
+    customer_id = subscription.get("customer_id") if isinstance(subscription, Mapping) else None
+    return customer_id if isinstance(customer_id, str) and customer_id else None
 
 
 def usable_address(value: object) -> str | None:

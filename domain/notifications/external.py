@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
+from domain.notifications.erasure import each_email_page, erase_email
 from domain.notifications.model import (
     DeadLetter,
     DeadLetterKind,
@@ -240,6 +241,31 @@ class NotificationsExternal:
         due = await self._txn(work)
         self._wake()
         return due
+
+    async def customer_addresses(self, merchant_id: str, customer_id: str) -> tuple[str, ...]:
+        """The addresses the customer's emails went to (what an erasure looks for elsewhere)."""
+        found: dict[str, None] = {}
+
+        async def note(_: NotificationsUnit, emails: Sequence[Delivery]) -> None:
+            found.update(dict.fromkeys(d.recipient for d in emails if d.recipient))
+
+        await each_email_page(self._txn, merchant_id, customer_id, note)
+        return tuple(found)
+
+    async def erase_customer_emails(self, merchant_id: str, customer_id: str) -> int:
+        """Cancel the customer's emails still waiting, and remove their recipients and bodies
+        (see `domain.notifications.erasure`); idempotent. Returns how many emails it changed."""
+        erased: set[str] = set()  # a set: a page retried after a conflict counts once
+        now = self._clock()
+
+        async def erase(unit: NotificationsUnit, emails: Sequence[Delivery]) -> None:
+            for delivery in emails:
+                if delivery.erased_at is None or delivery.recipient is not None:
+                    await erase_email(unit, delivery, now)
+                    erased.add(delivery.id)
+
+        await each_email_page(self._txn, merchant_id, customer_id, erase)
+        return len(erased)
 
     async def replay_dead_letters(
         self, merchant_id: str, kind: DeadLetterKind | None, since: datetime | None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.notifications.emails import EMAIL_EVENTS
+from domain.notifications.emails import EMAIL_EVENTS, customer_of
 from domain.notifications.health import DISABLE_AFTER, DISPATCH_FAILED, EndpointBook, Journal
 from domain.notifications.model import (
     Channel,
@@ -166,14 +166,19 @@ class NotificationsInternal:
                     reason="no usable customer email address is known",
                 )
             else:
-                made.append(self._new_delivery(message, now, recipient=to))
+                made.append(self._new_delivery(message, now, recipient=to, customer_id=customer_of(message)))
         for delivery in made:
             await unit.deliveries.add(delivery)
         return made
 
     @staticmethod
     def _new_delivery(
-        message: OutboxMessage, now: datetime, *, endpoint_id: str | None = None, recipient: str | None = None
+        message: OutboxMessage,
+        now: datetime,
+        *,
+        endpoint_id: str | None = None,
+        recipient: str | None = None,
+        customer_id: str | None = None,
     ) -> Delivery:
         towards = endpoint_id if recipient is None else f"email:{recipient}"
         return Delivery(
@@ -189,6 +194,7 @@ class NotificationsInternal:
             updated_at=now,
             channel=Channel.WEBHOOK if recipient is None else Channel.EMAIL,
             recipient=recipient,
+            customer_id=customer_id,
             lane=lane_of(towards or "", message.subject_id) if message.subject_id else None,
         )
 
@@ -239,6 +245,9 @@ class NotificationsInternal:
         delivery, message = claimed.delivery, claimed.message
         if claimed.problem is not None or message is None:
             return AttemptResult(claimed=delivery, problem=claimed.problem or "the message no longer exists")
+        if message.payload_expired_at is not None or delivery.erased_at is not None:
+            # Only a race with a purge or an erasure gets here: both refuse to make it due again.
+            return AttemptResult(claimed=delivery, problem="its body was removed (retention or erasure)")
         now = self._clock()
         if delivery.channel == Channel.EMAIL:
             if self._mailer is None or delivery.recipient is None:

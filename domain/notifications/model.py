@@ -97,6 +97,14 @@ class Delivery:
     order_given_up: bool = False  # sent before an earlier one of its lane was settled
     # Attempts made before the latest retry or replay: the retry schedule restarts there.
     retry_from: int = 0
+    # For an email: the customer it was written to (what an erasure of that customer finds).
+    customer_id: str | None = None
+    # When retention removed its message's body and its own (answers' excerpts, an email's
+    # recipient): it cannot be sent again.
+    payload_expired_at: datetime | None = None
+    # When the customer's personal data was erased (an email's recipient and body): it is never
+    # sent again.
+    erased_at: datetime | None = None
     version: int = 0
 
     @property

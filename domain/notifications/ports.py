@@ -79,6 +79,13 @@ class DeliveryRepository(Protocol):
         """End every pending or failed delivery to the endpoint as canceled; how many."""
         ...
 
+    async def emails_to(
+        self, merchant_id: str, customer_id: str, after: str | None, limit: int
+    ) -> tuple[Sequence[Delivery], str | None]:
+        """A page of the emails written to the merchant's customer (their `customer_id`), oldest
+        first, after the id `after`; and the id the next page starts after (None: no more)."""
+        ...
+
 
 class DeadLetterRepository(Protocol):
     """`list` shows dead letters not yet replayed."""
@@ -97,6 +104,10 @@ class DeadLetterRepository(Protocol):
 
     async def open_for_delivery(self, delivery_id: str) -> Sequence[DeadLetter]:
         """The delivery's dead letters not yet replayed."""
+        ...
+
+    async def for_delivery(self, delivery_id: str) -> Sequence[DeadLetter]:
+        """Every dead letter of the delivery, replayed or not."""
         ...
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from domain.notifications.model import Channel, DeadLetter, DeadLetterKind, Delivery, DeliveryStatus
 from domain.notifications.ports import NotificationsUnit
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict, NotFound
+from domain.shared.errors import Conflict, CustomerErased, NotFound, PayloadExpired
 from domain.shared.pagination import MAX_LIMIT, PageRequest
 from domain.shared.txn import TxnFn
 
@@ -28,6 +28,10 @@ class ReplaySummary:
 
 async def make_due(unit: NotificationsUnit, delivery: Delivery, now: datetime) -> Delivery:
     """Make `delivery` due now with a fresh schedule; Conflict when it cannot be sent."""
+    if delivery.payload_expired_at is not None:
+        raise PayloadExpired("delivery", delivery.id, delivery.payload_expired_at)
+    if delivery.erased_at is not None:
+        raise CustomerErased(f"delivery {delivery.id!r} is an email to a customer whose data was erased")
     if delivery.lease_owner is not None and delivery.status in (
         DeliveryStatus.PENDING,
         DeliveryStatus.FAILED,

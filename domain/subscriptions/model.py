@@ -27,6 +27,8 @@ class Customer:
     name: str | None
     provider_customer_ids: Mapping[str, str] = field(default_factory=dict)
     created_at: datetime
+    # When its personal data was erased: email and name stay empty, and no email is written to it.
+    erased_at: datetime | None = None
     version: int = 0
 
 

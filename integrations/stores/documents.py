@@ -124,6 +124,16 @@ class DocumentSession(Protocol):
         """
         ...
 
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        """Remove up to `limit` matching documents, the first ones by `order_by` (then id).
+
+        Returns how many were removed. The condition holds for each document at the moment it
+        is removed: one that a concurrent write changed so that it no longer matches stays.
+        Meant for filters whose equality fields and `order_by` lead an index, so that a batch
+        reads no more than it removes (how retention purges, see `integrations.stores.retention`).
+        """
+        ...
+
 
 class DocumentStore(Protocol):
     def session(self) -> AbstractAsyncContextManager[DocumentSession]:

@@ -26,6 +26,7 @@ from domain.notifications.model import (
     Endpoint,
 )
 from domain.notifications.ports import DeliveryFilter
+from domain.shared.clock import Clock, system_clock
 from domain.shared.errors import ConcurrencyConflict, NotFound
 from domain.shared.ids import new_id
 from domain.shared.outbox import OutboxMessage
@@ -154,6 +155,8 @@ INBOUND = _collection("inbound_events", codecs.INBOUND, codecs.inbound_doc)
 ENDPOINTS = _collection("endpoints", codecs.ENDPOINTS)
 DELIVERIES = _collection("deliveries", codecs.DELIVERIES)
 DEAD_LETTERS = _collection("dead_letters", codecs.DEAD_LETTERS)
+# One entry per customer email (id = the delivery's), by merchant and customer.
+CUSTOMER_EMAILS = "customer_emails"
 
 
 class MerchantRepo:
@@ -349,15 +352,18 @@ class ProviderLinkRepo:
 
 
 class ProcessedInputRepo:
-    def __init__(self, session: DocumentSession) -> None:
+    def __init__(self, session: DocumentSession, clock: Clock) -> None:
         self._s = session
+        self._clock = clock
 
     async def seen(self, key: str) -> bool:
         return await self._s.get("processed_inputs", key) is not None
 
     async def claim(self, key: str) -> bool:
+        # `created_at`: retention removes keys once their input is long settled (see `retention`).
+        doc = {"id": key, "version": 0, "created_at": codecs.iso(self._clock())}
         try:
-            await self._s.insert("processed_inputs", {"id": key, "version": 0})
+            await self._s.insert("processed_inputs", doc)
         except DuplicateDocument:
             return False
         return True
@@ -512,6 +518,25 @@ class DeliveryRepo:
 
     async def add(self, delivery: Delivery) -> None:
         await DELIVERIES.add(self._s, delivery)
+        if delivery.channel == Channel.EMAIL and delivery.customer_id is not None:
+            # The customer's emails, found by an erasure without reading every delivery.
+            entry = {
+                "id": delivery.id,
+                "version": 0,
+                "merchant_id": delivery.merchant_id,
+                "customer_id": delivery.customer_id,
+                "created_at": codecs.iso(delivery.created_at),
+            }
+            await self._s.insert(CUSTOMER_EMAILS, entry)
+
+    async def emails_to(
+        self, merchant_id: str, customer_id: str, after: str | None, limit: int
+    ) -> tuple[Sequence[Delivery], str | None]:
+        mine_only = {"merchant_id": merchant_id, "customer_id": customer_id}
+        entries = await self._s.find(CUSTOMER_EMAILS, mine_only, limit=limit, after_id=after)
+        found = await _many(self._s, DELIVERIES, [str(entry["id"]) for entry in entries])
+        mine = [d for d in found if d.merchant_id == merchant_id]
+        return mine, (str(entries[-1]["id"]) if len(entries) == limit else None)
 
     async def get(self, delivery_id: str) -> Delivery | None:
         return await DELIVERIES.get(self._s, delivery_id)
@@ -640,6 +665,10 @@ class DeadLetterRepo:
         )
         return DEAD_LETTERS.each(docs)
 
+    async def for_delivery(self, delivery_id: str) -> Sequence[DeadLetter]:
+        docs = await self._s.find(DEAD_LETTERS.name, {"delivery_id": delivery_id}, limit=1000)
+        return DEAD_LETTERS.each(docs)
+
 
 class StoreUnit:
     """Every repository bound to one session. Each context sees it through its own unit Protocol.
@@ -647,10 +676,13 @@ class StoreUnit:
     Each repository is made when first used: a unit of work uses a few of them.
     """
 
-    def __init__(self, session: DocumentSession, set_aside: SetAside | None = None) -> None:
+    def __init__(
+        self, session: DocumentSession, set_aside: SetAside | None = None, clock: Clock = system_clock
+    ) -> None:
         self._s = session
         # What its queues' reads took out as unreadable, for `StoreTxn` to report after the commit.
         self.set_aside = set_aside or SetAside()
+        self._clock = clock
 
     @cached_property
     def merchants(self) -> MerchantRepo:
@@ -678,7 +710,7 @@ class StoreUnit:
 
     @cached_property
     def processed(self) -> ProcessedInputRepo:
-        return ProcessedInputRepo(self._s)
+        return ProcessedInputRepo(self._s, self._clock)
 
     @cached_property
     def outbox(self) -> OutboxRepo:

@@ -27,15 +27,22 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
     ),
     # id = merchant:kind:provider:external id, so uniqueness comes from the primary key.
     "provider_links": (),
-    # id = the input's key.
-    "processed_inputs": (),
-    "outbox": (IndexSpec("outbox_pending", ("dispatched", "id")),),
+    # id = the input's key; retention removes keys by age (integrations.stores.retention).
+    "processed_inputs": (IndexSpec("processed_inputs_age", ("created_at",)),),
+    "outbox": (
+        IndexSpec("outbox_pending", ("dispatched", "id")),
+        # Retention (integrations.stores.retention): bodies to remove, then messages to remove.
+        IndexSpec("outbox_payload", ("payload_expired_at", "occurred_at")),
+        IndexSpec("outbox_age", ("occurred_at",)),
+    ),
     "inbound_events": (
         IndexSpec("inbound_events_provider_id", ("connection_id", "provider_event_id"), unique=True),
         IndexSpec("inbound_events_merchant", ("merchant_id", "id")),
         IndexSpec("inbound_events_status", ("status", "received_at")),
         IndexSpec("inbound_events_due", ("status", "due_at")),
         IndexSpec("inbound_events_lease", ("lease_owner",)),
+        # Retention: the bodies to remove, oldest first (settled events are removed by status).
+        IndexSpec("inbound_events_payload", ("payload_expired_at", "received_at")),
     ),
     "endpoints": (
         IndexSpec("endpoints_merchant", ("merchant_id", "id")),
@@ -53,6 +60,8 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
     # One document per running worker process: its heartbeat. Work leased by a worker
     # whose heartbeat stopped is handed back (see integrations.stores.leases).
     "workers": (IndexSpec("workers_heartbeat", ("alive", "heartbeat_at")),),
+    # One document per customer email (id = the delivery's): how an erasure finds a customer's emails.
+    "customer_emails": (IndexSpec("customer_emails_customer", ("merchant_id", "customer_id", "id")),),
     "dead_letters": (
         IndexSpec("dead_letters_merchant", ("merchant_id", "id")),
         IndexSpec("dead_letters_merchant_kind", ("merchant_id", "kind", "id")),

@@ -107,6 +107,7 @@ class Metrics:
         self.in_flight = Family("queue")
         self.queue_depth = Family("queue")
         self.queue_due = Family("queue")
+        self.purged = Family("kind")
         counters = (
             ("subgate.inbound.events", "{event}", self.inbound_events, "Inbound webhook requests by answer"),
             ("subgate.inbound.processed", "{event}", self.processed, "Recorded processing outcomes"),
@@ -123,6 +124,12 @@ class Metrics:
                 "{item}",
                 self.work_items_failed,
                 "Work items taken out of their queue: unreadable, or failing with an unexpected error",
+            ),
+            (
+                "subgate.purged",
+                "{item}",
+                self.purged,
+                "Payloads emptied and settled records removed by retention, by kind",
             ),
         )
         for name, unit, family, description in counters:
@@ -222,6 +229,12 @@ class Metrics:
         """One item of `queue` (inbound, outbox, deliveries, subscriptions) failed for `reason`
         (`UNREADABLE` or `UNEXPECTED_ERROR`) instead of running to its end."""
         self.work_items_failed.series(queue, reason).add()
+
+    def purged_items(self, counts: Mapping[str, int]) -> None:
+        """What a retention step removed, by kind (`integrations.stores.retention.batches.KINDS`)."""
+        for kind, count in counts.items():
+            if count:
+                self.purged.series(kind).add(count)
 
     def queues_counted(self, depth: Mapping[str, int], due: Mapping[str, int]) -> None:
         """The latest sample of the store's queues, by queue name (`INBOUND`, `OUTBOX`, `DELIVERIES`)."""

@@ -44,6 +44,8 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("SUBGATE_HEADER_TIMEOUT_SECONDS", "10", "time a client has to send a request's headers"),
     ("SUBGATE_BODY_TIMEOUT_SECONDS", "30", "time a client has to send a request's body"),
     ("SUBGATE_PAST_DUE_GRACE_DAYS", "7", "days a past_due subscription run by subgate waits before unpaid"),
+    ("SUBGATE_PAYLOAD_RETENTION_DAYS", "90", "days payloads are kept (bodies; metadata stays)"),
+    ("SUBGATE_RECORD_RETENTION_DAYS", "400", "days settled records are kept"),
     ("SUBGATE_SMTP_URL", "", "smtp://user:pass@host:port for customer emails (smtps:// for TLS)"),
     ("SUBGATE_EMAIL_FROM", "billing@localhost", "email sender"),
     ("SUBGATE_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint for traces and metrics; unset: no export"),

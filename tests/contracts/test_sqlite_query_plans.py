@@ -38,13 +38,17 @@ from domain.notifications.external import NewEndpoint, NotificationsExternal
 from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
 from domain.shared.pagination import PageRequest
+from domain.shared.personal import Person
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.ports import SubscriptionFilter
 from integrations.stores.backlog import QueueCounts
 from integrations.stores.idempotency import KeyedRequest, StoredIdempotencyKeys
 from integrations.stores.leases import WorkerRegistry
+from integrations.providers.personal import ProviderPayloads
+from integrations.providers.stripe.personal import STRIPE_PERSONAL
 from integrations.stores.repositories import StoreUnit
+from integrations.stores.retention.purge import Purger
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
@@ -73,6 +77,7 @@ class World:
     inbound_internal: InboundInternal
     subscriptions: SubscriptionsInternal
     notifications: NotificationsInternal
+    notifications_external: NotificationsExternal
     merchants: MerchantsExternal
 
     async def receive(self, name: str) -> None:
@@ -106,14 +111,15 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     store = SqliteStore(tmp_path / "subgate.sqlite3", trace=statements.append)
     await store.migrate(COLLECTIONS)
     clock = FakeClock()
-    txn = StoreTxn(store)
+    txn = StoreTxn(store, clock=clock)
     signal = RecordingSignal()
     merchant, _ = await MerchantsInternal(txn, clock).create_merchant("Plans")
     merchants = MerchantsExternal(txn, clock)
     connection = await merchants.create_connection(
         merchant.id, NewConnection(provider="stripe", webhook_secrets=["whsec_query_plans"])
     )
-    await NotificationsExternal(txn, clock, signal).create_endpoint(
+    notifications_external = NotificationsExternal(txn, clock, signal)
+    await notifications_external.create_endpoint(
         merchant.id, NewEndpoint(url="https://hooks.example.com/plans")
     )
     try:
@@ -124,12 +130,15 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             txn=txn,
             merchant_id=merchant.id,
             connection=connection,
-            inbound=InboundExternal(txn, clock, signal),
+            inbound=InboundExternal(
+                txn, clock, signal, personal_data=ProviderPayloads({"stripe": STRIPE_PERSONAL})
+            ),
             inbound_internal=InboundInternal(txn, clock),
             subscriptions=SubscriptionsInternal(txn, clock, dict),
             notifications=NotificationsInternal(
                 txn, clock, signal, RecordingSender(), RetryPolicy(schedule=(10.0,), jitter=0.0), 10.0
             ),
+            notifications_external=notifications_external,
             merchants=merchants,
         )
     finally:
@@ -315,3 +324,68 @@ async def test_the_queue_counts(world: World) -> None:
     counts = world.traced()
     assert len(counts) == 5
     assert_indexed(world, counts, {"inbound_events_due", "outbox_pending", "deliveries_due"})
+
+
+async def test_the_purge_of_payloads_and_of_records(world: World) -> None:
+    for name in ("one", "two", "three"):
+        await world.receive(name)
+    await world.apply_all()
+    await world.notifications.dispatch_pending(100)
+    await world.notifications.deliver_due(OWNER, 100)
+    registry = WorkerRegistry(world.store, world.clock)
+    await registry.beat("wrk_gone")
+    await registry.retire("wrk_gone")
+    keys = StoredIdempotencyKeys(world.store, world.clock)
+    await keys.begin(KeyedRequest(merchant_id=world.merchant_id, key="key-1", fingerprint="f"))
+    purger = Purger(world.store, world.clock, payloads=timedelta(days=1), records=timedelta(days=2))
+    world.clock.advance(timedelta(days=1, seconds=1))
+    world.traced()
+
+    payloads = await purger.purge(purger.cutoffs())
+    world.clock.advance(timedelta(days=1))
+    records = await purger.purge(purger.cutoffs())
+
+    assert (payloads.tally.counts["inbound_payloads"], payloads.tally.counts["outbox_payloads"]) == (3, 3)
+    assert (records.tally.counts["inbound_events"], records.tally.counts["deliveries"]) == (3, 3)
+    assert records.tally.counts["processed_inputs"] == 3
+    indexes = {
+        "inbound_events_status",
+        "inbound_events_payload",
+        "outbox_payload",
+        "outbox_age",
+        "deliveries_message_endpoint",
+        "dead_letters_delivery",
+        "idempotency_keys_expiry",
+        "processed_inputs_age",
+        "workers_heartbeat",
+    }
+    assert_indexed(world, world.traced(), indexes)
+
+
+async def test_the_dry_run_of_a_purge(world: World) -> None:
+    await world.receive("one")
+    await world.apply_all()
+    await world.notifications.dispatch_pending(100)
+    purger = Purger(world.store, world.clock, payloads=timedelta(days=1), records=timedelta(days=2))
+    world.clock.advance(timedelta(days=3))
+    world.traced()
+
+    counted = await purger.count(purger.cutoffs())
+
+    assert counted.counts["inbound_events"] == 1
+    indexes = {"inbound_events_status", "inbound_events_payload", "outbox_pending", "processed_inputs_age"}
+    assert_indexed(world, world.traced(), indexes)
+
+
+async def test_the_lookups_of_an_erasure(world: World) -> None:
+    await world.receive("one")
+    await world.apply_all()
+    world.traced()
+
+    assert await world.notifications_external.customer_addresses(world.merchant_id, "cus_1") == ()
+    assert (
+        await world.inbound.erase(world.merchant_id, Person(provider_customer_ids={"stripe": "cus_x"})) == 0
+    )
+    assert await world.notifications_external.erase_customer_emails(world.merchant_id, "cus_1") == 0
+
+    assert_indexed(world, world.traced(), {"customer_emails_customer", "inbound_events_merchant"})

@@ -411,6 +411,15 @@ class _MemorySession:
             await self.replace(collection, changed, doc["version"])
         return len(matching)
 
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        store = self._live()
+        store._ensure_writable()
+        table = store._table(collection)
+        picked = await self.find(collection, where, limit=limit, order_by=order_by)
+        for doc in picked:
+            del table[doc["id"]]
+        return len(picked)
+
 
 # --------------------------------------------------------------------------- queue
 

@@ -60,6 +60,7 @@ def every_field_set() -> list[Any]:
             name="Ann",
             provider_customer_ids={"stripe": "cus_S"},
             created_at=t,
+            erased_at=LATER,
             version=3,
         ),
         Plan(
@@ -107,6 +108,7 @@ def every_field_set() -> list[Any]:
             data={"subscription": {"id": "sub_1", "amount": 1200}},
             dispatched=True,
             trace_carrier={"traceparent": "00-a-b-01"},
+            payload_expired_at=LATER,
         ),
         InboundEvent(
             id="evt_1",
@@ -126,6 +128,7 @@ def every_field_set() -> list[Any]:
             trace_carrier={"traceparent": "00-a-b-01"},
             due_at=t + timedelta(seconds=30),
             lease_owner="worker-1",
+            payload_expired_at=LATER,
             version=4,
         ),
         Endpoint(
@@ -161,6 +164,9 @@ def every_field_set() -> list[Any]:
             lane="a@example.com|sub_1",
             order_given_up=True,
             retry_from=1,
+            customer_id="cus_1",
+            payload_expired_at=LATER,
+            erased_at=LATER,
             version=7,
         ),
         DeadLetter(
@@ -267,6 +273,9 @@ def test_the_stored_shape_of_a_delivery() -> None:
         "lane": "a@example.com|sub_1",
         "order_given_up": True,
         "retry_from": 1,
+        "customer_id": "cus_1",
+        "payload_expired_at": "2025-06-01T12:00:00.250000Z",
+        "erased_at": "2025-06-01T12:00:00.250000Z",
     }
 
 

@@ -254,6 +254,26 @@ class _MongoSession:
                 break
         return taken
 
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        target = self._collection(collection)
+        query, sort = _find_spec(where, None, order_by)
+        if limit == 0:
+            return 0  # MongoDB reads limit 0 as "no limit"
+        with _translated("delete"):
+            cursor = target.find(query, projection={"_id": 1}, sort=sort, limit=limit, session=self._session)
+            async with cursor:
+                picked = [doc["_id"] for doc in await cursor.to_list()]
+            if not picked:
+                return 0
+            # The condition again: a document changed since it was picked, so that it no longer
+            # matches, stays (one statement, checked per document as it is removed).
+            result = await target.delete_many(
+                {"$and": [{"_id": {"$in": picked}}, query]}, session=self._session
+            )
+        return result.deleted_count
+
     async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
         target = self._collection(collection)
         query, _ = _find_spec(where, None, "id")

@@ -171,6 +171,9 @@ class SealedSession:
         self._refuse_secrets(collection, assign)
         return await self._inner.update_where(collection, where, assign)
 
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        return await self._inner.delete_where(collection, where, order_by=order_by, limit=limit)
+
     @staticmethod
     def _refuse_secrets(collection: str, assign: Mapping[str, Scalar]) -> None:
         """Assignments go to the backend as they are: never a secret, nor the key that sealed them."""

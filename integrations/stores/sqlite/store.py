@@ -59,7 +59,7 @@ from integrations.stores.documents import (
     VersionMismatch,
 )
 
-__all__ = ["SqliteStore", "compile_claim", "compile_find"]
+__all__ = ["SqliteStore", "compile_claim", "compile_delete", "compile_find"]
 
 _IDENTIFIER: Final = re.compile(r"[a-z_][a-z0-9_]*")
 _DEFAULT_BUSY_TIMEOUT_S: Final = 10.0
@@ -179,6 +179,17 @@ def compile_claim(
     # Only validated identifiers are interpolated; every value is a bound parameter.
     sql = f"UPDATE {table} SET doc = {setter} WHERE id IN ({pick_ids}) RETURNING doc"  # noqa: S608
     return sql, [*params, *pick_params]
+
+
+def compile_delete(
+    collection: str, where: Filter, *, order_by: str, limit: int
+) -> tuple[str, list[SqlParam]]:
+    """One DELETE that picks the first `limit` matching documents and removes them: atomic by itself."""
+    pick, params = compile_find(collection, where, limit=limit, order_by=order_by)
+    pick_ids = pick.replace("SELECT doc FROM", "SELECT id FROM", 1)
+    # Only validated identifiers are interpolated; every value is a bound parameter.
+    sql = f"DELETE FROM {_table(collection)} WHERE id IN ({pick_ids})"  # noqa: S608
+    return sql, params
 
 
 @contextmanager
@@ -367,6 +378,13 @@ class _SqliteSession:
             rows = conn.execute(sql, params).fetchall()
         docs = [_decode(row[0]) for row in rows]
         return sorted(docs, key=lambda d: (_sort_key(d.get(order_by)), d["id"]))
+
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        sql, params = compile_delete(collection, where, order_by=order_by, limit=limit)
+        conn = await self.writable()
+        with _translated("delete"):
+            removed: int = conn.execute(sql, params).rowcount
+        return removed
 
     async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
         params: list[SqlParam] = []

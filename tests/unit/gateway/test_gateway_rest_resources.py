@@ -312,4 +312,5 @@ async def test_inbound_events_are_listed_for_their_merchant(gateway: Gateway) ->
         "source_ip": "203.0.113.10",
         "received_at": "2025-01-15T12:00:00Z",
         "reason": None,
+        "payload_expired_at": None,
     }
