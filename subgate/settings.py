@@ -42,6 +42,9 @@ _ONE_RATE_LIMIT = re.compile(
 )
 
 
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -162,11 +165,11 @@ def _days(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: expected a number of days, got {raw!r}") from None
-    if not 0 < value <= MAX_RETENTION_DAYS:  # also refuses nan and inf
+    # Plain decimal digits only: float() would also read "1e3", "nan" or other scripts' digits.
+    if _DECIMAL.fullmatch(raw.strip()) is None:
+        raise SettingsError(f"{name}: expected a number of days such as 90 or 0.5, got {raw!r}")
+    value = float(raw)
+    if not 0 < value <= MAX_RETENTION_DAYS:
         raise SettingsError(f"{name}: must be more than 0 and at most {MAX_RETENTION_DAYS:.0f} days")
     return value
 

@@ -9,7 +9,8 @@ Running workers pick it up at their next look at the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from domain.notifications.model import Channel, DeadLetter, DeadLetterKind, Delivery, DeliveryStatus
@@ -24,6 +25,8 @@ from domain.shared.txn import TxnFn
 class ReplaySummary:
     replayed: tuple[str, ...]  # dead letter ids
     skipped: tuple[tuple[str, str], ...]  # (dead letter id, why)
+    # The error type of each skipped one (`payload_expired`, `conflict`...), by dead letter id.
+    refusals: Mapping[str, str] = field(default_factory=dict)
 
 
 async def make_due(unit: NotificationsUnit, delivery: Delivery, now: datetime) -> Delivery:
@@ -88,6 +91,7 @@ async def replay_many(
     """Replay every dead letter not yet replayed (made at or after `since`), a page per transaction."""
     replayed: list[str] = []
     skipped: list[tuple[str, str]] = []
+    refusals: dict[str, str] = {}
     cursor: str | None = None
     while True:
         page_request = PageRequest(limit=MAX_LIMIT, starting_after=cursor)
@@ -100,6 +104,7 @@ async def replay_many(
                     await replay_dead_letter(unit, None, dead.id, clock())
                 except (Conflict, NotFound) as refused:
                     skipped.append((dead.id, refused.message))
+                    refusals[dead.id] = refused.kind
                 else:
                     replayed.append(dead.id)
             return list(page.items) if page.has_more else []
@@ -112,5 +117,5 @@ async def replay_many(
             del replayed[counts[0] :], skipped[counts[1] :]
             raise
         if not items:
-            return ReplaySummary(replayed=tuple(replayed), skipped=tuple(skipped))
+            return ReplaySummary(replayed=tuple(replayed), skipped=tuple(skipped), refusals=refusals)
         cursor = items[-1].id

@@ -67,5 +67,8 @@ class DeadLettersApi:
         return schema.BulkReplay(
             replayed=len(summary.replayed),
             dead_letter_ids=list(summary.replayed),
-            skipped=[schema.Skipped(id=dl_id, reason=reason) for dl_id, reason in summary.skipped],
+            skipped=[
+                schema.Skipped(id=dl_id, reason=reason, type=summary.refusals.get(dl_id, "conflict"))
+                for dl_id, reason in summary.skipped
+            ],
         )

@@ -66,7 +66,7 @@ class ProviderPayloads:
             return None
         try:
             root = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond what a parser follows
             return None
         if not isinstance(root, dict) or not _owned(fields, root, ids, emails):
             return None
@@ -98,7 +98,8 @@ def _dig(root: Json, path: Path) -> Json:
 def _is_customer(fields: PersonalFields, root: dict[str, Json], obj: Json) -> bool:
     if not isinstance(obj, dict):
         return False
-    return root.get("type") in fields.customer_events or any(
+    event_type = root.get("type")
+    return (isinstance(event_type, str) and event_type in fields.customer_events) or any(
         obj.get(name) == value for name, value in fields.customer_marks
     )
 

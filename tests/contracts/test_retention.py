@@ -7,7 +7,6 @@ past the retention periods instead of waiting for them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -29,8 +28,8 @@ KEPT = ("merchants", "connections", "customers", "plans", "subscriptions", "endp
 
 
 @pytest.fixture
-async def world(store: DocumentStore) -> AsyncIterator[StoreWorld]:
-    yield await store_world(store)
+async def world(store: DocumentStore) -> StoreWorld:
+    return await store_world(store)
 
 
 async def documents(store: DocumentStore, collection: str) -> list[Document]:
@@ -100,9 +99,10 @@ async def test_old_payloads_are_emptied_and_their_metadata_stays(world: StoreWor
         assert delivery["payload_expired_at"] is not None
         assert all(a["response_excerpt"] is None for a in delivery["attempts"])
         if delivery["channel"] == "email":
-            assert old["recipient"] is not None and old["attempts"][0]["response_excerpt"]
+            assert old["recipient"] is not None
+            assert "Subject:" in old["attempts"][0]["response_excerpt"]  # the email as kept
             assert (delivery["recipient"], delivery["lane"]) == (None, None)
-    assert await world.purger.purge(world.purger.cutoffs()) is not None
+    assert (await world.purger.purge(world.purger.cutoffs())).tally.total == 0  # nothing twice
     assert (await world.purger.count(world.purger.cutoffs())).total == 0
 
 
@@ -129,7 +129,8 @@ async def test_a_replay_or_reprocess_of_an_expired_payload_is_refused_naming_the
 
     assert replayed.value.kind == reprocessed.value.kind == "payload_expired"
     stored = await by_id(world.store, "deliveries", letter.delivery_id)
-    assert stored is not None and stored["status"] == DeliveryStatus.DEAD.value
+    assert stored is not None
+    assert stored["status"] == DeliveryStatus.DEAD.value
 
 
 async def test_old_settled_records_go_and_work_or_entities_stay(world: StoreWorld) -> None:

@@ -42,11 +42,11 @@ from domain.shared.personal import Person
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.ports import SubscriptionFilter
+from integrations.providers.personal import ProviderPayloads
+from integrations.providers.stripe.personal import STRIPE_PERSONAL
 from integrations.stores.backlog import QueueCounts
 from integrations.stores.idempotency import KeyedRequest, StoredIdempotencyKeys
 from integrations.stores.leases import WorkerRegistry
-from integrations.providers.personal import ProviderPayloads
-from integrations.providers.stripe.personal import STRIPE_PERSONAL
 from integrations.stores.repositories import StoreUnit
 from integrations.stores.retention.purge import Purger
 from integrations.stores.schema import COLLECTIONS

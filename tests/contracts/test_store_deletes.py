@@ -70,10 +70,16 @@ async def test_a_removal_rolls_back_with_its_session(store: DocumentStore) -> No
         pytest.skip("this MongoDB is a standalone server: sessions are not transactions")
     await seed(store, [item("a", "2025-01-01T00:00:01")])
 
-    with pytest.raises(RuntimeError):
+    removed: list[int] = []
+
+    async def failing_unit() -> None:
         async with store.session() as session:
-            assert await session.delete_where("deliveries", {}, limit=5) == 1
+            removed.append(await session.delete_where("deliveries", {}, limit=5))
             raise RuntimeError("the unit of work failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_unit()
+    assert removed == [1]
 
     assert await remaining(store) == ["a"]
 

@@ -35,6 +35,9 @@ from domain.shared.clock import require_utc
 from domain.shared.work import WorkKind
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
+from integrations.providers.personal import ProviderPayloads
+from integrations.providers.polar.personal import POLAR_PERSONAL
+from integrations.providers.stripe.personal import STRIPE_PERSONAL
 from integrations.stores.documents import (
     Condition,
     Document,
@@ -54,6 +57,7 @@ from integrations.stores.txn import StoreTxn
 
 __all__ = [
     "DEFAULT_START",
+    "PERSONAL_DATA",
     "FakeClock",
     "InMemoryStore",
     "RecordingSender",
@@ -64,6 +68,8 @@ __all__ = [
 ]
 
 DEFAULT_START: Final = datetime(2025, 1, 1, tzinfo=UTC)
+# Where the implemented providers carry personal data (as the composition root wires it).
+PERSONAL_DATA: Final = ProviderPayloads({"stripe": STRIPE_PERSONAL, "polar": POLAR_PERSONAL})
 
 
 # --------------------------------------------------------------------------- clock
@@ -500,7 +506,7 @@ def build_services(
     sender = sender if sender is not None else RecordingSender()
     policy = policy if policy is not None else RetryPolicy(schedule=(10.0, 60.0, 300.0), jitter=0.0)
     signal = RecordingSignal()
-    txn = StoreTxn(store)
+    txn = StoreTxn(store, clock=clock)
     return Services(
         store=store,
         txn=txn,
@@ -510,7 +516,7 @@ def build_services(
         policy=policy,
         subscriptions=SubscriptionsInternal(txn, clock, dict),  # no tracing: an empty carrier
         subscriptions_external=SubscriptionsExternal(txn, clock),
-        inbound=InboundExternal(txn, clock, signal),
+        inbound=InboundExternal(txn, clock, signal, personal_data=PERSONAL_DATA),
         inbound_internal=InboundInternal(txn, clock),
         merchants=MerchantsExternal(txn, clock),
         merchants_internal=MerchantsInternal(txn, clock),

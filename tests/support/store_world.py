@@ -26,14 +26,11 @@ from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
 from integrations.delivery.email.mailers import KeepingMailer
 from integrations.delivery.email.render import EmailRenderer
-from integrations.providers.personal import ProviderPayloads
-from integrations.providers.polar.personal import POLAR_PERSONAL
-from integrations.providers.stripe.personal import STRIPE_PERSONAL
 from integrations.stores.documents import DocumentStore
 from integrations.stores.retention.purge import Purger, PurgeTiming
 from integrations.stores.txn import StoreTxn
 from tests.contracts.steps import apply_claimed
-from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
+from tests.support.fakes import PERSONAL_DATA, FakeClock, RecordingSender, RecordingSignal
 from tests.support.stripe_events import T0, subscription_event, verified_stripe_event
 
 OWNER = "wrk_world"
@@ -143,7 +140,6 @@ async def store_world(
     endpoint = await notifications_external.create_endpoint(
         merchant.id, NewEndpoint(url="https://hooks.example.com/world")
     )
-    personal = ProviderPayloads({"stripe": STRIPE_PERSONAL, "polar": POLAR_PERSONAL})
     return StoreWorld(
         store=store,
         clock=clock,
@@ -153,7 +149,7 @@ async def store_world(
         merchant_id=merchant.id,
         connection_id=connection.id,
         endpoint_id=endpoint.id,
-        inbound=InboundExternal(txn, clock, signal, personal_data=personal),
+        inbound=InboundExternal(txn, clock, signal, personal_data=PERSONAL_DATA),
         inbound_internal=InboundInternal(txn, clock),
         subscriptions=SubscriptionsInternal(txn, clock, dict),
         subscriptions_external=SubscriptionsExternal(txn, clock),

@@ -32,7 +32,7 @@ from integrations.stores.idempotency import StoredIdempotencyKeys
 from integrations.stores.repositories import StoreUnit
 from integrations.stores.txn import StoreTxn
 from integrations.telemetry.tracing import Telemetry
-from tests.support.fakes import FakeClock, InMemoryStore, RecordingSignal
+from tests.support.fakes import PERSONAL_DATA, FakeClock, InMemoryStore, RecordingSignal
 
 T = TypeVar("T")
 
@@ -83,7 +83,7 @@ def make_gateway(
     signal = RecordingSignal()
     spans = InMemorySpanExporter()
     telemetry = Telemetry("subgate-test", extra_processors=(SimpleSpanProcessor(spans),))
-    txn = StoreTxn(store)
+    txn = StoreTxn(store, clock=clock)
     readiness = {"store": True, "redis": True}
 
     async def check_readiness() -> Mapping[str, bool]:
@@ -96,7 +96,7 @@ def make_gateway(
         providers={"stripe": StripeAdapter()} if providers is None else providers,
         merchants=MerchantsExternal(txn, clock),
         subscriptions=SubscriptionsExternal(txn, clock),
-        inbound=InboundExternal(txn, clock, signal),
+        inbound=InboundExternal(txn, clock, signal, personal_data=PERSONAL_DATA),
         notifications=NotificationsExternal(txn, clock),
         readiness=check_readiness,
         idempotency=StoredIdempotencyKeys(store, clock),
