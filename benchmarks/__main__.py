@@ -22,6 +22,7 @@ from pathlib import Path
 
 from benchmarks.delivery import run_delivery
 from benchmarks.dev import run_dev
+from benchmarks.during_purge import DEFAULT_PURGE_HISTORY, run_during_purge
 from benchmarks.end_to_end import run_end_to_end
 from benchmarks.ingest import run_ingest
 from benchmarks.processes import ROOT, BenchmarkError
@@ -38,9 +39,9 @@ from benchmarks.results import (
 from benchmarks.with_history import DEFAULT_HISTORY, HistoryStore, run_history
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
-BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "history")
-# Runs only when asked for (`--history`, or `--only history`): it writes gigabytes first.
-ON_REQUEST = ("history",)
+BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "history", "purge")
+# Run only when asked for (`--history`, or `--only history`; `--only purge`): they write history first.
+ON_REQUEST = ("history", "purge")
 
 
 def _positive(raw: str) -> int:
@@ -86,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
         f"(N = {DEFAULT_HISTORY:,} if omitted; off by default)",
     )
     add(
+        "--purge-history",
+        type=_positive,
+        default=DEFAULT_PURGE_HISTORY,
+        metavar="N",
+        help=f"purge: events and deliveries stored before the run ({DEFAULT_PURGE_HISTORY:,})",
+    )
+    add(
         "--json", type=Path, default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON})"
     )
     add(
@@ -121,6 +129,7 @@ def _runners(
         "history": lambda run: run_history(
             history, args.events, args.concurrency, args.deliveries, run, _progress
         ),
+        "purge": lambda run: run_during_purge(args.purge_history, args.rate, args.seconds, run),
     }
 
 
@@ -131,6 +140,7 @@ def _sizes(args: argparse.Namespace, chosen: Sequence[str]) -> str:
         "e2e": f"end to end {args.rate:g} events/s for {args.seconds:g} s",
         "dev": f"dev {args.dev_events:,} events x {args.concurrency} connections",
         "history": f"history {_history_size(args):,} events and deliveries stored",
+        "purge": f"end to end during a purge of {args.purge_history:,} events and deliveries stored",
     }
     return ", ".join(sizes[name] for name in chosen)
 

@@ -44,13 +44,12 @@ from integrations.stores.documents import DocumentStore
 from integrations.stores.idempotency import StoredIdempotencyKeys
 from integrations.stores.leases import DEAD_AFTER_SECONDS, WorkerCensus, WorkerRegistry
 from integrations.stores.probe import WriteProbe
-from integrations.stores.retention.purge import Purger
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sealing.resealing import Resealer
 from integrations.stores.txn import StoreTxn
 from integrations.telemetry.metrics import MeteredJournal, MeteredUnreadable
 from integrations.telemetry.tracing import Telemetry, TracedMailer, TracedTxn
-from subgate.commands.store import open_store
+from subgate.commands.store import open_store, retention
 from subgate.settings import Settings
 from workers.deps import WorkerConfig, WorkerDeps
 
@@ -69,16 +68,6 @@ def providers(
 def personal_fields() -> Mapping[str, PersonalFields]:
     """Where each implemented provider's payloads carry a customer's personal data (erasure)."""
     return {"stripe": STRIPE_PERSONAL, "polar": POLAR_PERSONAL}
-
-
-def retention(store: DocumentStore, clock: Clock, settings: Settings) -> Purger:
-    """Removes payloads and settled records older than the retention settings."""
-    return Purger(
-        store,
-        clock,
-        payloads=timedelta(days=settings.payload_retention_days),
-        records=timedelta(days=settings.record_retention_days),
-    )
 
 
 def mailer(settings: Settings) -> Mailer:

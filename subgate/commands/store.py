@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
+from domain.shared.clock import Clock
 from integrations.stores.documents import DocumentStore
+from integrations.stores.retention.purge import Purger
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sealing.keyring import Keyring
 from integrations.stores.sealing.sealed import SealedStore
@@ -31,6 +34,17 @@ def _backend(database_url: str) -> DocumentStore:
     from integrations.stores.mongo.store import MongoStore  # noqa: PLC0415 - pymongo only for mongodb:// URLs
 
     return MongoStore(database_url)
+
+
+def retention(store: DocumentStore, clock: Clock, settings: Settings) -> Purger:
+    """What removes payloads and settled records older than the retention settings (the worker's
+    steps and `subgate purge` alike)."""
+    return Purger(
+        store,
+        clock,
+        payloads=timedelta(days=settings.payload_retention_days),
+        records=timedelta(days=settings.record_retention_days),
+    )
 
 
 def open_store(settings: Settings) -> SealedStore:

@@ -143,3 +143,22 @@ def test_profile_summary_ranks_the_event_loop_threads_functions(tmp_path: Path) 
     ]
     assert summary.main_total[0].function == "handle (gateway/inbound.py)"
     assert summary.main_total[0].share == 0.8
+
+
+def test_the_end_to_end_during_a_purge_reports_its_figures(tmp_path: Path) -> None:
+    results_file = tmp_path / "results.json"
+    tiny = ["--repeat", "1", "--rate", "50", "--seconds", "0.4", "--purge-history", "300"]
+
+    assert main([*tiny, "--only", "purge", "--json", str(results_file)]) == 0
+
+    figures = {f["key"]: f for f in json.loads(results_file.read_text())["figures"]}
+    assert set(figures) == {
+        "purge.e2e.p99.steady",
+        "purge.e2e.p99.purging",
+        "purge.e2e.p99.ratio",
+        "purge.items",
+        "purge.batch.max",
+        "purge.batch.median",
+    }
+    assert figures["purge.items"]["median"] > 0  # the worker purged the history it found
+    assert figures["purge.e2e.p99.ratio"]["target"] is not None

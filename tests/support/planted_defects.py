@@ -403,6 +403,98 @@ DEFECTS = (
         line="self.loop.call_later(self.deadlines.body_seconds, self._body_deadline_passed)",
         planted="None",
     ),
+    Defect(
+        # An event still waiting to be processed taken for a settled one, and removed.
+        name="purge-removes-waiting-events",
+        path="integrations/stores/retention/batches.py",
+        line='SETTLED_EVENTS: Final = ("applied", "ignored", "failed")',
+        planted='SETTLED_EVENTS: Final = ("applied", "ignored", "failed", "accepted")',
+    ),
+    Defect(
+        # A notification whose delivery waits for a retry loses the body that retry would send.
+        name="purge-empties-a-message-still-sent",
+        path="integrations/stores/retention/batches.py",
+        line="    if not settled(deliveries):\n        return\n",
+        planted="    if False:\n        return\n",
+    ),
+    Defect(
+        name="replay-of-an-expired-payload-goes",
+        path="domain/notifications/replay.py",
+        line="if delivery.payload_expired_at is not None:",
+        planted="if False:",
+    ),
+    Defect(
+        name="reprocess-of-an-expired-payload-runs",
+        path="domain/inbound/external.py",
+        line="if found.payload_expired_at is not None:",
+        planted="if False:",
+    ),
+    Defect(
+        # A batch that held the store too long is not followed by smaller ones.
+        name="purge-batches-never-shrink",
+        path="integrations/stores/retention/purge.py",
+        line="if took > target:",
+        planted="if False:",
+    ),
+    Defect(
+        # An idempotency record still replayed removed, when an operator's cutoff is in the future.
+        name="purge-removes-live-idempotency-records",
+        path="integrations/stores/retention/batches.py",
+        line="upto = min(cutoffs.now, max(cutoffs.payloads, cutoffs.records))",
+        planted="upto = max(cutoffs.payloads, cutoffs.records)",
+    ),
+    Defect(
+        # Without their time, processed inputs' keys are never removed: the store keeps growing.
+        name="processed-input-keys-undated",
+        path="integrations/stores/repositories.py",
+        line='doc = {"id": key, "version": 0, "created_at": codecs.iso(self._clock())}',
+        planted='doc = {"id": key, "version": 0}',
+    ),
+    Defect(
+        name="payload-retention-setting-ignored",
+        path="subgate/commands/store.py",
+        line="payloads=timedelta(days=settings.payload_retention_days),",
+        planted="payloads=timedelta(days=90),",
+    ),
+    Defect(
+        # A new SQLite file without a page map: the pages a purge frees can never be given back.
+        name="sqlite-file-without-page-map",
+        path="integrations/stores/sqlite/store.py",
+        line='conn.execute("PRAGMA auto_vacuum = INCREMENTAL")',
+        planted='conn.execute("PRAGMA auto_vacuum = NONE")',
+    ),
+    Defect(
+        name="erasure-leaves-provider-payloads",
+        path="domain/inbound/external.py",
+        line="if redacted is not None and redacted != event.body:",
+        planted="if False:",
+    ),
+    Defect(
+        name="erasure-keeps-email-recipients",
+        path="domain/notifications/erasure.py",
+        line="        recipient=None,\n        lane=None,\n",
+        planted="        lane=None,\n",
+    ),
+    Defect(
+        # An erased customer written to again, at an address a later payload carries.
+        name="erased-customer-emailed-again",
+        path="integrations/stores/recipients.py",
+        line='if customer is not None and customer.get("erased_at") is not None:',
+        planted="if False:",
+    ),
+    Defect(
+        name="erased-customer-given-an-address-again",
+        path="domain/subscriptions/external/catalog.py",
+        line="if customer.erased_at is not None and (change.email is not None or change.name_changed):",
+        planted="if False:",
+    ),
+    Defect(
+        # The name Stripe copies onto an invoice is left behind by an erasure.
+        name="stripe-invoice-name-not-erased",
+        path="integrations/providers/stripe/personal.py",
+        line='            "customer_name",\n',
+        planted="",
+    ),
 )
 
 

@@ -108,6 +108,29 @@ class StoreWorld:
                 )
             )
 
+    async def renew(self, name: str, period: int) -> None:
+        """A later event of the subscription `receive(name)` made: its `period`-th hour-long period
+        (from 1): a `subscription.renewed` webhook and a renewal email."""
+        customer = {"id": f"cus_{name}", "object": "customer", "email": f"{name}@example.com"}
+        event_id = f"evt_{name}_{period}"
+        body = subscription_event(
+            "customer.subscription.updated",
+            event_id=event_id,
+            created=T0 + 1 + period,
+            sub_id=f"sub_{name}",
+            customer=customer,
+            period_start=T0 + period * 3600,
+            period_end=T0 + (period + 1) * 3600,
+        )
+        verified = verified_stripe_event(
+            merchant_id=self.merchant_id,
+            connection_id=self.connection_id,
+            event_id=event_id,
+            event_type="customer.subscription.updated",
+            body=body,
+        )
+        await self.inbound.receive(verified)
+
     async def process(self) -> None:
         """Apply the waiting events, fan out their messages, attempt every delivery due now."""
         await apply_claimed(self.inbound_internal, self.subscriptions, self.clock, OWNER, 100)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from integrations.stores.retention.purge import PurgeTiming, Purger
+from integrations.stores.retention.purge import MIN_BATCH, PurgeTiming, Purger
 from tests.support.fakes import FakeClock, InMemoryStore
 from tests.support.store_world import PAYLOADS, StoreWorld, store_world
 
@@ -87,4 +87,7 @@ async def test_a_slow_batch_makes_the_next_ones_smaller_and_a_quick_one_larger()
     assert slowly.tally.counts == quickly.tally.counts
     assert slowly.batches > quickly.batches
     assert slowly.slowest_batch_seconds >= 1.0
+    assert max(slowly.limits) == 8
+    assert MIN_BATCH in slowly.limits  # halved down to the smallest batch
+    assert max(quickly.limits) > 8  # doubled
     assert slowly.tally.counts["inbound_payloads"] == 24

@@ -52,11 +52,13 @@ class StepReport:
     tally: Tally = field(default_factory=Tally)
     batches: int = 0
     slowest_batch_seconds: float = 0.0
+    limits: list[int] = field(default_factory=list)  # how many documents each batch could take
 
-    def add(self, batch: Batch, seconds: float) -> None:
+    def add(self, batch: Batch, seconds: float, limit: int) -> None:
         self.tally.merge(batch.tally)
         self.batches += 1
         self.slowest_batch_seconds = max(self.slowest_batch_seconds, seconds)
+        self.limits.append(limit)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,7 +157,7 @@ class Purger:
         async with self._store.session() as session:
             batch = await step(session, cutoffs, size)
         took = self._monotonic() - started
-        report.add(batch, took)
+        report.add(batch, took, size)
         target = self._timing.batch_seconds
         if took > target:
             self._sizes[step] = max(MIN_BATCH, size // 2)

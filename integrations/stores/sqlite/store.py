@@ -238,6 +238,10 @@ _BRIEF_WAIT_S: Final = 0.25
 # Then the pauses between attempts to take that lock (SQLite's own busy handler waits about
 # as long), and every 50 ms while sessions wait for it.
 _LOCK_POLL_DELAYS_S: Final = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+_WAL_SIZE_LIMIT: Final = 32 * 1024 * 1024
+_INCREMENTAL_VACUUM: Final = 2  # `PRAGMA auto_vacuum` of a file made with incremental auto_vacuum
+# Free pages one `reclaim` gives back, in one write transaction (about 8 MB of pages).
+_RECLAIM_PAGES: Final = 2000
 
 
 def _require_wal(row: object) -> None:
@@ -451,6 +455,10 @@ class SqliteStore:
         )
         conn.set_trace_callback(self._trace)
         try:
+            # A new file keeps a map of its pages, so that the pages retention frees can be given
+            # back to the file system (`reclaim`); an existing file keeps the mode it was made
+            # with (only a VACUUM changes it). Either way freed pages are reused by later writes.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             # WAL lets readers (here and in other processes) carry on while one writer commits.
             _require_wal(conn.execute("PRAGMA journal_mode = WAL").fetchone())
             # FULL syncs the WAL on every commit: an acknowledged webhook must
@@ -459,6 +467,9 @@ class SqliteStore:
             # Freed content is overwritten, so a secret replaced by its sealed form (or a deleted
             # row) does not linger in the file's free space; some builds default to it, not all.
             conn.execute("PRAGMA secure_delete = ON")
+            # The write-ahead log is reused from its start after each checkpoint, but keeps the
+            # size of its largest transaction (a big purge) unless it is cut back to this.
+            conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
         except BaseException:
             conn.close()
             raise
@@ -671,6 +682,37 @@ class SqliteStore:
             for statement in statements:
                 with _translated("migrate"):
                     conn.execute(statement)
+
+    async def reclaim(self, pages: int = _RECLAIM_PAGES) -> int:
+        """Give up to `pages` free pages back to the file system, in one write transaction; how
+        many (0 when none is free, or the file was made without incremental auto_vacuum).
+
+        The file shrinks at the next checkpoint. `subgate purge` calls it after a purge; the
+        service never does: at a steady rate of traffic the pages a purge frees are reused.
+        """
+        async with self._session() as session:
+            conn = await session.writable()
+            with _translated("reclaim"):
+                (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
+                if mode != _INCREMENTAL_VACUUM:
+                    return 0
+                (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+                wanted = min(int(free), pages)
+                # One page per statement: Python's sqlite3 steps a statement without result
+                # columns once, so `incremental_vacuum(N)` would move a single page.
+                for _ in range(wanted):
+                    conn.execute("PRAGMA incremental_vacuum(1)")
+        return wanted
+
+    async def page_counts(self) -> tuple[int, int, int]:
+        """(page size, pages in the file, free pages among them)."""
+        async with self._lock:
+            conn = await self._connection()
+            with _translated("page counts"):
+                (size,) = conn.execute("PRAGMA page_size").fetchone()
+                (pages,) = conn.execute("PRAGMA page_count").fetchone()
+                (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+        return int(size), int(pages), int(free)
 
     async def ping(self) -> None:
         async with self._lock:
