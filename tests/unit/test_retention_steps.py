@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from integrations.stores.retention.purge import MIN_BATCH, PurgeTiming, Purger
+from integrations.stores.retention.purge import MIN_BATCH, Purger, PurgeTiming
 from tests.support.fakes import FakeClock, InMemoryStore
 from tests.support.store_world import PAYLOADS, StoreWorld, store_world
 
