@@ -34,6 +34,7 @@ from integrations.providers.interface import (
     MissingSignature,
     ProviderAdapter,
     SignatureRejected,
+    SignedRequest,
 )
 from integrations.stores.documents import StorageError
 from integrations.telemetry.metrics import UNKNOWN_PROVIDER
@@ -239,11 +240,13 @@ class InboundWebhooks:
         settings = self._deps.config
         try:
             adapter.verify(
-                body,
-                headers,
-                connection.webhook_secrets,
-                self._deps.clock(),
-                settings.webhook_tolerance_seconds,
+                SignedRequest(
+                    body=body,
+                    headers=headers,
+                    secrets=connection.webhook_secrets,
+                    now=self._deps.clock(),
+                    tolerance_seconds=settings.webhook_tolerance_seconds,
+                )
             )
         except MissingSignature as error:
             raise _Refused(400, "invalid_request", str(error), "missing_signature") from None

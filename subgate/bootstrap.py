@@ -21,6 +21,7 @@ from domain.notifications.retry import RetryPolicy
 from domain.shared.clock import Clock, system_clock
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
+from domain.subscriptions.provider import ProviderDirectory
 from domain.subscriptions.timed_moves import Timing
 from gateway.deps import GatewayConfig, GatewayDeps, WorkerCheck
 from integrations.delivery.email.mailers import KeepingMailer, SmtpMailer
@@ -31,7 +32,6 @@ from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient,
 from integrations.providers.interface import ApiKeyLookup, ProviderAdapter
 from integrations.providers.polar.adapter import PolarAdapter
 from integrations.providers.stripe.adapter import StripeAdapter
-from integrations.providers.stripe.management import StripeManagement
 from integrations.redis.client import ping as ping_redis, redis_client
 from integrations.redis.failures import MemoryFailureCounter, RedisFailureCounter
 from integrations.redis.ratelimit import RedisRateLimiter, parse_rate_limit
@@ -59,7 +59,12 @@ def providers(
     `api_keys` gives an adapter the connection's provider API key, to fetch what an event lacks.
     """
     stripe = StripeAdapter(clock=clock) if api_keys is None else StripeAdapter(api_keys=api_keys, clock=clock)
-    return {"stripe": stripe, "polar": PolarAdapter()}
+    return {adapter.name: adapter for adapter in (stripe, PolarAdapter())}
+
+
+def managements(adapters: Mapping[str, ProviderAdapter]) -> ProviderDirectory:
+    """The providers at which merchants' subscription requests are carried out, by name."""
+    return {name: adapter.management for name, adapter in adapters.items() if adapter.management is not None}
 
 
 def mailer(settings: Settings) -> Mailer:
@@ -200,7 +205,7 @@ async def build(
                 trace=telemetry.carrier,
                 timing=timing,
                 accounts=ConnectionKeys(merchants),
-                providers={"stripe": StripeManagement()},
+                providers=managements(adapters),
             ),
             inbound=InboundExternal(txn, clock, signal),
             notifications=NotificationsExternal(txn, clock, signal),

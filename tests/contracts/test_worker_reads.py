@@ -23,7 +23,7 @@ from domain.inbound.model import InboundEvent, InboundStatus
 from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
 from domain.subscriptions.internal import SubscriptionsInternal
-from integrations.providers.interface import Ignored, event_commands
+from integrations.providers.interface import Ignored
 from integrations.providers.stripe.adapter import StripeAdapter
 from integrations.redis.signals import LocalSignal
 from integrations.stores.leases import WorkerRegistry
@@ -66,7 +66,7 @@ class World:
     async def apply(self, events: Sequence[InboundEvent]) -> None:
         adapter = StripeAdapter(clock=self.clock)
         for event in events:
-            commands = await event_commands(adapter, event)
+            commands = await adapter.commands(event)
             assert not isinstance(commands, Ignored)
             for command in commands:
                 assert (await self.subscriptions.apply(command)).applied

@@ -10,17 +10,17 @@ import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from domain.subscriptions.commands import ProviderPrice, RecordPayment, SyncSubscription
+from domain.subscriptions.commands import ProviderCommand, ProviderPrice, RecordPayment, SyncSubscription
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
 from integrations.providers.interface import (
-    Command,
     Envelope,
     Ignored,
     MalformedRequest,
     MissingSignature,
     PayloadError,
     SignatureRejected,
+    SignedRequest,
 )
 from integrations.providers.polar.adapter import PolarAdapter
 from integrations.providers.polar.payloads import STATUS_MAP
@@ -51,14 +51,16 @@ TOLERANCE = 300
 def verify(
     body: bytes, headers: dict[str, str], secrets: Sequence[str] = (SECRET,), now: datetime = NOW
 ) -> None:
-    ADAPTER.verify(body, headers, secrets, now, TOLERANCE)
+    ADAPTER.verify(
+        SignedRequest(body=body, headers=headers, secrets=secrets, now=now, tolerance_seconds=TOLERANCE)
+    )
 
 
-def normalize(body: bytes) -> Sequence[Command] | Ignored:
+def normalize(body: bytes) -> Sequence[ProviderCommand] | Ignored:
     return ADAPTER.normalize(body, MERCHANT, SOURCE)
 
 
-def one(body: bytes) -> Command:
+def one(body: bytes) -> ProviderCommand:
     result = normalize(body)
     assert not isinstance(result, Ignored), result
     [command] = result

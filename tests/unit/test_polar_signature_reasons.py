@@ -7,10 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from integrations.providers.interface import MalformedRequest, MissingSignature, SignatureRejected
 from integrations.providers.polar.signature import (
-    InvalidSignature,
-    MalformedSignature,
-    MissingHeaders,
     parse_signature,
     sign_polar_payload,
     verify_polar_signature,
@@ -33,52 +31,52 @@ def headers(**changes: str) -> dict[str, str]:
     [
         pytest.param(
             {"webhook-id": ""},
-            MissingHeaders,
+            MissingSignature,
             "webhook-id, webhook-timestamp and webhook-signature are required",
             id="no-id",
         ),
         pytest.param(
             {"webhook-id": "m" * 256},
-            MalformedSignature,
+            MalformedRequest,
             "webhook-id is not a printable id of at most 255 characters",
             id="long-id",
         ),
         pytest.param(
             {"webhook-id": "msg\n1"},
-            MalformedSignature,
+            MalformedRequest,
             "webhook-id is not a printable id of at most 255 characters",
             id="unprintable-id",
         ),
         pytest.param(
-            {"webhook-timestamp": "soon"}, MalformedSignature, "webhook-timestamp is not unix seconds", id="t"
+            {"webhook-timestamp": "soon"}, MalformedRequest, "webhook-timestamp is not unix seconds", id="t"
         ),
         pytest.param(
             {"webhook-signature": "v1," + "A" * 4094},
-            MalformedSignature,
+            MalformedRequest,
             "webhook-signature is longer than 4096 characters",
             id="long-signature",
         ),
         pytest.param(
             {"webhook-signature": f"v1a,{DIGEST}"},
-            MalformedSignature,
+            MalformedRequest,
             "webhook-signature has no v1 signature",
             id="no-v1",
         ),
         pytest.param(
             {"webhook-signature": f"v1,{DIGEST[:10]}$${DIGEST[10:]}"},
-            MalformedSignature,
+            MalformedRequest,
             "a v1 signature is not base64",
             id="stray-characters",
         ),
         pytest.param(
             {"webhook-signature": f"v1,{DIGEST},x"},
-            MalformedSignature,
+            MalformedRequest,
             "a v1 signature is not base64",
             id="a-second-comma",
         ),
         pytest.param(
             {"webhook-signature": "v1," + base64.b64encode(b"\x01" * 31).decode()},
-            MalformedSignature,
+            MalformedRequest,
             "a v1 signature is not 32 bytes",
             id="short-digest",
         ),
@@ -115,9 +113,9 @@ def test_bad_secrets_are_a_caller_bug_said_as_such(secrets: tuple[str, ...]) -> 
 
 
 def test_a_stale_or_unmatched_signature_says_which() -> None:
-    with pytest.raises(InvalidSignature, match=r"^signature timestamp is more than 300s away from now$"):
+    with pytest.raises(SignatureRejected, match=r"^signature timestamp is more than 300s away from now$"):
         verify_polar_signature(BODY, headers(), (SECRET,), NOW + timedelta(seconds=301), 300)
-    with pytest.raises(InvalidSignature, match=r"^no v1 signature matches a configured secret$"):
+    with pytest.raises(SignatureRejected, match=r"^no v1 signature matches a configured secret$"):
         verify_polar_signature(BODY, headers(), ("polar_whs_another",), NOW, 300)
 
     assert (

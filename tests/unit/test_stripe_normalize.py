@@ -14,6 +14,7 @@ from domain.subscriptions.commands import (
     AnnounceTrialEnd,
     FailureKind,
     LinkSubscription,
+    ProviderCommand,
     ProviderPrice,
     RecordPayment,
     RecordPaymentFailure,
@@ -21,7 +22,7 @@ from domain.subscriptions.commands import (
 )
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.providers.interface import Command, Envelope, Ignored, MalformedRequest
+from integrations.providers.interface import Envelope, Ignored, MalformedRequest, SignedRequest
 from integrations.providers.stripe.adapter import StripeAdapter
 from integrations.providers.stripe.payloads import STATUS_MAP, PayloadError
 from integrations.providers.stripe.table import TABLE
@@ -58,7 +59,7 @@ def ts(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def normalize(body: bytes) -> Sequence[Command] | Ignored:
+def normalize(body: bytes) -> Sequence[ProviderCommand] | Ignored:
     return ADAPTER.normalize(body, MERCHANT, SOURCE)
 
 
@@ -461,7 +462,15 @@ def test_envelope_rejects_what_is_not_an_event(body: bytes) -> None:
 def test_signed_headers_verify_with_the_adapter() -> None:
     body = invoice_paid_event()
     headers = signed_headers(body, "whsec_test_secret", T0)
-    ADAPTER.verify(body, headers, ["whsec_other", "whsec_test_secret"], ts(T0 + 10), 300)
+    ADAPTER.verify(
+        SignedRequest(
+            body=body,
+            headers=headers,
+            secrets=["whsec_other", "whsec_test_secret"],
+            now=ts(T0 + 10),
+            tolerance_seconds=300,
+        )
+    )
 
 
 # --------------------------------------------------------------------------- properties
@@ -480,7 +489,7 @@ json_values = st.recursive(
 )
 
 
-def _check_result(result: Sequence[Command] | Ignored) -> None:
+def _check_result(result: Sequence[ProviderCommand] | Ignored) -> None:
     """Whatever comes back is well typed: Ignored, or commands with the declared field types."""
     if isinstance(result, Ignored):
         assert isinstance(result.reason, str)
@@ -596,7 +605,7 @@ def test_valid_events_with_one_bad_field_fail_only_as_payload_errors(body: bytes
 SHAPES = pytest.mark.parametrize("legacy", [False, True], ids=["current", "legacy"])
 
 
-def commands_of(body: bytes) -> Sequence[Command]:
+def commands_of(body: bytes) -> Sequence[ProviderCommand]:
     result = normalize(body)
     assert not isinstance(result, Ignored), result
     return result

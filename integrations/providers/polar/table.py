@@ -20,31 +20,20 @@ object and so the same position and content.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from domain.subscriptions.commands import RecordPayment, SyncSubscription
+from domain.subscriptions.commands import ProviderCommand, RecordPayment, SyncSubscription
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.providers.interface import Command, Ignored, PayloadError
+from integrations.providers.interface import Context, Handler, Ignored, Normalized, PayloadError
 from integrations.providers.polar import payloads as p
 
 PROVIDER = "polar"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
-    merchant_id: str
-    source_key: str
-    timestamp: datetime | None  # the envelope's `timestamp`, when Polar sent one
-
-
-Handler = Callable[[dict[str, Any], Context], Sequence[Command] | Ignored]
-
-
 def _observed(document: dict[str, Any], what: str, ctx: Context) -> datetime:
-    observed = p.modified_at(document, what) or ctx.timestamp
+    observed = p.modified_at(document, what) or ctx.created
     if observed is None:
         raise PayloadError(f"{what} has neither modified_at nor created_at, and the event no timestamp")
     return observed
@@ -71,16 +60,16 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
     )
 
 
-def _sync(sub: dict[str, Any], ctx: Context) -> Sequence[Command]:
+def _sync(sub: dict[str, Any], ctx: Context) -> Sequence[ProviderCommand]:
     return [snapshot(sub, ctx)]
 
 
-def _revoked(sub: dict[str, Any], ctx: Context) -> Sequence[Command]:
+def _revoked(sub: dict[str, Any], ctx: Context) -> Sequence[ProviderCommand]:
     # Revoked means ended now, whatever the object still shows.
     return [snapshot(sub, ctx, SubscriptionStatus.CANCELED)]
 
 
-def _order_paid(order: dict[str, Any], ctx: Context) -> Sequence[Command] | Ignored:
+def _order_paid(order: dict[str, Any], ctx: Context) -> Normalized:
     subscription_id = order.get("subscription_id")
     subscription = order.get("subscription")
     if subscription_id is None and isinstance(subscription, dict):

@@ -12,10 +12,18 @@ from datetime import datetime
 from typing import Any
 
 from domain.subscriptions.commands import ProviderPrice
-from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
 from integrations.providers.interface import PayloadError
-from integrations.providers.readers import provider_time
+from integrations.providers.readers import (
+    STATUS_WORDS,
+    count as amount,
+    interval,
+    metadata_link,
+    obj,
+    provider_time,
+    status,
+    text,
+)
 
 __all__ = [
     "STATUS_MAP",
@@ -37,30 +45,7 @@ __all__ = [
     "when",
 ]
 
-S = SubscriptionStatus
-
-STATUS_MAP = {
-    "incomplete": S.PENDING,
-    "incomplete_expired": S.EXPIRED,
-    "trialing": S.TRIALING,
-    "active": S.ACTIVE,
-    "past_due": S.PAST_DUE,
-    "unpaid": S.UNPAID,
-    "canceled": S.CANCELED,
-    "paused": S.PAUSED,
-}
-
-
-def obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise PayloadError(f"{what} is not an object")
-    return value
-
-
-def text(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise PayloadError(f"{what} is missing or not a string")
-    return value
+STATUS_MAP = STATUS_WORDS
 
 
 def ref_id(value: Any, what: str) -> str:
@@ -78,13 +63,6 @@ def when(value: Any, what: str) -> datetime | None:
 def event_time(value: Any, what: str) -> datetime | None:
     """An event's `created`: unix seconds (snapshot events) or ISO 8601 text (thin events)."""
     return provider_time(value, what)
-
-
-def amount(value: Any, what: str) -> int:
-    """A non-negative amount in minor units."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise PayloadError(f"{what} is not a non-negative integer")
-    return value
 
 
 def first_item(subscription: dict[str, Any]) -> dict[str, Any]:
@@ -107,19 +85,15 @@ def price_of(item: dict[str, Any]) -> ProviderPrice:
     price = item.get("price") or item.get("plan")
     price = obj(price, "subscription item price")
     recurring = price.get("recurring")
-    interval = recurring.get("interval") if isinstance(recurring, dict) else price.get("interval")
+    period = recurring.get("interval") if isinstance(recurring, dict) else price.get("interval")
     count = recurring.get("interval_count") if isinstance(recurring, dict) else price.get("interval_count")
-    amount = price.get("unit_amount", price.get("amount"))
-    try:
-        parsed_interval = Interval(str(interval))
-    except ValueError:
-        raise PayloadError(f"price interval {interval!r} is not day, week, month or year") from None
+    unit_amount = price.get("unit_amount", price.get("amount"))
     nickname = price.get("nickname")
     return ProviderPrice(
         price_id=text(price.get("id"), "price.id"),
-        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else 0,
+        amount=unit_amount if isinstance(unit_amount, int) and not isinstance(unit_amount, bool) else 0,
         currency=text(price.get("currency"), "price.currency"),
-        interval=parsed_interval,
+        interval=interval(period, "price interval"),
         interval_count=count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1,
         name=nickname if isinstance(nickname, str) else None,
     )
@@ -141,21 +115,13 @@ def collection_paused(subscription: dict[str, Any]) -> bool:
 
 def status_of(subscription: dict[str, Any]) -> SubscriptionStatus:
     """Stripe's status in ours; a subscription whose payment collection is paused is `paused`."""
-    raw = subscription.get("status")
-    if not isinstance(raw, str) or raw not in STATUS_MAP:
-        raise PayloadError(f"unknown subscription status {raw!r}")
-    return S.PAUSED if collection_paused(subscription) else STATUS_MAP[raw]
+    stated = status(subscription.get("status"), STATUS_MAP)
+    return SubscriptionStatus.PAUSED if collection_paused(subscription) else stated
 
 
 def ordering_status(subscription: dict[str, Any]) -> str:
     """The status to order same-second snapshots by (see `ordering`): `paused` while collection is."""
     return "paused" if collection_paused(subscription) else str(subscription.get("status"))
-
-
-def metadata_link(container: Any) -> str | None:
-    metadata = container.get("metadata") if isinstance(container, dict) else None
-    link = metadata.get("subgate_subscription_id") if isinstance(metadata, dict) else None
-    return link if isinstance(link, str) and link else None
 
 
 def invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -26,6 +26,7 @@ from domain.notifications.model import Endpoint, SigningSecret
 from domain.notifications.ports import EndpointRepository, NotificationsUnit
 from domain.shared.events import EventType
 from domain.shared.outbox import OutboxMessage
+from domain.subscriptions.commands import ProviderCommand
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.model import Subscription
 from domain.subscriptions.outcome import CommandOutcome
@@ -34,7 +35,7 @@ from domain.subscriptions.recording import ChangeRecorder
 from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
 from domain.subscriptions.timed_moves import StampingTxn, Timing
-from integrations.providers.interface import Command, Ignored
+from integrations.providers.interface import Ignored, ProviderAdapter
 from integrations.redis.signals import LocalSignal
 from integrations.stores import codecs
 from integrations.stores.documents import StorageError
@@ -56,7 +57,7 @@ DEADLINE = 5.0
 T = TypeVar("T")
 
 
-class FailingAdapter:
+class FailingAdapter(ProviderAdapter):
     """A provider adapter whose normalization raises what it is given (a defect, an outage)."""
 
     name = "stripe"
@@ -70,7 +71,7 @@ class FailingAdapter:
     def envelope(self, *_: Any) -> Any:
         raise NotImplementedError
 
-    def normalize(self, *_: Any) -> Sequence[Command] | Ignored:
+    def normalize(self, *_: Any) -> Sequence[ProviderCommand] | Ignored:
         raise self.error
 
 
