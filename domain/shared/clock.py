@@ -18,10 +18,3 @@ def public_time(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def require_utc(value: datetime) -> datetime:
-    """Reject naive datetimes: a naive value silently shifts by the host's offset."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value!r}: an aware UTC datetime is required")
-    return value.astimezone(UTC)

@@ -74,10 +74,6 @@ def padded_year(value: Any) -> Any:
     return value
 
 
-def iso_or_none(value: datetime | None) -> str | None:
-    return None if value is None else iso(value)
-
-
 def parse_time(value: str) -> datetime:
     # fromisoformat reads our fixed format (with its `Z`) at a fraction of strptime's cost.
     try:
@@ -87,10 +83,6 @@ def parse_time(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"stored time without a zone: {value!r}")
     return parsed
-
-
-def time_or_none(value: Any) -> datetime | None:
-    return None if value is None else parse_time(value)
 
 
 @dataclass(frozen=True, slots=True)

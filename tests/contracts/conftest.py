@@ -41,6 +41,8 @@ BACKENDS = [
     pytest.param("memory", id="memory"),
 ]
 _ADMIN_TIMEOUT_MS = 5_000
+# The MongoDB database a test's stores open, for tests that read it beside the store.
+MONGO_DATABASE = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +91,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
     admin: MongoClient[dict[str, Any]] = request.getfixturevalue("mongo_admin")
     database = f"subgate_t_{uuid.uuid4().hex[:16]}"
     url = database_url(target.url, database)
+    request.node.stash[MONGO_DATABASE] = database
     try:
         yield lambda: MongoStore(url)
     finally:

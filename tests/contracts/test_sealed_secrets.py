@@ -43,6 +43,7 @@ from integrations.stores.sealing.resealing import Resealer
 from integrations.stores.sealing.sealed import SEALED_COLLECTIONS, SEALED_WITH, SealedStore
 from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
+from tests.contracts.conftest import MONGO_DATABASE
 from tests.support.fakes import FakeClock, InMemoryStore
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
@@ -132,7 +133,7 @@ async def raw_documents(backend: DocumentStore, request: pytest.FixtureRequest) 
         return [doc for name in SEALED_COLLECTIONS for doc in backend.documents(name)]
     if isinstance(backend, MongoStore):
         admin: MongoClient[dict[str, Any]] = request.getfixturevalue("mongo_admin")
-        database = admin[backend.database_name]
+        database = admin[request.node.stash[MONGO_DATABASE]]
         return [dict(doc) for name in SEALED_COLLECTIONS for doc in database[name].find({})]
     found: list[Document] = []
     async with backend.session() as session:

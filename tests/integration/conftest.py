@@ -19,6 +19,7 @@ from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import load_settings
 from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server
 from tests.support.redis import redis_server
+from tests.support.work import run_until_idle
 from workers.pipeline import Pipeline
 
 
@@ -53,7 +54,7 @@ class Service:
 
     async def run_worker(self, owner: str = "test-worker") -> int:
         """Run the worker's loops until nothing is due (burst mode); returns the items handled."""
-        return await Pipeline(self.deps.worker, owner).run_until_idle()
+        return await run_until_idle(Pipeline(self.deps.worker, owner))
 
 
 @pytest.fixture(scope="session")

@@ -17,12 +17,12 @@ import httpx
 from aiohttp import web
 
 from gateway.app import create_app
+from integrations.providers.stripe.samples import event_body, invoice_paid_event, subscription_event
 from tests.integration.conftest import Service
 from tests.integration.test_pipeline import connect, post_event, subscription_created
 from tests.support.metrics import Scrape
 from tests.support.receiver import running_receiver
 from tests.support.service_processes import eventually
-from tests.support.stripe_events import event_body, invoice_paid_event, subscription_event
 
 EVENTS = "subgate_inbound_events_total"
 PROCESSED = "subgate_inbound_processed_total"

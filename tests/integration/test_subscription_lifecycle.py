@@ -26,13 +26,14 @@ import uvicorn
 from svix.webhooks import Webhook
 
 from gateway.app import create_app
+from integrations.providers.stripe.samples import invoice_paid_event, signed_headers, unix
 from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import load_settings
 from tests.support.fakes import FakeClock
 from tests.support.mongo import collect_abandoned_sockets
 from tests.support.receiver import Receiver, running_receiver
-from tests.support.stripe_events import invoice_paid_event, signed_headers, unix
+from tests.support.work import run_until_idle
 from workers.pipeline import Pipeline
 from workers.runner import build_worker, run_scheduler
 
@@ -51,7 +52,7 @@ class Service:
         self.clock.set(until)
         ctx = dict(build_worker(self.deps.worker, handle_signals=False).ctx)
         await run_scheduler(ctx)
-        await Pipeline(self.deps.worker, "lifecycle-worker").run_until_idle()
+        await run_until_idle(Pipeline(self.deps.worker, "lifecycle-worker"))
 
     async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         answer = await self.http.post(path, json=body)

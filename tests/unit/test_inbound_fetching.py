@@ -24,18 +24,18 @@ from domain.shared.errors import ConcurrencyConflict
 from domain.subscriptions.commands import ProviderCommand
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.outcome import CommandOutcome
+from integrations.providers.stripe.samples import (
+    invoice_paid_event,
+    subscription_event,
+    subscription_object,
+    thin_event_body,
+)
 from integrations.redis.signals import LocalSignal
 from integrations.stores.leases import WorkerRegistry
 from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import providers
 from tests.support.fakes import Services, build_services
-from tests.support.stripe_events import (
-    invoice_paid_event,
-    subscription_event,
-    subscription_object,
-    thin_event_body,
-    verified_stripe_event,
-)
+from tests.support.work import stored_event, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.tasks import apply_inbound
 
@@ -65,7 +65,7 @@ class World:
     async def process(self, event: InboundEvent) -> tuple[ProcessingOutcome, InboundEvent]:
         outcome = await apply_inbound(self.deps, event)
         await self.services.inbound_internal.record([outcome])
-        stored = await self.services.inbound_internal.load(event.id)
+        stored = await stored_event(self.services.txn, event.id)
         assert stored is not None
         return outcome, stored
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from domain.notifications.model import new_signing_secret
 from domain.notifications.ports import OutboundWebhook, SendResult
 from integrations.delivery.http.resolver import GuardedResolver, Lookup, system_lookup
-from integrations.delivery.http.sender import EXCERPT_BYTES, HttpWebhookSender, build_client
+from integrations.delivery.http.sender import EXCERPT_BYTES, HttpWebhookSender, OutboundClient
 from integrations.delivery.http.targets import ForbiddenTarget, UnresolvableTarget
 from integrations.telemetry.tracing import Telemetry
 
@@ -26,14 +26,13 @@ ATTEMPT_TIMEOUT = 2.0
 
 async def send(url: str, *, lookup: Lookup = system_lookup, allow_private: bool = True) -> SendResult:
     telemetry = Telemetry("subgate-test")
-    client = build_client(allow_private_targets=allow_private, lookup=lookup)
+    client = OutboundClient(allow_private_targets=allow_private, lookup=lookup)
     webhook = OutboundWebhook(
         url=url,
         message_id="msg_edges",
         timestamp=datetime.now(UTC),
         body=b'{"id":"msg_edges"}',
         secrets=(new_signing_secret(),),
-        trace_carrier={},
     )
     try:
         sender = HttpWebhookSender(client, telemetry, ATTEMPT_TIMEOUT)
@@ -132,8 +131,8 @@ async def test_the_answer_is_read_up_to_exactly_the_excerpt_size_and_no_further(
 
 
 async def test_the_connection_pool_is_as_large_as_configured() -> None:
-    default = build_client(allow_private_targets=True)
-    small = build_client(allow_private_targets=True, max_connections=7)
+    default = OutboundClient(allow_private_targets=True)
+    small = OutboundClient(allow_private_targets=True, max_connections=7)
     try:
         pools = [default.session().connector, small.session().connector]
         assert [pool.limit if pool is not None else None for pool in pools] == [500, 7]

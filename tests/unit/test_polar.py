@@ -24,11 +24,9 @@ from integrations.providers.interface import (
 )
 from integrations.providers.polar.adapter import PolarAdapter
 from integrations.providers.polar.payloads import STATUS_MAP
-from integrations.providers.polar.table import TABLE
-from tests.support.polar_events import (
+from integrations.providers.polar.samples import (
     PERIOD_END,
     PERIOD_START,
-    SECRET,
     T0,
     order_event,
     order_object,
@@ -36,8 +34,9 @@ from tests.support.polar_events import (
     polar_headers,
     subscription_event,
     subscription_object,
-    svix_style_headers,
 )
+from integrations.providers.polar.table import TABLE
+from tests.support.signatures import POLAR_SECRET as SECRET, svix_style_headers
 
 S = SubscriptionStatus
 ADAPTER = PolarAdapter()

@@ -23,15 +23,14 @@ from domain.subscriptions.commands import (
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
 from integrations.providers.interface import Envelope, Ignored, MalformedRequest, SignedRequest
+from integrations.providers.samples import encode
 from integrations.providers.stripe.adapter import StripeAdapter
 from integrations.providers.stripe.payloads import STATUS_MAP, PayloadError
-from integrations.providers.stripe.table import TABLE
-from tests.support.stripe_events import (
+from integrations.providers.stripe.samples import (
     PERIOD_END,
     PERIOD_START,
     T0,
     checkout_session_object,
-    encode,
     event,
     event_body,
     invoice_object,
@@ -41,6 +40,7 @@ from tests.support.stripe_events import (
     subscription_object,
     thin_event_body,
 )
+from integrations.providers.stripe.table import TABLE
 
 S = SubscriptionStatus
 ADAPTER = StripeAdapter()

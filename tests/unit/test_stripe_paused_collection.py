@@ -13,10 +13,11 @@ import pytest
 
 from domain.subscriptions.commands import SyncSubscription
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers.samples import encode
 from integrations.providers.stripe.adapter import StripeAdapter
 from integrations.providers.stripe.management import view_of
 from integrations.providers.stripe.ordering import tie_break
-from tests.support.stripe_events import encode, event, subscription_object
+from integrations.providers.stripe.samples import event, subscription_object
 
 PAUSED = {"behavior": "void", "resumes_at": None}
 

@@ -241,7 +241,8 @@ def test_events_send_to_an_unknown_connection_fails(
     )
 
     assert code == 1
-    assert err == "subgate: connection 'conn_x' does not exist\n"
+    database = database_url.removeprefix("sqlite:///")
+    assert err == f"subgate: connection 'conn_x' does not exist in {database}\n"
 
 
 def test_invoice_paid_needs_the_subscription_it_pays_for(

@@ -11,13 +11,12 @@ import pytest
 from domain.subscriptions.commands import RecordPayment, SyncSubscription
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers.samples import EventSpec, period_end
 from integrations.providers.stripe.adapter import StripeAdapter
-from subgate.commands.stripe_events import (
-    API_VERSION,
+from integrations.providers.stripe.samples import (
+    CURRENT_API_VERSION as API_VERSION,
     EVENT_TYPES,
-    EventSpec,
     build_event,
-    period_end,
     stripe_id,
 )
 

@@ -25,6 +25,7 @@ from domain.shared.outbox import OutboxMessage
 from integrations.stores.repositories import StoreUnit
 from integrations.stores.txn import StoreTxn
 from tests.support.fakes import RecordingSender, Services, build_services
+from tests.support.work import deliver_due
 
 T = TypeVar("T")
 MERCHANT = "mer_1"
@@ -180,12 +181,12 @@ async def test_giving_up_the_order_is_journaled_with_the_delivery_the_blocker_an
     await add_message(services)
     services.sender.then(SendResult(status_code=429, duration_ms=1, retry_after=3600.0))
     await services.notifications.dispatch_pending()
-    [first] = await services.notifications.deliver_due("w1")
+    [first] = await deliver_due(services.notifications, "w1")
     await add_message(services)
     await services.notifications.dispatch_pending()
     services.clock.advance(ORDER_WAIT)
 
-    [sent] = await services.notifications.deliver_due("w1")
+    [sent] = await deliver_due(services.notifications, "w1")
 
     assert sent.order_given_up
     assert journal.fields("delivery_order_given_up") == [
@@ -202,7 +203,7 @@ async def test_a_gone_endpoint_is_journaled_with_its_merchant_url_and_reason(
     services.sender.then(410)
     await services.notifications.dispatch_pending()
 
-    await services.notifications.deliver_due("w1")
+    await deliver_due(services.notifications, "w1")
 
     assert journal.fields("endpoint_disabled") == [
         {

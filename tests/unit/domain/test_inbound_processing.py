@@ -8,6 +8,7 @@ from domain.inbound.external import VerifiedEvent
 from domain.inbound.internal import MAX_POSTPONEMENT, MAX_PROCESSING_ATTEMPTS, ProcessingOutcome
 from domain.inbound.model import InboundStatus
 from tests.support.fakes import Services, build_services
+from tests.support.work import stored_event
 
 
 def verified(provider_event_id: str = "evt_1") -> VerifiedEvent:
@@ -58,7 +59,7 @@ async def test_postponements_back_off_and_an_orphan_gives_up_in_the_end() -> Non
     waits = []
     for attempt in range(1, MAX_PROCESSING_ATTEMPTS):
         await postpone(services, event_id, transient=False)
-        event = await services.inbound_internal.load(event_id)
+        event = await stored_event(services.txn, event_id)
         assert event is not None
         assert event.status == InboundStatus.ACCEPTED
         assert event.attempts == attempt
@@ -70,7 +71,7 @@ async def test_postponements_back_off_and_an_orphan_gives_up_in_the_end() -> Non
     assert waits[:4] == [timedelta(seconds=s) for s in (1, 2, 4, 8)]
     assert max(waits) == MAX_POSTPONEMENT
     await postpone(services, event_id, transient=False)
-    final = await services.inbound_internal.load(event_id)
+    final = await stored_event(services.txn, event_id)
     assert final is not None
     assert final.status == InboundStatus.FAILED
     assert final.reason == "waiting"
@@ -81,12 +82,12 @@ async def test_a_transient_cause_never_fails_the_event() -> None:
     event_id = await stored_event_id(services)
     for _ in range(MAX_PROCESSING_ATTEMPTS + 5):
         await postpone(services, event_id, transient=True)
-        event = await services.inbound_internal.load(event_id)
+        event = await stored_event(services.txn, event_id)
         assert event is not None
         assert event.due_at is not None
         services.clock.set(event.due_at)
 
-    event = await services.inbound_internal.load(event_id)
+    event = await stored_event(services.txn, event_id)
     assert event is not None
     assert event.status == InboundStatus.ACCEPTED
     assert event.attempts == MAX_PROCESSING_ATTEMPTS + 5
@@ -104,7 +105,7 @@ async def test_a_final_outcome_is_never_overwritten_by_a_late_rerun() -> None:
         [ProcessingOutcome(event_id=event_id, status=InboundStatus.IGNORED, reason="late")]
     )
 
-    event = await services.inbound_internal.load(event_id)
+    event = await stored_event(services.txn, event_id)
     assert event is not None
     assert event.status == InboundStatus.APPLIED
     assert event.reason is None

@@ -14,6 +14,7 @@ from domain.shared.errors import NotFound
 from domain.shared.work import WorkKind
 from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import DEFAULT_START, Services, build_services
+from tests.support.work import record_final, stored_event
 
 
 def verified(provider_event_id: str = "evt_provider_1", merchant_id: str = "mer_1") -> VerifiedEvent:
@@ -35,7 +36,7 @@ async def received(services: Services, provider_event_id: str = "evt_provider_1"
     [doc] = [
         d for d in services.store.documents("inbound_events") if d["provider_event_id"] == provider_event_id
     ]
-    stored = await services.inbound_internal.load(str(doc["id"]))
+    stored = await stored_event(services.txn, str(doc["id"]))
     assert stored is not None
     return stored
 
@@ -89,9 +90,9 @@ async def test_a_final_outcome_ends_the_lease_and_dates_the_event() -> None:
     await services.inbound_internal.claim("w1", 10)
     services.clock.advance(timedelta(seconds=2))
 
-    await services.inbound_internal.finish(event.id, InboundStatus.IGNORED, "nothing to do")
+    await record_final(services.inbound_internal, event.id, InboundStatus.IGNORED, "nothing to do")
 
-    stored = await services.inbound_internal.load(event.id)
+    stored = await stored_event(services.txn, event.id)
     assert stored is not None
     assert (stored.status, stored.reason) == (InboundStatus.IGNORED, "nothing to do")
     assert stored.processed_at == services.clock()
@@ -115,7 +116,7 @@ async def test_giving_up_counts_the_last_attempt_and_ends_the_lease() -> None:
         [ProcessingOutcome(event_id=event.id, status=None, reason="no subscription")]
     )
 
-    stored = await services.inbound_internal.load(event.id)
+    stored = await stored_event(services.txn, event.id)
     assert stored is not None
     assert stored.status == InboundStatus.FAILED
     assert stored.attempts == MAX_PROCESSING_ATTEMPTS
@@ -128,7 +129,7 @@ async def test_one_outcome_already_recorded_does_not_stop_the_rest_of_the_batch(
     services = build_services()
     done = await received(services, "evt_done")
     waiting = await received(services, "evt_waiting")
-    await services.inbound_internal.finish(done.id, InboundStatus.APPLIED)
+    await record_final(services.inbound_internal, done.id, InboundStatus.APPLIED)
 
     recorded = await services.inbound_internal.record(
         [
@@ -139,7 +140,7 @@ async def test_one_outcome_already_recorded_does_not_stop_the_rest_of_the_batch(
     )
 
     assert [event.id for event in recorded] == [waiting.id]
-    stored = await services.inbound_internal.load(waiting.id)
+    stored = await stored_event(services.txn, waiting.id)
     assert stored is not None
     assert stored.status == InboundStatus.APPLIED
 
@@ -164,4 +165,4 @@ async def test_reprocessing_a_failed_event_makes_it_due_now_for_any_worker() -> 
     assert (again.reason, again.attempts, again.processed_at) == (None, 0, None)
     assert again.due_at == services.clock()
     assert again.lease_owner is None
-    assert await services.inbound_internal.load(event.id) == again
+    assert await stored_event(services.txn, event.id) == again

@@ -24,6 +24,7 @@ from domain.shared.work import WorkKind
 from integrations.stores.codecs import iso
 from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import RecordingSender, Services, build_services, respond
+from tests.support.work import deliver_due, stored_event
 
 MERCHANT = "mer_1"
 SCHEDULE = (10.0, 20.0, 30.0)
@@ -55,7 +56,7 @@ def services(draw: HighestDraw) -> Services:
 
 async def attempt_due(services: Services) -> Delivery | None:
     """Claim what is due and attempt it: the one delivery as stored afterwards, or None."""
-    stored = await services.notifications.deliver_due("worker-1")
+    stored = await deliver_due(services.notifications, "worker-1")
     assert len(stored) <= 1
     return stored[0] if stored else None
 
@@ -175,7 +176,6 @@ async def test_a_successful_attempt_marks_the_delivery_succeeded(services: Servi
     assert sent.body == message_body(message)
     assert sent.timestamp == services.clock()
     assert sent.secrets == endpoint.signing_secrets(services.clock())
-    assert sent.trace_carrier == {"traceparent": "00-abc-def-01"}
     # Done is done: another run neither sends nor changes anything.
     assert await attempt_due(services) is None
     assert len(services.sender.sent) == 1
@@ -458,7 +458,7 @@ async def test_receive_accepts_once_and_signals_once(services: Services) -> None
     assert stored["trace_carrier"] == {"traceparent": "00-1-2-01"}
     assert stored["due_at"] == iso(services.clock())
     assert stored["lease_owner"] is None
-    event = await services.inbound_internal.load(stored["id"])
+    event = await stored_event(services.txn, stored["id"])
     assert event is not None
     assert event.status == InboundStatus.ACCEPTED
     assert event.body == verified().body

@@ -25,6 +25,7 @@ from domain.shared.work import WorkKind
 from domain.subscriptions.model import Customer
 from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import RecordingSender, Services, build_services, respond
+from tests.support.work import deliver_due
 
 MERCHANT = "mer_1"
 SCHEDULE = (10.0, 20.0)
@@ -120,7 +121,7 @@ async def add_customer(services: Services, email: str | None) -> None:
 
 async def run(services: Services) -> list[Delivery]:
     await services.notifications.dispatch_pending()
-    return await services.notifications.deliver_due("worker-1")
+    return await deliver_due(services.notifications, "worker-1")
 
 
 async def stored(services: Services, delivery_id: str) -> Delivery:
@@ -156,11 +157,11 @@ async def test_a_later_notification_waits_while_an_earlier_one_is_retried_then_f
 
     # The first one's retry succeeds: the second goes at once, in order.
     services.clock.advance(SCHEDULE[0])
-    [retried] = await services.notifications.deliver_due("worker-1")
+    [retried] = await deliver_due(services.notifications, "worker-1")
     assert retried.message_id == first.id
     assert retried.status == DeliveryStatus.SUCCEEDED
     assert services.signal.kinds[-1] == WorkKind.DELIVERIES
-    [followed] = await services.notifications.deliver_due("worker-1")
+    [followed] = await deliver_due(services.notifications, "worker-1")
     assert followed.message_id == second.id
     assert not followed.order_given_up
     assert [w.message_id for w in services.sender.sent] == [first.id, other_subject.id, first.id, second.id]
@@ -177,7 +178,7 @@ async def test_two_notifications_claimed_together_still_go_in_order(services: Se
     assert [c.delivery.message_id for c in claimed] == [first.id]
     recorded = await services.notifications.record([await services.notifications.send(claimed[0])])
     assert recorded[0].status == DeliveryStatus.SUCCEEDED
-    [then] = await services.notifications.deliver_due("worker-1")
+    [then] = await deliver_due(services.notifications, "worker-1")
     assert then.message_id == second.id
 
 
@@ -192,10 +193,10 @@ async def test_after_the_bound_a_held_notification_goes_and_says_order_was_given
     second = await add_message(services)
     assert await run(services) == []
     services.clock.advance(ORDER_WAIT - timedelta(seconds=1))
-    assert await services.notifications.deliver_due("worker-1") == []
+    assert await deliver_due(services.notifications, "worker-1") == []
 
     services.clock.advance(timedelta(seconds=1))
-    sent = await services.notifications.deliver_due("worker-1")
+    sent = await deliver_due(services.notifications, "worker-1")
 
     assert [d.message_id for d in sent] == [second.id]
     assert sent[0].order_given_up
@@ -309,7 +310,7 @@ async def test_deleting_an_endpoint_cancels_what_waits_for_it(services: Services
     listed = await services.notifications_external.list_endpoints(MERCHANT, PageRequest())
     assert listed.items == ()
     services.clock.advance(timedelta(days=1))
-    assert await services.notifications.deliver_due("worker-1") == []
+    assert await deliver_due(services.notifications, "worker-1") == []
 
 
 # --------------------------------------------------------------------------- retry and replay
@@ -321,7 +322,7 @@ async def kill_one(services: Services) -> Delivery:
     await run(services)
     for delay in SCHEDULE:
         services.clock.advance(delay)
-        await services.notifications.deliver_due("worker-1")
+        await deliver_due(services.notifications, "worker-1")
     [dead] = deliveries(services)
     assert dead["status"] == "dead"
     return await stored(services, dead["id"])
@@ -344,11 +345,11 @@ async def test_a_replay_keeps_the_message_restarts_the_schedule_and_uses_the_cur
     assert (
         await services.notifications_external.list_dead_letters(MERCHANT, None, PageRequest())
     ).items == ()
-    [failed_again] = await services.notifications.deliver_due("worker-1")
+    [failed_again] = await deliver_due(services.notifications, "worker-1")
     # A fresh schedule: one failure after the replay is retried, not dead at once.
     assert failed_again.status == DeliveryStatus.FAILED
     services.clock.advance(SCHEDULE[0])
-    [done] = await services.notifications.deliver_due("worker-1")
+    [done] = await deliver_due(services.notifications, "worker-1")
     assert done.status == DeliveryStatus.SUCCEEDED
     assert {w.message_id for w in services.sender.sent} == {dead.message_id}
     assert services.sender.sent[-1].secrets[0] == new_secret
@@ -400,7 +401,7 @@ async def test_bulk_replay_filters_by_kind_and_time(services: Services, mailer: 
     await run(services)
     for delay in SCHEDULE:
         services.clock.advance(delay)
-        await services.notifications.deliver_due("worker-1")
+        await deliver_due(services.notifications, "worker-1")
     letters = (await services.notifications_external.list_dead_letters(MERCHANT, None, PageRequest())).items
     assert sorted(dl.kind for dl in letters) == [DeadLetterKind.EMAIL, DeadLetterKind.WEBHOOK]
 
@@ -505,7 +506,7 @@ async def test_a_failing_email_is_retried_then_dead_lettered_as_an_email(
     await run(services)
     for delay in SCHEDULE:
         services.clock.advance(delay)
-        await services.notifications.deliver_due("worker-1")
+        await deliver_due(services.notifications, "worker-1")
 
     [dead] = deliveries(services, Channel.EMAIL)
     assert dead["status"] == "dead"

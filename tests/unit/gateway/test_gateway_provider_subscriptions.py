@@ -21,13 +21,13 @@ import respx
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from gateway.app import create_app
 from integrations.providers.stripe.management import StripeManagement
-from subgate.bootstrap import ConnectionKeys
-from tests.support.stripe_events import (
+from integrations.providers.stripe.samples import (
     PERIOD_END,
     PERIOD_START,
     signed_headers,
     subscription_object as stripe_subscription,
 )
+from subgate.bootstrap import ConnectionKeys
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.seed import SECRET, assert_error, create
 

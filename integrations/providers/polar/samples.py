@@ -1,45 +1,35 @@
-"""Polar webhook payloads built in code, in the shape Polar's API documents.
+"""Polar webhook events made up locally, in the shape Polar's API documents.
 
-A body is ``{"type", "timestamp", "data"}``; the event id travels in the `webhook-id`
-header. Object builders return dicts (so a test can bend them); `*_event` builders
-return bytes, and `polar_headers` signs them as Polar does (the secret's own UTF-8 bytes
-are the HMAC key).
+One factory for `subgate events send polar ...` and for the tests. A body is
+``{"type", "timestamp", "data"}``; the event id travels in the `webhook-id` header. Object
+builders return dicts (so a test can bend them); `*_event` builders return bytes, and
+`polar_headers` signs them as Polar does (the secret's own UTF-8 bytes are the HMAC key).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import itertools
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import orjson
-
 from integrations.providers.polar.signature import sign_polar_payload
-
-__all__ = [
-    "PERIOD_END",
-    "PERIOD_START",
-    "SECRET",
-    "T0",
-    "iso",
-    "order_event",
-    "order_object",
-    "polar_event",
-    "polar_headers",
-    "subscription_event",
-    "subscription_object",
-    "svix_style_headers",
-]
+from integrations.providers.samples import EventSpec, Samples, SignedSample, encode, period_end
 
 T0: Final = datetime(2025, 1, 1, tzinfo=UTC)
 PERIOD_START: Final = T0
 PERIOD_END: Final = T0 + timedelta(days=31)
-# As Polar shows secrets in its dashboard; the part after the prefix looks like base64 but is not decoded.
-SECRET: Final = "polar_whs_c2VjcmV0LWJ5dGVzLWZvci10ZXN0cy0xMjM0NTY3ODk="
+SUBSCRIPTION_EVENTS: Final = (
+    "subscription.created",
+    "subscription.updated",
+    "subscription.active",
+    "subscription.canceled",
+    "subscription.revoked",
+)
+ORDER_PAID: Final = "order.paid"
+EVENT_TYPES: Final = (*SUBSCRIPTION_EVENTS, ORDER_PAID)
+STATUSES: Final = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "unpaid", "canceled")
 
 _ids = itertools.count(1)
 
@@ -139,7 +129,7 @@ def polar_event(event_type: str, data: Mapping[str, Any], *, timestamp: datetime
     document: dict[str, Any] = {"type": event_type, "data": dict(data)}
     if timestamp is not None:
         document["timestamp"] = iso(timestamp)
-    return orjson.dumps(document)
+    return encode(document)
 
 
 def subscription_event(event_type: str = "subscription.updated", **fields: Any) -> bytes:
@@ -159,15 +149,61 @@ def polar_headers(body: bytes, secret: str, timestamp: int, message_id: str | No
     }
 
 
-def svix_style_headers(body: bytes, secret: str, timestamp: int, message_id: str) -> dict[str, str]:
-    """A signature keyed the svix way: the part after the prefix, base64-decoded. Polar never signs so."""
-    encoded = secret.rsplit("_", maxsplit=1)[-1]
-    key = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return {
-        "content-type": "application/json",
-        "webhook-id": message_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": f"v1,{digest}",
-    }
+def build_event(spec: EventSpec) -> dict[str, Any]:
+    """The event Polar would send for `spec` (the body; its id goes in the `webhook-id` header)."""
+    if spec.type not in EVENT_TYPES:
+        raise ValueError(f"unsupported event type {spec.type!r}; one of {', '.join(EVENT_TYPES)}")
+    end = period_end(spec.now, spec.interval)
+    subscription = _subscription_of(spec, end)
+    if spec.type == ORDER_PAID:
+        data = order_object(
+            order_id=str(uuid.uuid4()),
+            subscription_id=spec.subscription_id,
+            total_amount=spec.amount,
+            currency=spec.currency,
+            created_at=spec.now,
+        ) | {"subscription": subscription | {"customer": None, "product": None}}
+    else:
+        data = subscription
+    return {"type": spec.type, "timestamp": iso(spec.now), "data": data}
+
+
+def _subscription_of(spec: EventSpec, end: datetime) -> dict[str, Any]:
+    ended = spec.type == "subscription.revoked"
+    status = "canceled" if ended else spec.status
+    return subscription_object(
+        sub_id=spec.subscription_id,
+        status=status,
+        modified_at=spec.now,
+        created_at=spec.now,
+        customer_id=spec.customer_id,
+        email=None,
+        product_id=spec.price_id,
+        amount=spec.amount,
+        currency=spec.currency,
+        interval=spec.interval,
+        period_start=spec.now,
+        period_end=end,
+        cancel_at_period_end=spec.cancel_at_period_end or spec.type == "subscription.canceled",
+        canceled_at=spec.now if ended or spec.type == "subscription.canceled" else None,
+        trial_end=end if status == "trialing" else None,
+    )
+
+
+def signed(spec: EventSpec, secret: str) -> SignedSample:
+    """The event for `spec`, signed with `secret` as Polar signs it."""
+    body = encode(build_event(spec))
+    event_id = spec.event_id or f"msg_{uuid.uuid4().hex}"
+    return SignedSample(
+        event_id=event_id, body=body, headers=polar_headers(body, secret, int(spec.now.timestamp()), event_id)
+    )
+
+
+SAMPLES: Final = Samples(
+    event_types=EVENT_TYPES,
+    statuses=STATUSES,
+    payments=frozenset({ORDER_PAID}),
+    new_subscription_id=lambda: str(uuid.uuid4()),
+    customer_of=lambda subscription_id: str(uuid.uuid5(uuid.NAMESPACE_URL, f"customer-of:{subscription_id}")),
+    signed=signed,
+)
