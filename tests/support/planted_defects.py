@@ -403,6 +403,19 @@ DEFECTS = (
         line="self.loop.call_later(self.deadlines.body_seconds, self._body_deadline_passed)",
         planted="None",
     ),
+    Defect(
+        name="scheduler-stops-without-redis",
+        path="workers/scheduling.py",
+        # The stand-in never covers for the cron: timed moves wait for Redis to come back.
+        line="        if self._arq_running:\n            return False",
+        planted="        if True:\n            return False",
+    ),
+    Defect(
+        name="scheduler-stand-in-beside-the-cron",
+        path="workers/scheduling.py",
+        line="        if self._arq_running:\n            return False",
+        planted="        if False:\n            return False",
+    ),
 )
 
 
