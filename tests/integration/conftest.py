@@ -30,13 +30,22 @@ def redis_url() -> Iterator[str]:
 
 
 class OffsetClock:
-    """Real time plus an adjustable offset: lets a test jump ahead while Redis keeps real time."""
+    """Real time plus an adjustable offset: lets a test jump ahead while Redis keeps real time.
+
+    `stop` makes time stand still (it moves only by `offset`), for a test that counts what
+    happens at given times: a retry due a second later must not come due because a pass of the
+    worker took that long on a busy machine.
+    """
 
     def __init__(self) -> None:
         self.offset = timedelta(0)
+        self._stopped_at: datetime | None = None
+
+    def stop(self) -> None:
+        self._stopped_at = datetime.now(UTC)
 
     def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        return (self._stopped_at or datetime.now(UTC)) + self.offset
 
 
 @dataclass
