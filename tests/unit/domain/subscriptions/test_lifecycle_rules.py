@@ -3,6 +3,8 @@
 The property tests in `test_state_machine` check the rules' shape over random inputs; these
 pin down the values: which fields a snapshot copies, when a payment moves the period, and
 how two snapshots at the same position are settled.
+
+Also two snapshots at one position that differ only in a scheduled cancel still settle one way.
 """
 
 from __future__ import annotations
@@ -268,3 +270,53 @@ def test_a_payment_never_activates_a_status_that_is_not_waiting_for_one(status: 
     after, _ = apply_payment(before, payment(), NOW)
 
     assert after.status == status
+
+
+# --- ties that differ only in a scheduled cancel --------------------------------------------------
+START = datetime(2025, 6, 1, tzinfo=UTC)
+TIE_NOW = START + timedelta(days=90)
+TIE_PRICE = ProviderPrice(price_id="price_basic", amount=900, currency="usd", interval=Interval.MONTH)
+
+
+def unsynced() -> Subscription:
+    return Subscription(
+        id="sub_local",
+        merchant_id="mer_tie",
+        customer_id="cus_local",
+        plan_id="plan_local",
+        status=S.PENDING,
+        provider="stripe",
+        provider_subscription_id="sub_remote",
+        created_at=START,
+        updated_at=START,
+    )
+
+
+def active_snapshot(*, cancel_at_period_end: bool) -> SyncSubscription:
+    return SyncSubscription(
+        source_key=f"evt_cancel_{cancel_at_period_end}",
+        merchant_id="mer_tie",
+        provider="stripe",
+        provider_subscription_id="sub_remote",
+        provider_customer_id="cus_remote",
+        price=TIE_PRICE,
+        status=S.ACTIVE,
+        observed_at=START + timedelta(days=1),
+        current_period_start=START,
+        current_period_end=START + timedelta(days=30),
+        cancel_at_period_end=cancel_at_period_end,
+    )
+
+
+def test_a_scheduled_cancel_alone_settles_a_tie_the_same_way_in_either_order() -> None:
+    keeps = active_snapshot(cancel_at_period_end=False)
+    ends = active_snapshot(cancel_at_period_end=True)
+    assert keeps.position == ends.position
+
+    keeps_first, _ = apply_sync(apply_sync(unsynced(), keeps, TIE_NOW)[0], ends, TIE_NOW)
+    ends_first, _ = apply_sync(unsynced(), ends, TIE_NOW)
+    with pytest.raises(StaleUpdate, match="already applied"):
+        apply_sync(ends_first, keeps, TIE_NOW)
+
+    assert keeps_first == ends_first
+    assert keeps_first.cancel_at_period_end is True

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 MAKE = shutil.which("make")  # CI runs `make test`, so make is there wherever the tests run
 

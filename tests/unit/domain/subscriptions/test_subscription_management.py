@@ -3,6 +3,8 @@
 The fake provider keeps its subscriptions and answers like one; a hook lets its webhook
 about a new subscription be applied before its answer reaches us, as happens when the
 provider's event is quicker than the HTTP response.
+
+Also a merchant's Idempotency-Key reaches the provider through every change of a provider's subscription.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from domain.subscriptions.external.catalog import NewCustomer, NewPlan
 from domain.subscriptions.external.management import NewSubscription
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.model import Interval, Subscription
-from domain.subscriptions.provider import ProviderCreate, ProviderUnreachable, ProviderView
+from domain.subscriptions.provider import ProviderCreate, ProviderUnreachable, ProviderView, idempotency_key
 from domain.subscriptions.state_machine import SubscriptionStatus
 from tests.support.fakes import Services, build_services
 
@@ -375,3 +377,128 @@ async def test_a_canceled_subscription_is_stored_with_its_time(local: World) -> 
     assert replace(
         canceled, status=S.TRIALING, canceled_at=None, updated_at=sub.updated_at, version=0
     ) == replace(sub, next_transition_at=canceled.next_transition_at)
+
+
+# --- the merchant's Idempotency-Key reaches the provider ------------------------------------------
+KEYS_MERCHANT = "mer_keys"
+KEYS_API_KEY = "sk_test_keys"
+
+
+class OneAccount:
+    async def api_key(self, merchant_id: str, provider: str) -> str | None:
+        return KEYS_API_KEY if (merchant_id, provider) == (KEYS_MERCHANT, "stripe") else None
+
+
+@dataclass
+class KeyRecordingProvider:
+    """Answers every request like a provider would and remembers the idempotency keys, in order."""
+
+    keys: list[str] = field(default_factory=list)
+
+    async def create(self, api_key: str, request: ProviderCreate) -> ProviderView:
+        assert api_key == KEYS_API_KEY
+        return ProviderView(
+            provider_subscription_id=f"sub_remote_{request.subscription_id}", status=S.PENDING
+        )
+
+    async def cancel(
+        self, api_key: str, provider_subscription_id: str, *, at_period_end: bool, idempotency_key: str
+    ) -> ProviderView:
+        assert api_key == KEYS_API_KEY
+        self.keys.append(idempotency_key)
+        return ProviderView(
+            provider_subscription_id=provider_subscription_id,
+            status=S.ACTIVE if at_period_end else S.CANCELED,
+            cancel_at_period_end=at_period_end,
+        )
+
+    async def pause(
+        self, api_key: str, provider_subscription_id: str, *, idempotency_key: str
+    ) -> ProviderView:
+        assert api_key == KEYS_API_KEY
+        self.keys.append(idempotency_key)
+        return ProviderView(provider_subscription_id=provider_subscription_id, status=S.PAUSED)
+
+    async def resume(
+        self, api_key: str, provider_subscription_id: str, *, idempotency_key: str
+    ) -> ProviderView:
+        assert api_key == KEYS_API_KEY
+        self.keys.append(idempotency_key)
+        return ProviderView(provider_subscription_id=provider_subscription_id, status=S.ACTIVE)
+
+
+@dataclass
+class Setup:
+    services: Services
+    provider: KeyRecordingProvider
+    external: SubscriptionsExternal
+    sub: Subscription
+
+    async def provider_says(self, status: SubscriptionStatus, seconds: int) -> None:
+        assert self.sub.provider_subscription_id is not None
+        now = self.services.clock()
+        await self.services.subscriptions.apply(
+            SyncSubscription(
+                source_key=f"evt_{status.value}",
+                merchant_id=KEYS_MERCHANT,
+                provider="stripe",
+                provider_subscription_id=self.sub.provider_subscription_id,
+                provider_customer_id="cus_remote",
+                price=ProviderPrice(
+                    price_id="price_pro", amount=4900, currency="eur", interval=Interval.MONTH
+                ),
+                status=status,
+                observed_at=now + timedelta(seconds=seconds),
+                current_period_start=now,
+                current_period_end=now + timedelta(days=30),
+                linked_subscription_id=self.sub.id,
+            )
+        )
+
+
+@pytest.fixture
+async def setup() -> Setup:
+    services = build_services()
+    provider = KeyRecordingProvider()
+    external = SubscriptionsExternal(
+        services.txn, services.clock, accounts=OneAccount(), providers={"stripe": provider}
+    )
+    customer = await external.customers.create(
+        KEYS_MERCHANT, NewCustomer(email="grace@example.com", provider_customer_ids={"stripe": "cus_remote"})
+    )
+    plan = await external.plans.create(
+        KEYS_MERCHANT,
+        NewPlan(
+            name="Pro",
+            amount=4900,
+            currency="EUR",
+            interval=Interval.MONTH,
+            provider_price_ids={"stripe": "price_pro"},
+        ),
+    )
+    sub = await external.create(KEYS_MERCHANT, NewSubscription(customer_id=customer.id, plan_id=plan.id))
+    ready = Setup(services, provider, external, sub)
+    await ready.provider_says(S.ACTIVE, seconds=1)
+    return ready
+
+
+async def test_a_cancel_asks_the_provider_with_the_key_of_the_merchants_request(setup: Setup) -> None:
+    await setup.external.cancel(KEYS_MERCHANT, setup.sub.id, at_period_end=True, request_key="req-cancel")
+
+    assert setup.provider.keys == [
+        idempotency_key(KEYS_MERCHANT, setup.sub.id, "cancel_at_period_end", "req-cancel")
+    ]
+
+
+async def test_a_pause_asks_the_provider_with_the_key_of_the_merchants_request(setup: Setup) -> None:
+    await setup.external.pause(KEYS_MERCHANT, setup.sub.id, request_key="req-pause")
+
+    assert setup.provider.keys == [idempotency_key(KEYS_MERCHANT, setup.sub.id, "pause", "req-pause")]
+
+
+async def test_a_resume_asks_the_provider_with_the_key_of_the_merchants_request(setup: Setup) -> None:
+    await setup.provider_says(S.PAUSED, seconds=2)
+
+    await setup.external.resume(KEYS_MERCHANT, setup.sub.id, request_key="req-resume")
+
+    assert setup.provider.keys == [idempotency_key(KEYS_MERCHANT, setup.sub.id, "resume", "req-resume")]

@@ -19,7 +19,7 @@ from domain.shared.events import EventType
 from domain.shared.outbox import OutboxMessage
 from integrations.stores import codecs
 from integrations.stores.documents import UnreadableDocument
-from tests.unit.test_storage_codecs import CODECS, VALUES
+from tests.unit.integrations.stores.test_store_codecs import CODECS, VALUES
 
 FIXED_WIDTH_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 

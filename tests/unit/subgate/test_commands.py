@@ -16,12 +16,14 @@ import pytest
 from domain.merchants.external import MerchantsExternal, NewConnection
 from domain.shared.clock import system_clock
 from domain.shared.errors import Unauthenticated
+from integrations.providers.polar.signature import verify_polar_signature
 from integrations.providers.stripe.signature import verify_stripe_signature
 from integrations.stores.txn import StoreTxn
 from subgate.cli import main
 from subgate.commands.store import opened_store
 from subgate.settings import Settings, load_settings
 from tests.support.cli import free_port
+from tests.support.signatures import POLAR_SECRET
 
 SECRET = "whsec_unit_first"
 
@@ -51,11 +53,11 @@ async def _authenticate(database_url: str, api_key: str) -> str:
         return (await MerchantsExternal(StoreTxn(store), system_clock).authenticate(api_key)).id
 
 
-async def _connection(database_url: str, merchant_id: str, *secrets: str) -> str:
+async def _connection(database_url: str, merchant_id: str, *secrets: str, provider: str = "stripe") -> str:
     async with opened_store(_settings(database_url)) as store:
         merchants = MerchantsExternal(StoreTxn(store), system_clock)
         made = await merchants.create_connection(
-            merchant_id, NewConnection(provider="stripe", webhook_secrets=list(secrets))
+            merchant_id, NewConnection(provider=provider, webhook_secrets=list(secrets))
         )
     return made.id
 
@@ -169,6 +171,43 @@ def test_events_send_signs_with_the_first_secret_and_posts_to_the_connection(
     assert event["data"]["object"]["customer"] == "cus_given"
     assert out.splitlines()[-1] == '200 {"status": "accepted"}'
     assert event["id"] in out.splitlines()[0]
+
+
+def test_events_send_polar_signs_as_polar_does_and_posts_to_the_connection(
+    database_url: str, capsys: pytest.CaptureFixture[str], inbound: Recorded
+) -> None:
+    merchant = json.loads(_run(capsys, "merchants", "create", "Acme")[1])["merchant_id"]
+    connection = asyncio.run(_connection(database_url, merchant, POLAR_SECRET, provider="polar"))
+
+    code, out, _ = _run(
+        capsys,
+        "events",
+        "send",
+        "polar",
+        "subscription.created",
+        "--connection",
+        connection,
+        "--url",
+        inbound.url,
+    )
+
+    assert code == 0
+    [(path, headers, body)] = inbound.requests
+    assert path == f"/webhooks/polar/{connection}"
+    parsed = verify_polar_signature(body, headers, [POLAR_SECRET], datetime.now(UTC), 300)
+    event = json.loads(body)
+    assert event["type"] == "subscription.created"
+    assert parsed.message_id in out.splitlines()[0]
+    assert event["data"]["id"] in out.splitlines()[0]
+
+
+def test_events_send_refuses_a_type_the_provider_does_not_send(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "events", "send", "polar", "invoice.paid", "--connection", "conn_x")
+
+    assert code == 2
+    assert err.startswith("subgate: polar events are subscription.created, ")
 
 
 def test_events_send_uses_the_configured_base_url_by_default(
