@@ -105,7 +105,7 @@ def _merchant_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "rotate-key",
         help='replace a merchant\'s API key; prints {"merchant_id", "api_key"}; the old key stops working',
     )
-    rotate.add_argument("merchant_id", help="the merchant's id (mer_...)")
+    rotate.add_argument("merchant_id", help="the merchant's id (mersg_...)")
     rotate.set_defaults(run=LazyCommand("admin", "rotate_key"))
 
 
@@ -113,7 +113,7 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     dlq = commands.add_parser("dlq", help="dead letters")
     actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="list dead letters")
-    listing.add_argument("--merchant", help="only this merchant's (mer_...)")
+    listing.add_argument("--merchant", help="only this merchant's (mersg_...)")
     listing.add_argument("--kind", choices=[k.value for k in DeadLetterKind], help="only this kind")
     listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
     listing.set_defaults(run=LazyCommand("admin", "list_dead_letters"))
@@ -123,7 +123,7 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Make dead letters' deliveries due again. A running service (subgate dev or worker "
         "on the same database) sends them at its next look at the store.",
     )
-    replay.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids (dl_...)")
+    replay.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids (dlsg_...)")
     replay.add_argument("--all", action="store_true", help="every dead letter not replayed yet")
     replay.add_argument("--merchant", help="with --all: only this merchant's")
     replay.add_argument(
@@ -171,7 +171,7 @@ def _event_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     send.add_argument("provider", choices=list(SAMPLES), metavar="PROVIDER", help=", ".join(SAMPLES))
     send.add_argument("type", choices=types, metavar="TYPE", help="the event type (listed below)")
-    send.add_argument("--connection", required=True, help="connection id (conn_...)")
+    send.add_argument("--connection", required=True, help="connection id (connsg_...)")
     send.add_argument("--subscription", help="provider subscription id (default: a new one)")
     send.add_argument("--customer", help="provider customer id (default: one per subscription)")
     send.add_argument(

@@ -31,7 +31,13 @@ from integrations.stores.mongo import MongoStore
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite import SqliteStore
 from tests.support.fakes import InMemoryStore
-from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server
+from tests.support.mongo import (
+    MONGO_DATABASE,
+    MongoTarget,
+    collect_abandoned_sockets,
+    database_url,
+    mongo_server,
+)
 
 StoreFactory = Callable[[], SqliteStore | MongoStore | InMemoryStore]
 
@@ -41,8 +47,6 @@ BACKENDS = [
     pytest.param("memory", id="memory"),
 ]
 _ADMIN_TIMEOUT_MS = 5_000
-# The MongoDB database a test's stores open, for tests that read it beside the store.
-MONGO_DATABASE = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")

@@ -43,8 +43,8 @@ from integrations.stores.sealing.resealing import Resealer
 from integrations.stores.sealing.sealed import SEALED_COLLECTIONS, SEALED_WITH, SealedStore
 from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
-from tests.contracts.conftest import MONGO_DATABASE
 from tests.support.fakes import FakeClock, InMemoryStore
+from tests.support.mongo import MONGO_DATABASE
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 OLD_KEY, NEW_KEY = new_key(), new_key()

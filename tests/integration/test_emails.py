@@ -134,7 +134,7 @@ async def add_message(
         "currency": "eur",
         "interval": "month",
         "interval_count": 1,
-        "current_period_end": "2025-02-01T00:00:00Z",
+        "current_period_end": "2025-02-01T00:00:00.000000Z",
         "provider_subscription_id": "sub_1QxStripe",
     }
     event = DomainEvent(

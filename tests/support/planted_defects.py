@@ -271,7 +271,7 @@ DEFECTS = (
     ),
     Defect(
         name="unpadded-years-written",
-        path="integrations/stores/codecs.py",
+        path="domain/shared/clock.py",
         line='return "%04d-%02d-%02dT',
         planted='return "%d-%02d-%02dT',
     ),

@@ -140,17 +140,6 @@ def subscription_object(  # noqa: PLR0913 - one keyword per field a caller may v
         interval_count=interval_count,
         nickname=nickname,
     )
-    item: dict[str, Any] = {
-        "id": item_id,
-        "object": "subscription_item",
-        "created": created,
-        "discounts": [],
-        "metadata": {},
-        "price": price_object(price, created),
-        "quantity": 1,
-        "subscription": sub_id,
-        "tax_rates": [],
-    }
     sub = _subscription_fields(sub_id, created, currency, canceled_at)
     sub.update(
         customer=dict(customer) if isinstance(customer, Mapping) else customer,
@@ -161,18 +150,33 @@ def subscription_object(  # noqa: PLR0913 - one keyword per field a caller may v
         trial_end=trial_end,
         trial_start=created if trial_end is not None else None,
         metadata=dict(metadata or {}),
-        items={
-            "object": "list",
-            "data": [item],
-            "has_more": False,
-            "total_count": 1,
-            "url": f"/v1/subscription_items?subscription={sub_id}",
-        },
+        items=_list(
+            [_item(item_id, sub_id, price, created)], f"/v1/subscription_items?subscription={sub_id}"
+        ),
     )
-    period_holder = sub if legacy else item
+    period_holder = sub if legacy else sub["items"]["data"][0]
     period_holder["current_period_start"] = period_start
     period_holder["current_period_end"] = period_end
     return sub
+
+
+def _item(item_id: str, sub_id: str, price: PriceSpec, created: int) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "object": "subscription_item",
+        "created": created,
+        "discounts": [],
+        "metadata": {},
+        "price": price_object(price, created),
+        "quantity": 1,
+        "subscription": sub_id,
+        "tax_rates": [],
+    }
+
+
+def _list(data: list[dict[str, Any]], url: str) -> dict[str, Any]:
+    """A Stripe list object holding `data` whole."""
+    return {"object": "list", "data": data, "has_more": False, "total_count": len(data), "url": url}
 
 
 def _subscription_fields(sub_id: str, created: int, currency: str, canceled_at: int | None) -> dict[str, Any]:
@@ -222,40 +226,14 @@ def invoice_object(  # noqa: PLR0913 - one keyword per field a caller may vary
     """An `invoice` object with one line; `subscription=None` makes a one-off invoice."""
     sub_ref = dict(subscription) if isinstance(subscription, Mapping) else subscription
     due = amount_paid if amount_due is None else amount_due
-    invoice: dict[str, Any] = {
-        "id": invoice_id,
-        "object": "invoice",
-        "amount_due": due,
-        "amount_paid": amount_paid,
-        "amount_remaining": due - amount_paid if due > amount_paid else 0,
-        "attempt_count": attempt_count,
-        "attempted": True,
-        "billing_reason": "subscription_create",
-        "collection_method": "charge_automatically",
-        "created": period_start,
-        "currency": currency,
-        "customer": customer,
-        "lines": {
-            "object": "list",
-            "data": [_line(invoice_id, sub_ref, amount_paid, currency, price_id, (period_start, period_end))],
-            "has_more": False,
-            "total_count": 1,
-            "url": f"/v1/invoices/{invoice_id}/lines",
-        },
-        "livemode": False,
-        "metadata": {},
-        "period_end": period_start,
-        "period_start": period_start,
-        "status": "paid" if amount_paid >= due else "open",
-        "status_transitions": {
-            "finalized_at": period_start,
-            "marked_uncollectible_at": None,
-            "paid_at": period_start if amount_paid >= due else None,
-            "voided_at": None,
-        },
-        "subtotal": due,
-        "total": due,
-    }
+    line = _line(invoice_id, sub_ref, amount_paid, currency, price_id, (period_start, period_end))
+    invoice = _invoice_fields(invoice_id, period_start, due, amount_paid)
+    invoice.update(
+        attempt_count=attempt_count,
+        currency=currency,
+        customer=customer,
+        lines=_list([line], f"/v1/invoices/{invoice_id}/lines"),
+    )
     if legacy:
         invoice["subscription"] = sub_ref
     elif sub_ref is None:
@@ -267,6 +245,35 @@ def invoice_object(  # noqa: PLR0913 - one keyword per field a caller may vary
             "subscription_details": {"subscription": sub_ref, "metadata": dict(metadata or {})},
         }
     return invoice
+
+
+def _invoice_fields(invoice_id: str, created: int, due: int, paid: int) -> dict[str, Any]:
+    """What every invoice object carries besides the fields a caller chooses."""
+    settled = paid >= due
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "amount_due": due,
+        "amount_paid": paid,
+        "amount_remaining": 0 if settled else due - paid,
+        "attempted": True,
+        "billing_reason": "subscription_create",
+        "collection_method": "charge_automatically",
+        "created": created,
+        "livemode": False,
+        "metadata": {},
+        "period_end": created,
+        "period_start": created,
+        "status": "paid" if settled else "open",
+        "status_transitions": {
+            "finalized_at": created,
+            "marked_uncollectible_at": None,
+            "paid_at": created if settled else None,
+            "voided_at": None,
+        },
+        "subtotal": due,
+        "total": due,
+    }
 
 
 def _line(

@@ -328,7 +328,7 @@ CHANGES = [
         ("DELETE", "/subscriptions/sub_stripe_1"),
         {},
         {"status": "canceled", "canceled_at": PERIOD_START + 60},
-        {"status": "canceled", "canceled_at": "2025-01-01T00:01:00Z"},
+        {"status": "canceled", "canceled_at": "2025-01-01T00:01:00.000000Z"},
         id="cancel-now",
     ),
     pytest.param(

@@ -46,7 +46,7 @@ async def test_a_received_event_is_stored_whole_due_at_once_and_wakes_the_worker
 
     event = await received(services)
 
-    assert event.id.startswith("evt_")
+    assert event.id.startswith("evtsg_")
     assert event.id != "evt_provider_1"
     assert (event.merchant_id, event.connection_id, event.provider) == ("mer_1", "conn_1", "stripe")
     assert (event.provider_event_id, event.type) == ("evt_provider_1", "invoice.paid")

@@ -109,7 +109,7 @@ async def test_a_synced_subscription_body_names_the_provider_records(services: S
     assert subscription["plan_name"] == "Pro"
     assert (subscription["amount"], subscription["currency"]) == (4900, "eur")
     assert (subscription["interval"], subscription["interval_count"]) == ("month", 1)
-    assert subscription["current_period_end"] == "2025-04-01T00:00:00Z"
+    assert subscription["current_period_end"] == "2025-04-01T00:00:00.000000Z"
 
 
 async def test_a_payment_body_carries_the_invoice_amount_and_the_subscription(services: Services) -> None:
@@ -128,7 +128,7 @@ async def test_a_payment_body_carries_the_invoice_amount_and_the_subscription(se
     assert (subscription["amount"], subscription["currency"]) == (4900, "eur")
     # The provider's snapshots move a synced subscription, not its payments: the body shows
     # the subscription as it stands.
-    assert subscription["current_period_end"] == "2025-04-01T00:00:00Z"
+    assert subscription["current_period_end"] == "2025-04-01T00:00:00.000000Z"
 
 
 async def test_subscription_events_next_to_a_payment_carry_no_payment(services: Services) -> None:
