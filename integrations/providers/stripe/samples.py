@@ -391,25 +391,9 @@ def thin_event_body(
     )
 
 
-def event_body(
-    event_type: str,
-    obj: Mapping[str, Any],
-    *,
-    event_id: str | None = None,
-    created: int = T0,
-    api_version: str = CURRENT_API_VERSION,
-    previous_attributes: Mapping[str, Any] | None = None,
-) -> bytes:
-    return encode(
-        event(
-            event_type,
-            obj,
-            event_id=event_id,
-            created=created,
-            api_version=api_version,
-            previous_attributes=previous_attributes,
-        )
-    )
+def event_body(event_type: str, obj: Mapping[str, Any], **envelope: Any) -> bytes:
+    """The bytes of `event(event_type, obj, **envelope)`."""
+    return encode(event(event_type, obj, **envelope))
 
 
 def subscription_event(

@@ -184,13 +184,7 @@ class _MongoSession:
         return None if found is None else _from_mongo(found)
 
     async def find(
-        self,
-        collection: str,
-        where: Filter,
-        *,
-        limit: int,
-        after_id: str | None = None,
-        order_by: str = "id",
+        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
     ) -> list[Document]:
         if limit < 0:
             raise ValueError(f"limit must not be negative, got {limit}")

@@ -22,10 +22,10 @@ from domain.subscriptions.commands import (
 )
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.providers.interface import Envelope, Ignored, MalformedRequest, SignedRequest
+from integrations.providers.interface import Envelope, Ignored, MalformedRequest, PayloadError, SignedRequest
 from integrations.providers.samples import encode
 from integrations.providers.stripe.adapter import StripeAdapter
-from integrations.providers.stripe.payloads import STATUS_MAP, PayloadError
+from integrations.providers.stripe.payloads import STATUS_MAP
 from integrations.providers.stripe.samples import (
     PERIOD_END,
     PERIOD_START,
