@@ -41,10 +41,6 @@ class InboundEventRepository(Protocol):
         """Hand back every accepted event leased by `owner`, due at `now`."""
         ...
 
-    async def accepted_before(self, cutoff: datetime, limit: int) -> Sequence[InboundEvent]:
-        """Events still waiting for processing that were received before `cutoff`."""
-        ...
-
 
 class PersonalData(Protocol):
     """Where each provider's payloads carry a customer's personal data (an adapter's knowledge)."""

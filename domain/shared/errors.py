@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+
+from domain.shared.clock import utc_text
 
 
 class DomainError(Exception):
@@ -62,7 +64,7 @@ class PayloadExpired(Conflict):
     kind = "payload_expired"
 
     def __init__(self, entity: str, entity_id: str, removed_at: datetime) -> None:
-        when = removed_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        when = utc_text(removed_at)
         super().__init__(
             f"the payload of {entity} {entity_id!r} was removed on {when}, once older than the "
             "payload retention (SUBGATE_PAYLOAD_RETENTION_DAYS): it cannot be sent or run again"

@@ -44,6 +44,7 @@ from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.ports import SubscriptionFilter
 from integrations.providers.personal import ProviderPayloads
 from integrations.providers.stripe.personal import STRIPE_PERSONAL
+from integrations.providers.stripe.samples import subscription_event
 from integrations.stores.backlog import QueueCounts
 from integrations.stores.idempotency import KeyedRequest, StoredIdempotencyKeys
 from integrations.stores.leases import WorkerRegistry
@@ -54,7 +55,7 @@ from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
 from tests.contracts.steps import apply_claimed
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
-from tests.support.stripe_events import subscription_event, verified_stripe_event
+from tests.support.work import deliver_due, verified_stripe_event
 
 OWNER = "wrk_plans"
 _INDEX = re.compile(r"USING (?:COVERING )?INDEX (\w+)")
@@ -331,7 +332,7 @@ async def test_the_purge_of_payloads_and_of_records(world: World) -> None:
         await world.receive(name)
     await world.apply_all()
     await world.notifications.dispatch_pending(100)
-    await world.notifications.deliver_due(OWNER, 100)
+    await deliver_due(world.notifications, OWNER, 100)
     registry = WorkerRegistry(world.store, world.clock)
     await registry.beat("wrk_gone")
     await registry.retire("wrk_gone")

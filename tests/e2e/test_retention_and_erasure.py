@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from integrations.providers.stripe.samples import T0, signed_headers, subscription_event
 from tests.e2e.conftest import DevService
 from tests.support.cli import run_cli, run_cli_result
 from tests.support.receiver import running_receiver
@@ -18,7 +19,6 @@ from tests.support.service_processes import (
     eventually,
     post_subscription_created,
 )
-from tests.support.stripe_events import T0, signed_headers, subscription_event
 
 FUTURE = "2999-01-01T00:00:00Z"
 

@@ -26,12 +26,13 @@ from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
 from integrations.delivery.email.mailers import KeepingMailer
 from integrations.delivery.email.render import EmailRenderer
+from integrations.providers.stripe.samples import T0, subscription_event
 from integrations.stores.documents import DocumentStore
 from integrations.stores.retention.purge import Purger, PurgeTiming
 from integrations.stores.txn import StoreTxn
 from tests.contracts.steps import apply_claimed
 from tests.support.fakes import PERSONAL_DATA, FakeClock, RecordingSender, RecordingSignal
-from tests.support.stripe_events import T0, subscription_event, verified_stripe_event
+from tests.support.work import deliver_due, verified_stripe_event
 
 OWNER = "wrk_world"
 PAYLOADS = timedelta(days=90)
@@ -136,7 +137,7 @@ class StoreWorld:
         await apply_claimed(self.inbound_internal, self.subscriptions, self.clock, OWNER, 100)
         while await self.notifications.dispatch_pending(100):
             pass
-        while await self.notifications.deliver_due(OWNER, 100):
+        while await deliver_due(self.notifications, OWNER, 100):
             pass
 
 

@@ -15,8 +15,8 @@ from domain.inbound.model import InboundEvent, InboundStatus
 from domain.merchants.model import Merchant
 from domain.notifications.model import Attempt, Channel, DeadLetter, DeadLetterKind, Delivery, DeliveryStatus
 from domain.shared.ids import new_id
+from integrations.providers.stripe import samples as stripe_events
 from integrations.stores.repositories import StoreUnit
-from tests.support import stripe_events
 from tests.unit.gateway.fakes import Gateway
 from tests.unit.gateway.seed import assert_error, create
 
@@ -131,7 +131,7 @@ async def test_the_customers_personal_data_goes_everywhere_and_nobody_elses(gate
         shown = (await client.get(f"/v1/customers/{ada['id']}")).json()
 
     assert response.status_code == 200, response.text
-    assert response.json() == {**ada, "email": None, "name": None, "erased_at": "2025-01-15T12:00:00Z"}
+    assert response.json() == {**ada, "email": None, "name": None, "erased_at": "2025-01-15T12:00:00.000000Z"}
     assert shown == response.json()
     events, emails = docs(gateway, "inbound_events"), docs(gateway, "deliveries")
     for event_id in (mine, by_address):

@@ -13,7 +13,7 @@ from tests.unit.gateway.seed import assert_error, create
 from tests.unit.gateway.test_gateway_outbound_management import dead_delivery
 from tests.unit.gateway.test_gateway_reprocess import stored, stored_event
 
-REMOVED = "2025-01-14T03:00:00Z"
+REMOVED = "2025-01-14T03:00:00.000000Z"
 
 
 async def test_reprocessing_an_event_whose_body_was_removed_is_refused_with_the_date(
