@@ -30,6 +30,7 @@ from integrations.delivery.email.url import parse_smtp_url
 from integrations.delivery.http.registration import registration_check
 from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient, build_client
 from integrations.providers.interface import ApiKeyLookup, ProviderAdapter
+from integrations.providers.paddle.adapter import PaddleAdapter
 from integrations.providers.polar.adapter import PolarAdapter
 from integrations.providers.stripe.adapter import StripeAdapter
 from integrations.redis.client import ping as ping_redis, redis_client
@@ -59,7 +60,7 @@ def providers(
     `api_keys` gives an adapter the connection's provider API key, to fetch what an event lacks.
     """
     stripe = StripeAdapter(clock=clock) if api_keys is None else StripeAdapter(api_keys=api_keys, clock=clock)
-    return {adapter.name: adapter for adapter in (stripe, PolarAdapter())}
+    return {adapter.name: adapter for adapter in (stripe, PolarAdapter(), PaddleAdapter())}
 
 
 def managements(adapters: Mapping[str, ProviderAdapter]) -> ProviderDirectory:

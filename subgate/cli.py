@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from domain.notifications.model import DeadLetterKind
 from domain.shared.errors import DomainError
 from integrations.stores.documents import StorageError
+from subgate.commands.paddle_events import EVENT_TYPES as PADDLE_TYPES, STATUSES as PADDLE_STATUSES
 from subgate.commands.settings_help import settings_epilog
 from subgate.commands.stripe_events import EVENT_TYPES, INTERVALS, STATUSES
 from subgate.datadir import PRIVATE_UMASK, tighten
@@ -26,7 +27,10 @@ from subgate.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
-PROVIDERS = ("stripe",)
+PROVIDERS = ("stripe", "paddle")
+# Every provider's types and statuses; `events send` says which belong to which provider.
+SEND_TYPES = tuple(dict.fromkeys((*EVENT_TYPES, *PADDLE_TYPES)))
+SEND_STATUSES = tuple(dict.fromkeys((*STATUSES, *PADDLE_STATUSES)))
 DEFAULT_RECEIVER_PORT = 9000
 
 
@@ -157,12 +161,17 @@ def _event_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "Event, subscription and customer ids are new on each call unless given.",
     )
     send.add_argument("provider", choices=PROVIDERS, metavar="PROVIDER", help=", ".join(PROVIDERS))
-    send.add_argument("type", choices=EVENT_TYPES, metavar="TYPE", help=", ".join(EVENT_TYPES))
+    send.add_argument(
+        "type",
+        choices=SEND_TYPES,
+        metavar="TYPE",
+        help=f"stripe: {', '.join(EVENT_TYPES)}; paddle: {', '.join(PADDLE_TYPES)}",
+    )
     send.add_argument("--connection", required=True, help="connection id (conn_...)")
     send.add_argument("--subscription", help="provider subscription id (default: a new sub_...)")
     send.add_argument("--customer", help="provider customer id (default: one per subscription)")
     send.add_argument(
-        "--status", choices=STATUSES, default="active", metavar="STATUS", help=", ".join(STATUSES)
+        "--status", choices=SEND_STATUSES, default="active", metavar="STATUS", help=", ".join(SEND_STATUSES)
     )
     send.add_argument("--cancel-at-period-end", action="store_true")
     send.add_argument("--price", default="price_subgate_demo", help="provider price id")

@@ -1,4 +1,4 @@
-"""`subgate events send stripe TYPE --connection ID`: play the provider, without its CLI.
+"""`subgate events send stripe|paddle TYPE --connection ID`: play the provider, without its CLI.
 
 The event is signed with the connection's first webhook secret (read from the store, as an
 operator would) and posted to the running service's inbound webhook URL.
@@ -15,19 +15,36 @@ from datetime import UTC, datetime
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Connection
 from domain.shared.clock import system_clock
+from integrations.providers.paddle.signature import sign_paddle_payload
 from integrations.providers.stripe.signature import sign_stripe_payload
 from integrations.stores.txn import StoreTxn
+from subgate.commands import paddle_events
 from subgate.commands.store import opened_store
-from subgate.commands.stripe_events import INVOICE_PAID, EventSpec, build_event, stripe_id
+from subgate.commands.stripe_events import (
+    EVENT_TYPES as STRIPE_TYPES,
+    INVOICE_PAID,
+    EventSpec,
+    build_event,
+    stripe_id,
+)
 from subgate.settings import Settings
 
 USAGE_EXIT = 2
 SEND_TIMEOUT_SECONDS = 30.0
 
 
+# Each provider's event types, and the one that pays for a subscription (it needs its id).
+EVENT_TYPES = {"stripe": STRIPE_TYPES, "paddle": paddle_events.EVENT_TYPES}
+_PAYMENTS = {"stripe": INVOICE_PAID, "paddle": paddle_events.TRANSACTION_COMPLETED}
+
+
 def send(args: argparse.Namespace, settings: Settings) -> int:
-    if args.type == INVOICE_PAID and not args.subscription:
-        return _usage("invoice.paid needs --subscription sub_... (the subscription it pays for)")
+    if args.type not in EVENT_TYPES[args.provider]:
+        return _usage(
+            f"{args.provider} sends none of {args.type}; one of {', '.join(EVENT_TYPES[args.provider])}"
+        )
+    if args.type == _PAYMENTS[args.provider] and not args.subscription:
+        return _usage(f"{args.type} needs --subscription sub_... (the subscription it pays for)")
     connection = asyncio.run(_connection(settings, args.connection))
     if connection.provider.value != args.provider:
         return _usage(f"connection {connection.id} is a {connection.provider.value} connection")
@@ -46,19 +63,26 @@ def send(args: argparse.Namespace, settings: Settings) -> int:
         cancel_at_period_end=args.cancel_at_period_end,
         event_id=args.event_id,
     )
-    event = build_event(spec)
-    body = json.dumps(event, separators=(",", ":")).encode()
     url = f"{(args.url or settings.base_url).rstrip('/')}/webhooks/{args.provider}/{connection.id}"
-    headers = {
-        "content-type": "application/json; charset=utf-8",
-        "stripe-signature": sign_stripe_payload(body, connection.webhook_secrets[0], event["created"]),
-    }
+    secret = connection.webhook_secrets[0]
+    if args.provider == "paddle":
+        try:
+            event = paddle_events.build_event(spec)
+        except ValueError as error:
+            return _usage(str(error))
+        event_id = event["event_id"]
+        body = json.dumps(event, separators=(",", ":")).encode()
+        signature = {"paddle-signature": sign_paddle_payload(body, [secret], int(spec.now.timestamp()))}
+    else:
+        event = build_event(spec)
+        event_id = event["id"]
+        body = json.dumps(event, separators=(",", ":")).encode()
+        signature = {"stripe-signature": sign_stripe_payload(body, secret, event["created"])}
     print(  # noqa: T201 - CLI output
-        f"{spec.type} {event['id']} (subscription {spec.subscription_id}, customer {spec.customer_id})"
-        f" -> {url}",
+        f"{spec.type} {event_id} (subscription {spec.subscription_id}, customer {spec.customer_id}) -> {url}",
         flush=True,
     )
-    return _post(url, body, headers)
+    return _post(url, body, {"content-type": "application/json; charset=utf-8", **signature})
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:

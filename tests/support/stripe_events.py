@@ -121,6 +121,7 @@ def invoice_object(  # noqa: PLR0913 - one keyword per field a test may vary
     legacy: bool = False,
     amount_due: int | None = None,
     attempt_count: int = 1,
+    billing_reason: str | None = None,
 ) -> dict[str, Any]:
     """An `invoice` object with one line; `subscription=None` makes a one-off invoice."""
     sub_ref = dict(subscription) if isinstance(subscription, Mapping) else subscription
@@ -143,6 +144,8 @@ def invoice_object(  # noqa: PLR0913 - one keyword per field a test may vary
             ],
         },
     }
+    if billing_reason is not None:
+        invoice["billing_reason"] = billing_reason
     if legacy:
         invoice["subscription"] = sub_ref
     elif sub_ref is None:

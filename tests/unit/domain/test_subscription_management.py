@@ -42,6 +42,7 @@ class KeyBook:
 class FakeProvider:
     """`ProviderActions` with a memory: what was created, and each request's idempotency key."""
 
+    creates_subscriptions: bool = True
     created: dict[str, ProviderCreate] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)
     before_answer: Callable[[ProviderCreate], Awaitable[None]] | None = None

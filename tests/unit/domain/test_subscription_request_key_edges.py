@@ -34,6 +34,7 @@ class OneAccount:
 class KeyRecordingProvider:
     """Answers every request like a provider would and remembers the idempotency keys, in order."""
 
+    creates_subscriptions: bool = True
     keys: list[str] = field(default_factory=list)
 
     async def create(self, api_key: str, request: ProviderCreate) -> ProviderView:
