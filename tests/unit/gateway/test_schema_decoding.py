@@ -18,7 +18,10 @@ from gateway.schemas.endpoints import EndpointCreate
     ("raw", "message"),
     [
         (b'{"webhook_secrets": ["whsec_12345"]}', "provider: is required"),
-        (b'{"provider": 7, "webhook_secrets": ["whsec_12345"]}', "provider: must be one of stripe, polar, paddle"),
+        (
+            b'{"provider": 7, "webhook_secrets": ["whsec_12345"]}',
+            "provider: must be one of stripe, polar, paddle",
+        ),
         (
             b'{"provider": "paypal", "webhook_secrets": ["whsec_12345"]}',
             "provider: must be one of stripe, polar, paddle",
