@@ -353,3 +353,18 @@ def test_any_value_of_a_subscription_field_is_a_snapshot_or_a_payload_error(fiel
         normalize(paddle_event("subscription.updated", sub))
     except PayloadError:
         return
+
+
+def test_a_body_with_duplicate_keys_is_read_the_same_way_at_the_door_and_in_the_worker() -> None:
+    # Only Paddle can sign a body, but the door and the worker must never disagree about one.
+    sub = orjson.dumps(subscription_object()).decode()
+    body = (
+        '{"event_id":"evt_first","event_type":"subscription.canceled","event_id":"evt_last",'
+        f'"event_type":"subscription.updated","occurred_at":"{iso(T0)}","data":{sub}}}'
+    ).encode()
+
+    envelope = ADAPTER.envelope(body, {})
+    sync = one_sync(body)
+
+    assert (envelope.event_id, envelope.type) == ("evt_last", "subscription.updated")
+    assert sync.status == S.ACTIVE
