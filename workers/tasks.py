@@ -123,9 +123,8 @@ async def _run(
 
 async def attempt_delivery(deps: WorkerDeps, claimed: ClaimedDelivery) -> AttemptResult:
     """One outbound attempt, in the trace of the event that caused the message."""
-    carrier = claimed.message.trace_carrier if claimed.message is not None else {}
     name = "deliver email" if claimed.delivery.channel == Channel.EMAIL else "deliver webhook"
-    with deps.telemetry.continue_trace(carrier, name, delivery_id=claimed.delivery.id):
+    with deps.telemetry.continue_trace(claimed.trace_carrier, name, delivery_id=claimed.delivery.id):
         result = await deps.notifications.send(claimed)
         _log_attempt(result)  # inside the span: the line carries the event's trace id
         return result

@@ -1,60 +1,51 @@
-"""`subgate events send stripe|paddle TYPE --connection ID`: play the provider, without its CLI.
+"""`subgate events send PROVIDER TYPE --connection ID`: play the provider, without its CLI.
 
-The event is signed with the connection's first webhook secret (read from the store, as an
-operator would) and posted to the running service's inbound webhook URL.
+The event is made up by the provider's samples (`integrations.providers.<provider>.samples`),
+signed with the connection's first webhook secret (read from the store, as an operator would)
+and posted to the running service's inbound webhook URL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from datetime import UTC, datetime
 
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Connection
 from domain.shared.clock import system_clock
-from integrations.providers.paddle.signature import sign_paddle_payload
-from integrations.providers.stripe.signature import sign_stripe_payload
+from domain.shared.errors import NotFound
+from integrations.providers.samples import EventSpec, Samples
 from integrations.stores.txn import StoreTxn
-from subgate.commands import paddle_events
+from subgate.cli import SAMPLES
 from subgate.commands.store import opened_store
-from subgate.commands.stripe_events import (
-    EVENT_TYPES as STRIPE_TYPES,
-    INVOICE_PAID,
-    EventSpec,
-    build_event,
-    stripe_id,
-)
 from subgate.settings import Settings
 
 USAGE_EXIT = 2
 SEND_TIMEOUT_SECONDS = 30.0
 
 
-# Each provider's event types, and the one that pays for a subscription (it needs its id).
-EVENT_TYPES = {"stripe": STRIPE_TYPES, "paddle": paddle_events.EVENT_TYPES}
-_PAYMENTS = {"stripe": INVOICE_PAID, "paddle": paddle_events.TRANSACTION_COMPLETED}
-
-
 def send(args: argparse.Namespace, settings: Settings) -> int:
-    if args.type not in EVENT_TYPES[args.provider]:
-        return _usage(
-            f"{args.provider} sends none of {args.type}; one of {', '.join(EVENT_TYPES[args.provider])}"
-        )
-    if args.type == _PAYMENTS[args.provider] and not args.subscription:
-        return _usage(f"{args.type} needs --subscription sub_... (the subscription it pays for)")
-    connection = asyncio.run(_connection(settings, args.connection))
+    samples = SAMPLES[args.provider]
+    refusal = _refusal(args, samples)
+    if refusal is not None:
+        return _usage(refusal)
+    try:
+        connection = asyncio.run(_connection(settings, args.connection))
+    except NotFound as missing:
+        # Often the wrong data directory or database: say which one was read.
+        print(f"subgate: {missing} in {_database(settings)}", file=sys.stderr)  # noqa: T201 - CLI output
+        return 1
     if connection.provider.value != args.provider:
         return _usage(f"connection {connection.id} is a {connection.provider.value} connection")
-    subscription_id = args.subscription or stripe_id("sub")
+    subscription_id = args.subscription or samples.new_subscription_id()
     spec = EventSpec(
         type=args.type,
         now=datetime.now(UTC),
         subscription_id=subscription_id,
         # One customer per subscription unless told otherwise, so that later events agree.
-        customer_id=args.customer or "cus_" + subscription_id.removeprefix("sub_"),
+        customer_id=args.customer or samples.customer_of(subscription_id),
         status=args.status,
         price_id=args.price,
         amount=args.amount,
@@ -63,26 +54,34 @@ def send(args: argparse.Namespace, settings: Settings) -> int:
         cancel_at_period_end=args.cancel_at_period_end,
         event_id=args.event_id,
     )
+    sample = samples.signed(spec, connection.webhook_secrets[0])
     url = f"{(args.url or settings.base_url).rstrip('/')}/webhooks/{args.provider}/{connection.id}"
-    secret = connection.webhook_secrets[0]
-    if args.provider == "paddle":
-        try:
-            event = paddle_events.build_event(spec)
-        except ValueError as error:
-            return _usage(str(error))
-        event_id = event["event_id"]
-        body = json.dumps(event, separators=(",", ":")).encode()
-        signature = {"paddle-signature": sign_paddle_payload(body, [secret], int(spec.now.timestamp()))}
-    else:
-        event = build_event(spec)
-        event_id = event["id"]
-        body = json.dumps(event, separators=(",", ":")).encode()
-        signature = {"stripe-signature": sign_stripe_payload(body, secret, event["created"])}
     print(  # noqa: T201 - CLI output
-        f"{spec.type} {event_id} (subscription {spec.subscription_id}, customer {spec.customer_id}) -> {url}",
+        f"{spec.type} {sample.event_id} (subscription {spec.subscription_id}, customer {spec.customer_id})"
+        f" -> {url}",
         flush=True,
     )
-    return _post(url, body, {"content-type": "application/json; charset=utf-8", **signature})
+    return _post(url, sample.body, sample.headers)
+
+
+def _refusal(args: argparse.Namespace, samples: Samples) -> str | None:
+    """Why the arguments make no event of this provider, or None."""
+    if args.type not in samples.event_types:
+        return f"{args.provider} events are {', '.join(samples.event_types)}"
+    if args.status not in samples.statuses:
+        return f"{args.provider} statuses are {', '.join(samples.statuses)}"
+    if args.type in samples.payments and not args.subscription:
+        return f"{args.type} needs --subscription (the subscription it pays for)"
+    return None
+
+
+def _database(settings: Settings) -> str:
+    """Where the command looked, for people: the SQLite file, or the MongoDB URL without its password."""
+    url = settings.database_url
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:

@@ -262,7 +262,8 @@ def history(kit: ProviderKit) -> list[tuple[str, bytes]]:
 
 
 def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The service's one time form: UTC to the microsecond, with a `Z`."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @pytest.mark.parametrize("kit", KITS, ids=lambda kit: kit.name)

@@ -34,13 +34,15 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from svix.webhooks import Webhook
 
 from domain.shared.clock import public_time
+from integrations.providers.paddle import samples as paddle
+from integrations.providers.polar import samples as polar
+from integrations.providers.stripe.samples import invoice_paid_event, signed_headers, subscription_event
 from tests.e2e.conftest import DevService
 from tests.e2e.test_provider_events import connect, processed, subscription_of
-from tests.support import paddle_events as paddle, polar_events as polar
 from tests.support.cli import dev_env, running_dev, wait_until_healthy
 from tests.support.receiver import running_receiver
 from tests.support.service_processes import eventually
-from tests.support.stripe_events import invoice_paid_event, signed_headers, subscription_event
+from tests.support.signatures import paddle_headers_by_hand
 
 POLAR_SECRET = "whsec_ZTJlLXBvbGFyLWJvdGgtd2F5cy1zZWNyZXQ="
 PADDLE_SECRET = "pdl_ntfset_01jfq2e2e0paddle0secret_ZTJl"
@@ -113,7 +115,7 @@ async def test_paddle_created_then_a_scheduled_cancel_ends_active_and_set_to_can
             period_end=end,
             **fields,
         )
-        headers = paddle.paddle_headers(body, [PADDLE_SECRET], int(time.time()))
+        headers = paddle_headers_by_hand(body, [PADDLE_SECRET], int(time.time()))
         response = await client.post(url, content=body, headers=headers)
         assert response.json() == {"status": "accepted"}, response.text
         assert (await processed(client, connection["id"], event_id))["status"] == "applied"
@@ -129,7 +131,7 @@ async def test_paddle_created_then_a_scheduled_cancel_ends_active_and_set_to_can
     body = paddle.subscription_event(
         event_id="evt_e2e_paddle_forged", sub_id="sub_e2e_paddle", status="canceled"
     )
-    forged = paddle.paddle_headers(body, ["pdl_ntfset_not_the_secret"], int(time.time()))
+    forged = paddle_headers_by_hand(body, ["pdl_ntfset_not_the_secret"], int(time.time()))
     response = await client.post(url, content=body, headers=forged)
     assert response.status_code == 401
     listed = (await client.get("/v1/inbound-events", params={"connection_id": connection["id"]})).json()[

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from integrations.providers import readers
 from integrations.providers.interface import (
     Context,
     Envelope,
@@ -54,4 +55,4 @@ class PolarAdapter(ProviderAdapter):
             event_type=event_type,
             created=p.time(event.get("timestamp"), "timestamp"),
         )
-        return handler(p.obj(event.get("data"), "data"), ctx)
+        return handler(readers.obj(event.get("data"), "data"), ctx)

@@ -13,41 +13,28 @@ from typing import Any, Final
 
 from domain.subscriptions.commands import ProviderPrice
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.providers.readers import (
-    STATUS_WORDS,
-    count,
-    interval,
-    metadata_link,
-    obj,
-    provider_time,
-    status,
-    text,
-)
+from integrations.providers import readers
 
 __all__ = [
     "STATUS_MAP",
-    "count",
     "customer_of",
-    "metadata_link",
     "modified_at",
-    "obj",
     "price_of",
     "status_of",
-    "text",
     "time",
 ]
 
 # Polar sends Stripe's status words, but never `paused`.
-STATUS_MAP: Final = {word: ours for word, ours in STATUS_WORDS.items() if word != "paused"}
+STATUS_MAP: Final = {word: ours for word, ours in readers.STATUS_WORDS.items() if word != "paused"}
 
 
 def time(value: Any, what: str) -> datetime | None:
     """ISO 8601 text with a zone (or null)."""
-    return provider_time(value, what, unix=False)
+    return readers.provider_time(value, what, unix=False)
 
 
 def status_of(subscription: dict[str, Any]) -> SubscriptionStatus:
-    return status(subscription.get("status"), STATUS_MAP)
+    return readers.status(subscription.get("status"), STATUS_MAP)
 
 
 def customer_of(subscription: dict[str, Any]) -> tuple[str, str | None]:
@@ -57,7 +44,9 @@ def customer_of(subscription: dict[str, Any]) -> tuple[str, str | None]:
     customer_id = subscription.get("customer_id")
     if customer_id is None and isinstance(customer, dict):
         customer_id = customer.get("id")
-    return text(customer_id, "subscription.customer_id"), email if isinstance(email, str) and email else None
+    return readers.text(customer_id, "subscription.customer_id"), email if isinstance(
+        email, str
+    ) and email else None
 
 
 def price_of(subscription: dict[str, Any]) -> ProviderPrice:
@@ -68,12 +57,12 @@ def price_of(subscription: dict[str, Any]) -> ProviderPrice:
         product_id = product.get("id")
     name = product.get("name") if isinstance(product, dict) else None
     raw_count = subscription.get("recurring_interval_count")
-    interval_count = 1 if raw_count is None else max(count(raw_count, "recurring_interval_count"), 1)
+    interval_count = 1 if raw_count is None else max(readers.count(raw_count, "recurring_interval_count"), 1)
     return ProviderPrice(
-        price_id=text(product_id, "subscription.product_id"),
-        amount=count(subscription.get("amount"), "subscription.amount"),
-        currency=text(subscription.get("currency"), "subscription.currency"),
-        interval=interval(subscription.get("recurring_interval"), "recurring_interval"),
+        price_id=readers.text(product_id, "subscription.product_id"),
+        amount=readers.count(subscription.get("amount"), "subscription.amount"),
+        currency=readers.text(subscription.get("currency"), "subscription.currency"),
+        interval=readers.interval(subscription.get("recurring_interval"), "recurring_interval"),
         interval_count=interval_count,
         name=name if isinstance(name, str) and name else None,
     )

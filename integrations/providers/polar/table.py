@@ -28,6 +28,7 @@ from typing import Any
 
 from domain.subscriptions.commands import ProviderCommand, RecordPayment, SyncSubscription
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers import readers
 from integrations.providers.interface import Context, Handler, Ignored, Normalized, PayloadError
 from integrations.providers.polar import payloads as p
 
@@ -48,7 +49,7 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
         source_key=ctx.source_key,
         merchant_id=ctx.merchant_id,
         provider=PROVIDER,
-        provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
+        provider_subscription_id=readers.text(sub.get("id"), "subscription.id"),
         provider_customer_id=customer_id,
         customer_email=email,
         price=p.price_of(sub),
@@ -59,7 +60,7 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
         cancel_at_period_end=sub.get("cancel_at_period_end") is True,
         trial_end=p.time(sub.get("trial_end"), "trial_end"),
         canceled_at=p.time(sub.get("canceled_at"), "canceled_at"),
-        linked_subscription_id=p.metadata_link(sub),
+        linked_subscription_id=readers.metadata_link(sub),
     )
 
 
@@ -87,14 +88,14 @@ def _order_paid(order: dict[str, Any], ctx: Context) -> Normalized:
             source_key=ctx.source_key,
             merchant_id=ctx.merchant_id,
             provider=PROVIDER,
-            provider_subscription_id=p.text(subscription_id, "order.subscription_id"),
-            provider_invoice_id=p.text(order.get("id"), "order.id"),
-            amount_paid=p.count(total, "order.total_amount"),
-            currency=p.text(order.get("currency"), "order.currency"),
+            provider_subscription_id=readers.text(subscription_id, "order.subscription_id"),
+            provider_invoice_id=readers.text(order.get("id"), "order.id"),
+            amount_paid=readers.count(total, "order.total_amount"),
+            currency=readers.text(order.get("currency"), "order.currency"),
             observed_at=_observed(order, "order", ctx),
             period_start=p.time(period.get("current_period_start"), "order period start"),
             period_end=p.time(period.get("current_period_end"), "order period end"),
-            linked_subscription_id=p.metadata_link(subscription) or p.metadata_link(order),
+            linked_subscription_id=readers.metadata_link(subscription) or readers.metadata_link(order),
             # An order for a new cycle moves the paid-through period (`lifecycle.apply_renewal`).
             renewal=order.get("billing_reason") == RENEWAL_REASON,
         )

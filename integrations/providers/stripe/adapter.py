@@ -17,6 +17,7 @@ from domain.inbound.model import InboundEvent
 from domain.shared.clock import Clock, system_clock
 from domain.subscriptions.commands import SyncSubscription
 from domain.subscriptions.provider import ProviderActions
+from integrations.providers import readers
 from integrations.providers.interface import (
     ApiKeyLookup,
     Context,
@@ -108,9 +109,9 @@ class StripeAdapter(ProviderAdapter):
         if handler is None or not _is_thin(document):
             # Decoded once: a snapshot event is normalized from this very document.
             return _normalized(document, event.merchant_id, event.id)
-        related = p.obj(document.get("related_object"), "related_object")
-        kind = p.text(related.get("type"), "related_object.type")
-        object_id = p.text(related.get("id"), "related_object.id")
+        related = readers.obj(document.get("related_object"), "related_object")
+        kind = readers.text(related.get("type"), "related_object.type")
+        object_id = readers.text(related.get("id"), "related_object.id")
         fetched = await self._fetch(event, kind, object_id)
         # The fetched object is Stripe's state now, which is at least as new as the event.
         ctx = Context(
@@ -153,7 +154,7 @@ def _normalized(event: dict[str, Any], merchant_id: str, source_key: str) -> Nor
         return Ignored(reason=f"event type {event.get('type')!r} is not handled")
     if _is_thin(event):
         raise PayloadError("a thin event carries no object; it is fetched with the connection's api_key")
-    data = p.obj(event.get("data"), "event.data")
+    data = readers.obj(event.get("data"), "event.data")
     ctx = Context(
         merchant_id=merchant_id,
         source_key=source_key,
@@ -161,7 +162,7 @@ def _normalized(event: dict[str, Any], merchant_id: str, source_key: str) -> Nor
         created=_created(event),
         previous_attributes=data.get("previous_attributes"),
     )
-    return handler(p.obj(data.get("object"), "event.data.object"), ctx)
+    return handler(readers.obj(data.get("object"), "event.data.object"), ctx)
 
 
 def _created(event: dict[str, Any]) -> datetime:

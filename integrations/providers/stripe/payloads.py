@@ -13,64 +13,50 @@ from typing import Any
 
 from domain.subscriptions.commands import ProviderPrice
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers import readers
 from integrations.providers.interface import PayloadError
-from integrations.providers.readers import (
-    STATUS_WORDS,
-    count as amount,
-    interval,
-    metadata_link,
-    obj,
-    provider_time,
-    status,
-    text,
-)
 
 __all__ = [
     "STATUS_MAP",
-    "PayloadError",
-    "amount",
     "billing_period",
     "collection_paused",
     "event_time",
     "first_item",
     "invoice_period",
     "invoice_subscription",
-    "metadata_link",
-    "obj",
     "ordering_status",
     "price_of",
     "ref_id",
     "status_of",
-    "text",
     "when",
 ]
 
-STATUS_MAP = STATUS_WORDS
+STATUS_MAP = readers.STATUS_WORDS
 
 
 def ref_id(value: Any, what: str) -> str:
     """A reference is an id string, or an expanded object carrying `id`."""
     if isinstance(value, dict):
         value = value.get("id")
-    return text(value, what)
+    return readers.text(value, what)
 
 
 def when(value: Any, what: str) -> datetime | None:
     """A time in a Stripe object: unix seconds (or null)."""
-    return provider_time(value, what, text=False)
+    return readers.provider_time(value, what, text=False)
 
 
 def event_time(value: Any, what: str) -> datetime | None:
     """An event's `created`: unix seconds (snapshot events) or ISO 8601 text (thin events)."""
-    return provider_time(value, what)
+    return readers.provider_time(value, what)
 
 
 def first_item(subscription: dict[str, Any]) -> dict[str, Any]:
-    items = obj(subscription.get("items"), "subscription.items")
+    items = readers.obj(subscription.get("items"), "subscription.items")
     data = items.get("data")
     if not isinstance(data, list) or not data:
         raise PayloadError("subscription.items.data is empty")
-    return obj(data[0], "subscription.items.data[0]")
+    return readers.obj(data[0], "subscription.items.data[0]")
 
 
 def billing_period(
@@ -83,16 +69,16 @@ def billing_period(
 
 def price_of(item: dict[str, Any]) -> ProviderPrice:
     price = item.get("price") or item.get("plan")
-    price = obj(price, "subscription item price")
+    price = readers.obj(price, "subscription item price")
     recurring = price.get("recurring")
     period = recurring.get("interval") if isinstance(recurring, dict) else price.get("interval")
     count = recurring.get("interval_count") if isinstance(recurring, dict) else price.get("interval_count")
     unit_amount = price.get("unit_amount", price.get("amount"))
     return ProviderPrice(
-        price_id=text(price.get("id"), "price.id"),
+        price_id=readers.text(price.get("id"), "price.id"),
         amount=unit_amount if isinstance(unit_amount, int) and not isinstance(unit_amount, bool) else 0,
-        currency=text(price.get("currency"), "price.currency"),
-        interval=interval(period, "price interval"),
+        currency=readers.text(price.get("currency"), "price.currency"),
+        interval=readers.interval(period, "price interval"),
         interval_count=count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1,
         name=_price_name(price),
     )
@@ -123,7 +109,7 @@ def collection_paused(subscription: dict[str, Any]) -> bool:
 
 def status_of(subscription: dict[str, Any]) -> SubscriptionStatus:
     """Stripe's status in ours; a subscription whose payment collection is paused is `paused`."""
-    stated = status(subscription.get("status"), STATUS_MAP)
+    stated = readers.status(subscription.get("status"), STATUS_MAP)
     return SubscriptionStatus.PAUSED if collection_paused(subscription) else stated
 
 
@@ -137,10 +123,10 @@ def invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, str | Non
     parent = invoice.get("parent")
     details = parent.get("subscription_details") if isinstance(parent, dict) else None
     if isinstance(details, dict) and details.get("subscription"):
-        return ref_id(details["subscription"], "invoice subscription"), metadata_link(details)
+        return ref_id(details["subscription"], "invoice subscription"), readers.metadata_link(details)
     legacy = invoice.get("subscription")
     if legacy:
-        return ref_id(legacy, "invoice subscription"), metadata_link(legacy)
+        return ref_id(legacy, "invoice subscription"), readers.metadata_link(legacy)
     return None, None
 
 

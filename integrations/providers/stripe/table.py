@@ -38,6 +38,7 @@ from domain.subscriptions.commands import (
     SyncSubscription,
 )
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers import readers
 from integrations.providers.interface import Context, Handler, Ignored, Normalized
 from integrations.providers.stripe import payloads as p
 from integrations.providers.stripe.ordering import RENEWAL_TIE_BREAK, tie_break
@@ -54,7 +55,7 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
         source_key=ctx.source_key,
         merchant_id=ctx.merchant_id,
         provider=PROVIDER,
-        provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
+        provider_subscription_id=readers.text(sub.get("id"), "subscription.id"),
         provider_customer_id=p.ref_id(customer, "subscription.customer"),
         customer_email=_email(customer),
         price=p.price_of(item),
@@ -66,7 +67,7 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
         cancel_at_period_end=sub.get("cancel_at_period_end") is True,
         trial_end=p.when(sub.get("trial_end"), "trial_end"),
         canceled_at=p.when(sub.get("canceled_at"), "canceled_at"),
-        linked_subscription_id=p.metadata_link(sub),
+        linked_subscription_id=readers.metadata_link(sub),
     )
 
 
@@ -110,9 +111,9 @@ def _invoice_paid(invoice: dict[str, Any], ctx: Context) -> Normalized:
             merchant_id=ctx.merchant_id,
             provider=PROVIDER,
             provider_subscription_id=provider_sub,
-            provider_invoice_id=p.text(invoice.get("id"), "invoice.id"),
-            amount_paid=p.amount(invoice.get("amount_paid"), "invoice.amount_paid"),
-            currency=p.text(invoice.get("currency"), "invoice.currency"),
+            provider_invoice_id=readers.text(invoice.get("id"), "invoice.id"),
+            amount_paid=readers.count(invoice.get("amount_paid"), "invoice.amount_paid"),
+            currency=readers.text(invoice.get("currency"), "invoice.currency"),
             observed_at=ctx.time(),
             period_start=start,
             period_end=end,
@@ -136,12 +137,12 @@ def _payment_failure(kind: FailureKind) -> Handler:
                 merchant_id=ctx.merchant_id,
                 provider=PROVIDER,
                 provider_subscription_id=provider_sub,
-                provider_invoice_id=p.text(invoice.get("id"), "invoice.id"),
-                amount_due=p.amount(invoice.get("amount_due"), "invoice.amount_due"),
-                currency=p.text(invoice.get("currency"), "invoice.currency"),
+                provider_invoice_id=readers.text(invoice.get("id"), "invoice.id"),
+                amount_due=readers.count(invoice.get("amount_due"), "invoice.amount_due"),
+                currency=readers.text(invoice.get("currency"), "invoice.currency"),
                 observed_at=ctx.time(),
                 kind=kind,
-                attempt=p.amount(attempt, "invoice.attempt_count") if attempt is not None else None,
+                attempt=readers.count(attempt, "invoice.attempt_count") if attempt is not None else None,
                 linked_subscription_id=linked,
             )
         ]
@@ -155,7 +156,7 @@ def _checkout_completed(session: dict[str, Any], ctx: Context) -> Normalized:
     subscription = session.get("subscription")
     if subscription is None:
         return Ignored(reason="checkout session names no subscription")
-    linked = p.metadata_link(session)
+    linked = readers.metadata_link(session)
     if isinstance(subscription, dict) and "items" in subscription:
         synced = snapshot(subscription, ctx)
         if synced.linked_subscription_id is None and linked is not None:

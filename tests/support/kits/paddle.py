@@ -1,4 +1,4 @@
-"""Paddle's kit: `Paddle-Signature` computed with plain hmac, events from `tests.support.paddle_events`."""
+"""Paddle's kit: `Paddle-Signature` computed with plain hmac, events from the Paddle samples."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from integrations.providers.paddle.adapter import PaddleAdapter
+from integrations.providers.paddle.samples import paddle_event, subscription_object, transaction_object
 from tests.support.kits import Renewal, Snapshot
-from tests.support.paddle_events import paddle_event, paddle_headers, subscription_object, transaction_object
+from tests.support.signatures import paddle_headers_by_hand
 
 
 class PaddleKit:
@@ -20,7 +21,7 @@ class PaddleKit:
 
     def sign(self, body: bytes, secrets: Sequence[str], timestamp: int, event_id: str) -> dict[str, str]:
         del event_id  # Paddle's id is in the body
-        return paddle_headers(body, secrets, timestamp)
+        return paddle_headers_by_hand(body, secrets, timestamp)
 
     def snapshot(self, step: Snapshot) -> bytes:
         change = {"action": "cancel", "effective_at": step.period[1].isoformat(), "resume_at": None}

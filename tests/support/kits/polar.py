@@ -1,5 +1,5 @@
 """Polar's kit: the Standard Webhooks library (svix) signs the new way, events from
-`tests.support.polar_events`; the event id travels in `webhook-id`."""
+the Polar samples; the event id travels in `webhook-id`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from svix.webhooks import Webhook
 
 from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.polar.samples import order_object, polar_event, subscription_object
 from tests.support.kits import Renewal, Snapshot
-from tests.support.polar_events import order_object, polar_event, subscription_object
 
 
 class PolarKit:

@@ -1,4 +1,4 @@
-"""Stripe's kit: `Stripe-Signature` computed with plain hmac, events from `tests.support.stripe_events`."""
+"""Stripe's kit: `Stripe-Signature` computed with plain hmac, events from the Stripe samples."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.providers.stripe.samples import event_body, invoice_paid_event, subscription_event, unix
 from tests.support.kits import Renewal, Snapshot
-from tests.support.stripe_events import event_body, invoice_paid_event, subscription_event, unix
 
 
 class StripeKit:

@@ -26,16 +26,16 @@ from gateway.app import create_app
 from integrations.providers.interface import Ignored
 from integrations.providers.paddle.adapter import PaddleAdapter
 from integrations.providers.paddle.management import LIVE_API, SANDBOX_API, PaddleManagement
-from subgate.bootstrap import ConnectionKeys
-from tests.support.paddle_events import (
+from integrations.providers.paddle.samples import (
     PERIOD_END,
     PRICE_ID,
-    SECRET,
     SUB_ID,
     iso,
     subscription_event,
     subscription_object,
 )
+from subgate.bootstrap import ConnectionKeys
+from tests.support.signatures import PADDLE_SECRET as SECRET
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.seed import assert_error, create
 

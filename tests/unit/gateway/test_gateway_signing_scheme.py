@@ -18,10 +18,11 @@ import pytest
 from svix.webhooks import Webhook
 
 from integrations.providers.paddle.adapter import PaddleAdapter
+from integrations.providers.paddle.samples import subscription_event as paddle_subscription
 from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.polar.samples import polar_event, subscription_object
 from integrations.providers.stripe.adapter import StripeAdapter
-from tests.support.paddle_events import paddle_headers, subscription_event as paddle_subscription
-from tests.support.polar_events import polar_event, subscription_object
+from tests.support.signatures import paddle_headers_by_hand
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.seed import create
 from tests.unit.gateway.webhooks import event_body, now_ts, stripe_headers
@@ -139,7 +140,7 @@ async def test_a_provider_that_signs_one_way_shows_none_and_writes_nothing(
         headers = stripe_headers(body, secret, now_ts(gateway))
     else:
         body = paddle_subscription()
-        headers = paddle_headers(body, [secret], now_ts(gateway))
+        headers = paddle_headers_by_hand(body, [secret], now_ts(gateway))
 
     async with gateway.client() as client:
         assert (

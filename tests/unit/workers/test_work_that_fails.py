@@ -36,6 +36,7 @@ from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
 from domain.subscriptions.timed_moves import StampingTxn, Timing
 from integrations.providers.interface import Ignored, ProviderAdapter
+from integrations.providers.stripe.samples import subscription_event
 from integrations.redis.signals import LocalSignal
 from integrations.stores import codecs
 from integrations.stores.documents import StorageError
@@ -46,7 +47,7 @@ from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import providers
 from tests.support.fakes import Services, build_services
 from tests.support.metrics import Scrape
-from tests.support.stripe_events import subscription_event, verified_stripe_event
+from tests.support.work import run_until_idle, stored_event, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.pipeline import Pipeline
 from workers.pumps import BatchRecorder, Pump
@@ -102,7 +103,7 @@ class Worker:
         claimed = await self.services.inbound_internal.claim("wrk_test", 10)
         outcomes = [await apply_inbound(self.deps, event) for event in claimed]
         await self.services.inbound_internal.record(outcomes)
-        stored = [await self.services.inbound_internal.load(event.id) for event in claimed]
+        stored = [await stored_event(self.services.txn, event.id) for event in claimed]
         return [event for event in stored if event is not None]
 
     def failed_items(self, queue: str, reason: str) -> float:
@@ -168,7 +169,7 @@ async def test_an_unreadable_event_fails_and_the_rest_of_its_batch_is_applied(te
     metered = StoreTxn(services.store, MeteredUnreadable(telemetry.metrics))
     deps = replace(worker.deps, inbound=InboundInternal(metered, services.clock))
 
-    await Pipeline(deps, "wrk_test").run_until_idle()
+    await run_until_idle(Pipeline(deps, "wrk_test"))
 
     stored = {doc["provider_event_id"]: doc for doc in services.store.documents("inbound_events")}
     assert stored["evt_first"]["status"] == stored["evt_last"]["status"] == "applied"
