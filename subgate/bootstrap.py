@@ -30,6 +30,8 @@ from integrations.delivery.email.url import parse_smtp_url
 from integrations.delivery.http.registration import registration_check
 from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient
 from integrations.providers.interface import ApiKeyLookup, ProviderAdapter
+from integrations.providers.paddle.adapter import PaddleAdapter
+from integrations.providers.paddle.personal import PADDLE_PERSONAL
 from integrations.providers.personal import PersonalFields, ProviderPayloads
 from integrations.providers.polar.adapter import PolarAdapter
 from integrations.providers.polar.personal import POLAR_PERSONAL
@@ -63,7 +65,7 @@ def providers(
     `api_keys` gives an adapter the connection's provider API key, to fetch what an event lacks.
     """
     stripe = StripeAdapter(clock=clock) if api_keys is None else StripeAdapter(api_keys=api_keys, clock=clock)
-    return {adapter.name: adapter for adapter in (stripe, PolarAdapter())}
+    return {adapter.name: adapter for adapter in (stripe, PolarAdapter(), PaddleAdapter())}
 
 
 def managements(adapters: Mapping[str, ProviderAdapter]) -> ProviderDirectory:
@@ -73,7 +75,7 @@ def managements(adapters: Mapping[str, ProviderAdapter]) -> ProviderDirectory:
 
 def personal_fields() -> Mapping[str, PersonalFields]:
     """Where each implemented provider's payloads carry a customer's personal data (erasure)."""
-    return {"stripe": STRIPE_PERSONAL, "polar": POLAR_PERSONAL}
+    return {"stripe": STRIPE_PERSONAL, "polar": POLAR_PERSONAL, "paddle": PADDLE_PERSONAL}
 
 
 def mailer(settings: Settings) -> Mailer:

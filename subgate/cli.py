@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 # Only standard-library modules of our own below: parsing must not load the server.
 from domain.notifications.model import DeadLetterKind
 from domain.shared.errors import DomainError
+from integrations.providers.paddle.samples import SAMPLES as PADDLE_SAMPLES
 from integrations.providers.polar.samples import SAMPLES as POLAR_SAMPLES
 from integrations.providers.samples import INTERVALS
 from integrations.providers.stripe.samples import SAMPLES as STRIPE_SAMPLES
@@ -30,7 +31,7 @@ from subgate.settings import Settings, SettingsError, load_settings
 Command = Callable[[argparse.Namespace, Settings], int]
 
 # What `subgate events send` can play, by provider.
-SAMPLES = {"stripe": STRIPE_SAMPLES, "polar": POLAR_SAMPLES}
+SAMPLES = {"stripe": STRIPE_SAMPLES, "polar": POLAR_SAMPLES, "paddle": PADDLE_SAMPLES}
 DEFAULT_RECEIVER_PORT = 9000
 
 

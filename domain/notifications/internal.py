@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.notifications.emails import EMAIL_EVENTS, customer_of
+from domain.notifications.emails import customer_of, email_type
 from domain.notifications.health import DISABLE_AFTER, DISPATCH_FAILED, EndpointBook, Journal
 from domain.notifications.model import (
     Channel,
@@ -39,6 +39,7 @@ from domain.notifications.replay import ReplaySummary, replay_dead_letter, repla
 from domain.notifications.retry import RetryPolicy
 from domain.shared.clock import Clock, system_clock
 from domain.shared.errors import ConcurrencyConflict
+from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import Page, PageRequest
@@ -161,17 +162,22 @@ class NotificationsInternal:
             ):
                 continue
             made.append(self._new_delivery(message, now, endpoint_id=endpoint.id))
-        if self._mailer is not None and message.event_type in EMAIL_EVENTS:
+        email = email_type(message.event_type, message.data)
+        if self._mailer is not None and email is not None:
             to = await unit.recipients.email_for(message)
             if to is None:
                 self._journal.warning(
                     "email_not_sent",
                     message_id=message.id,
-                    event_type=message.event_type.value,
+                    event_type=email.value,
                     reason="no usable customer email address is known",
                 )
             else:
-                made.append(self._new_delivery(message, now, recipient=to, customer_id=customer_of(message)))
+                made.append(
+                    self._new_delivery(
+                        message, now, recipient=to, email=email, customer_id=customer_of(message)
+                    )
+                )
         for delivery in made:
             await unit.deliveries.add(delivery)
         return made
@@ -183,15 +189,18 @@ class NotificationsInternal:
         *,
         endpoint_id: str | None = None,
         recipient: str | None = None,
+        email: EventType | None = None,
         customer_id: str | None = None,
     ) -> Delivery:
+        """A webhook to `endpoint_id`, or the email of type `email` to `recipient` (an email's
+        type can differ from its message's: see `email_type`)."""
         towards = endpoint_id if recipient is None else f"email:{recipient}"
         return Delivery(
             id=new_id("dlv"),
             merchant_id=message.merchant_id,
             endpoint_id=endpoint_id,
             message_id=message.id,
-            event_type=message.event_type.value,
+            event_type=(email or message.event_type).value,
             status=DeliveryStatus.PENDING,
             attempts=(),
             next_attempt_at=now,
@@ -261,7 +270,9 @@ class NotificationsInternal:
                 to=delivery.recipient,
                 delivery_id=delivery.id,
                 message_id=message.id,
-                event_type=message.event_type.value,
+                # The email's own type (the activation email of a subscription first seen active
+                # comes from its `subscription.created` message).
+                event_type=delivery.event_type,
                 occurred_at=message.occurred_at,
                 data=message.data,
             )

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
-from domain.shared.clock import Clock
+from domain.shared.clock import Clock, public_time
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from domain.shared.outbox import TraceCarrier
@@ -44,6 +44,25 @@ from domain.subscriptions.state_machine import SubscriptionStatus
 from domain.subscriptions.timed_moves import StampingTxn, Timing, trial_reminder_key
 
 ALREADY_APPLIED = "already applied"
+
+
+def renewal_key(merchant_id: str, subscription_id: str, period_end: datetime | None) -> str:
+    """The processed-input key of one period's renewal announcement."""
+    return f"renewed:{merchant_id}:{subscription_id}:{public_time(period_end)}"
+
+
+async def renewed_once(
+    unit: SubscriptionsUnit, after: Subscription, events: list[EventType]
+) -> list[EventType]:
+    """`subscription.renewed` once per period end, whichever of a paid renewal and a snapshot
+    moved the period there first; a second move to the same end is told as an update."""
+    if EventType.SUBSCRIPTION_RENEWED not in events:
+        return events
+    key = renewal_key(after.merchant_id, after.id, after.current_period_end)
+    if await first_time(unit, key):
+        await claim_all(unit, key)
+        return events
+    return [EventType.SUBSCRIPTION_UPDATED if e == EventType.SUBSCRIPTION_RENEWED else e for e in events]
 
 
 class SubscriptionsInternal:
@@ -113,6 +132,7 @@ class SubscriptionsInternal:
                     await unit.subscriptions.update(adopted)
                 await claim_all(unit, cmd.source_key)
                 return CommandOutcome(applied=False, subscription_id=sub.id, reason=stale.message)
+            events = await renewed_once(unit, after, events)
             stored = await unit.subscriptions.update(after)
             return await self._record.finish(unit, cmd.source_key, stored, events, now)
 
@@ -130,6 +150,7 @@ class SubscriptionsInternal:
             await claim_all(unit, invoice_key)
             now = self._clock()
             after, events = apply_payment(sub, cmd, now)
+            events = await renewed_once(unit, after, events)
             stored = await unit.subscriptions.update(after) if after != sub else sub
             payment = {
                 "provider_invoice_id": cmd.provider_invoice_id,

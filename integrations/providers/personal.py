@@ -40,8 +40,9 @@ class PersonalFields:
     customer_refs: tuple[str, ...]
     # (field, value) pairs that make an object a customer itself.
     customer_marks: tuple[tuple[str, str], ...] = ()
-    # Event types (the root's `type`) whose object is a customer.
+    # Event types whose object is a customer, and the root's field that holds an event's type.
     customer_events: frozenset[str] = frozenset()
+    event_type_field: str = "type"
     # Personal fields of any of the objects (the customer's details copied onto an invoice...).
     fields: frozenset[str] = frozenset()
     # Personal fields of a customer object: the object itself when it is one, or one nested
@@ -98,7 +99,7 @@ def _dig(root: Json, path: Path) -> Json:
 def _is_customer(fields: PersonalFields, root: dict[str, Json], obj: Json) -> bool:
     if not isinstance(obj, dict):
         return False
-    event_type = root.get("type")
+    event_type = root.get(fields.event_type_field)
     return (isinstance(event_type, str) and event_type in fields.customer_events) or any(
         obj.get(name) == value for name, value in fields.customer_marks
     )

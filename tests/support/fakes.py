@@ -35,8 +35,6 @@ from domain.shared.work import WorkKind
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
 from integrations.providers.personal import ProviderPayloads
-from integrations.providers.polar.personal import POLAR_PERSONAL
-from integrations.providers.stripe.personal import STRIPE_PERSONAL
 from integrations.stores.documents import (
     Condition,
     Document,
@@ -53,6 +51,7 @@ from integrations.stores.documents import (
 )
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.txn import StoreTxn
+from subgate.bootstrap import personal_fields
 
 __all__ = [
     "DEFAULT_START",
@@ -68,7 +67,7 @@ __all__ = [
 
 DEFAULT_START: Final = datetime(2025, 1, 1, tzinfo=UTC)
 # Where the implemented providers carry personal data (as the composition root wires it).
-PERSONAL_DATA: Final = ProviderPayloads({"stripe": STRIPE_PERSONAL, "polar": POLAR_PERSONAL})
+PERSONAL_DATA: Final = ProviderPayloads(personal_fields())
 
 
 # --------------------------------------------------------------------------- clock

@@ -496,6 +496,96 @@ DEFECTS = (
         planted="",
     ),
     Defect(
+        name="polar-standard-webhooks-key-never-tried",
+        path="integrations/providers/polar/signature.py",
+        line="if decoded:  # an empty key would be everyone's",
+        planted="if False:",
+    ),
+    Defect(
+        name="paddle-h1-compared-with-eq",
+        path="integrations/providers/paddle/signature.py",
+        line="if any(hmac.compare_digest(expected, candidate) for candidate in given):",
+        planted="if any(expected == candidate for candidate in given):",
+    ),
+    Defect(
+        name="paddle-future-timestamp-accepted",
+        path="integrations/providers/paddle/signature.py",
+        line="if abs(skew_us) > tolerance_seconds * _MICROSECONDS_PER_SECOND:",
+        planted="if skew_us > tolerance_seconds * _MICROSECONDS_PER_SECOND:",
+    ),
+    Defect(
+        name="paddle-timestamp-not-signed",
+        path="integrations/providers/paddle/signature.py",
+        line='return f"{timestamp}:".encode("ascii") + body',
+        planted="return body",
+    ),
+    Defect(
+        name="paddle-scheduled-cancel-ignored",
+        path="integrations/providers/paddle/table.py",
+        line='if not isinstance(change, dict) or change.get("action") != CANCEL:',
+        planted="if True:",
+    ),
+    Defect(
+        name="paddle-custom-data-link-ignored",
+        path="integrations/providers/paddle/payloads.py",
+        line='return metadata_link(document, field="custom_data")',
+        planted="return None",
+    ),
+    Defect(
+        name="paddle-declined-told-as-rejected",
+        path="integrations/providers/paddle/management.py",
+        line="if code == DECLINED_CODE:",
+        planted="if False:",
+    ),
+    Defect(
+        name="renewal-invoice-moves-nothing",
+        path="domain/subscriptions/lifecycle.py",
+        line="after, events = apply_renewal(sub, cmd, now)",
+        planted="after, events = sub, []",
+    ),
+    Defect(
+        name="stale-snapshot-takes-the-paid-period-back",
+        path="domain/subscriptions/lifecycle.py",
+        line="or renewal_position <= cmd.position",
+        planted="or True",
+    ),
+    Defect(
+        name="renewed-told-twice-for-one-period",
+        path="domain/subscriptions/internal.py",
+        line="EventType.SUBSCRIPTION_UPDATED if e == EventType.SUBSCRIPTION_RENEWED else e",
+        planted="e",
+    ),
+    Defect(
+        name="stripe-cycle-invoice-not-a-renewal",
+        path="integrations/providers/stripe/table.py",
+        line='renewal = invoice.get("billing_reason") == RENEWAL_REASON',
+        planted="renewal = False",
+    ),
+    Defect(
+        name="first-active-sight-sends-no-email",
+        path="domain/notifications/emails.py",
+        line="if event_type == EventType.SUBSCRIPTION_CREATED and status == _ACTIVE:",
+        planted="if False:",
+    ),
+    Defect(
+        name="bare-price-id-named-in-emails",
+        path="integrations/delivery/email/render.py",
+        line="return None if name is None or name in ids else name",
+        planted="return name",
+    ),
+    Defect(
+        name="signing-scheme-written-per-webhook",
+        path="domain/merchants/external.py",
+        line="if found is None or found.signing_scheme == scheme:",
+        planted="if found is None:",
+    ),
+    Defect(
+        name="signing-scheme-never-recorded",
+        path="gateway/inbound.py",
+        line="await self._deps.merchants.note_signing_scheme(connection, scheme)",
+        planted="await self._deps.merchants.note_signing_scheme(connection, None)",
+    ),
+    Defect(
         name="scheduler-stops-without-redis",
         path="workers/scheduling.py",
         # The stand-in never covers for the cron: timed moves wait for Redis to come back.
@@ -507,6 +597,14 @@ DEFECTS = (
         path="workers/scheduling.py",
         line="        if self._arq_running:\n            return False",
         planted="        if False:\n            return False",
+    ),
+    Defect(
+        name="paddle-customer-events-read-by-type",
+        path="integrations/providers/paddle/personal.py",
+        # Paddle names an event's type `event_type`; read as `type`, its customer events keep
+        # the customer's email and name through an erasure.
+        line='    event_type_field="event_type",',
+        planted='    event_type_field="type",',
     ),
 )
 

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given, settings, strategies as st
 
 from domain.shared.personal import Person
+from integrations.providers.paddle import samples as paddle_events
 from integrations.providers.personal import PersonalFields, ProviderPayloads
 from integrations.providers.polar import samples as polar_events
 from integrations.providers.stripe import samples as stripe_events
@@ -148,7 +149,7 @@ def test_nothing_is_done_without_identities_for_an_unknown_provider_or_for_a_bod
     body = stripe("customer.updated", {"id": "cus_ada", "object": "customer", "email": "ada@example.com"})
 
     assert PERSONAL_DATA.without("stripe", body, Person()) is None
-    assert PERSONAL_DATA.without("paddle", body, ADA) is None
+    assert PERSONAL_DATA.without("lemonsqueezy", body, ADA) is None
     assert PERSONAL_DATA.without("stripe", b"cus_ada ada@example.com {", ADA) is None
     assert PERSONAL_DATA.without("stripe", b"[" * 100_000 + b"cus_ada", ADA) is None
 
@@ -209,3 +210,25 @@ def test_any_payload_is_either_left_alone_or_left_without_the_address(
     if result is not None:
         assert "ada@example.com" not in result.decode().lower()
         assert isinstance(json.loads(result), dict)
+
+
+def test_paddle_events_of_the_customer_lose_the_customers_details_and_others_stay() -> None:
+    person = Person(provider_customer_ids={"paddle": paddle_events.CUSTOMER_ID}, emails=("ada@example.com",))
+    customer = {"id": paddle_events.CUSTOMER_ID, "email": "ada@example.com", "name": "Ada", "locale": "en"}
+    address = {"id": "add_1", "customer_id": paddle_events.CUSTOMER_ID, "first_line": "1 Analytical Row"}
+    address |= {"city": "London", "postal_code": "N1", "country_code": "GB"}
+    subscription = paddle_events.subscription_event()
+
+    updated = erased("paddle", paddle_events.paddle_event("customer.updated", customer), person)
+    moved = erased("paddle", paddle_events.paddle_event("address.updated", address), person)
+    other = paddle_events.subscription_event(customer_id="ctm_someone_else")
+
+    assert updated is not None
+    assert moved is not None
+    assert (updated["data"]["email"], updated["data"]["name"]) == (None, None)
+    assert (updated["data"]["id"], updated["data"]["locale"]) == (paddle_events.CUSTOMER_ID, "en")
+    assert [moved["data"][k] for k in ("first_line", "city", "postal_code")] == [None] * 3
+    assert moved["data"]["country_code"] == "GB"
+    # A subscription names its customer by id only: nothing personal in it to empty.
+    assert PERSONAL_DATA.without("paddle", subscription, person) is None
+    assert PERSONAL_DATA.without("paddle", other, person) is None

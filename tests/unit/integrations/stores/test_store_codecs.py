@@ -52,6 +52,7 @@ def every_field_set() -> list[Any]:
             webhook_secrets=("whsec_a", "whsec_b"),
             api_key="sk_1",
             created_at=LATER,
+            signing_scheme="standard_webhooks",
         ),
         Customer(
             id="cus_1",
@@ -91,6 +92,9 @@ def every_field_set() -> list[Any]:
             provider="stripe",
             provider_subscription_id="sub_S",
             provider_watermark=LATER,
+            renewal_period_start=t + timedelta(days=30),
+            renewal_period_end=t + timedelta(days=60),
+            renewal_position=LATER,
             provider_managed=True,
             past_due_since=t,
             trial_notice_for=LATER,
