@@ -71,6 +71,8 @@ class Attempt:
     duration_ms: int
     error: str | None = None
     response_excerpt: str | None = None
+    # The request's headers as sent (name, value); empty for emails and attempts never made.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +99,9 @@ class Delivery:
     order_given_up: bool = False  # sent before an earlier one of its lane was settled
     # Attempts made before the latest retry or replay: the retry schedule restarts there.
     retry_from: int = 0
+    # What the message is about (a subscription's id, an endpoint's); None for deliveries made
+    # before it was recorded.
+    subject_id: str | None = None
     version: int = 0
 
     @property
@@ -114,6 +119,7 @@ class DeadLetter:
     reason: str
     created_at: datetime
     replayed_at: datetime | None = None  # replayed dead letters leave the list
+    endpoint_id: str | None = None  # its delivery's endpoint (None for emails, and older ones)
     version: int = 0
 
 

@@ -41,6 +41,11 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
         "10/minute",
         "failed authentications per client address before 429; 0: none",
     ),
+    (
+        "SUBGATE_PORTAL_FRAME_ANCESTORS",
+        "'none'",
+        "CSP frame-ancestors of portal pages (origins that may embed them, space-separated)",
+    ),
     ("SUBGATE_HEADER_TIMEOUT_SECONDS", "10", "time a client has to send a request's headers"),
     ("SUBGATE_BODY_TIMEOUT_SECONDS", "30", "time a client has to send a request's body"),
     ("SUBGATE_PAST_DUE_GRACE_DAYS", "7", "days a past_due subscription run by subgate waits before unpaid"),

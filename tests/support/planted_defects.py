@@ -403,6 +403,90 @@ DEFECTS = (
         line="self.loop.call_later(self.deadlines.body_seconds, self._body_deadline_passed)",
         planted="None",
     ),
+    Defect(
+        name="portal-link-opens-twice",
+        path="domain/merchants/portal.py",
+        line="if found.opened_at is not None:",
+        planted="if False:",
+    ),
+    Defect(
+        name="portal-session-never-expires",
+        path="domain/merchants/portal.py",
+        line="if now >= self.expires_at:",
+        planted="if False:",
+    ),
+    Defect(
+        name="portal-revoked-session-still-works",
+        path="domain/merchants/portal.py",
+        line="if self.revoked_at is not None:",
+        planted="if False:",
+    ),
+    Defect(
+        name="portal-form-token-not-checked",
+        path="gateway/portal/access.py",
+        line="if not form_token_matches(token, presented):",
+        planted="if False:",
+    ),
+    Defect(
+        name="portal-read-only-may-post",
+        path="gateway/portal/access.py",
+        line="if visit.read_only:",
+        planted="if False:",
+    ),
+    Defect(
+        name="portal-link-token-stored-in-clear",
+        path="domain/merchants/portal.py",
+        line="link_hash=token_digest(token),",
+        planted="link_hash=token,",
+    ),
+    Defect(
+        name="portal-cookie-readable-by-scripts",
+        path="gateway/portal/access.py",
+        line='"HttpOnly", "SameSite=Lax"]',
+        planted='"SameSite=Lax"]',
+    ),
+    Defect(
+        name="portal-delivery-of-any-merchant",
+        path="domain/notifications/history.py",
+        line="if found is None or found.merchant_id != merchant_id:",
+        planted="if found is None:",
+    ),
+    Defect(
+        name="portal-recover-any-merchants-endpoint",
+        path="domain/notifications/external.py",
+        line="await self.get_endpoint(merchant_id, endpoint_id)  # another merchant's: NotFound",
+        planted="pass",
+    ),
+    Defect(
+        name="portal-test-event-fanned-out",
+        path="domain/notifications/probes.py",
+        line="dispatched=True,",
+        planted="dispatched=False,",
+    ),
+    Defect(
+        name="portal-stats-not-counted",
+        path="domain/notifications/internal.py",
+        line="tally.count(stored.merchant_id, stored.endpoint_id, stored.attempts[-1])",
+        planted="pass",
+    ),
+    Defect(
+        name="portal-time-range-ignored",
+        path="integrations/stores/repositories.py",
+        line='conditions["id"] = Gt(other) if page.newest_first else Lte(other)',
+        planted="pass",
+    ),
+    Defect(
+        name="portal-secret-shown-unrevealed",
+        path="gateway/portal/templates/endpoint.html",
+        line="<li class=\"secret\">whsec_••••••••",
+        planted="<li class=\"secret\">{{ secret.value }}",
+    ),
+    Defect(
+        name="portal-throttle-ignores-cookies",
+        path="gateway/app.py",
+        line="credential=presented_credential,",
+        planted="credential=None,",
+    ),
 )
 
 

@@ -148,8 +148,11 @@ class SealedSession:
         limit: int,
         after_id: str | None = None,
         order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
-        docs = await self._inner.find(collection, where, limit=limit, after_id=after_id, order_by=order_by)
+        docs = await self._inner.find(
+            collection, where, limit=limit, after_id=after_id, order_by=order_by, descending=descending
+        )
         if collection not in _SECRETS:
             return docs
         return [self._opened(collection, doc) for doc in docs]
