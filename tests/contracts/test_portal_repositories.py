@@ -162,7 +162,9 @@ async def test_deliveries_newest_first_with_filters_time_range_and_cursor(store:
             page = PageRequest(limit=limit, starting_after=after, newest_first=True)
             return [d.id for d in (await unit.deliveries.list("mer_1", where, page)).items]
 
-        window = DeliveryFilter(made_from=NOW + timedelta(minutes=10), made_before=NOW + timedelta(minutes=30))
+        window = DeliveryFilter(
+            made_from=NOW + timedelta(minutes=10), made_before=NOW + timedelta(minutes=30)
+        )
         return {
             "all": await ids(DeliveryFilter()),
             "after": await ids(DeliveryFilter(), after=rows[2].id),
@@ -174,10 +176,7 @@ async def test_deliveries_newest_first_with_filters_time_range_and_cursor(store:
             "window": await ids(window),
             "window_after": await ids(window, after=rows[2].id),
             "oldest_first": [
-                d.id
-                for d in (
-                    await unit.deliveries.list("mer_1", window, PageRequest(limit=10))
-                ).items
+                d.id for d in (await unit.deliveries.list("mer_1", window, PageRequest(limit=10))).items
             ],
         }
 

@@ -341,7 +341,9 @@ async def test_the_portal_lists_newest_first_by_each_filter(world: World) -> Non
         await notifications.list_deliveries(world.merchant_id, where, newest)
         assert_indexed(world, world.traced(), {index})
 
-    await notifications.list_deliveries(world.merchant_id, DeliveryFilter(subject_ids=("sub_1", "sub_2")), newest)
+    await notifications.list_deliveries(
+        world.merchant_id, DeliveryFilter(subject_ids=("sub_1", "sub_2")), newest
+    )
     assert_indexed(world, world.traced(), {"deliveries_merchant_subject"})
     inbound = InboundExternal(world.txn, world.clock, RecordingSignal())
     await inbound.list(world.merchant_id, InboundFilter(status=Inbound.FAILED), newest)

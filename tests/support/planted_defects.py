@@ -478,8 +478,8 @@ DEFECTS = (
     Defect(
         name="portal-secret-shown-unrevealed",
         path="gateway/portal/templates/endpoint.html",
-        line="<li class=\"secret\">whsec_••••••••",
-        planted="<li class=\"secret\">{{ secret.value }}",
+        line='<li class="secret">whsec_••••••••',
+        planted='<li class="secret">{{ secret.value }}',
     ),
     Defect(
         name="portal-throttle-ignores-cookies",

@@ -33,7 +33,9 @@ def counts(*attempts: Attempt) -> HourCounts:
 
 
 def test_each_attempt_counts_once_under_its_outcome() -> None:
-    counted = counts(attempt(200), attempt(204), attempt(503, error="HTTP 503"), attempt(None, error="timed out"))
+    counted = counts(
+        attempt(200), attempt(204), attempt(503, error="HTTP 503"), attempt(None, error="timed out")
+    )
 
     assert (counted.succeeded, counted.failed, counted.unreachable) == (2, 1, 1)
     assert counted.attempts == 4

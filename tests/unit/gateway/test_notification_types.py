@@ -58,7 +58,13 @@ def test_the_bodies_the_service_sends_match_their_registered_schema() -> None:
         provider_subscription_id="sub_stripe",
     )
     plan = Plan(
-        id="plan_1", merchant_id="mer_1", name="Pro", amount=900, currency="usd", interval=Interval.MONTH, created_at=NOW
+        id="plan_1",
+        merchant_id="mer_1",
+        name="Pro",
+        amount=900,
+        currency="usd",
+        interval=Interval.MONTH,
+        created_at=NOW,
     )
     customer = Customer(id="cus_1", merchant_id="mer_1", email=None, name=None, created_at=NOW)
     view = notification_view(subscription, customer=customer, plan=plan)
@@ -77,7 +83,12 @@ def test_the_bodies_the_service_sends_match_their_registered_schema() -> None:
             continue
         data = {"subscription": view} | ({"payment": payments[event_type]} if event_type in payments else {})
         message = OutboxMessage(
-            id="msg_1", merchant_id="mer_1", event_type=event_type, subject_id="sub_1", occurred_at=NOW, data=data
+            id="msg_1",
+            merchant_id="mer_1",
+            event_type=event_type,
+            subject_id="sub_1",
+            occurred_at=NOW,
+            data=data,
         )
         conforms(event_type, message_body(message))
     conforms(EventType.ENDPOINT_DISABLED, message_body(disabled_message(ENDPOINT, NOW, "410 Gone")))

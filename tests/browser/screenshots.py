@@ -1,0 +1,77 @@
+"""`python -m tests.browser.screenshots [DIR]`: a screenshot of each portal page (default: docs/).
+
+A merchant with two endpoints, test events delivered, failed and dead, in the same in-process
+portal the browser tests use; Chromium from the OS packages, as there.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.portal import add_endpoint
+from tests.browser.server import PortalServer, portal_server, running_endpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _world(page: Page, server: PortalServer, good: str, flaky: str) -> None:
+    _, key = server.merchant("Acme Fitness")
+    page.goto(server.link(key))
+    add_endpoint(page, good)
+    for _ in range(6):
+        page.get_by_role("button", name="Send test event").click()
+        page.go_back()
+    add_endpoint(page, flaky)
+    for _ in range(3):
+        page.get_by_role("button", name="Send test event").click()
+        page.go_back()
+    server.deliver()
+    server.clock.advance(timedelta(seconds=2))
+    server.deliver()
+
+
+def shoot(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        portal_server(Path(scratch)) as server,
+        running_endpoint() as good,
+        running_endpoint() as flaky,
+        sync_playwright() as driver,
+    ):
+        flaky.statuses = [503] * 6
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            _world(page, server, good.url, flaky.url)
+            shots = {
+                "overview": "/portal/",
+                "endpoint": page.url.split("?")[0],
+                "deliveries": "/portal/deliveries",
+                "dead-letters": "/portal/dead-letters",
+                "event-types": "/portal/event-types",
+            }
+            for name, path in shots.items():
+                page.goto(path if path.startswith("http") else server.base_url + path)
+                made.append(directory / f"portal-{name}.png")
+                page.screenshot(path=made[-1], full_page=name != "event-types")
+            page.goto(server.base_url + "/portal/deliveries")
+            page.get_by_role("link").filter(has_text="UTC").first.click()
+            made.append(directory / "portal-delivery.png")
+            page.screenshot(path=made[-1], full_page=True)
+        finally:
+            browser.close()
+    return made
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs"
+    for path in shoot(target):
+        print(path)  # noqa: T201 - the script's output
