@@ -24,6 +24,7 @@ from benchmarks.delivery import run_delivery
 from benchmarks.dev import run_dev
 from benchmarks.end_to_end import run_end_to_end
 from benchmarks.ingest import run_ingest
+from benchmarks.portal import run_portal
 from benchmarks.processes import ROOT, BenchmarkError
 from benchmarks.profiles import py_spy, render, summarize
 from benchmarks.results import (
@@ -38,9 +39,9 @@ from benchmarks.results import (
 from benchmarks.with_history import DEFAULT_HISTORY, HistoryStore, run_history
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
-BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "history")
-# Runs only when asked for (`--history`, or `--only history`): it writes gigabytes first.
-ON_REQUEST = ("history",)
+BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "history", "portal")
+# Run only when asked for (`--history`, or `--only history` / `--only portal`): they write gigabytes first.
+ON_REQUEST = ("history", "portal")
 
 
 def _positive(raw: str) -> int:
@@ -121,6 +122,8 @@ def _runners(
         "history": lambda run: run_history(
             history, args.events, args.concurrency, args.deliveries, run, _progress
         ),
+        # The history is written once per invocation, like the history benchmark's.
+        "portal": lambda run: run_portal(_history_size(args), _progress) if run == "1" else [],
     }
 
 
@@ -131,6 +134,7 @@ def _sizes(args: argparse.Namespace, chosen: Sequence[str]) -> str:
         "e2e": f"end to end {args.rate:g} events/s for {args.seconds:g} s",
         "dev": f"dev {args.dev_events:,} events x {args.concurrency} connections",
         "history": f"history {_history_size(args):,} events and deliveries stored",
+        "portal": f"portal pages over {_history_size(args):,} deliveries of one merchant",
     }
     return ", ".join(sizes[name] for name in chosen)
 
@@ -144,7 +148,7 @@ def _machine() -> str:
 def _history_size(args: argparse.Namespace) -> int:
     """The history asked for; `--only history` alone means the default size."""
     size: int = args.history
-    if not size and args.only is not None and "history" in args.only:
+    if not size and args.only is not None and {"history", "portal"} & set(args.only):
         return DEFAULT_HISTORY
     return size
 
@@ -152,7 +156,7 @@ def _history_size(args: argparse.Namespace) -> int:
 def _chosen(args: argparse.Namespace) -> list[str]:
     if args.only is not None:
         return [name for name in BENCHMARKS if name in args.only]
-    return [name for name in BENCHMARKS if name not in ON_REQUEST or (name == "history" and args.history)]
+    return [name for name in BENCHMARKS if name not in ON_REQUEST or args.history]
 
 
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:

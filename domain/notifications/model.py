@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import enum
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -71,8 +72,8 @@ class Attempt:
     duration_ms: int
     error: str | None = None
     response_excerpt: str | None = None
-    # The request's headers as sent (name, value); empty for emails and attempts never made.
-    headers: tuple[tuple[str, str], ...] = ()
+    # The request's headers as sent; empty for emails and attempts never made.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

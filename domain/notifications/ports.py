@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -155,7 +155,7 @@ class SendResult:
     error: str | None = None
     response_excerpt: str | None = None
     retry_after: float | None = None
-    headers: tuple[tuple[str, str], ...] = ()  # the request's headers as sent
+    headers: Mapping[str, str] = field(default_factory=dict)  # the request's headers as sent
     # An email kept as a sent-mail record because no SMTP server is configured: handled, not sent.
     kept: bool = False
 

@@ -149,7 +149,14 @@ def every_field_set() -> list[Any]:
             event_type="payment.failed",
             status=DeliveryStatus.FAILED,
             attempts=(
-                Attempt(at=t, status_code=500, duration_ms=12, error="HTTP 500", response_excerpt="no"),
+                Attempt(
+                    at=t,
+                    status_code=500,
+                    duration_ms=12,
+                    error="HTTP 500",
+                    response_excerpt="no",
+                    headers={"webhook-id": "msg_1"},
+                ),
                 Attempt(at=LATER, status_code=None, duration_ms=15000, error="timeout"),
             ),
             next_attempt_at=LATER,
@@ -161,6 +168,7 @@ def every_field_set() -> list[Any]:
             lane="a@example.com|sub_1",
             order_given_up=True,
             retry_from=1,
+            subject_id="sub_1",
             version=7,
         ),
         DeadLetter(
@@ -171,6 +179,7 @@ def every_field_set() -> list[Any]:
             reason="retries exhausted",
             created_at=t,
             replayed_at=LATER,
+            endpoint_id="ep_1",
             version=1,
         ),
     ]
@@ -249,6 +258,7 @@ def test_the_stored_shape_of_a_delivery() -> None:
                 "duration_ms": 12,
                 "error": "HTTP 500",
                 "response_excerpt": "no",
+                "headers": {"webhook-id": "msg_1"},
             },
             {
                 "at": "2025-06-01T12:00:00.250000Z",
@@ -256,6 +266,7 @@ def test_the_stored_shape_of_a_delivery() -> None:
                 "duration_ms": 15000,
                 "error": "timeout",
                 "response_excerpt": None,
+                "headers": {},
             },
         ],
         "next_attempt_at": "2025-06-01T12:00:00.250000Z",
@@ -267,6 +278,7 @@ def test_the_stored_shape_of_a_delivery() -> None:
         "lane": "a@example.com|sub_1",
         "order_given_up": True,
         "retry_from": 1,
+        "subject_id": "sub_1",
     }
 
 

@@ -105,9 +105,7 @@ class HttpWebhookSender:
         with self._telemetry.tracer.start_as_current_span("POST webhook", kind=SpanKind.CLIENT) as span:
             # The headers are recorded with the attempt (shown in the portal): a signature is
             # no secret, and the attempt's timestamp is in it.
-            result = replace(
-                await self._post(webhook.url, webhook.body, headers), headers=tuple(headers.items())
-            )
+            result = replace(await self._post(webhook.url, webhook.body, headers), headers=dict(headers))
             if span.is_recording():
                 span.set_attribute("http.request.method", "POST")
                 span.set_attribute("url.full", webhook.url)
