@@ -259,7 +259,7 @@ def _ids(prefix: str) -> Iterator[str]:
     """Ids shaped like `new_id`'s (prefix, 10 characters of milliseconds, 16 that increase),
     made in bulk: one real id gives the millisecond, a hex counter the rest (hex digits are
     base32 digits, in the same order). `new_id` would take half the seeding time."""
-    head = new_id(prefix)[: len(prefix) + 11]
+    head = new_id(prefix)[:-16]
     return (f"{head}{number:016x}" for number in itertools.count())
 
 

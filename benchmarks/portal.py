@@ -147,7 +147,7 @@ def run_portal(size: int, progress: Callable[[str], None]) -> list[Measurement]:
     return [
         Measurement(
             f"portal.{name.replace(', ', '.').replace(' ', '_')}",
-            f"Portal page p95 server time, {name}, {size:,} deliveries of the merchant (ms)",
+            f"Portal page p95 server time, {name}, {size:,} deliveries of the merchant",
             "ms",
             p95,
             within,

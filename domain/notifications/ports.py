@@ -172,7 +172,6 @@ class OutboundWebhook:
     timestamp: datetime
     body: bytes
     secrets: tuple[str, ...]
-    trace_carrier: Mapping[str, str]
 
 
 class WebhookSender(Protocol):

@@ -1,8 +1,14 @@
-"""Identifiers: a type prefix plus a time-ordered suffix.
+"""Identifiers: the kind's prefix plus a time-ordered suffix.
 
 Ids made by one process sort in creation order, even within one millisecond, so
 ordering by id follows creation order and cursor pagination needs no other key.
 Across processes, ids are ordered to the millisecond.
+
+Every prefix is the kind's short name followed by `sg` (`subsg_`, `evtsg_`, `msgsg_`): no id
+subgate makes can be taken for a provider's (`sub_`, `cus_` and `evt_` are Stripe's and
+Paddle's, `msg_` and `ep_` svix's). The ids of earlier releases (`sub_...`) are opaque like any
+other and keep working; and since a letter sorts after `_`, every id made now sorts after them,
+so lists stay in creation order and a cursor from before still finds what came since.
 """
 
 from __future__ import annotations
@@ -46,18 +52,22 @@ class _MonotonicSource:
 _SOURCE = _MonotonicSource()
 
 
-def new_id(prefix: str) -> str:
-    """`prefix_` + 10 chars of milliseconds + 16 chars (80 bits) that increase within a millisecond."""
+SUBGATE_MARK = "sg"
+
+
+def new_id(kind: str) -> str:
+    """`<kind>sg_` + 10 chars of milliseconds + 16 chars (80 bits) that increase within a millisecond."""
     millis, rand = _SOURCE.next()
-    return f"{prefix}_{_encode(millis, 10)}{_encode(rand, 16)}"
+    return f"{kind}{SUBGATE_MARK}_{_encode(millis, 10)}{_encode(rand, 16)}"
 
 
 _MAX_MILLIS = 32**10 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def id_time_floor(prefix: str, at: datetime) -> str:
-    """A string that sorts after every id made before `at` (to the millisecond, by the clock
-    that made it) and before every id made at or after it: ids' time part is their head."""
+def id_time_floor(kind: str, at: datetime) -> str:
+    """A string that sorts after every `kind` id made before `at` (to the millisecond, by the clock
+    that made it) and before every one made at or after it: ids' time part is their head.
+    Ids of earlier releases (`dlv_...`, no `sg`) all sort below it, whatever their time."""
     millis = min(max(0, (at - _EPOCH) // timedelta(milliseconds=1)), _MAX_MILLIS)
-    return f"{prefix}_{_encode(millis, 10)}"
+    return f"{kind}{SUBGATE_MARK}_{_encode(millis, 10)}"

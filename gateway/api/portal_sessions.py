@@ -8,37 +8,24 @@ from domain.merchants.model import Merchant
 from domain.merchants.portal import PortalSessions
 from gateway.deps import GatewayDeps
 from gateway.portal.links import portal_link
-from gateway.routing import Operation
 from gateway.schemas import portal_sessions as schema
-from gateway.v1 import V1, Body
+from gateway.v1 import Resource, route
 
 
-class PortalSessionsApi:
+class PortalSessionsApi(Resource):
+    tag = "portal_sessions"
+
     def __init__(self, deps: GatewayDeps, sessions: PortalSessions) -> None:
-        self._deps = deps
+        super().__init__(deps)
         self._sessions = sessions
 
-    def operations(self) -> list[Operation]:
-        v1 = V1(self._deps, "portal_sessions")
-        return [
-            v1.with_body(
-                "POST",
-                "/portal-sessions",
-                self.create,
-                body=Body(schema.PortalSessionCreate, required=False),
-                ok=schema.PortalSession,
-                status=201,
-                summary="Make a one-time link into the merchant portal",
-            ),
-            v1.plain(
-                "POST",
-                "/portal-sessions/revoke-all",
-                self.revoke_all,
-                ok=schema.PortalSessionsRevoked,
-                summary="End every portal session and unopened link",
-            ),
-        ]
-
+    @route(
+        "POST",
+        "/portal-sessions",
+        "Make a one-time link into the merchant portal",
+        status=201,
+        optional_body=True,
+    )
     async def create(
         self, _: Request, merchant: Merchant, body: schema.PortalSessionCreate
     ) -> schema.PortalSession:
@@ -48,6 +35,7 @@ class PortalSessionsApi:
             url=portal_link(self._deps.config.base_url, issued.token), expires_at=issued.session.expires_at
         )
 
+    @route("POST", "/portal-sessions/revoke-all", "End every portal session and unopened link")
     async def revoke_all(self, _: Request, merchant: Merchant) -> schema.PortalSessionsRevoked:
         """Every browser session ends at its next request; unopened links stop working."""
         return schema.PortalSessionsRevoked(revoked=await self._sessions.revoke_all(merchant.id))

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from domain.notifications.model import DeliveryStatus
+from domain.notifications.model import Delivery, DeliveryStatus
 from domain.notifications.ports import DeliveryFilter
 from domain.shared.errors import ValidationFailed
 from domain.shared.events import EventType
@@ -78,6 +78,7 @@ class DeliveryPages:
             notice=notice_of(request),
             record=record,
             delivery=record.delivery,
+            subscription_id=_subscription_of(record.delivery),
             body=None if record.body is None else record.body.decode("utf-8", errors="replace"),
         )
 
@@ -124,3 +125,11 @@ class DeliveryPages:
         return see_other(
             "/dead-letters", done="recovered", replayed=len(summary.replayed), skipped=len(summary.skipped)
         )
+
+
+def _subscription_of(delivery: Delivery) -> str | None:
+    """The subscription a delivery's message is about: every type's subject but `endpoint.*`'s
+    (ids of any release: `subsg_...` now, `sub_...` before)."""
+    if delivery.event_type.startswith("endpoint."):
+        return None
+    return delivery.subject_id

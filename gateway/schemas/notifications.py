@@ -15,6 +15,7 @@ from msgspec import Meta, Struct
 
 from domain.shared.events import EventType
 from domain.subscriptions.state_machine import SubscriptionStatus
+from gateway.responses import json_values
 
 
 class NotifiedSubscription(Struct, frozen=True, kw_only=True):
@@ -105,9 +106,9 @@ class NotificationType:
 
 _EXAMPLE_TIME: Final = datetime(2025, 6, 1, 9, 31, 12, tzinfo=UTC)
 _SUBSCRIPTION: Final = NotifiedSubscription(
-    id="sub_01m8mkb2sy297sfef70tdsmye0",
-    customer_id="cus_01m8mkb2sy297sfef70tdsmydy",
-    plan_id="plan_01m8mkb2sy297sfef70tdsmydz",
+    id="subsg_01m8mkb2sy297sfef70tdsmye0",
+    customer_id="cussg_01m8mkb2sy297sfef70tdsmydy",
+    plan_id="plansg_01m8mkb2sy297sfef70tdsmydz",
     status=SubscriptionStatus.ACTIVE,
     current_period_start=datetime(2025, 6, 1, 9, 30, tzinfo=UTC),
     current_period_end=datetime(2025, 7, 1, 9, 30, tzinfo=UTC),
@@ -126,7 +127,7 @@ _SUBSCRIPTION: Final = NotifiedSubscription(
     interval="month",
     interval_count=1,
 )
-_ENDPOINT_ID: Final = "ep_01m8mkb2sy297sfef70tdsmye1"
+_ENDPOINT_ID: Final = "epsg_01m8mkb2sy297sfef70tdsmye1"
 _ENDPOINT_URL: Final = "https://example.com/webhooks"
 
 _SUBSCRIPTION_TYPES: Final = {
@@ -145,12 +146,13 @@ _SUBSCRIPTION_TYPES: Final = {
 
 def _envelope(event_type: EventType, data: Struct) -> dict[str, Any]:
     body = {
-        "id": "msg_01m8mkb2szdsd4c8hcegbvrqfx",
+        "id": "msgsg_01m8mkb2szdsd4c8hcegbvrqfx",
         "type": event_type.value,
         "created_at": _EXAMPLE_TIME,
         "data": data,
     }
-    built: dict[str, Any] = msgspec.to_builtins(body)
+    # Times as a notification carries them (`utc_text`), not as msgspec would write them.
+    built: dict[str, Any] = json_values(body)
     return built
 
 
@@ -166,16 +168,7 @@ def _body(event_type: EventType, data: type[Struct]) -> type[Struct]:
     return msgspec.defstruct(name, fields, kw_only=True, frozen=True)
 
 
-def _registry() -> dict[EventType, NotificationType]:
-    found = {
-        kind: NotificationType(
-            kind,
-            text,
-            _body(kind, SubscriptionData),
-            _envelope(kind, SubscriptionData(subscription=_SUBSCRIPTION)),
-        )
-        for kind, text in _SUBSCRIPTION_TYPES.items()
-    }
+def _other_types() -> tuple[tuple[EventType, str, type[Struct], Struct], ...]:
     paid = PaymentData(
         subscription=_SUBSCRIPTION,
         payment=Payment(provider_invoice_id="in_1RWa7hLkdIwHu7ixQ2", amount=4900, currency="eur"),
@@ -204,7 +197,7 @@ def _registry() -> dict[EventType, NotificationType]:
         endpoint=TestedEndpoint(id=_ENDPOINT_ID, url=_ENDPOINT_URL, description=None),
         requested_at=_EXAMPLE_TIME,
     )
-    more = (
+    return (
         (EventType.PAYMENT_SUCCEEDED, "An invoice of the subscription was paid.", PaymentData, paid),
         (
             EventType.PAYMENT_FAILED,
@@ -225,7 +218,19 @@ def _registry() -> dict[EventType, NotificationType]:
             tested,
         ),
     )
-    for kind, text, data, example in more:
+
+
+def _registry() -> dict[EventType, NotificationType]:
+    found = {
+        kind: NotificationType(
+            kind,
+            text,
+            _body(kind, SubscriptionData),
+            _envelope(kind, SubscriptionData(subscription=_SUBSCRIPTION)),
+        )
+        for kind, text in _SUBSCRIPTION_TYPES.items()
+    }
+    for kind, text, data, example in _other_types():
         found[kind] = NotificationType(kind, text, _body(kind, data), _envelope(kind, example))
     return found
 

@@ -11,7 +11,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.portal import add_endpoint
@@ -36,7 +36,16 @@ def _world(page: Page, server: PortalServer, good: str, flaky: str) -> None:
     server.deliver()
 
 
-def shoot(directory: Path) -> list[Path]:
+def shoot(directory: Path, browser: Browser | None = None) -> list[Path]:
+    """Screenshots into `directory`, with `browser` (or a Chromium of its own: only one sync
+    Playwright can run in a thread, so the tests hand theirs in)."""
+    if browser is None:
+        with sync_playwright() as driver:
+            own = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                return shoot(directory, own)
+            finally:
+                own.close()
     directory.mkdir(parents=True, exist_ok=True)
     made: list[Path] = []
     with (
@@ -44,12 +53,11 @@ def shoot(directory: Path) -> list[Path]:
         portal_server(Path(scratch)) as server,
         running_endpoint() as good,
         running_endpoint() as flaky,
-        sync_playwright() as driver,
     ):
         flaky.statuses = [503] * 6
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
             _world(page, server, good.url, flaky.url)
             shots = {
                 "overview": "/portal/",
@@ -67,7 +75,7 @@ def shoot(directory: Path) -> list[Path]:
             made.append(directory / "portal-delivery.png")
             page.screenshot(path=made[-1], full_page=True)
         finally:
-            browser.close()
+            context.close()
     return made
 
 

@@ -33,13 +33,14 @@ from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from gateway.app import create_app
 from gateway.deps import GatewayConfig, GatewayDeps, PortalDeps
 from integrations.delivery.http.registration import registration_check
-from integrations.delivery.http.sender import HttpWebhookSender, build_client
+from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
 from integrations.telemetry.tracing import Telemetry
 from tests.support.cli import free_port
 from tests.support.fakes import FakeClock, RecordingSignal
+from tests.support.work import deliver_due
 
 T = TypeVar("T")
 _DEADLINE_S = 30.0
@@ -119,7 +120,7 @@ class PortalServer:
 
         async def burst() -> int:
             await self.worker.dispatch_pending()
-            return len(await self.worker.deliver_due("wrk_browser"))
+            return len(await deliver_due(self.worker, "wrk_browser"))
 
         return self.run(burst)
 
@@ -156,7 +157,7 @@ def portal_server(data_dir: Path) -> Iterator[PortalServer]:
     store = SqliteStore(data_dir / "subgate.db")
     deps, txn = _deps(store, clock, base_url)
     loop = asyncio.new_event_loop()
-    client = build_client(allow_private_targets=True)
+    client = OutboundClient(allow_private_targets=True)
     sender = HttpWebhookSender(client, deps.telemetry, 5.0)
     worker = NotificationsInternal(
         txn, clock, RecordingSignal(), sender, RetryPolicy(schedule=(1.0,), jitter=0.0), 5.0

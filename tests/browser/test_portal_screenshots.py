@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playwright.sync_api import Browser
+
 from tests.browser.screenshots import shoot
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def test_every_page_gets_a_screenshot(tmp_path: Path) -> None:
-    made = shoot(tmp_path)
+def test_every_page_gets_a_screenshot(tmp_path: Path, chromium: Browser) -> None:
+    made = shoot(tmp_path, chromium)
 
     assert {p.name for p in made} == {
         f"portal-{name}.png"

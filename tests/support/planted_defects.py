@@ -271,7 +271,7 @@ DEFECTS = (
     ),
     Defect(
         name="unpadded-years-written",
-        path="integrations/stores/codecs.py",
+        path="domain/shared/clock.py",
         line='return "%04d-%02d-%02dT',
         planted='return "%d-%02d-%02dT',
     ),
@@ -486,6 +486,19 @@ DEFECTS = (
         path="gateway/app.py",
         line="credential=presented_credential,",
         planted="credential=None,",
+    ),
+    Defect(
+        name="scheduler-stops-without-redis",
+        path="workers/scheduling.py",
+        # The stand-in never covers for the cron: timed moves wait for Redis to come back.
+        line="        if self._arq_running:\n            return False",
+        planted="        if True:\n            return False",
+    ),
+    Defect(
+        name="scheduler-stand-in-beside-the-cron",
+        path="workers/scheduling.py",
+        line="        if self._arq_running:\n            return False",
+        planted="        if False:\n            return False",
     ),
 )
 

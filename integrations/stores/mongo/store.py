@@ -286,10 +286,6 @@ class MongoStore:
         self._transactions: bool | None = None
         self._closed = False
 
-    @property
-    def database_name(self) -> str:
-        return self._db.name
-
     async def supports_transactions(self) -> bool:
         """Whether sessions are real transactions here (asked once, then cached)."""
         if self._transactions is None:

@@ -18,6 +18,7 @@ from domain.shared.ids import new_id
 from integrations.stores.repositories import StoreUnit
 from integrations.stores.schema import COLLECTIONS
 from tests.support.fakes import RecordingSender, respond
+from tests.support.work import deliver_due
 from tests.unit.gateway.fakes import Gateway
 from tests.unit.gateway.portal import Visitor, signed_in
 from tests.unit.gateway.seed import new_subscription
@@ -40,7 +41,7 @@ async def add_endpoint(browser: Visitor, url: str = HOOK, **fields: Any) -> str:
     page = (await browser.get("/portal/endpoints")).text
     added = await browser.submit(page, "/portal/endpoints", url=url, **fields)
     assert added.status_code == 303, added.text
-    found = re.fullmatch(r"/portal/endpoints/(ep_\w+)\?done=added", added.headers["location"])
+    found = re.fullmatch(r"/portal/endpoints/(epsg_\w+)\?done=added", added.headers["location"])
     assert found is not None, added.headers["location"]
     return found.group(1)
 
@@ -151,7 +152,7 @@ async def test_a_test_event_goes_to_that_endpoint_only_and_shows_its_attempt(gat
         sent = await browser.submit(page, f"/portal/endpoints/{endpoint_id}/test")
         assert sent.status_code == 303
         await worker(gateway, sender).dispatch_pending()
-        await worker(gateway, sender).deliver_due("wrk_test")
+        await deliver_due(worker(gateway, sender), "wrk_test")
         delivery = (await browser.get(sent.headers["location"])).text
         overview = (await browser.get("/portal/")).text
 
@@ -187,11 +188,11 @@ async def test_a_failing_endpoint_dies_and_a_replay_on_the_page_delivers(gateway
         endpoint_id = await add_endpoint(browser)
         page = (await browser.get(f"/portal/endpoints/{endpoint_id}")).text
         await browser.submit(page, f"/portal/endpoints/{endpoint_id}/test")
-        await worker(gateway, failing, schedule=()).deliver_due("wrk_test")
+        await deliver_due(worker(gateway, failing, schedule=()), "wrk_test")
         letters = (await browser.get("/portal/dead-letters")).text
-        [dead_id] = re.findall(r'action="/portal/dead-letters/(dl_\w+)/replay"', letters)
+        [dead_id] = re.findall(r'action="/portal/dead-letters/(dlsg_\w+)/replay"', letters)
         replayed = await browser.submit(letters, f"/portal/dead-letters/{dead_id}/replay")
-        await worker(gateway, RecordingSender()).deliver_due("wrk_test")
+        await deliver_due(worker(gateway, RecordingSender()), "wrk_test")
         delivery = (await browser.get(replayed.headers["location"])).text
         after = (await browser.get("/portal/dead-letters")).text
 
@@ -232,7 +233,7 @@ async def seed_deliveries(gateway: Gateway, merchant: Merchant, rows: list[dict[
 
 
 def listed(page: str) -> list[str]:
-    return re.findall(r'href="/portal/deliveries/(dlv_\w+)"', page)
+    return re.findall(r'href="/portal/deliveries/(dlv(?:sg)?_\w+)"', page)
 
 
 def id_at(at: datetime, n: int) -> str:
@@ -246,7 +247,7 @@ async def test_deliveries_are_listed_newest_first_a_page_at_a_time(gateway: Gate
     async with signed_in(gateway) as (browser, merchant, _):
         made = await seed_deliveries(gateway, merchant, [{} for _ in range(30)])
         first = (await browser.get("/portal/deliveries")).text
-        [older] = re.findall(r'href="(/portal/deliveries\?after=dlv_\w+)"', first)
+        [older] = re.findall(r'href="(/portal/deliveries\?after=dlvsg_\w+)"', first)
         second = (await browser.get(older.replace("&amp;", "&"))).text
 
     newest = [d.id for d in reversed(made)]
@@ -354,7 +355,7 @@ async def test_recovering_an_endpoint_replays_its_dead_letters_since_a_time_only
         left = (await browser.get("/portal/dead-letters")).text
 
     assert "1 dead letter(s) replayed, 0 could not go" in notice
-    ids = set(re.findall(r"/portal/dead-letters/(dl_\w+)/replay", left))
+    ids = set(re.findall(r"/portal/dead-letters/(dlsg_\w+)/replay", left))
     assert ids == {old.id, others.id}
     assert recent.id not in ids
 
@@ -386,6 +387,28 @@ async def test_a_subscription_and_its_customer_show_their_notification_history(g
     assert listed(person) == [theirs.id]
     assert "ada@example.com" in person
     assert customer["id"] in people
+
+
+async def test_a_delivery_page_links_its_subscription_of_any_release_but_not_an_endpoint(
+    gateway: Gateway,
+) -> None:
+    async with signed_in(gateway) as (browser, merchant, _):
+        subscription = await new_subscription(gateway, merchant)
+        about_it, earlier, probe = await seed_deliveries(
+            gateway,
+            merchant,
+            [
+                {"subject_id": subscription.id},
+                # Subscription ids made before the `sg` mark: `sub_...`.
+                {"subject_id": "sub_01m8mkb2sy297sfef70tdsmye0"},
+                {"subject_id": "epsg_01m8mkb2sy297sfef70tdsmye1", "event_type": "endpoint.test"},
+            ],
+        )
+        pages = [(await browser.get(f"/portal/deliveries/{d.id}")).text for d in (about_it, earlier, probe)]
+
+    assert f'href="/portal/subscriptions/{subscription.id}"' in pages[0]
+    assert 'href="/portal/subscriptions/sub_01m8mkb2sy297sfef70tdsmye0"' in pages[1]
+    assert "/portal/subscriptions/" not in pages[2].split("<main", 1)[1]
 
 
 async def test_an_inbound_event_can_be_reprocessed_from_its_page(gateway: Gateway) -> None:
@@ -460,7 +483,7 @@ async def test_the_overview_counts_the_last_day_by_the_hour(gateway: Gateway) ->
         page = (await browser.get(f"/portal/endpoints/{endpoint_id}")).text
         for _ in range(3):
             await browser.submit(page, f"/portal/endpoints/{endpoint_id}/test")
-        await worker(gateway, sender).deliver_due("wrk_test")
+        await deliver_due(worker(gateway, sender), "wrk_test")
         overview = (await browser.get("/portal/")).text
 
     assert "33.3 % of 3 attempts" in overview
