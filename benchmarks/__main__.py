@@ -25,6 +25,7 @@ from benchmarks.dev import run_dev
 from benchmarks.during_purge import DEFAULT_PURGE_HISTORY, run_during_purge
 from benchmarks.end_to_end import run_end_to_end
 from benchmarks.ingest import run_ingest
+from benchmarks.portal import run_portal
 from benchmarks.processes import ROOT, BenchmarkError
 from benchmarks.profiles import py_spy, render, summarize
 from benchmarks.results import (
@@ -39,9 +40,10 @@ from benchmarks.results import (
 from benchmarks.with_history import DEFAULT_HISTORY, HistoryStore, run_history
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
-BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "history", "purge")
-# Run only when asked for (`--history`, or `--only history`; `--only purge`): they write history first.
-ON_REQUEST = ("history", "purge")
+BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "history", "purge", "portal")
+# Run only when asked for (`--history`, or `--only history` / `--only purge` / `--only portal`):
+# they write history first.
+ON_REQUEST = ("history", "purge", "portal")
 
 
 def _positive(raw: str) -> int:
@@ -130,6 +132,8 @@ def _runners(
             history, args.events, args.concurrency, args.deliveries, run, _progress
         ),
         "purge": lambda run: run_during_purge(args.purge_history, args.rate, args.seconds, run),
+        # The history is written once per invocation, like the history benchmark's.
+        "portal": lambda run: run_portal(_history_size(args), _progress) if run == "1" else [],
     }
 
 
@@ -141,6 +145,7 @@ def _sizes(args: argparse.Namespace, chosen: Sequence[str]) -> str:
         "dev": f"dev {args.dev_events:,} events x {args.concurrency} connections",
         "history": f"history {_history_size(args):,} events and deliveries stored",
         "purge": f"end to end during a purge of {args.purge_history:,} events and deliveries stored",
+        "portal": f"portal pages over {_history_size(args):,} deliveries of one merchant",
     }
     return ", ".join(sizes[name] for name in chosen)
 
@@ -154,7 +159,7 @@ def _machine() -> str:
 def _history_size(args: argparse.Namespace) -> int:
     """The history asked for; `--only history` alone means the default size."""
     size: int = args.history
-    if not size and args.only is not None and "history" in args.only:
+    if not size and args.only is not None and {"history", "portal"} & set(args.only):
         return DEFAULT_HISTORY
     return size
 
@@ -162,7 +167,7 @@ def _history_size(args: argparse.Namespace) -> int:
 def _chosen(args: argparse.Namespace) -> list[str]:
     if args.only is not None:
         return [name for name in BENCHMARKS if name in args.only]
-    return [name for name in BENCHMARKS if name not in ON_REQUEST or (name == "history" and args.history)]
+    return [name for name in BENCHMARKS if name not in ON_REQUEST or args.history]
 
 
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:

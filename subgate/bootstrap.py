@@ -14,7 +14,9 @@ from domain.inbound.external import InboundExternal
 from domain.inbound.internal import InboundInternal
 from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
+from domain.merchants.portal import PortalSessions
 from domain.notifications.external import NotificationsExternal
+from domain.notifications.history import NotificationHistory
 from domain.notifications.internal import DeliveryOptions, NotificationsInternal
 from domain.notifications.ports import Mailer
 from domain.notifications.retry import RetryPolicy
@@ -23,7 +25,7 @@ from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.provider import ProviderDirectory
 from domain.subscriptions.timed_moves import Timing
-from gateway.deps import GatewayConfig, GatewayDeps, WorkerCheck
+from gateway.deps import GatewayConfig, GatewayDeps, PortalDeps, WorkerCheck
 from integrations.delivery.email.mailers import KeepingMailer, SmtpMailer
 from integrations.delivery.email.render import EmailRenderer
 from integrations.delivery.email.url import parse_smtp_url
@@ -267,6 +269,11 @@ def _gateway(
         idempotency=StoredIdempotencyKeys(shared.store, clock),
         rate_limiter=limiter,
         auth_failures=auth_failures,
+        portal=PortalDeps(
+            sessions=PortalSessions(txn, clock),
+            history=NotificationHistory(txn, clock),
+            frame_ancestors=settings.portal_frame_ancestors,
+        ),
     )
 
 

@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object instead of a line")
     status.set_defaults(run=LazyCommand("status", "status"))
     _merchant_commands(commands)
+    _portal_command(commands)
     _dlq_commands(commands)
     _purge_command(commands)
     _secret_commands(commands)
@@ -110,6 +111,19 @@ def _merchant_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     rotate.add_argument("merchant_id", help="the merchant's id (mersg_...)")
     rotate.set_defaults(run=LazyCommand("admin", "rotate_key"))
+
+
+def _portal_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    portal = commands.add_parser(
+        "portal",
+        help="print a one-time link into a merchant's portal",
+        description="Print a link that opens the merchant's portal once (as POST /v1/portal-sessions "
+        "makes): the browser that opens it gets a session until the link's expiry.",
+    )
+    portal.add_argument("merchant_id", help="the merchant's id (mersg_...)")
+    portal.add_argument("--expires-in", type=int, metavar="SECONDS", help="3600 to 604800 (default 3600)")
+    portal.add_argument("--read-only", action="store_true", help="a session that changes nothing")
+    portal.set_defaults(run=LazyCommand("portal", "portal"))
 
 
 def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

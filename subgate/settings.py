@@ -45,6 +45,12 @@ _ONE_RATE_LIMIT = re.compile(
 
 
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+DEFAULT_FRAME_ANCESTORS = "'none'"
+# One CSP source of `frame-ancestors`: a keyword, or a scheme/host source (no `;`, `,`, quotes
+# elsewhere or spaces inside, so nothing can end the directive or add another).
+_FRAME_SOURCE = re.compile(
+    r"'none'|'self'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*://)?[a-z0-9*.-]+(:(\d{1,5}|\*))?(/[^\s;,']*)?"
+)
 
 
 class SettingsError(ValueError):
@@ -98,6 +104,8 @@ class Settings:
     # than the other are removed (see integrations.stores.retention). Days, decimals allowed.
     payload_retention_days: float = DEFAULT_PAYLOAD_RETENTION_DAYS
     record_retention_days: float = DEFAULT_RECORD_RETENTION_DAYS
+    # CSP `frame-ancestors` of the portal's pages: who may embed them.
+    portal_frame_ancestors: str = DEFAULT_FRAME_ANCESTORS
 
     @property
     def base_url(self) -> str:
@@ -233,6 +241,7 @@ def load_settings(
         body_timeout_seconds=_float(env, "SUBGATE_BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS),
         payload_retention_days=_days(env, "SUBGATE_PAYLOAD_RETENTION_DAYS", DEFAULT_PAYLOAD_RETENTION_DAYS),
         record_retention_days=_days(env, "SUBGATE_RECORD_RETENTION_DAYS", DEFAULT_RECORD_RETENTION_DAYS),
+        portal_frame_ancestors=_frame_ancestors(env),
     )
 
 
@@ -283,6 +292,21 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str | None:
             f"100/second;5000/hour (0 for no limit), got {raw!r}"
         )
     return text
+
+
+def _frame_ancestors(env: Mapping[str, str]) -> str:
+    """SUBGATE_PORTAL_FRAME_ANCESTORS: sources separated by spaces (or commas); `'none'` alone."""
+    raw = (env.get("SUBGATE_PORTAL_FRAME_ANCESTORS") or "").strip()
+    if not raw:
+        return DEFAULT_FRAME_ANCESTORS
+    sources = raw.replace(",", " ").split()
+    wrong = [s for s in sources if _FRAME_SOURCE.fullmatch(s.lower()) is None]
+    if wrong or not raw.isascii() or not raw.isprintable() or ("'none'" in sources and len(sources) > 1):
+        raise SettingsError(
+            "SUBGATE_PORTAL_FRAME_ANCESTORS: expected 'none', 'self' or origins such as "
+            f"https://dashboard.example.com, separated by spaces; got {raw!r}"
+        )
+    return " ".join(sources)
 
 
 def _otlp_metrics_endpoint(env: Mapping[str, str]) -> str | None:

@@ -37,6 +37,7 @@ from domain.notifications.ports import (
 from domain.notifications.recording import AttemptRecorder, AttemptResult
 from domain.notifications.replay import ReplaySummary, replay_dead_letter, replay_many
 from domain.notifications.retry import RetryPolicy
+from domain.notifications.stats import AttemptTally
 from domain.shared.clock import Clock, system_clock
 from domain.shared.errors import ConcurrencyConflict
 from domain.shared.events import EventType
@@ -210,6 +211,7 @@ class NotificationsInternal:
             recipient=recipient,
             customer_id=customer_id,
             lane=lane_of(towards or "", message.subject_id) if message.subject_id else None,
+            subject_id=message.subject_id or None,
         )
 
     async def claim(self, owner: str, limit: int) -> list[ClaimedDelivery]:
@@ -320,11 +322,17 @@ class NotificationsInternal:
             now=self._clock(),
         )
         recorded = []
+        # Endpoint health by the hour, counted in this same transaction (see `stats`).
+        tally = AttemptTally(writer=results[0].claimed.lease_owner or "unleased")
         for one in results:
             try:
-                recorded.append(await recorder.record(one))
+                stored = await recorder.record(one)
             except ConcurrencyConflict:
                 continue
+            recorded.append(stored)
+            if not one.deferred and stored.endpoint_id is not None and stored.channel == Channel.WEBHOOK:
+                tally.count(stored.merchant_id, stored.endpoint_id, stored.attempts[-1])
+        await tally.store(unit.endpoint_stats)
         for disabled in recorder.book.disabled:
             self._journal.warning(
                 "endpoint_disabled",

@@ -87,8 +87,10 @@ async def replay_many(
     merchant_id: str | None,
     kind: DeadLetterKind | None,
     since: datetime | None = None,
+    endpoint_id: str | None = None,
 ) -> ReplaySummary:
-    """Replay every dead letter not yet replayed (made at or after `since`), a page per transaction."""
+    """Replay every dead letter not yet replayed (made at or after `since`, of one endpoint when
+    given), a page per transaction."""
     replayed: list[str] = []
     skipped: list[tuple[str, str]] = []
     refusals: dict[str, str] = {}
@@ -97,7 +99,7 @@ async def replay_many(
         page_request = PageRequest(limit=MAX_LIMIT, starting_after=cursor)
 
         async def page_of(unit: NotificationsUnit, request: PageRequest = page_request) -> list[DeadLetter]:
-            page = await unit.dead_letters.list(merchant_id, kind, request)
+            page = await unit.dead_letters.list(merchant_id, kind, request, endpoint_id=endpoint_id)
             wanted = [d for d in page.items if since is None or d.created_at >= since]
             for dead in wanted:
                 try:

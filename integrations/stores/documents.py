@@ -76,11 +76,19 @@ class DocumentSession(Protocol):
     async def get(self, collection: str, doc_id: str) -> Document | None: ...
 
     async def find(
-        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
         """Matching documents sorted ascending by `order_by` (then id), at most `limit`.
 
         `after_id` keeps only ids greater than it (cursor pagination; use with order_by="id").
+        `descending` reverses the order, and `after_id` then keeps only ids smaller than it.
         """
         ...
 

@@ -28,7 +28,7 @@ from domain.notifications.model import (
 from domain.notifications.ports import DeliveryFilter
 from domain.shared.clock import Clock, system_clock
 from domain.shared.errors import ConcurrencyConflict, NotFound
-from domain.shared.ids import new_id
+from domain.shared.ids import id_time_floor, new_id
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import Page, PageRequest
 from domain.subscriptions.model import Customer, Plan, Subscription
@@ -40,11 +40,14 @@ from integrations.stores.documents import (
     Document,
     DocumentSession,
     DuplicateDocument,
+    Gt,
     In,
     Lte,
     Scalar,
     VersionMismatch,
 )
+from integrations.stores.endpoint_stats import EndpointStatsRepo
+from integrations.stores.portal_sessions import PortalSessionRepo
 from integrations.stores.recipients import CustomerEmails
 from integrations.stores.unreadable import SetAside, rendered, work_items
 
@@ -96,7 +99,9 @@ class _Collection(Generic[T]):
         return None if found is None or found.get("merchant_id") != merchant_id else self.one(found)
 
     async def page(self, session: DocumentSession, where: dict[str, Condition], page: PageRequest) -> Page[T]:
-        docs = await session.find(self.name, where, limit=page.limit + 1, after_id=page.starting_after)
+        docs = await session.find(
+            self.name, where, limit=page.limit + 1, after_id=page.starting_after, descending=page.newest_first
+        )
         # Over-fetched by one, to tell whether more exist; this holds even when an unreadable
         # document was left out (the next page starts after the last one shown).
         return Page(items=tuple(self.each(docs)[: page.limit]), has_more=len(docs) > page.limit)
@@ -543,12 +548,26 @@ class DeliveryRepo:
 
     async def list(self, merchant_id: str, where: DeliveryFilter, page: PageRequest) -> Page[Delivery]:
         status = None if where.status is None else where.status.value
-        conditions = _drop_none(merchant_id=merchant_id, endpoint_id=where.endpoint_id, status=status)
+        conditions = _drop_none(
+            merchant_id=merchant_id, endpoint_id=where.endpoint_id, status=status, event_type=where.event_type
+        )
         if where.channel is not None:
             # Deliveries stored before emails existed have no channel: they are webhooks.
             wanted: tuple[Scalar, ...] = (where.channel.value,)
             conditions["channel"] = In((*wanted, None) if where.channel == Channel.WEBHOOK else wanted)
-        return await DELIVERIES.page(self._s, conditions, page)
+        page = made_between(conditions, where, page)
+        if where.subject_ids is None:
+            return await DELIVERIES.page(self._s, conditions, page)
+        # One indexed range per subject, merged: an IN over the subjects would make SQLite walk
+        # the merchant's whole history in id order instead.
+        found: dict[str, Delivery] = {}
+        more = False
+        for subject in dict.fromkeys(where.subject_ids):
+            one = await DELIVERIES.page(self._s, conditions | {"subject_id": subject}, page)
+            found.update((d.id, d) for d in one.items)
+            more = more or one.has_more
+        ordered = sorted(found.values(), key=lambda d: d.id, reverse=page.newest_first)
+        return Page(items=tuple(ordered[: page.limit]), has_more=more or len(ordered) > page.limit)
 
     async def claim_due(
         self, now: datetime, lease_until: datetime, owner: str, limit: int
@@ -585,6 +604,7 @@ class DeliveryRepo:
             delivery_id=doc_id,
             reason=reason,
             created_at=now,
+            endpoint_id=endpoint_id if isinstance(endpoint_id := doc.get("endpoint_id"), str) else None,
         )
         await DEAD_LETTERS.add(self._s, letter)
 
@@ -630,6 +650,23 @@ class DeliveryRepo:
         )
 
 
+def made_between(conditions: dict[str, Condition], where: DeliveryFilter, page: PageRequest) -> PageRequest:
+    """The page with `where`'s time range on delivery ids (time-ordered, see `domain.shared.ids`):
+    one bound is the cursor (tightened), the other an id condition, so any index ending in the id
+    serves the range."""
+    low = None if where.made_from is None else id_time_floor("dlv", where.made_from)
+    high = None if where.made_before is None else id_time_floor("dlv", where.made_before)
+    cursor = page.starting_after
+    # id > low keeps ids made at or after `made_from`; id <= high keeps those made before `made_before`.
+    start, other = (high, low) if page.newest_first else (low, high)
+    if start is not None:
+        tighter = min if page.newest_first else max
+        cursor = start if cursor is None else tighter(cursor, start)
+    if other is not None:
+        conditions["id"] = Gt(other) if page.newest_first else Lte(other)
+    return replace(page, starting_after=cursor)
+
+
 class DeadLetterRepo:
     def __init__(self, session: DocumentSession) -> None:
         self._s = session
@@ -644,11 +681,21 @@ class DeadLetterRepo:
         return await _update(self._s, DEAD_LETTERS, dead_letter, "dead letter")
 
     async def list(
-        self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest
+        self,
+        merchant_id: str | None,
+        kind: DeadLetterKind | None,
+        page: PageRequest,
+        endpoint_id: str | None = None,
     ) -> Page[DeadLetter]:
-        conditions = _drop_none(merchant_id=merchant_id, kind=None if kind is None else kind.value)
+        conditions = _drop_none(
+            merchant_id=merchant_id, endpoint_id=endpoint_id, kind=None if kind is None else kind.value
+        )
         # Not replayed yet (`None` also matches dead letters stored before replays existed).
         return await DEAD_LETTERS.page(self._s, conditions | {"replayed_at": None}, page)
+
+    async def count_open(self, merchant_id: str, endpoint_id: str | None = None) -> int:
+        conditions = _drop_none(merchant_id=merchant_id, endpoint_id=endpoint_id)
+        return await self._s.count(DEAD_LETTERS.name, conditions | {"replayed_at": None})
 
     async def open_for_delivery(self, delivery_id: str) -> Sequence[DeadLetter]:
         docs = await self._s.find(
@@ -682,6 +729,10 @@ class StoreUnit:
     @cached_property
     def connections(self) -> ConnectionRepo:
         return ConnectionRepo(self._s)
+
+    @cached_property
+    def portal_sessions(self) -> PortalSessionRepo:
+        return PortalSessionRepo(self._s)
 
     @cached_property
     def customers(self) -> CustomerRepo:
@@ -726,3 +777,7 @@ class StoreUnit:
     @cached_property
     def recipients(self) -> CustomerEmails:
         return CustomerEmails(self._s)
+
+    @cached_property
+    def endpoint_stats(self) -> EndpointStatsRepo:
+        return EndpointStatsRepo(self._s)

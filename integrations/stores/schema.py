@@ -43,6 +43,7 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("inbound_events_lease", ("lease_owner",)),
         # Retention: the bodies to remove, oldest first (settled events are removed by status).
         IndexSpec("inbound_events_payload", ("payload_expired_at", "received_at")),
+        IndexSpec("inbound_events_merchant_status", ("merchant_id", "status", "id")),
     ),
     "endpoints": (
         IndexSpec("endpoints_merchant", ("merchant_id", "id")),
@@ -56,6 +57,22 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         # The earliest open delivery of a lane (per-subscription order), and an endpoint's open ones.
         IndexSpec("deliveries_lane", ("lane", "status", "id")),
         IndexSpec("deliveries_endpoint_status", ("endpoint_id", "status")),
+        # The portal's lists, newest first, by each filter (a time range is a range of ids).
+        IndexSpec("deliveries_merchant_endpoint", ("merchant_id", "endpoint_id", "id")),
+        IndexSpec("deliveries_merchant_status", ("merchant_id", "status", "id")),
+        IndexSpec("deliveries_merchant_type", ("merchant_id", "event_type", "id")),
+        IndexSpec("deliveries_merchant_subject", ("merchant_id", "subject_id", "id")),
+    ),
+    # Attempts by outcome per endpoint, hour and recording worker (domain.notifications.stats):
+    # a merchant's last day is a range of its hours.
+    "endpoint_hours": (IndexSpec("endpoint_hours_merchant", ("merchant_id", "hour", "id")),),
+    # Portal sessions, found by the digest of a link's or a browser's token; revoked per merchant.
+    # (Not unique on `session_hash`: unopened sessions all hold null there, which MongoDB's unique
+    # indexes count as one value; digests of random tokens do not collide anyway.)
+    "portal_sessions": (
+        IndexSpec("portal_sessions_link", ("link_hash",), unique=True),
+        IndexSpec("portal_sessions_session", ("session_hash",)),
+        IndexSpec("portal_sessions_merchant", ("merchant_id", "revoked_at", "id")),
     ),
     # One document per running worker process: its heartbeat. Work leased by a worker
     # whose heartbeat stopped is handed back (see integrations.stores.leases).
@@ -66,6 +83,9 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("dead_letters_merchant", ("merchant_id", "id")),
         IndexSpec("dead_letters_merchant_kind", ("merchant_id", "kind", "id")),
         IndexSpec("dead_letters_delivery", ("delivery_id",)),
+        # Open ones (not replayed), of a merchant or of one of its endpoints: listed and counted.
+        IndexSpec("dead_letters_open", ("merchant_id", "replayed_at", "id")),
+        IndexSpec("dead_letters_endpoint_open", ("merchant_id", "endpoint_id", "replayed_at", "id")),
     ),
     # One record per merchant and Idempotency-Key (integrations.stores.idempotency); expired
     # ones are found by expiry time.

@@ -97,7 +97,12 @@ def new_key_hints(demo_merchant_id: str) -> list[str]:
         f"demo merchant {demo_merchant_id}: its API key was shown on the first start",
         f"  a new key for it:  subgate merchants rotate-key {demo_merchant_id}",
         "  another merchant:  subgate merchants create NAME",
+        portal_hint(demo_merchant_id),
     ]
+
+
+def portal_hint(merchant_id: str) -> str:
+    return f"  its portal:        subgate portal {merchant_id}  (prints a one-time link to open in a browser)"
 
 
 def _demo_merchant_id(marker: Path) -> str | None:
@@ -150,6 +155,22 @@ async def _welcome(settings: Settings, marker: Path) -> None:
         return
     print(f"demo merchant {merchant_id}; API key (shown once): {api_key}", flush=True)  # noqa: T201 - CLI output
     await asyncio.to_thread(marker.write_text, merchant_id + "\n")
+    await _portal_link(settings, merchant_id)
+
+
+async def _portal_link(settings: Settings, merchant_id: str) -> None:
+    """The demo merchant's portal, opened with a one-time link (and how to get another)."""
+    from domain.shared.errors import DomainError  # noqa: PLC0415 - keeps this module light to import
+    from integrations.stores.documents import StorageError  # noqa: PLC0415 - same
+    from subgate.commands.portal import issue_link  # noqa: PLC0415 - same
+
+    try:
+        link, _ = await issue_link(settings, merchant_id)
+    except (DomainError, StorageError):
+        print(portal_hint(merchant_id), flush=True)  # noqa: T201 - CLI output
+        return
+    print(f"portal (opens once, for an hour): {link}", flush=True)  # noqa: T201 - CLI output
+    print(portal_hint(merchant_id), flush=True)  # noqa: T201 - CLI output
 
 
 async def _until_ready(host: str, port: int) -> None:

@@ -64,6 +64,12 @@ SETTINGS: tuple[Setting, ...] = (
         "failed authentications per client address before 429; 0: none",
         SERVE,
     ),
+    (
+        "SUBGATE_PORTAL_FRAME_ANCESTORS",
+        "'none'",
+        "CSP frame-ancestors of portal pages (origins that may embed them, space-separated)",
+        SERVE,
+    ),
     ("SUBGATE_HEADER_TIMEOUT_SECONDS", "10", "time a client has to send a request's headers", SERVE),
     ("SUBGATE_BODY_TIMEOUT_SECONDS", "30", "time a client has to send a request's body", SERVE),
     (

@@ -390,3 +390,62 @@ async def test_the_lookups_of_an_erasure(world: World) -> None:
     assert await world.notifications_external.erase_customer_emails(world.merchant_id, "cus_1") == 0
 
     assert_indexed(world, world.traced(), {"customer_emails_customer", "inbound_events_merchant"})
+
+
+async def test_the_portal_lists_newest_first_by_each_filter(world: World) -> None:
+    from domain.inbound.model import InboundStatus as Inbound  # noqa: PLC0415 - only here
+    from domain.inbound.ports import InboundFilter  # noqa: PLC0415 - only here
+    from domain.notifications.model import DeliveryStatus  # noqa: PLC0415 - only here
+    from domain.notifications.ports import DeliveryFilter  # noqa: PLC0415 - only here
+
+    await world.receive("one")
+    await world.apply_all()
+    await world.notifications.dispatch_pending(100)
+    notifications = NotificationsExternal(world.txn, world.clock, RecordingSignal())
+    newest = PageRequest(limit=25, newest_first=True, starting_after="dlv_zzzz")
+    since, until = world.clock() - timedelta(days=1), world.clock()
+    filters = {
+        "deliveries_merchant": DeliveryFilter(made_from=since, made_before=until),
+        "deliveries_merchant_endpoint": DeliveryFilter(endpoint_id="ep_1"),
+        "deliveries_merchant_status": DeliveryFilter(status=DeliveryStatus.DEAD),
+        "deliveries_merchant_type": DeliveryFilter(event_type="payment.failed"),
+        "deliveries_merchant_subject": DeliveryFilter(subject_ids=("sub_1",)),
+    }
+    for index, where in filters.items():
+        world.traced()
+        await notifications.list_deliveries(world.merchant_id, where, newest)
+        assert_indexed(world, world.traced(), {index})
+
+    await notifications.list_deliveries(
+        world.merchant_id, DeliveryFilter(subject_ids=("sub_1", "sub_2")), newest
+    )
+    assert_indexed(world, world.traced(), {"deliveries_merchant_subject"})
+    inbound = InboundExternal(world.txn, world.clock, RecordingSignal())
+    await inbound.list(world.merchant_id, InboundFilter(status=Inbound.FAILED), newest)
+    assert_indexed(world, world.traced(), {"inbound_events_merchant_status"})
+
+
+async def test_the_portal_overview_reads(world: World) -> None:
+    from domain.merchants.portal import PortalSessions  # noqa: PLC0415 - only here
+    from domain.notifications.history import NotificationHistory  # noqa: PLC0415 - only here
+
+    history = NotificationHistory(world.txn, world.clock)
+    sessions = PortalSessions(world.txn, world.clock)
+    issued = await sessions.issue(world.merchant_id)
+    opened = await sessions.open(issued.token)
+    world.traced()
+
+    await sessions.authenticate(opened.token)
+    assert_indexed(world, world.traced(), {"portal_sessions_session"})
+    endpoints = await NotificationsExternal(world.txn, world.clock).list_endpoints(
+        world.merchant_id, PageRequest(limit=100)
+    )
+    world.traced()
+    await history.health(world.merchant_id, endpoints.items)
+    await history.open_dead_letters(world.merchant_id)
+    await history.open_dead_letters(world.merchant_id, endpoints.items[0].id)
+    await history.dead_letters(world.merchant_id, None, PageRequest(limit=25, newest_first=True))
+    indexes = {"endpoint_hours_merchant", "dead_letters_open", "dead_letters_endpoint_open"}
+    assert_indexed(world, world.traced(), indexes)
+    await sessions.revoke_all(world.merchant_id)
+    assert_indexed(world, world.traced(), {"portal_sessions_merchant"})

@@ -364,6 +364,7 @@ class _MemorySession:
         limit: int,
         after_id: str | None = None,
         order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
         table = self._live()._table(collection)
         for field_name, condition in where.items():
@@ -374,10 +375,10 @@ class _MemorySession:
         hits = [
             doc
             for doc_id, doc in table.items()
-            if (after_id is None or doc_id > after_id)
+            if (after_id is None or (doc_id < after_id if descending else doc_id > after_id))
             and all(_matches(doc, name, condition) for name, condition in where.items())
         ]
-        hits.sort(key=lambda doc: (_sort_rank(doc.get(order_by)), doc["id"]))
+        hits.sort(key=lambda doc: (_sort_rank(doc.get(order_by)), doc["id"]), reverse=descending)
         return [copy.deepcopy(doc) for doc in hits[:limit]]
 
     async def count(self, collection: str, where: Filter) -> int:

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Final
 
-from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -90,7 +90,9 @@ def _condition(field: str, condition: Condition) -> MongoDoc:
     return {"$eq": condition}
 
 
-def _find_spec(where: Filter, after_id: str | None, order_by: str) -> tuple[MongoDoc, list[tuple[str, int]]]:
+def _find_spec(
+    where: Filter, after_id: str | None, order_by: str, *, descending: bool = False
+) -> tuple[MongoDoc, list[tuple[str, int]]]:
     """The filter and sort behind `find`."""
     for name in (*where, order_by):
         _identifier(name, "field")
@@ -101,14 +103,15 @@ def _find_spec(where: Filter, after_id: str | None, order_by: str) -> tuple[Mong
 
     clauses = [(key(name), _condition(name, condition)) for name, condition in where.items()]
     if after_id is not None:
-        clauses.append((id_key, {"$gt": after_id}))
+        clauses.append((id_key, {"$lt" if descending else "$gt": after_id}))
     fields = [name for name, _ in clauses]
     if len(set(fields)) == len(fields):
         query: MongoDoc = dict(clauses)
     else:
         # Two conditions on one field (e.g. an id range and after_id) cannot share a dict key.
         query = {"$and": [{name: condition} for name, condition in clauses]}
-    sort = [(id_key, ASCENDING)] if order_by == "id" else [(order_by, ASCENDING), (id_key, ASCENDING)]
+    way = DESCENDING if descending else ASCENDING
+    sort = [(id_key, way)] if order_by == "id" else [(order_by, way), (id_key, way)]
     return query, sort
 
 
@@ -184,12 +187,19 @@ class _MongoSession:
         return None if found is None else _from_mongo(found)
 
     async def find(
-        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
         if limit < 0:
             raise ValueError(f"limit must not be negative, got {limit}")
         target = self._collection(collection)
-        query, sort = _find_spec(where, after_id, order_by)
+        query, sort = _find_spec(where, after_id, order_by, descending=descending)
         if limit == 0:
             # MongoDB reads limit 0 as "no limit".
             return []

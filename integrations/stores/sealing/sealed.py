@@ -141,9 +141,18 @@ class SealedSession:
         return None if found is None else self._opened(collection, found)
 
     async def find(
-        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
-        docs = await self._inner.find(collection, where, limit=limit, after_id=after_id, order_by=order_by)
+        docs = await self._inner.find(
+            collection, where, limit=limit, after_id=after_id, order_by=order_by, descending=descending
+        )
         if collection not in _SECRETS:
             return docs
         return [self._opened(collection, doc) for doc in docs]

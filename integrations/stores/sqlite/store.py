@@ -131,6 +131,7 @@ def compile_find(
     limit: int,
     after_id: str | None = None,
     order_by: str = "id",
+    descending: bool = False,
 ) -> tuple[str, list[SqlParam]]:
     """The SELECT behind `DocumentSession.find` (public so tests can EXPLAIN it)."""
     if limit < 0:
@@ -139,10 +140,11 @@ def compile_find(
     params: list[SqlParam] = []
     clauses = [_condition_sql(field, condition, params) for field, condition in where.items()]
     if after_id is not None:
-        clauses.append("id > ?")
+        clauses.append("id < ?" if descending else "id > ?")
         params.append(after_id)
     order_expr = _field_expr(order_by)
-    order = "id" if order_expr == "id" else f"{order_expr}, id"
+    direction = " DESC" if descending else ""
+    order = f"id{direction}" if order_expr == "id" else f"{order_expr}{direction}, id{direction}"
     where_sql = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     params.append(limit)
     # Only validated identifiers are interpolated; every value is a bound parameter.
@@ -328,9 +330,18 @@ class _SqliteSession:
         return None if row is None else _decode(row[0])
 
     async def find(
-        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
-        sql, params = compile_find(collection, where, limit=limit, after_id=after_id, order_by=order_by)
+        sql, params = compile_find(
+            collection, where, limit=limit, after_id=after_id, order_by=order_by, descending=descending
+        )
         conn = self._live()
         with _translated("find"):
             rows = conn.execute(sql, params).fetchall()

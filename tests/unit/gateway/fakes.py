@@ -22,10 +22,12 @@ from domain.inbound.external import InboundExternal
 from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Merchant
+from domain.merchants.portal import PortalSessions
 from domain.notifications.external import NotificationsExternal
+from domain.notifications.history import NotificationHistory
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from gateway.app import create_app
-from gateway.deps import FailureCounter, GatewayConfig, GatewayDeps, RateLimiter
+from gateway.deps import FailureCounter, GatewayConfig, GatewayDeps, PortalDeps, RateLimiter
 from integrations.providers.interface import ProviderAdapter
 from integrations.providers.stripe.adapter import StripeAdapter
 from integrations.stores.idempotency import StoredIdempotencyKeys
@@ -102,6 +104,7 @@ def make_gateway(
         idempotency=StoredIdempotencyKeys(store, clock),
         rate_limiter=rate_limiter,
         auth_failures=auth_failures,
+        portal=PortalDeps(sessions=PortalSessions(txn, clock), history=NotificationHistory(txn, clock)),
     )
     return Gateway(
         app=create_app(deps),

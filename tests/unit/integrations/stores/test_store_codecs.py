@@ -156,7 +156,14 @@ def every_field_set() -> list[Any]:
             event_type="payment.failed",
             status=DeliveryStatus.FAILED,
             attempts=(
-                Attempt(at=t, status_code=500, duration_ms=12, error="HTTP 500", response_excerpt="no"),
+                Attempt(
+                    at=t,
+                    status_code=500,
+                    duration_ms=12,
+                    error="HTTP 500",
+                    response_excerpt="no",
+                    headers={"webhook-id": "msg_1"},
+                ),
                 Attempt(at=LATER, status_code=None, duration_ms=15000, error="timeout"),
             ),
             next_attempt_at=LATER,
@@ -171,6 +178,7 @@ def every_field_set() -> list[Any]:
             customer_id="cus_1",
             payload_expired_at=LATER,
             erased_at=LATER,
+            subject_id="sub_1",
             version=7,
         ),
         DeadLetter(
@@ -181,6 +189,7 @@ def every_field_set() -> list[Any]:
             reason="retries exhausted",
             created_at=t,
             replayed_at=LATER,
+            endpoint_id="ep_1",
             version=1,
         ),
     ]
@@ -259,6 +268,7 @@ def test_the_stored_shape_of_a_delivery() -> None:
                 "duration_ms": 12,
                 "error": "HTTP 500",
                 "response_excerpt": "no",
+                "headers": {"webhook-id": "msg_1"},
             },
             {
                 "at": "2025-06-01T12:00:00.250000Z",
@@ -266,6 +276,7 @@ def test_the_stored_shape_of_a_delivery() -> None:
                 "duration_ms": 15000,
                 "error": "timeout",
                 "response_excerpt": None,
+                "headers": {},
             },
         ],
         "next_attempt_at": "2025-06-01T12:00:00.250000Z",
@@ -280,6 +291,7 @@ def test_the_stored_shape_of_a_delivery() -> None:
         "customer_id": "cus_1",
         "payload_expired_at": "2025-06-01T12:00:00.250000Z",
         "erased_at": "2025-06-01T12:00:00.250000Z",
+        "subject_id": "sub_1",
     }
 
 
