@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from domain.notifications.model import DeadLetterKind
 from domain.shared.errors import DomainError
 from integrations.stores.documents import StorageError
+from integrations.stores.migrations.state import SchemaMismatch
 from subgate.commands.settings_help import settings_epilog
 from subgate.commands.stripe_events import EVENT_TYPES, INTERVALS, STATUSES
 from subgate.datadir import PRIVATE_UMASK, tighten
@@ -27,6 +28,9 @@ from subgate.settings import Settings, SettingsError, load_settings
 Command = Callable[[argparse.Namespace, Settings], int]
 
 PROVIDERS = ("stripe",)
+# `subgate migrate --check` answers with these too (subgate.commands.migrate).
+SCHEMA_BEHIND_EXIT = 3
+SCHEMA_NEWER_EXIT = 4
 DEFAULT_RECEIVER_PORT = 9000
 
 
@@ -51,9 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _service_commands(commands)
-    commands.add_parser("migrate", help="create tables/collections and indexes (idempotent)").set_defaults(
-        run=LazyCommand("admin", "migrate")
+    migrate = commands.add_parser(
+        "migrate",
+        help="create the store's schema, or upgrade an older one (idempotent)",
+        description="Create every table/collection and index, and run the migration steps a store "
+        "written by an earlier release still needs (forward only; safe while another migrate runs).",
     )
+    migrate.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 0 when the schema is current, 3 when the store needs "
+        "`subgate migrate`, 4 when it is newer than this release",
+    )
+    migrate.set_defaults(run=LazyCommand("migrate", "migrate"))
     status = commands.add_parser(
         "status",
         help="whether workers run (heartbeats in the store); exit 1 when none is alive",
@@ -202,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Command = args.run
     try:
         return run(args, settings)
+    except SchemaMismatch as mismatch:
+        print(f"subgate: {mismatch}", file=sys.stderr)  # noqa: T201 - CLI output
+        return SCHEMA_NEWER_EXIT if mismatch.state.newer else SCHEMA_BEHIND_EXIT
     except (DomainError, StorageError) as error:
         print(f"subgate: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 1

@@ -21,7 +21,7 @@ import uvloop
 from starlette.types import ASGIApp
 
 from gateway.app import create_app
-from subgate.bootstrap import Deps, build, migrate
+from subgate.bootstrap import Deps, build
 from subgate.deadlines import RequestDeadlines, deadline_protocol
 from subgate.redis.shared import shared_redis
 from subgate.settings import Settings
@@ -88,9 +88,10 @@ def redis_url_for(settings: Settings) -> Iterator[str]:
 
 @contextlib.asynccontextmanager
 async def service_deps(settings: Settings, redis_url: str) -> AsyncIterator[Deps]:
+    # The store's schema was made ready (or refused) before anything started: see
+    # `subgate.commands.service`.
     deps = await build(settings, redis_url=redis_url)
     try:
-        await migrate(deps.store)
         # A secret that no configured key opens stops the start here, naming SUBGATE_SECRET_KEY,
         # rather than failing every request or webhook that needs it.
         await deps.secrets.check()

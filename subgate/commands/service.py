@@ -50,7 +50,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = []
+    # Before anything starts: an empty store gets the schema, `dev` upgrades an older one, and
+    # `serve` and `worker` stop on one (SchemaMismatch, naming `subgate migrate`) or a newer one.
+    upgraded = asyncio.run(_prepared_schema(settings, upgrade=command == "dev"))
+    lines: list[str] = [upgraded] if upgraded else []
     first_start: Path | None = None  # the marker to write once the demo key has been shown
     if command == "dev":
         lines.extend([f"subgate is running at {settings.base_url}", dev_targets_line(settings)])
@@ -66,6 +69,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with redis_url_for(settings) as redis_url:
         run_async(_serve(settings, redis_url, command, lines, first_start))
     return 0
+
+
+async def _prepared_schema(settings: Settings, *, upgrade: bool) -> str | None:
+    """The store made ready for this release; a line saying so when steps ran."""
+    from subgate.commands.store import backend, prepare_schema  # noqa: PLC0415 - loads the store's modules
+
+    store = backend(settings.database_url)
+    try:
+        done = await prepare_schema(store, upgrade=upgrade)
+    finally:
+        await store.close()
+    if not done.applied:
+        return None
+    return f"store schema upgraded from version {done.before.version} to {done.after}"
 
 
 def with_key_file(settings: Settings) -> Settings:
