@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -101,9 +102,15 @@ async def service_deps(settings: Settings, redis_url: str) -> AsyncIterator[Deps
 
 
 async def run_service(
-    settings: Settings, redis_url: str, *, http: bool, worker: bool, on_ready: list[str] | None = None
+    settings: Settings,
+    redis_url: str,
+    *,
+    http: list[socket.socket] | None,
+    worker: bool,
+    on_ready: list[str] | None = None,
 ) -> None:
-    """Run the HTTP server and/or the worker in this event loop until SIGINT/SIGTERM.
+    """Run the HTTP server (on the listening sockets `http`) and/or the worker in this event
+    loop until SIGINT/SIGTERM.
 
     A signal while the store and Redis are being set up cancels that set-up (its own cleanup
     runs, threads it started are waited for) and returns: a stop request, not a failure.
@@ -136,7 +143,7 @@ async def _run_until_stopped(
     settings: Settings,
     stop: asyncio.Event,
     *,
-    http: bool,
+    http: list[socket.socket] | None,
     worker: bool,
     on_ready: list[str] | None,
 ) -> None:
@@ -145,7 +152,9 @@ async def _run_until_stopped(
     if http:
         deadlines = RequestDeadlines(settings.header_timeout_seconds, settings.body_timeout_seconds)
         server = _Server(server_config(create_app(deps.gateway), settings.host, settings.port, deadlines))
-        tasks.append(asyncio.create_task(server.serve()))
+        # The sockets the command opened (and so checked) before anything started: uvicorn
+        # serves on them rather than binding the port a second time.
+        tasks.append(asyncio.create_task(server.serve(sockets=http)))
     if worker:
         # Supervised: a Redis outage rebuilds the arq Worker instead of ending the process.
         tasks.append(asyncio.create_task(supervised_arq_worker(deps.worker, stop)))
