@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object instead of a line")
     status.set_defaults(run=LazyCommand("status", "status"))
     _merchant_commands(commands)
+    _backup_commands(commands)
     _dlq_commands(commands)
     _secret_commands(commands)
     _event_commands(commands)
@@ -113,6 +114,26 @@ def _merchant_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     rotate.add_argument("merchant_id")
     rotate.set_defaults(run=LazyCommand("admin", "rotate_key"))
+
+
+def _backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite store (and the data directory's key file) into one archive, while it runs",
+        description="Write FILE (0600, never overwriting one): a consistent copy of the SQLite store taken "
+        "with SQLite's online backup API while the service runs, the data directory's generated key file "
+        "and a manifest. Keep it as privately as the data directory. MongoDB: see the README.",
+    )
+    backup.add_argument("file", metavar="FILE")
+    backup.set_defaults(run=LazyCommand("backup", "backup"))
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup into an empty data directory (SUBGATE_DATA_DIR)",
+        description="Check FILE and restore it into SUBGATE_DATA_DIR, which must be empty or missing "
+        "(exit status 2 otherwise); it then runs on its own.",
+    )
+    restore.add_argument("file", metavar="FILE")
+    restore.set_defaults(run=LazyCommand("backup", "restore"))
 
 
 def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
