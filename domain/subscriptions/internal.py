@@ -240,8 +240,15 @@ class SubscriptionsInternal:
         # its first event may arrive before the REST request stores it, and keeps that id.
         linked = cmd.linked_subscription_id
         own_id = linked is not None and await reserved(unit, cmd.merchant_id, cmd.provider, linked)
+        # A link without its subscription: on a store whose sessions are not transactions (a
+        # standalone MongoDB), a unit stopped between the two writes (its worker killed). The
+        # link's id is the one to create; a creator of the same id at the same moment makes
+        # one of the two inserts fail, and that unit retries and finds the subscription.
+        left = await unit.provider_links.find(
+            cmd.merchant_id, SUBSCRIPTION, cmd.provider, cmd.provider_subscription_id
+        )
         sub = Subscription(
-            id=linked if own_id and linked is not None else new_id("sub"),
+            id=left or (linked if own_id and linked is not None else new_id("sub")),
             merchant_id=cmd.merchant_id,
             customer_id=customer_id,
             plan_id=plan_id,
@@ -258,9 +265,10 @@ class SubscriptionsInternal:
             created_at=now,
             updated_at=now,
         )
-        # The link is unique: a concurrent creator of the same subscription fails here and retries.
-        await unit.provider_links.add(
-            cmd.merchant_id, SUBSCRIPTION, cmd.provider, cmd.provider_subscription_id, sub.id
-        )
+        if left is None:
+            # The link is unique: a concurrent creator of the same subscription fails here and retries.
+            await unit.provider_links.add(
+                cmd.merchant_id, SUBSCRIPTION, cmd.provider, cmd.provider_subscription_id, sub.id
+            )
         await unit.subscriptions.add(sub)
         return sub, Written(customer=customer, plan=plan)

@@ -403,6 +403,14 @@ DEFECTS = (
         line="self.loop.call_later(self.deadlines.body_seconds, self._body_deadline_passed)",
         planted="None",
     ),
+    Defect(
+        name="link-left-without-subscription-ignored",
+        path="domain/subscriptions/internal.py",
+        # A provider link whose subscription was never written (a unit cut short on a store
+        # without transactions) names the id to create.
+        line='id=left or (linked if own_id and linked is not None else new_id("sub")),',
+        planted='id=(linked if own_id and linked is not None else new_id("sub")),',
+    ),
 )
 
 
