@@ -34,6 +34,7 @@ from integrations.providers.interface import (
     MissingSignature,
     ProviderAdapter,
     SignatureRejected,
+    SignedRequest,
 )
 from integrations.stores.documents import StorageError
 from integrations.telemetry.metrics import UNKNOWN_PROVIDER
@@ -166,25 +167,7 @@ class InboundWebhooks:
         if adapter is None:
             raise _Refused(404, "not_found", f"unknown provider {provider!r}", "unknown_provider")
         connection = await self._connection(provider, connection_id)
-        if not is_json_media_type(request.headers.get("content-type")):
-            raise _Refused(
-                415,
-                "unsupported_media_type",
-                "Content-Type must be application/json",
-                "unsupported_media_type",
-            )
-        limit = self._deps.config.max_body_bytes
-        try:
-            body = await read_limited(request, limit)
-        except ApiError as error:
-            raise _Refused(
-                error.status_code,
-                error.error_type,
-                error.message,
-                "too_large"
-                if error.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-                else "unreadable_body",
-            ) from None
+        body = await self._body(request)
         headers = _first_values(request)
         self._verify(adapter, body, headers, connection)
         try:
@@ -223,6 +206,27 @@ class InboundWebhooks:
         }
         return _Accepted(receipt=receipt, details=details)
 
+    async def _body(self, request: Request) -> bytes:
+        """The raw bytes of a JSON body within the size limit (415, 413 or 400 otherwise)."""
+        if not is_json_media_type(request.headers.get("content-type")):
+            raise _Refused(
+                415,
+                "unsupported_media_type",
+                "Content-Type must be application/json",
+                "unsupported_media_type",
+            )
+        try:
+            return await read_limited(request, self._deps.config.max_body_bytes)
+        except ApiError as error:
+            raise _Refused(
+                error.status_code,
+                error.error_type,
+                error.message,
+                "too_large"
+                if error.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+                else "unreadable_body",
+            ) from None
+
     async def _connection(self, provider: str, connection_id: str) -> Connection:
         try:
             return await self._deps.merchants.connection_for_webhook(provider, connection_id)
@@ -239,11 +243,13 @@ class InboundWebhooks:
         settings = self._deps.config
         try:
             adapter.verify(
-                body,
-                headers,
-                connection.webhook_secrets,
-                self._deps.clock(),
-                settings.webhook_tolerance_seconds,
+                SignedRequest(
+                    body=body,
+                    headers=headers,
+                    secrets=connection.webhook_secrets,
+                    now=self._deps.clock(),
+                    tolerance_seconds=settings.webhook_tolerance_seconds,
+                )
             )
         except MissingSignature as error:
             raise _Refused(400, "invalid_request", str(error), "missing_signature") from None

@@ -1,17 +1,19 @@
 """`/v1` operations: authenticated, inputs decoded by their Structs, answers encoded from theirs.
 
-A handler receives the merchant and, where the operation has one, its decoded body or query;
-it returns a Struct, which is encoded with the operation's success status. The schema given
-here and the handler's own signature must agree (mypy checks it), so what `/openapi.json`
+A resource (`Resource`) marks each handler method with `route`: its method, path and summary. A
+handler receives the merchant and, where the operation has one, its decoded body (any method but
+GET) or query (GET), as its third argument; it returns a Struct, encoded with the operation's
+success status. The schemas are read from the handler's own annotations, so what `/openapi.json`
 says a route takes and answers is what the route really does.
 """
 
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from msgspec import Struct
 from starlette.requests import Request
@@ -25,8 +27,8 @@ from gateway.deps import GatewayDeps
 from gateway.responses import json_response
 from gateway.routing import Answer, Header, Operation, Security
 
-R = TypeVar("R", bound=Struct)
 In = TypeVar("In", bound=Struct)
+H = TypeVar("H", bound=Callable[..., Awaitable[Struct]])
 
 PREFIX: Final = "/v1"
 IDEMPOTENCY_KEY: Final = Header(
@@ -72,77 +74,49 @@ class V1:
         self._max_body_bytes = deps.config.max_body_bytes
         self._tag = tag
 
-    def plain(
-        self,
-        method: str,
-        path: str,
-        handler: Callable[[Request, Merchant], Awaitable[R]],
-        *,
-        ok: type[R],
-        summary: str,
-        status: int = 200,
-        errors: Iterable[int] = (),
+    def routed(
+        self, handler: Callable[..., Awaitable[Struct]], spec: Route, found_first: Check | None
     ) -> Operation:
-        """An operation that reads neither a body nor a query (a GET by id, a DELETE, an action).
+        """The operation of a `route`d handler, its schemas read from the handler's annotations."""
+        hints = typing.get_type_hints(handler)
+        answer = Answer(status=spec.status, schema=hints["return"], description=spec.summary)
+        # (request, merchant) and, for an operation that takes one, the body or query.
+        taken = list(inspect.signature(handler).parameters)[2:]
+        if not taken:
+            return self._operation(spec, handler, handler, answer)
+        schema: type[Struct] = hints[taken[0]]
+        if spec.method == "GET":
 
-        `errors`: statuses it may answer besides those every operation of its kind may.
-        """
-        answer = Answer(status=status, schema=ok, description=summary)
-        return self._operation(method, path, handler, handler, answer=answer, errors=errors)
+            async def with_query(request: Request, merchant: Merchant) -> Struct:
+                return await handler(request, merchant, decode_query(request.query_params, schema))
 
-    def with_query(
-        self,
-        path: str,
-        handler: Callable[[Request, Merchant, In], Awaitable[R]],
-        *,
-        query: type[In],
-        ok: type[R],
-        summary: str,
-    ) -> Operation:
-        """A GET whose query parameters are the fields of `query`."""
+            return self._operation(spec, handler, with_query, answer, errors={422}, query=schema)
+        body = Body(schema, required=not spec.optional_body, found_first=found_first)
+        return self._operation(spec, handler, self._with_body(handler, body), answer, errors=_BODY, body=body)
 
-        async def run(request: Request, merchant: Merchant) -> R:
-            return await handler(request, merchant, decode_query(request.query_params, query))
-
-        answer = Answer(status=200, schema=ok, description=summary)
-        return self._operation("GET", path, handler, run, answer=answer, errors={422}, query=query)
-
-    def with_body(
-        self,
-        method: str,
-        path: str,
-        handler: Callable[[Request, Merchant, In], Awaitable[R]],
-        *,
-        body: Body[In],
-        ok: type[R],
-        summary: str,
-        status: int = 200,
-        errors: Iterable[int] = (),
-    ) -> Operation:
-        """An operation taking a JSON body; `errors` as for `plain`."""
+    def _with_body(self, handler: Callable[..., Awaitable[Struct]], body: Body[Any]) -> _Run:
         limit = self._max_body_bytes
 
-        async def run(request: Request, merchant: Merchant) -> R:
+        async def run(request: Request, merchant: Merchant) -> Struct:
             if body.found_first is not None:
                 await body.found_first(request, merchant)
             raw = await read_limited(request, limit)
             return await handler(request, merchant, decode_body(raw, body.schema, required=body.required))
 
-        answer = Answer(status=status, schema=ok, description=summary)
-        return self._operation(method, path, handler, run, answer=answer, errors={*_BODY, *errors}, body=body)
+        return run
 
     def _operation(
         self,
-        method: str,
-        path: str,
+        spec: Route,
         handler: Callable[..., Any],
         run: _Run,
-        *,
         answer: Answer,
+        *,
         errors: Iterable[int] = (),
         query: type[Struct] | None = None,
         body: Body[Any] | None = None,
     ) -> Operation:
+        method, path = spec.method, spec.path
         merchants = self._merchants
         status = answer.status
 
@@ -150,7 +124,7 @@ class V1:
             merchant = await authenticate(request, merchants)
             return json_response(await run(request, merchant), status_code=status)
 
-        statuses = {*errors, *_ALWAYS}
+        statuses = {*errors, *spec.errors, *_ALWAYS}
         if method != "GET":
             statuses |= _WRITE
         if method == "POST":
@@ -173,3 +147,70 @@ class V1:
             answers=(answer,),
             errors=frozenset(statuses),
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Route:
+    """How a handler method is routed (see `route`)."""
+
+    method: str
+    path: str
+    summary: str
+    status: int = 200
+    errors: frozenset[int] = frozenset()
+    # Its body may be empty (read as `{}`).
+    optional_body: bool = False
+    # The name of a method of the resource run before the body is read (see `Body.found_first`).
+    found_first: str | None = None
+
+
+_ROUTE: Final = "__v1_route__"
+
+
+def route(
+    method: str,
+    path: str,
+    summary: str,
+    *,
+    status: int = 200,
+    errors: Iterable[int] = (),
+    optional_body: bool = False,
+    found_first: str | None = None,
+) -> Callable[[H], H]:
+    """Mark a handler method of a `Resource` as the operation `method path` (path under `/v1`)."""
+    spec = Route(
+        method=method,
+        path=path,
+        summary=summary,
+        status=status,
+        errors=frozenset(errors),
+        optional_body=optional_body,
+        found_first=found_first,
+    )
+
+    def mark(handler: H) -> H:
+        setattr(handler, _ROUTE, spec)
+        return handler
+
+    return mark
+
+
+class Resource:
+    """One `/v1` resource (its OpenAPI tag): its routed methods, in the order they are defined."""
+
+    tag: ClassVar[str]
+
+    def __init__(self, deps: GatewayDeps) -> None:
+        self._deps = deps
+
+    def operations(self) -> list[Operation]:
+        v1 = V1(self._deps, self.tag)
+        return [
+            v1.routed(getattr(self, name), spec, self._check(spec.found_first))
+            for name, member in vars(type(self)).items()
+            if (spec := getattr(member, _ROUTE, None)) is not None
+        ]
+
+    def _check(self, name: str | None) -> Check | None:
+        found: Check | None = None if name is None else getattr(self, name)
+        return found

@@ -21,17 +21,17 @@ from domain.notifications.retry import RetryPolicy
 from domain.shared.clock import Clock, system_clock
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
+from domain.subscriptions.provider import ProviderDirectory
 from domain.subscriptions.timed_moves import Timing
 from gateway.deps import GatewayConfig, GatewayDeps, WorkerCheck
 from integrations.delivery.email.mailers import KeepingMailer, SmtpMailer
 from integrations.delivery.email.render import EmailRenderer
 from integrations.delivery.email.url import parse_smtp_url
 from integrations.delivery.http.registration import registration_check
-from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient, build_client
+from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient
 from integrations.providers.interface import ApiKeyLookup, ProviderAdapter
 from integrations.providers.polar.adapter import PolarAdapter
 from integrations.providers.stripe.adapter import StripeAdapter
-from integrations.providers.stripe.management import StripeManagement
 from integrations.redis.client import ping as ping_redis, redis_client
 from integrations.redis.failures import MemoryFailureCounter, RedisFailureCounter
 from integrations.redis.ratelimit import RedisRateLimiter, parse_rate_limit
@@ -60,7 +60,12 @@ def providers(
     `api_keys` gives an adapter the connection's provider API key, to fetch what an event lacks.
     """
     stripe = StripeAdapter(clock=clock) if api_keys is None else StripeAdapter(api_keys=api_keys, clock=clock)
-    return {"stripe": stripe, "polar": PolarAdapter()}
+    return {adapter.name: adapter for adapter in (stripe, PolarAdapter())}
+
+
+def managements(adapters: Mapping[str, ProviderAdapter]) -> ProviderDirectory:
+    """The providers at which merchants' subscription requests are carried out, by name."""
+    return {name: adapter.management for name, adapter in adapters.items() if adapter.management is not None}
 
 
 def mailer(settings: Settings) -> Mailer:
@@ -125,6 +130,25 @@ class Deps:
         await asyncio.to_thread(self.telemetry.shutdown)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Shared:
+    """What the gateway's and the workers' dependencies are built from."""
+
+    settings: Settings
+    clock: Clock
+    telemetry: Telemetry
+    store: SealedStore
+    txn: TracedTxn
+    redis: ArqRedis
+    # The gateway's signals reach this process's loops directly (dev runs both in one
+    # process) and other processes' through Redis.
+    local: LocalSignal
+    remote: RedisSignal
+    signal: FanOutSignal
+    adapters: Mapping[str, ProviderAdapter]
+    timing: Timing
+
+
 async def build(
     settings: Settings,
     *,
@@ -133,6 +157,36 @@ async def build(
     redis_url: str | None = None,
 ) -> Deps:
     """Wire every service (connections open lazily). `redis_url` overrides the setting."""
+    url = redis_url or settings.redis_url
+    if url is None:
+        raise ValueError("a Redis URL is required (the dev command starts an embedded one)")
+    shared = _shared(settings, clock, telemetry, url)
+    http = OutboundClient(allow_private_targets=settings.allow_private_targets)
+    rate_limits = parse_rate_limit(settings.rate_limit or "")
+    limiter = RedisRateLimiter(url, rate_limits) if rate_limits else None
+    auth_failures = _auth_failure_counter(url, settings)
+    # "store": it takes a write, not only a ping (a full disk still answers reads).
+    write_probe = WriteProbe(shared.store, clock)
+    resealer = Resealer(shared.store, clock)
+    return Deps(
+        settings=settings,
+        clock=clock,
+        telemetry=shared.telemetry,
+        store=shared.store,
+        redis=shared.redis,
+        signal=shared.remote,
+        http=http,
+        admin=MerchantsInternal(shared.txn, clock),
+        secrets=resealer,
+        rate_limiter=limiter,
+        auth_failures=auth_failures,
+        write_probe=write_probe,
+        gateway=_gateway(shared, write_probe, limiter, auth_failures),
+        worker=_worker(shared, http, resealer),
+    )
+
+
+def _shared(settings: Settings, clock: Clock, telemetry: Telemetry | None, redis_url: str) -> _Shared:
     telemetry = telemetry or Telemetry(
         "subgate",
         settings.otlp_endpoint,
@@ -141,109 +195,105 @@ async def build(
     )
     # Secrets are sealed and opened on their way to and from the backend (SUBGATE_SECRET_KEY).
     store = open_store(settings)
-    resealer = Resealer(store, clock)
-    url = redis_url or settings.redis_url
-    if url is None:
-        raise ValueError("a Redis URL is required (the dev command starts an embedded one)")
-    redis = redis_client(url)
-    # The gateway's signals reach this process's loops directly (dev runs both in one
-    # process) and other processes' through Redis.
+    redis = redis_client(redis_url)
     local = LocalSignal()
     remote = RedisSignal(redis)
-    signal = FanOutSignal((local, remote))
     # Unreadable work items the store takes out of their queues are logged and counted.
     stored = StoreTxn(store, MeteredUnreadable(telemetry.metrics))
     txn = TracedTxn(stored, telemetry.tracer, _db_system(settings.database_url))
-    http = build_client(allow_private_targets=settings.allow_private_targets)
-    sender = HttpWebhookSender(http, telemetry, settings.delivery_timeout_seconds)
-    policy = RetryPolicy(schedule=settings.retry_schedule)
-    adapters = providers(MerchantsInternal(txn, clock).api_key, clock)
-    rate_limits = parse_rate_limit(settings.rate_limit or "")
-    merchants = MerchantsExternal(txn, clock)
-    timing = Timing(past_due_grace=timedelta(days=settings.past_due_grace_days))
-    limiter = RedisRateLimiter(url, rate_limits) if rate_limits else None
-    auth_failures = _auth_failure_counter(url, settings)
-    # "store": it takes a write, not only a ping (a full disk still answers reads).
-    write_probe = WriteProbe(store, clock)
-
-    async def readiness() -> Mapping[str, bool]:
-        store_ok = await write_probe.writable()
-        return {"store": store_ok, "redis": await ping_redis(redis)}
-
-    return Deps(
+    return _Shared(
         settings=settings,
         clock=clock,
         telemetry=telemetry,
         store=store,
+        txn=txn,
         redis=redis,
-        signal=remote,
-        http=http,
-        admin=MerchantsInternal(txn, clock),
-        secrets=resealer,
+        local=local,
+        remote=remote,
+        signal=FanOutSignal((local, remote)),
+        adapters=providers(MerchantsInternal(txn, clock).api_key, clock),
+        timing=Timing(past_due_grace=timedelta(days=settings.past_due_grace_days)),
+    )
+
+
+def _gateway(
+    shared: _Shared,
+    write_probe: WriteProbe,
+    limiter: RedisRateLimiter | None,
+    auth_failures: RedisFailureCounter | None,
+) -> GatewayDeps:
+    settings, clock, txn = shared.settings, shared.clock, shared.txn
+    merchants = MerchantsExternal(txn, clock)
+
+    async def readiness() -> Mapping[str, bool]:
+        store_ok = await write_probe.writable()
+        return {"store": store_ok, "redis": await ping_redis(shared.redis)}
+
+    return GatewayDeps(
+        config=GatewayConfig(
+            base_url=settings.base_url,
+            trusted_proxies=settings.trusted_proxies,
+            max_body_bytes=settings.max_body_bytes,
+            webhook_tolerance_seconds=settings.webhook_tolerance_seconds,
+            metrics_token=settings.metrics_token,
+        ),
+        clock=clock,
+        telemetry=shared.telemetry,
+        providers=shared.adapters,
+        merchants=merchants,
+        subscriptions=SubscriptionsExternal(
+            txn,
+            clock,
+            trace=shared.telemetry.carrier,
+            timing=shared.timing,
+            accounts=ConnectionKeys(merchants),
+            providers=managements(shared.adapters),
+        ),
+        inbound=InboundExternal(txn, clock, shared.signal),
+        notifications=NotificationsExternal(txn, clock, shared.signal),
+        readiness=readiness,
+        workers=_census(WorkerRegistry(shared.store, clock)),
+        check_target=registration_check(allow_private=settings.allow_private_targets),
+        idempotency=StoredIdempotencyKeys(shared.store, clock),
         rate_limiter=limiter,
         auth_failures=auth_failures,
-        write_probe=write_probe,
-        gateway=GatewayDeps(
-            config=GatewayConfig(
-                base_url=settings.base_url,
-                trusted_proxies=settings.trusted_proxies,
-                max_body_bytes=settings.max_body_bytes,
-                webhook_tolerance_seconds=settings.webhook_tolerance_seconds,
-                metrics_token=settings.metrics_token,
-            ),
-            clock=clock,
-            telemetry=telemetry,
-            providers=adapters,
-            merchants=merchants,
-            subscriptions=SubscriptionsExternal(
-                txn,
-                clock,
-                trace=telemetry.carrier,
-                timing=timing,
-                accounts=ConnectionKeys(merchants),
-                providers={"stripe": StripeManagement()},
-            ),
-            inbound=InboundExternal(txn, clock, signal),
-            notifications=NotificationsExternal(txn, clock, signal),
-            readiness=readiness,
-            workers=_census(WorkerRegistry(store, clock)),
-            check_target=registration_check(allow_private=settings.allow_private_targets),
-            idempotency=StoredIdempotencyKeys(store, clock),
-            rate_limiter=limiter,
-            auth_failures=auth_failures,
+    )
+
+
+def _worker(shared: _Shared, http: OutboundClient, resealer: Resealer) -> WorkerDeps:
+    settings, clock, txn, telemetry = shared.settings, shared.clock, shared.txn, shared.telemetry
+    notifications = NotificationsInternal(
+        txn,
+        clock,
+        shared.signal,
+        HttpWebhookSender(http, telemetry, settings.delivery_timeout_seconds),
+        RetryPolicy(schedule=settings.retry_schedule),
+        settings.delivery_timeout_seconds,
+        mailer=TracedMailer(mailer(settings), telemetry.tracer),
+        options=DeliveryOptions(
+            order_wait=timedelta(seconds=settings.order_wait_seconds),
+            # Counts the endpoints it reports as disabled (subgate_endpoints_disabled_total).
+            journal=MeteredJournal(structlog.get_logger(), telemetry.metrics),
         ),
-        worker=WorkerDeps(
-            config=WorkerConfig(
-                delivery_timeout_seconds=settings.delivery_timeout_seconds,
-                max_in_flight=settings.worker_max_jobs,
-                per_endpoint=settings.endpoint_concurrency,
-                poll_seconds=settings.worker_poll_seconds,
-            ),
-            clock=clock,
-            telemetry=telemetry,
-            providers=adapters,
-            signal=local,
-            registry=WorkerRegistry(store, clock),
-            queues=QueueCounts(store, clock),
-            secrets=resealer,
-            redis=redis,
-            subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier, timing=timing),
-            inbound=InboundInternal(txn, clock),
-            notifications=NotificationsInternal(
-                txn,
-                clock,
-                signal,
-                sender,
-                policy,
-                settings.delivery_timeout_seconds,
-                mailer=TracedMailer(mailer(settings), telemetry.tracer),
-                options=DeliveryOptions(
-                    order_wait=timedelta(seconds=settings.order_wait_seconds),
-                    # Counts the endpoints it reports as disabled (subgate_endpoints_disabled_total).
-                    journal=MeteredJournal(structlog.get_logger(), telemetry.metrics),
-                ),
-            ),
+    )
+    return WorkerDeps(
+        config=WorkerConfig(
+            delivery_timeout_seconds=settings.delivery_timeout_seconds,
+            max_in_flight=settings.worker_max_jobs,
+            per_endpoint=settings.endpoint_concurrency,
+            poll_seconds=settings.worker_poll_seconds,
         ),
+        clock=clock,
+        telemetry=telemetry,
+        providers=shared.adapters,
+        signal=shared.local,
+        registry=WorkerRegistry(shared.store, clock),
+        queues=QueueCounts(shared.store, clock),
+        secrets=resealer,
+        redis=shared.redis,
+        subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier, timing=shared.timing),
+        inbound=InboundInternal(txn, clock),
+        notifications=notifications,
     )
 
 

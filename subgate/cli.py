@@ -18,19 +18,22 @@ from dataclasses import dataclass
 # Only standard-library modules of our own below: parsing must not load the server.
 from domain.notifications.model import DeadLetterKind
 from domain.shared.errors import DomainError
+from integrations.providers.polar.samples import SAMPLES as POLAR_SAMPLES
+from integrations.providers.samples import INTERVALS
+from integrations.providers.stripe.samples import SAMPLES as STRIPE_SAMPLES
 from integrations.stores.documents import StorageError
 from integrations.stores.migrations.state import SchemaMismatch
 from subgate.commands.settings_help import settings_epilog
-from subgate.commands.stripe_events import EVENT_TYPES, INTERVALS, STATUSES
 from subgate.datadir import PRIVATE_UMASK, tighten
 from subgate.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
-PROVIDERS = ("stripe",)
 # `subgate migrate --check` answers with these too (subgate.commands.migrate).
 SCHEMA_BEHIND_EXIT = 3
 SCHEMA_NEWER_EXIT = 4
+# What `subgate events send` can play, by provider.
+SAMPLES = {"stripe": STRIPE_SAMPLES, "polar": POLAR_SAMPLES}
 DEFAULT_RECEIVER_PORT = 9000
 
 
@@ -58,8 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser(
         "migrate",
         help="create the store's schema, or upgrade an older one (idempotent)",
-        description="Create every table/collection and index, and run the migration steps a store "
-        "written by an earlier release still needs (forward only; safe while another migrate runs).",
+        description="Create the tables (SQLite) or collections (MongoDB) and indexes the service needs, "
+        "in the database of SUBGATE_DATABASE_URL (default: SQLite in SUBGATE_DATA_DIR), and run the "
+        "migration steps a store written by an earlier release still needs (forward only). "
+        "Idempotent, and safe while another migrate runs. `dev` upgrades a store itself; `serve` and "
+        "`worker` refuse one that needs this.",
     )
     migrate.add_argument(
         "--check",
@@ -89,13 +95,13 @@ def _service_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     for name, summary in (
         ("dev", "HTTP server + worker in one process on embedded defaults (SQLite, embedded Redis)"),
         ("serve", "HTTP server only (inbound webhooks + REST API)"),
-        ("worker", "the worker: inbound processing, outbound webhooks"),
+        ("worker", "the worker: inbound processing, outbound webhooks and emails, the scheduler"),
     ):
         commands.add_parser(
             name,
             help=summary,
             description=summary,
-            epilog=settings_epilog(),
+            epilog=settings_epilog(name),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         ).set_defaults(run=LazyCommand("service", "run"))
 
@@ -106,13 +112,13 @@ def _merchant_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     create = actions.add_parser(
         "create", help='create a merchant; prints {"merchant_id", "api_key"} (the key is shown only here)'
     )
-    create.add_argument("name")
+    create.add_argument("name", help="the merchant's name (at most 200 characters)")
     create.set_defaults(run=LazyCommand("admin", "create_merchant"))
     rotate = actions.add_parser(
         "rotate-key",
         help='replace a merchant\'s API key; prints {"merchant_id", "api_key"}; the old key stops working',
     )
-    rotate.add_argument("merchant_id")
+    rotate.add_argument("merchant_id", help="the merchant's id (mersg_...)")
     rotate.set_defaults(run=LazyCommand("admin", "rotate_key"))
 
 
@@ -124,7 +130,7 @@ def _backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "with SQLite's online backup API while the service runs, the data directory's generated key file "
         "and a manifest. Keep it as privately as the data directory. MongoDB: see the README.",
     )
-    backup.add_argument("file", metavar="FILE")
+    backup.add_argument("file", metavar="FILE", help="the archive to write (it must not exist)")
     backup.set_defaults(run=LazyCommand("backup", "backup"))
     restore = commands.add_parser(
         "restore",
@@ -132,7 +138,7 @@ def _backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         description="Check FILE and restore it into SUBGATE_DATA_DIR, which must be empty or missing "
         "(exit status 2 otherwise); it then runs on its own.",
     )
-    restore.add_argument("file", metavar="FILE")
+    restore.add_argument("file", metavar="FILE", help="an archive `subgate backup` wrote")
     restore.set_defaults(run=LazyCommand("backup", "restore"))
 
 
@@ -140,8 +146,8 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     dlq = commands.add_parser("dlq", help="dead letters")
     actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="list dead letters")
-    listing.add_argument("--merchant")
-    listing.add_argument("--kind", choices=[k.value for k in DeadLetterKind])
+    listing.add_argument("--merchant", help="only this merchant's (mersg_...)")
+    listing.add_argument("--kind", choices=[k.value for k in DeadLetterKind], help="only this kind")
     listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
     listing.set_defaults(run=LazyCommand("admin", "list_dead_letters"))
     replay = actions.add_parser(
@@ -150,7 +156,7 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Make dead letters' deliveries due again. A running service (subgate dev or worker "
         "on the same database) sends them at its next look at the store.",
     )
-    replay.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids (dl_...)")
+    replay.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids (dlsg_...)")
     replay.add_argument("--all", action="store_true", help="every dead letter not replayed yet")
     replay.add_argument("--merchant", help="with --all: only this merchant's")
     replay.add_argument(
@@ -184,28 +190,37 @@ def _secret_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
 def _event_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     events = commands.add_parser("events", help="send a provider event to the running service")
     actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
+    types = sorted({kind for samples in SAMPLES.values() for kind in samples.event_types})
+    statuses = list(dict.fromkeys(status for samples in SAMPLES.values() for status in samples.statuses))
     send = actions.add_parser(
         "send",
         help="sign a made-up provider event with a connection's secret and POST it",
         description="Build an event as the provider would send it (current API shape), sign it with "
         "the connection's first webhook secret and POST it to the service's inbound webhook URL. "
         "Event, subscription and customer ids are new on each call unless given.",
+        epilog="; ".join(
+            f"{provider} events: {', '.join(samples.event_types)}" for provider, samples in SAMPLES.items()
+        ),
     )
-    send.add_argument("provider", choices=PROVIDERS, metavar="PROVIDER", help=", ".join(PROVIDERS))
-    send.add_argument("type", choices=EVENT_TYPES, metavar="TYPE", help=", ".join(EVENT_TYPES))
-    send.add_argument("--connection", required=True, help="connection id (conn_...)")
-    send.add_argument("--subscription", help="provider subscription id (default: a new sub_...)")
+    send.add_argument("provider", choices=list(SAMPLES), metavar="PROVIDER", help=", ".join(SAMPLES))
+    send.add_argument("type", choices=types, metavar="TYPE", help="the event type (listed below)")
+    send.add_argument("--connection", required=True, help="connection id (connsg_...)")
+    send.add_argument("--subscription", help="provider subscription id (default: a new one)")
     send.add_argument("--customer", help="provider customer id (default: one per subscription)")
     send.add_argument(
-        "--status", choices=STATUSES, default="active", metavar="STATUS", help=", ".join(STATUSES)
+        "--status", choices=statuses, default="active", metavar="STATUS", help=", ".join(statuses)
     )
-    send.add_argument("--cancel-at-period-end", action="store_true")
-    send.add_argument("--price", default="price_subgate_demo", help="provider price id")
-    send.add_argument("--amount", type=int, default=2000, help="in the currency's smallest unit")
-    send.add_argument("--currency", default="usd")
-    send.add_argument("--interval", choices=INTERVALS, default="month")
     send.add_argument(
-        "--event-id", help="provider event id (default: a new evt_...); repeat one to see a duplicate"
+        "--cancel-at-period-end", action="store_true", help="the subscription ends with its period"
+    )
+    send.add_argument(
+        "--price", default="price_subgate_demo", help="provider price id (Polar: the product id)"
+    )
+    send.add_argument("--amount", type=int, default=2000, help="in the currency's smallest unit")
+    send.add_argument("--currency", default="usd", help="three-letter currency code (default: usd)")
+    send.add_argument("--interval", choices=INTERVALS, default="month", help="the billing interval")
+    send.add_argument(
+        "--event-id", help="provider event id (default: a new one); repeat one to see a duplicate"
     )
     send.add_argument("--url", help="base URL of the service (default: http://SUBGATE_HOST:SUBGATE_PORT)")
     send.set_defaults(run=LazyCommand("events", "send"))
@@ -218,8 +233,13 @@ def _receive_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         description="Listen for webhook notifications, answer 200 and print each one; with --secret, "
         "check its Standard Webhooks signature.",
     )
-    receive.add_argument("--host", default="127.0.0.1")
-    receive.add_argument("--port", type=int, default=DEFAULT_RECEIVER_PORT)
+    receive.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    receive.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_RECEIVER_PORT,
+        help=f"port to listen on (default: {DEFAULT_RECEIVER_PORT})",
+    )
     receive.add_argument("--secret", help="the endpoint's signing secret (whsec_...)")
     receive.set_defaults(run=LazyCommand("receive", "receive"))
 

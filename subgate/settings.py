@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.notifications.emails import has_line_break
 from domain.notifications.retry import parse_schedule
@@ -16,6 +16,8 @@ from integrations.delivery.email.url import parse_smtp_url
 from integrations.stores.sealing.keys import SETTING as SECRET_KEY_SETTING, parse_keys
 from subgate.keyfile import key_file, read_key_file
 from subgate.redis.url import problem_with as redis_url_problem
+
+N = TypeVar("N", int, float)
 
 SECONDS_PER_DAY = 86_400
 # Deliveries one worker process has in flight at once.
@@ -110,43 +112,39 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: N,
+    read: Callable[[str], N],
+    expected: str,
+    fits: tuple[Callable[[N], bool], str],
+) -> N:
+    """The setting `name` read by `read` (SettingsError saying `expected`), within `fits`."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = read(raw)
     except ValueError:
-        raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name}: must be at least {minimum}")
+        raise SettingsError(f"{name}: expected {expected}, got {raw!r}") from None
+    within, bounds = fits
+    if not within(value):
+        raise SettingsError(f"{name}: must be {bounds}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    return _number(env, name, default, int, "an integer", (lambda v: v >= minimum, f"at least {minimum}"))
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
-    if not 0 < value < SECONDS_PER_DAY:
-        raise SettingsError(f"{name}: must be between 0 and 86400 seconds")
-    return value
+    seconds = (lambda v: 0 < v < SECONDS_PER_DAY, "between 0 and 86400 seconds")
+    return _number(env, name, default, float, "a number", seconds)
 
 
 def _ratio(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: expected a number from 0 to 1, got {raw!r}") from None
-    if not 0 <= value <= 1:
-        raise SettingsError(f"{name}: must be from 0 to 1")
-    return value
+    return _number(env, name, default, float, "a number from 0 to 1", (lambda v: 0 <= v <= 1, "from 0 to 1"))
 
 
 def _bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:

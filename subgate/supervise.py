@@ -4,7 +4,8 @@ Redis only runs arq here (cron, wake-ups); the database is the queue of record.
 So a lost connection is no reason for a process to end: the loop is started
 again, after a short capped and jittered pause, until the connection is back or
 the process is asked to stop. `supervised_arq_worker` does this for the arq
-Worker, building a fresh one for every run.
+Worker, building a fresh one for every run; while none runs, the scheduler's step
+runs from this process's own loop (`workers.scheduling.SchedulerStandIn`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from redis.exceptions import RedisError
 
 from workers.deps import WorkerDeps
 from workers.runner import build_worker
+from workers.scheduling import SchedulerStandIn
 
 log = structlog.get_logger()
 
@@ -105,17 +107,34 @@ async def supervise(
 
 
 async def supervised_arq_worker(deps: WorkerDeps, stop: asyncio.Event) -> None:
-    """The arq Worker of this process until `stop`, rebuilt after every Redis outage."""
-    await supervise("arq_worker", lambda: run_arq_worker(deps, stop), stop)
+    """The arq Worker of this process until `stop`, rebuilt after every Redis outage; meanwhile
+    the scheduler keeps time from this process's own loop."""
+    stand_in = SchedulerStandIn(deps, asyncio.Lock())
+    covering = asyncio.create_task(stand_in.run(stop))
+    try:
+        await supervise("arq_worker", lambda: run_arq_worker(deps, stop, stand_in), stop)
+    finally:
+        if not stop.is_set():
+            covering.cancel()  # supervision ended for another reason: so does the stand-in
+        # When stopping, its step in progress ends on its own (a unit of work is not cut short).
+        await asyncio.gather(covering, return_exceptions=True)
 
 
-async def run_arq_worker(deps: WorkerDeps, stop: asyncio.Event) -> None:
+async def run_arq_worker(
+    deps: WorkerDeps, stop: asyncio.Event, stand_in: SchedulerStandIn | None = None
+) -> None:
     """Run one fresh arq Worker until `stop` is set; if it fails first, wind it down and raise why.
 
     The shared Redis pool is left open either way: it reconnects by itself, and the
-    process closes it on the way out.
+    process closes it on the way out. `stand_in` hears when the Worker has reached Redis and
+    when it stopped.
     """
-    arq_worker = build_worker(deps, handle_signals=False)
+    arq_worker = build_worker(
+        deps,
+        handle_signals=False,
+        busy=None if stand_in is None else stand_in.busy,
+        on_startup=None if stand_in is None else stand_in.redis_answered,
+    )
     running = asyncio.ensure_future(arq_worker.async_run())
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -124,6 +143,8 @@ async def run_arq_worker(deps: WorkerDeps, stop: asyncio.Event) -> None:
         stopping.cancel()
         if not running.done():
             running.cancel()
+        if stand_in is not None:
+            stand_in.redis_lost()
     await _wind_down(arq_worker, stopping=stop.is_set())
     with contextlib.suppress(asyncio.CancelledError):
         await running  # re-raises what ended the worker, for `supervise` to judge

@@ -76,7 +76,7 @@ class Pipeline:
             inbound=Pump(
                 "inbound",
                 lambda n: deps.inbound.claim(self.owner, n),
-                self._process,
+                self.process,
                 batch=config.batch,
                 max_in_flight=config.batch,
                 poll_seconds=config.poll_seconds,
@@ -92,7 +92,7 @@ class Pipeline:
             deliveries=Pump(
                 "deliveries",
                 lambda n: deps.notifications.claim(self.owner, n),
-                self._deliver,
+                self.deliver,
                 batch=config.batch,
                 max_in_flight=config.max_in_flight,
                 poll_seconds=config.poll_seconds,
@@ -126,27 +126,8 @@ class Pipeline:
                 await self.deps.registry.retire(self.owner)
             log.info("worker_stopped", owner=self.owner)
 
-    async def run_until_idle(self, max_rounds: int = 1000) -> int:
-        """Claim and run until nothing is due, then return how many items were handled.
-
-        The burst mode of the loops, for tests and one-off runs; retries that are due at
-        once (a zero retry schedule) run in the same call.
-        """
-        batch = self.deps.config.batch
-        total = 0
-        for _ in range(max_rounds):
-            events = await self.deps.inbound.claim(self.owner, batch)
-            await asyncio.gather(*(self._process(event) for event in events))
-            made = await self.deps.notifications.dispatch_pending(limit=batch)
-            claimed = await self.deps.notifications.claim(self.owner, batch)
-            await asyncio.gather(*(self._deliver(one) for one in claimed))
-            handled = len(events) + made + len(claimed)
-            if not handled:
-                break
-            total += handled
-        return total
-
-    async def _process(self, event: InboundEvent) -> None:
+    async def process(self, event: InboundEvent) -> None:
+        """Apply one claimed event and record its outcome (the inbound loop's work item)."""
         self._metrics.inbound_claimed(event, self.deps.clock())
         self._held[INBOUND].add()
         try:
@@ -171,12 +152,12 @@ class Pipeline:
         # A non-empty answer makes the loop look again at once: there may be more pending.
         return [made] if made else []
 
-    async def _deliver(self, claimed: ClaimedDelivery) -> None:
+    async def deliver(self, claimed: ClaimedDelivery) -> None:
+        """Attempt one claimed delivery and record the attempt (the delivery loop's work item)."""
         self._held[DELIVERIES].add()
         try:
             result = await self._attempt(claimed)
-            carrier = claimed.message.trace_carrier if claimed.message is not None else {}
-            with self.deps.telemetry.recorded_span(carrier, "record delivery attempt"):
+            with self.deps.telemetry.recorded_span(claimed.trace_carrier, "record delivery attempt"):
                 await self._delivery_results.add(result)
             self._metrics.attempt_recorded(result, claimed.message, self.deps.clock())
         finally:

@@ -3,13 +3,8 @@
 The loops themselves (`workers.pipeline.Pipeline`) claim work from the store and do
 not depend on Redis. arq adds what needs a shared broker: the `wake` job, which any
 process that can reach Redis (the admin CLI after a replay, say) enqueues to make the
-workers look at the store at once, and the scheduler, a cron job that carries out the
-subscriptions' timed moves (trial reminders, cancellations at the period end, expiries,
-unpaid after the grace period; see `domain.subscriptions.timed_moves`).
-
-Each scheduler run also re-seals a few stored secrets with the first key of
-`SUBGATE_SECRET_KEY` after a rotation (nothing once every one is sealed with it; see
-`integrations.stores.sealing.resealing`).
+workers look at the store at once, and the scheduler's cron (`workers.scheduling`: the
+same step runs from the worker's own loop while Redis is away).
 
 The scheduler runs as often as the loops look at the store (`WorkerConfig.poll_seconds`,
 rounded up to whole seconds, the resolution of arq's cron). With several workers, arq
@@ -23,19 +18,17 @@ it is given: whatever else Redis holds in the queue is dropped without being run
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import Any, Final
 
 import structlog
 from arq.cron import cron
+from arq.typing import StartupShutdown
 from arq.worker import Worker, func
 
 from domain.shared.work import WorkKind
 from integrations.redis.jobs import job_from_json, job_to_json
-from integrations.stores.documents import StorageError
-from integrations.stores.unreadable import SUBSCRIPTIONS
-from integrations.telemetry.metrics import UNEXPECTED_ERROR
 from workers.deps import WorkerDeps
+from workers.scheduling import scheduler_seconds, scheduler_step
 
 log = structlog.get_logger()
 
@@ -43,7 +36,6 @@ WAKE = "wake"
 SCHEDULER = "scheduler"
 POLL_DELAY_SECONDS = 0.5
 SCHEDULER_TIMEOUT_SECONDS: Final = 300
-SECONDS_PER_MINUTE: Final = 60
 _BUSY: Final = "scheduler_busy"
 
 
@@ -58,46 +50,20 @@ async def wake(ctx: dict[str, Any], kind: str) -> str:
 
 
 async def run_scheduler(ctx: dict[str, Any]) -> str:
-    """One scheduler run: every timed move that is due now, and the outbox woken for its messages."""
-    deps: WorkerDeps = ctx["deps"]
-    busy: asyncio.Lock = ctx[_BUSY]
-    if busy.locked():
-        return "busy"  # the previous run of this worker is still going; the next tick comes soon
-    async with busy:
-        run = await deps.subscriptions.run_schedule()
-        if run.events:
-            deps.signal.notify(WorkKind.OUTBOX)
-        resealed = 0 if deps.secrets is None else await deps.secrets.step()
-    if run.moves:
-        log.info("scheduler_ran", moves=run.moves, notifications=run.events)
-    if resealed:
-        log.info("secrets_resealed", documents=resealed)
-    for subscription_id, error in run.failures:
-        _log_failure(deps, subscription_id, error)
-    return f"{run.moves} moves"
+    """The cron's run of the scheduler's step (see `workers.scheduling`)."""
+    return await scheduler_step(ctx["deps"], ctx[_BUSY])
 
 
-def _log_failure(deps: WorkerDeps, subscription_id: str, error: Exception) -> None:
-    """A subscription the scheduler could not move: tried again at its next run."""
-    if isinstance(error, StorageError | OSError):
-        log.warning("scheduler_store_failed", subscription_id=subscription_id, error=str(error))
-        return
-    log.error(
-        "scheduler_subscription_failed",
-        subscription_id=subscription_id,
-        error=f"{type(error).__name__}: {error}",
-        exc_info=error,
-    )
-    deps.telemetry.metrics.work_item_failed(SUBSCRIPTIONS, UNEXPECTED_ERROR)
-
-
-def scheduler_seconds(poll_seconds: float) -> set[int]:
-    """The seconds of each minute at which the scheduler runs."""
-    every = max(1, math.ceil(poll_seconds))
-    return set(range(0, SECONDS_PER_MINUTE, every))
-
-
-def build_worker(deps: WorkerDeps, *, burst: bool = False, handle_signals: bool = True) -> Worker:
+def build_worker(
+    deps: WorkerDeps,
+    *,
+    burst: bool = False,
+    handle_signals: bool = True,
+    busy: asyncio.Lock | None = None,
+    on_startup: StartupShutdown | None = None,
+) -> Worker:
+    """The arq Worker; `busy` is the lock its scheduler runs share with the stand-in (one of its
+    own when None), `on_startup` runs once it has reached Redis."""
     if deps.redis is None:
         raise ValueError("an arq worker needs Redis")
     if deps.redis.job_serializer is not job_to_json or deps.redis.job_deserializer is not job_from_json:
@@ -115,7 +81,8 @@ def build_worker(deps: WorkerDeps, *, burst: bool = False, handle_signals: bool 
         cron_jobs=[scheduler],
         redis_pool=deps.redis,
         # arq hands each job a copy of this dict: the lock is shared, the copy is not.
-        ctx={"deps": deps, _BUSY: asyncio.Lock()},
+        ctx={"deps": deps, _BUSY: busy or asyncio.Lock()},
+        on_startup=on_startup,
         burst=burst,
         poll_delay=POLL_DELAY_SECONDS if not burst else 0,
         max_jobs=10,

@@ -12,16 +12,14 @@ from domain.inbound.model import InboundEvent, InboundStatus
 from domain.notifications.internal import AttemptResult, ClaimedDelivery
 from domain.notifications.model import Channel
 from domain.shared.errors import ConcurrencyConflict, DomainError
+from domain.subscriptions.commands import ProviderCommand
 from domain.subscriptions.outcome import CommandOutcome, SubscriptionNotYetKnown
 from integrations.providers.interface import (
-    Command,
     Ignored,
     PayloadError,
     ProviderAdapter,
     ProviderRefused,
     ProviderUnavailable,
-    event_commands,
-    missing_subscription,
 )
 from integrations.stores.documents import StorageError
 from integrations.telemetry.metrics import INBOUND, UNEXPECTED_ERROR
@@ -58,7 +56,7 @@ async def _apply(deps: WorkerDeps, event: InboundEvent) -> ProcessingOutcome:
             event_id=event.id, status=InboundStatus.FAILED, reason=f"no adapter for {event.provider!r}"
         )
     try:
-        normalized = await event_commands(adapter, event)
+        normalized = await adapter.commands(event)
         if isinstance(normalized, Ignored):
             return ProcessingOutcome(
                 event_id=event.id, status=InboundStatus.IGNORED, reason=normalized.reason
@@ -106,7 +104,7 @@ def _when_raised(event: InboundEvent, error: Exception) -> ProcessingOutcome:
 
 
 async def _run(
-    deps: WorkerDeps, adapter: ProviderAdapter, event: InboundEvent, commands: Sequence[Command]
+    deps: WorkerDeps, adapter: ProviderAdapter, event: InboundEvent, commands: Sequence[ProviderCommand]
 ) -> list[CommandOutcome]:
     applied = []
     for command in commands:
@@ -115,7 +113,7 @@ async def _run(
         except SubscriptionNotYetKnown as unknown:
             # An invoice of a subscription no event has shown yet: ask the provider for it,
             # when the connection holds an API key; otherwise wait for its own event.
-            fetched = await missing_subscription(adapter, event, unknown.entity_id)
+            fetched = await adapter.fetch_subscription(event, unknown.entity_id)
             if fetched is None:
                 raise
             await deps.subscriptions.apply(fetched)
@@ -125,9 +123,8 @@ async def _run(
 
 async def attempt_delivery(deps: WorkerDeps, claimed: ClaimedDelivery) -> AttemptResult:
     """One outbound attempt, in the trace of the event that caused the message."""
-    carrier = claimed.message.trace_carrier if claimed.message is not None else {}
     name = "deliver email" if claimed.delivery.channel == Channel.EMAIL else "deliver webhook"
-    with deps.telemetry.continue_trace(carrier, name, delivery_id=claimed.delivery.id):
+    with deps.telemetry.continue_trace(claimed.trace_carrier, name, delivery_id=claimed.delivery.id):
         result = await deps.notifications.send(claimed)
         _log_attempt(result)  # inside the span: the line carries the event's trace id
         return result

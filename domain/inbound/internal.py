@@ -59,12 +59,6 @@ class InboundInternal:
 
         return await self._txn(work)
 
-    async def load(self, event_id: str) -> InboundEvent | None:
-        async def work(unit: InboundUnit) -> InboundEvent | None:
-            return await unit.inbound_events.get(event_id)
-
-        return await self._txn(work)
-
     async def record(self, outcomes: Sequence[ProcessingOutcome]) -> list[InboundEvent]:
         """Record many outcomes in one transaction; returns the events as stored afterwards."""
 
@@ -78,10 +72,6 @@ class InboundInternal:
         return await with_retries(
             self._txn, lambda unit: _record(unit, outcomes, self._clock(), as_claimed=False)
         )
-
-    async def finish(self, event_id: str, status: InboundStatus, reason: str | None = None) -> None:
-        """Record one final outcome (see `record`)."""
-        await self.record([ProcessingOutcome(event_id=event_id, status=status, reason=reason)])
 
     async def release(self, owner: str) -> int:
         """Hand back what `owner` still leases (it stopped, or its heartbeat did)."""

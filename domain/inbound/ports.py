@@ -40,10 +40,6 @@ class InboundEventRepository(Protocol):
         """Hand back every accepted event leased by `owner`, due at `now`."""
         ...
 
-    async def accepted_before(self, cutoff: datetime, limit: int) -> Sequence[InboundEvent]:
-        """Events still waiting for processing that were received before `cutoff`."""
-        ...
-
 
 class InboundUnit(Protocol):
     @property

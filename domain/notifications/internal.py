@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +86,11 @@ class ClaimedDelivery:
     endpoint: Endpoint | None  # None for an email, or when the endpoint is unusable (see problem)
     message: OutboxMessage | None
     problem: str | None = None  # why no attempt can be made
+
+    @property
+    def trace_carrier(self) -> Mapping[str, str]:
+        """The trace of the event that caused the message (none for a message that is gone)."""
+        return {} if self.message is None else self.message.trace_carrier
 
 
 class NotificationsInternal:
@@ -261,7 +266,6 @@ class NotificationsInternal:
                 timestamp=now,
                 body=message_body(message),
                 secrets=claimed.endpoint.signing_secrets(now),
-                trace_carrier=message.trace_carrier,
             )
         )
         return AttemptResult(claimed=delivery, result=result)
@@ -314,11 +318,6 @@ class NotificationsInternal:
         if recorder.woken:
             self._signal.notify(WorkKind.DELIVERIES)
         return recorded
-
-    async def deliver_due(self, owner: str, limit: int = 100) -> list[Delivery]:
-        """Claim what is due, attempt each in turn and record them: the plain, sequential path."""
-        claimed = await self.claim(owner, limit)
-        return await self.record([await self.send(one) for one in claimed])
 
     async def release(self, owner: str) -> int:
         """Hand back what `owner` still leases (it stopped, or its heartbeat did)."""

@@ -153,7 +153,6 @@ class OutboundWebhook:
     timestamp: datetime
     body: bytes
     secrets: tuple[str, ...]
-    trace_carrier: Mapping[str, str]
 
 
 class WebhookSender(Protocol):

@@ -1,8 +1,14 @@
-"""Identifiers: a type prefix plus a time-ordered suffix.
+"""Identifiers: the kind's prefix plus a time-ordered suffix.
 
 Ids made by one process sort in creation order, even within one millisecond, so
 ordering by id follows creation order and cursor pagination needs no other key.
 Across processes, ids are ordered to the millisecond.
+
+Every prefix is the kind's short name followed by `sg` (`subsg_`, `evtsg_`, `msgsg_`): no id
+subgate makes can be taken for a provider's (`sub_`, `cus_` and `evt_` are Stripe's and
+Paddle's, `msg_` and `ep_` svix's). The ids of earlier releases (`sub_...`) are opaque like any
+other and keep working; and since a letter sorts after `_`, every id made now sorts after them,
+so lists stay in creation order and a cursor from before still finds what came since.
 """
 
 from __future__ import annotations
@@ -45,7 +51,10 @@ class _MonotonicSource:
 _SOURCE = _MonotonicSource()
 
 
-def new_id(prefix: str) -> str:
-    """`prefix_` + 10 chars of milliseconds + 16 chars (80 bits) that increase within a millisecond."""
+SUBGATE_MARK = "sg"
+
+
+def new_id(kind: str) -> str:
+    """`<kind>sg_` + 10 chars of milliseconds + 16 chars (80 bits) that increase within a millisecond."""
     millis, rand = _SOURCE.next()
-    return f"{prefix}_{_encode(millis, 10)}{_encode(rand, 16)}"
+    return f"{kind}{SUBGATE_MARK}_{_encode(millis, 10)}{_encode(rand, 16)}"

@@ -11,61 +11,15 @@ from domain.merchants.external import ConnectionChange, NewConnection
 from domain.merchants.model import Connection, Merchant
 from domain.shared.errors import ValidationFailed
 from domain.shared.pagination import Page, PageRequest, page_from_overfetch
-from gateway.deps import GatewayDeps
-from gateway.routing import Operation
 from gateway.schemas import connections as schema
 from gateway.schemas.common import Deleted, PageQuery, page_of
-from gateway.v1 import V1, Body
+from gateway.v1 import Resource, route
 
 
-class ConnectionsApi:
-    def __init__(self, deps: GatewayDeps) -> None:
-        self._deps = deps
-        self._base_url = deps.config.base_url
+class ConnectionsApi(Resource):
+    tag = "connections"
 
-    def operations(self) -> list[Operation]:
-        v1 = V1(self._deps, "connections")
-        return [
-            v1.with_body(
-                "POST",
-                "/connections",
-                self.create,
-                body=Body(schema.ConnectionCreate),
-                ok=schema.Connection,
-                status=201,
-                summary="Create a connection",
-            ),
-            v1.with_query(
-                "/connections",
-                self.list,
-                query=PageQuery,
-                ok=schema.ConnectionPage,
-                summary="List connections",
-            ),
-            v1.plain(
-                "GET",
-                "/connections/{connection_id}",
-                self.get,
-                ok=schema.Connection,
-                summary="Get a connection",
-            ),
-            v1.with_body(
-                "PATCH",
-                "/connections/{connection_id}",
-                self.update,
-                body=Body(schema.ConnectionUpdate, found_first=self._found),
-                ok=schema.Connection,
-                summary="Rotate a connection's secrets or set its API key",
-            ),
-            v1.plain(
-                "DELETE",
-                "/connections/{connection_id}",
-                self.delete,
-                ok=Deleted,
-                summary="Delete a connection",
-            ),
-        ]
-
+    @route("POST", "/connections", "Create a connection", status=201)
     async def create(
         self, _: Request, merchant: Merchant, body: schema.ConnectionCreate
     ) -> schema.Connection:
@@ -80,17 +34,25 @@ class ConnectionsApi:
             provider=body.provider, webhook_secrets=body.webhook_secrets, api_key=body.api_key
         )
         connection = await self._deps.merchants.create_connection(merchant.id, new)
-        return schema.connection(connection, self._base_url)
+        return schema.connection(connection, self._deps.config.base_url)
 
+    @route("GET", "/connections", "List connections")
     async def list(self, _: Request, merchant: Merchant, query: PageQuery) -> schema.ConnectionPage:
         connections = await self._deps.merchants.list_connections(merchant.id)
         window = _window(connections, query.page())
-        return page_of(window, lambda c: schema.connection(c, self._base_url))
+        return page_of(window, lambda c: schema.connection(c, self._deps.config.base_url))
 
+    @route("GET", "/connections/{connection_id}", "Get a connection")
     async def get(self, request: Request, merchant: Merchant) -> schema.Connection:
         connection = await self._deps.merchants.get_connection(merchant.id, _connection_id(request))
-        return schema.connection(connection, self._base_url)
+        return schema.connection(connection, self._deps.config.base_url)
 
+    @route(
+        "PATCH",
+        "/connections/{connection_id}",
+        "Rotate a connection's secrets or set its API key",
+        found_first="_found",
+    )
     async def update(
         self, request: Request, merchant: Merchant, body: schema.ConnectionUpdate
     ) -> schema.Connection:
@@ -103,8 +65,9 @@ class ConnectionsApi:
         connection = await self._deps.merchants.update_connection(
             merchant.id, _connection_id(request), change
         )
-        return schema.connection(connection, self._base_url)
+        return schema.connection(connection, self._deps.config.base_url)
 
+    @route("DELETE", "/connections/{connection_id}", "Delete a connection")
     async def delete(self, request: Request, merchant: Merchant) -> Deleted:
         """Later webhooks to the connection answer 404; the events it received stay listed."""
         connection_id = _connection_id(request)

@@ -6,6 +6,8 @@ mail headers, where one would let a value add headers of its own.
 
 from __future__ import annotations
 
+from typing import Final
+
 from msgspec import UnsetType
 from starlette.requests import Request
 
@@ -13,44 +15,17 @@ from domain.merchants.model import Merchant
 from domain.notifications.emails import check_address, check_header_text
 from domain.subscriptions.external.catalog import CustomerChange, NewCustomer
 from gateway.api.provider_ids import provider_ids
-from gateway.deps import GatewayDeps
-from gateway.routing import Operation
 from gateway.schemas import customers as schema
 from gateway.schemas.common import PageQuery, page_of
-from gateway.v1 import V1, Body
+from gateway.v1 import Resource, route
+
+BY_ID: Final = "/customers/{customer_id}"
 
 
-class CustomersApi:
-    def __init__(self, deps: GatewayDeps) -> None:
-        self._deps = deps
+class CustomersApi(Resource):
+    tag = "customers"
 
-    def operations(self) -> list[Operation]:
-        v1 = V1(self._deps, "customers")
-        by_id = "/customers/{customer_id}"
-        return [
-            v1.with_body(
-                "POST",
-                "/customers",
-                self.create,
-                body=Body(schema.CustomerCreate),
-                ok=schema.Customer,
-                status=201,
-                summary="Create a customer",
-            ),
-            v1.with_query(
-                "/customers", self.list, query=PageQuery, ok=schema.CustomerPage, summary="List customers"
-            ),
-            v1.plain("GET", by_id, self.get, ok=schema.Customer, summary="Get a customer"),
-            v1.with_body(
-                "PATCH",
-                by_id,
-                self.update,
-                body=Body(schema.CustomerUpdate, found_first=self._found),
-                ok=schema.Customer,
-                summary="Change a customer",
-            ),
-        ]
-
+    @route("POST", "/customers", "Create a customer", status=201)
     async def create(self, _: Request, merchant: Merchant, body: schema.CustomerCreate) -> schema.Customer:
         """A provider customer id links the customer to it: the provider's events then find it."""
         new = NewCustomer(
@@ -63,14 +38,17 @@ class CustomersApi:
         customer = await self._deps.subscriptions.customers.create(merchant.id, new)
         return schema.customer(customer)
 
+    @route("GET", "/customers", "List customers")
     async def list(self, _: Request, merchant: Merchant, query: PageQuery) -> schema.CustomerPage:
         page = await self._deps.subscriptions.customers.list(merchant.id, query.page())
         return page_of(page, schema.customer)
 
+    @route("GET", BY_ID, "Get a customer")
     async def get(self, request: Request, merchant: Merchant) -> schema.Customer:
         customer = await self._deps.subscriptions.customers.get(merchant.id, _customer_id(request))
         return schema.customer(customer)
 
+    @route("PATCH", BY_ID, "Change a customer", found_first="_found")
     async def update(
         self, request: Request, merchant: Merchant, body: schema.CustomerUpdate
     ) -> schema.Customer:

@@ -6,45 +6,16 @@ from starlette.requests import Request
 
 from domain.merchants.model import Merchant
 from gateway.decoding import in_utc
-from gateway.deps import GatewayDeps
-from gateway.routing import Operation
 from gateway.schemas import dead_letters as schema
 from gateway.schemas.common import page_of
 from gateway.schemas.deliveries import delivery
-from gateway.v1 import V1, Body
+from gateway.v1 import Resource, route
 
 
-class DeadLettersApi:
-    def __init__(self, deps: GatewayDeps) -> None:
-        self._deps = deps
+class DeadLettersApi(Resource):
+    tag = "dead_letters"
 
-    def operations(self) -> list[Operation]:
-        v1 = V1(self._deps, "dead_letters")
-        return [
-            v1.with_query(
-                "/dead-letters",
-                self.list,
-                query=schema.DeadLetterQuery,
-                ok=schema.DeadLetterPage,
-                summary="List dead letters not replayed yet",
-            ),
-            v1.with_body(
-                "POST",
-                "/dead-letters/replay",
-                self.replay_many,
-                body=Body(schema.BulkReplayRequest, required=False),
-                ok=schema.BulkReplay,
-                summary="Replay dead letters in bulk",
-            ),
-            v1.plain(
-                "POST",
-                "/dead-letters/{dead_letter_id}/replay",
-                self.replay,
-                ok=schema.DeadLetterReplay,
-                summary="Replay a dead letter",
-            ),
-        ]
-
+    @route("GET", "/dead-letters", "List dead letters not replayed yet")
     async def list(
         self, _: Request, merchant: Merchant, query: schema.DeadLetterQuery
     ) -> schema.DeadLetterPage:
@@ -52,12 +23,7 @@ class DeadLettersApi:
         page = await self._deps.notifications.list_dead_letters(merchant.id, query.kind, query.page())
         return page_of(page, schema.dead_letter)
 
-    async def replay(self, request: Request, merchant: Merchant) -> schema.DeadLetterReplay:
-        """The dead letter's delivery, due now: the same message, signed with today's secrets."""
-        dead_letter_id = str(request.path_params["dead_letter_id"])
-        due = await self._deps.notifications.replay_dead_letter(merchant.id, dead_letter_id)
-        return schema.DeadLetterReplay(dead_letter_id=dead_letter_id, delivery=delivery(due))
-
+    @route("POST", "/dead-letters/replay", "Replay dead letters in bulk", optional_body=True)
     async def replay_many(
         self, _: Request, merchant: Merchant, body: schema.BulkReplayRequest
     ) -> schema.BulkReplay:
@@ -69,3 +35,10 @@ class DeadLettersApi:
             dead_letter_ids=list(summary.replayed),
             skipped=[schema.Skipped(id=dl_id, reason=reason) for dl_id, reason in summary.skipped],
         )
+
+    @route("POST", "/dead-letters/{dead_letter_id}/replay", "Replay a dead letter")
+    async def replay(self, request: Request, merchant: Merchant) -> schema.DeadLetterReplay:
+        """The dead letter's delivery, due now: the same message, signed with today's secrets."""
+        dead_letter_id = str(request.path_params["dead_letter_id"])
+        due = await self._deps.notifications.replay_dead_letter(merchant.id, dead_letter_id)
+        return schema.DeadLetterReplay(dead_letter_id=dead_letter_id, delivery=delivery(due))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from msgspec import UnsetType
 from starlette.requests import Request
@@ -11,54 +11,20 @@ from starlette.requests import Request
 from domain.merchants.model import Merchant
 from domain.notifications.external import KEEP, EndpointChanges, Keep, NewEndpoint, validated_url
 from domain.shared.events import EventType
-from gateway.deps import GatewayDeps
-from gateway.routing import Operation
 from gateway.schemas import endpoints as schema
 from gateway.schemas.common import PageQuery, page_of
-from gateway.v1 import V1, Body
+from gateway.v1 import Resource, route
 
 T = TypeVar("T")
 
 
-class EndpointsApi:
-    def __init__(self, deps: GatewayDeps) -> None:
-        self._deps = deps
+BY_ID: Final = "/endpoints/{endpoint_id}"
 
-    def operations(self) -> list[Operation]:
-        v1 = V1(self._deps, "endpoints")
-        by_id = "/endpoints/{endpoint_id}"
-        return [
-            v1.with_body(
-                "POST",
-                "/endpoints",
-                self.create,
-                body=Body(schema.EndpointCreate),
-                ok=schema.CreatedEndpoint,
-                status=201,
-                summary="Create an endpoint",
-            ),
-            v1.with_query(
-                "/endpoints", self.list, query=PageQuery, ok=schema.EndpointPage, summary="List endpoints"
-            ),
-            v1.plain("GET", by_id, self.get, ok=schema.Endpoint, summary="Get an endpoint"),
-            v1.with_body(
-                "PATCH",
-                by_id,
-                self.update,
-                body=Body(schema.EndpointUpdate, found_first=self._found),
-                ok=schema.Endpoint,
-                summary="Change an endpoint",
-            ),
-            v1.plain("DELETE", by_id, self.delete, ok=schema.DeletedEndpoint, summary="Delete an endpoint"),
-            v1.plain(
-                "POST",
-                by_id + "/rotate-secret",
-                self.rotate_secret,
-                ok=schema.RotatedEndpoint,
-                summary="Rotate an endpoint's signing secret",
-            ),
-        ]
 
+class EndpointsApi(Resource):
+    tag = "endpoints"
+
+    @route("POST", "/endpoints", "Create an endpoint", status=201)
     async def create(
         self, _: Request, merchant: Merchant, body: schema.EndpointCreate
     ) -> schema.CreatedEndpoint:
@@ -71,14 +37,17 @@ class EndpointsApi:
         endpoint = await self._deps.notifications.create_endpoint(merchant.id, new)
         return schema.created(endpoint)
 
+    @route("GET", "/endpoints", "List endpoints")
     async def list(self, _: Request, merchant: Merchant, query: PageQuery) -> schema.EndpointPage:
         page = await self._deps.notifications.list_endpoints(merchant.id, query.page())
         return page_of(page, schema.endpoint)
 
+    @route("GET", BY_ID, "Get an endpoint")
     async def get(self, request: Request, merchant: Merchant) -> schema.Endpoint:
         endpoint = await self._deps.notifications.get_endpoint(merchant.id, _endpoint_id(request))
         return schema.endpoint(endpoint)
 
+    @route("PATCH", BY_ID, "Change an endpoint", found_first="_found")
     async def update(
         self, request: Request, merchant: Merchant, body: schema.EndpointUpdate
     ) -> schema.Endpoint:
@@ -92,12 +61,14 @@ class EndpointsApi:
         endpoint = await self._deps.notifications.update_endpoint(merchant.id, _endpoint_id(request), changes)
         return schema.endpoint(endpoint)
 
+    @route("DELETE", BY_ID, "Delete an endpoint")
     async def delete(self, request: Request, merchant: Merchant) -> schema.DeletedEndpoint:
         """The endpoint goes; deliveries still waiting for it end as `canceled` (not dead letters)."""
         endpoint_id = _endpoint_id(request)
         canceled = await self._deps.notifications.delete_endpoint(merchant.id, endpoint_id)
         return schema.DeletedEndpoint(id=endpoint_id, deleted=True, canceled_deliveries=canceled)
 
+    @route("POST", BY_ID + "/rotate-secret", "Rotate an endpoint's signing secret")
     async def rotate_secret(self, request: Request, merchant: Merchant) -> schema.RotatedEndpoint:
         """A new secret, shown only here; the previous one keeps signing alongside it for 24 h."""
         endpoint, secret = await self._deps.notifications.rotate_secret(merchant.id, _endpoint_id(request))

@@ -14,43 +14,15 @@ from domain.shared.errors import ValidationFailed
 from domain.subscriptions.external.catalog import NewPlan, PlanChange
 from domain.subscriptions.ports import PlanFilter
 from gateway.api.provider_ids import provider_ids
-from gateway.deps import GatewayDeps
-from gateway.routing import Operation
 from gateway.schemas import plans as schema
 from gateway.schemas.common import page_of
-from gateway.v1 import V1, Body
+from gateway.v1 import Resource, route
 
 
-class PlansApi:
-    def __init__(self, deps: GatewayDeps) -> None:
-        self._deps = deps
+class PlansApi(Resource):
+    tag = "plans"
 
-    def operations(self) -> list[Operation]:
-        v1 = V1(self._deps, "plans")
-        return [
-            v1.with_body(
-                "POST",
-                "/plans",
-                self.create,
-                body=Body(schema.PlanCreate),
-                ok=schema.Plan,
-                status=201,
-                summary="Create a plan",
-            ),
-            v1.with_query(
-                "/plans", self.list, query=schema.PlanQuery, ok=schema.PlanPage, summary="List plans"
-            ),
-            v1.plain("GET", "/plans/{plan_id}", self.get, ok=schema.Plan, summary="Get a plan"),
-            v1.with_body(
-                "PATCH",
-                "/plans/{plan_id}",
-                self.update,
-                body=Body(schema.PlanUpdate, found_first=self._found),
-                ok=schema.Plan,
-                summary="Rename or archive a plan",
-            ),
-        ]
-
+    @route("POST", "/plans", "Create a plan", status=201)
     async def create(self, _: Request, merchant: Merchant, body: schema.PlanCreate) -> schema.Plan:
         """A provider price id links the plan to that price: the provider's events then find it."""
         new = NewPlan(
@@ -65,6 +37,7 @@ class PlansApi:
         plan = await self._deps.subscriptions.plans.create(merchant.id, new)
         return schema.plan(plan)
 
+    @route("GET", "/plans", "List plans")
     async def list(self, request: Request, merchant: Merchant, query: schema.PlanQuery) -> schema.PlanPage:
         # The query decoder also reads 1/0 and any case as a boolean; only `true` and `false` are.
         if request.query_params.get("archived", "") not in ("", "true", "false"):
@@ -73,10 +46,12 @@ class PlansApi:
         page = await self._deps.subscriptions.plans.list(merchant.id, where, query.page())
         return page_of(page, schema.plan)
 
+    @route("GET", "/plans/{plan_id}", "Get a plan")
     async def get(self, request: Request, merchant: Merchant) -> schema.Plan:
         plan = await self._deps.subscriptions.plans.get(merchant.id, _plan_id(request))
         return schema.plan(plan)
 
+    @route("PATCH", "/plans/{plan_id}", "Rename or archive a plan", found_first="_found")
     async def update(self, request: Request, merchant: Merchant, body: schema.PlanUpdate) -> schema.Plan:
         """What a plan charges cannot change (422): create a new plan instead."""
         fixed = [name for name in schema.FIXED_FIELDS if getattr(body, name) is not UNSET]

@@ -9,87 +9,25 @@ with the same Idempotency-Key asks the provider again with the same key).
 
 from __future__ import annotations
 
+from typing import Final
+
 from starlette.requests import Request
 
 from domain.merchants.model import Merchant
 from domain.subscriptions.external.management import NewSubscription
 from domain.subscriptions.ports import SubscriptionFilter
-from gateway.deps import GatewayDeps
 from gateway.idempotency import HEADER as IDEMPOTENCY_KEY
-from gateway.routing import Operation
 from gateway.schemas import subscriptions as schema
 from gateway.schemas.common import page_of
-from gateway.v1 import AT_PROVIDER, V1, Body
+from gateway.v1 import AT_PROVIDER, Resource, route
+
+BY_ID: Final = "/subscriptions/{subscription_id}"
 
 
-class SubscriptionsApi:
-    def __init__(self, deps: GatewayDeps) -> None:
-        self._deps = deps
+class SubscriptionsApi(Resource):
+    tag = "subscriptions"
 
-    def operations(self) -> list[Operation]:
-        v1 = V1(self._deps, "subscriptions")
-        by_id = "/subscriptions/{subscription_id}"
-        return [
-            v1.with_body(
-                "POST",
-                "/subscriptions",
-                self.create,
-                body=Body(schema.SubscriptionCreate),
-                ok=schema.Subscription,
-                status=201,
-                summary="Create a subscription",
-                errors={404, *AT_PROVIDER},  # 404: no such customer or plan
-            ),
-            v1.with_query(
-                "/subscriptions",
-                self.list,
-                query=schema.SubscriptionQuery,
-                ok=schema.SubscriptionPage,
-                summary="List subscriptions",
-            ),
-            v1.plain("GET", by_id, self.get, ok=schema.Subscription, summary="Get a subscription"),
-            v1.with_body(
-                "POST",
-                by_id + "/cancel",
-                self.cancel,
-                body=Body(schema.SubscriptionCancel, required=False, found_first=self._found),
-                ok=schema.Subscription,
-                summary="Cancel a subscription",
-                errors=AT_PROVIDER,
-            ),
-            v1.plain(
-                "POST",
-                by_id + "/resume",
-                self.resume,
-                ok=schema.Subscription,
-                summary="Resume a subscription",
-                errors=AT_PROVIDER,
-            ),
-            v1.plain(
-                "POST",
-                by_id + "/pause",
-                self.pause,
-                ok=schema.Subscription,
-                summary="Pause a subscription",
-                errors=AT_PROVIDER,
-            ),
-        ]
-
-    async def list(
-        self, _: Request, merchant: Merchant, query: schema.SubscriptionQuery
-    ) -> schema.SubscriptionPage:
-        where = SubscriptionFilter(
-            status=query.status,
-            customer_id=query.customer_id,
-            provider_subscription_id=query.provider_subscription_id,
-        )
-        page = await self._deps.subscriptions.list(merchant.id, where, query.page())
-        return page_of(page, schema.subscription)
-
-    async def get(self, request: Request, merchant: Merchant) -> schema.Subscription:
-        subscription = await self._deps.subscriptions.get(merchant.id, _subscription_id(request))
-        return schema.subscription(subscription)
-
+    @route("POST", "/subscriptions", "Create a subscription", status=201, errors={404, *AT_PROVIDER})
     async def create(
         self, request: Request, merchant: Merchant, body: schema.SubscriptionCreate
     ) -> schema.Subscription:
@@ -103,6 +41,31 @@ class SubscriptionsApi:
         subscription = await self._deps.subscriptions.create(merchant.id, new)
         return schema.subscription(subscription)
 
+    @route("GET", "/subscriptions", "List subscriptions")
+    async def list(
+        self, _: Request, merchant: Merchant, query: schema.SubscriptionQuery
+    ) -> schema.SubscriptionPage:
+        where = SubscriptionFilter(
+            status=query.status,
+            customer_id=query.customer_id,
+            provider_subscription_id=query.provider_subscription_id,
+        )
+        page = await self._deps.subscriptions.list(merchant.id, where, query.page())
+        return page_of(page, schema.subscription)
+
+    @route("GET", BY_ID, "Get a subscription")
+    async def get(self, request: Request, merchant: Merchant) -> schema.Subscription:
+        subscription = await self._deps.subscriptions.get(merchant.id, _subscription_id(request))
+        return schema.subscription(subscription)
+
+    @route(
+        "POST",
+        BY_ID + "/cancel",
+        "Cancel a subscription",
+        errors=AT_PROVIDER,
+        optional_body=True,
+        found_first="_found",
+    )
     async def cancel(
         self, request: Request, merchant: Merchant, body: schema.SubscriptionCancel
     ) -> schema.Subscription:
@@ -115,6 +78,7 @@ class SubscriptionsApi:
         )
         return schema.subscription(subscription)
 
+    @route("POST", BY_ID + "/resume", "Resume a subscription", errors=AT_PROVIDER)
     async def resume(self, request: Request, merchant: Merchant) -> schema.Subscription:
         """Undo a scheduled cancel, or resume a paused subscription."""
         subscription = await self._deps.subscriptions.resume(
@@ -122,6 +86,7 @@ class SubscriptionsApi:
         )
         return schema.subscription(subscription)
 
+    @route("POST", BY_ID + "/pause", "Pause a subscription", errors=AT_PROVIDER)
     async def pause(self, request: Request, merchant: Merchant) -> schema.Subscription:
         """Stop collecting payments until resumed."""
         subscription = await self._deps.subscriptions.pause(

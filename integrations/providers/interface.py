@@ -1,34 +1,34 @@
-"""The provider adapter interface: adding a payment provider means adding one module.
+"""What a payment provider is to subgate: one object per provider, asked by the gateway and the workers.
 
-An adapter verifies a request's signature on the raw bytes, reads the event
-envelope, and later normalizes the stored event into domain commands through one
-table (event type -> handler) that lives in the provider's module.
+A provider is one package under `integrations.providers` whose adapter implements
+`ProviderAdapter`:
 
-Some payloads lack what is needed (Stripe's thin events name an object without
-carrying it). An adapter that can fetch the missing object from the provider's API,
-with the API key of the connection the event came through, also implements
-`FetchingAdapter`; the worker then asks it for the event's commands instead of
-normalizing the stored bytes alone.
+    verify       the signature on the raw bytes (the gateway, before anything is stored)
+    envelope     the event's id, type and time, read at the door
+    normalize    a stored event's domain commands, through the provider's table (pure)
+    commands     what the worker runs for a stored event: `normalize` unless the provider
+                 completes its events from its API (Stripe's thin events name an object
+                 without carrying it, and it is fetched with the connection's API key)
+    fetch_subscription
+                 the provider's view of a subscription an event refers to but no event has
+                 shown yet (None: this provider cannot fetch, or the connection holds no key)
+    management   how merchants' subscription requests are carried out at the provider
+                 (None: subgate runs the subscriptions of this provider itself)
+
+The last three have defaults here, so a provider implements only what it can do, and the
+worker asks every provider the same way.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, cast
+from typing import Any, ClassVar, Protocol
 
 from domain.inbound.model import InboundEvent
-from domain.subscriptions.commands import (
-    AnnounceTrialEnd,
-    LinkSubscription,
-    RecordPayment,
-    RecordPaymentFailure,
-    SyncSubscription,
-)
-
-Command = SyncSubscription | RecordPayment | RecordPaymentFailure | AnnounceTrialEnd | LinkSubscription
+from domain.subscriptions.commands import ProviderCommand, SyncSubscription
+from domain.subscriptions.provider import ProviderActions
 
 ApiKeyLookup = Callable[[str], Awaitable[str | None]]
 """A connection id -> the provider API key it holds (None: no key, or no such connection)."""
@@ -62,6 +62,18 @@ class ProviderRefused(Exception):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SignedRequest:
+    """What verification is given: the raw bytes, their headers (lower-case names), the
+    connection's secrets, and the time and tolerance the signature's timestamp is held to."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    secrets: Sequence[str]
+    now: datetime
+    tolerance_seconds: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Envelope:
     event_id: str
     type: str
@@ -73,17 +85,41 @@ class Ignored:
     reason: str
 
 
-class ProviderAdapter(Protocol):
-    name: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """What a table's handler knows besides the event's object: who, which input, which event, when."""
 
-    def verify(
-        self,
-        body: bytes,
-        headers: Mapping[str, str],
-        secrets: Sequence[str],
-        now: datetime,
-        tolerance_seconds: int,
-    ) -> None:
+    merchant_id: str
+    source_key: str
+    event_type: str
+    # The event's own time, when the provider sent one.
+    created: datetime | None
+    # What the change came from, when the provider says (Stripe's `data.previous_attributes`).
+    previous_attributes: Any = None
+
+    def key(self, suffix: str) -> str:
+        """A second command of the same event needs a source key of its own."""
+        return f"{self.source_key}#{suffix}"
+
+    def time(self) -> datetime:
+        """The event's time; PayloadError when it carries none."""
+        if self.created is None:
+            raise PayloadError("event.created is missing")
+        return self.created
+
+
+Normalized = Sequence[ProviderCommand] | Ignored
+Handler = Callable[[dict[str, Any], Context], Normalized]
+"""One row of a provider's table: the event's object and its context -> commands, or Ignored."""
+
+
+class ProviderAdapter(Protocol):
+    """One payment provider (see the module docstring); subclass it to inherit the defaults."""
+
+    name: ClassVar[str]
+    management: ProviderActions | None = None
+
+    def verify(self, request: SignedRequest) -> None:
         """Raises MissingSignature, MalformedRequest or SignatureRejected."""
         ...
 
@@ -91,58 +127,25 @@ class ProviderAdapter(Protocol):
         """Raises MalformedRequest for anything that is not a well-formed event object."""
         ...
 
-    def normalize(self, body: bytes, merchant_id: str, source_key: str) -> Sequence[Command] | Ignored:
+    def normalize(self, body: bytes, merchant_id: str, source_key: str) -> Normalized:
         """Domain commands for a stored event, or Ignored for types we do not act on.
 
         Pure: reads the bytes only. Raises PayloadError for an unusable payload.
         """
         ...
 
-
-class FetchingAdapter(Protocol):
-    """An adapter that completes events from the provider's API (see the module docstring)."""
-
-    async def commands(self, event: InboundEvent) -> Sequence[Command] | Ignored:
-        """`normalize`, fetching what the payload lacks.
+    async def commands(self, event: InboundEvent) -> Normalized:
+        """What the worker runs for a stored event: its commands, fetching what the payload lacks.
 
         Raises PayloadError, ProviderUnavailable (transient) or ProviderRefused.
         """
-        ...
+        return self.normalize(event.body, event.merchant_id, event.id)
 
     async def fetch_subscription(
-        self, event: InboundEvent, provider_subscription_id: str
+        self,
+        event: InboundEvent,  # noqa: ARG002 - what a provider that fetches needs
+        provider_subscription_id: str,  # noqa: ARG002 - likewise
     ) -> SyncSubscription | None:
-        """The provider's current view of a subscription the event refers to but we have not
-        seen yet; None when the event's connection holds no API key to ask with.
-        """
-        ...
-
-
-@functools.cache
-def _fetches(adapter_class: type) -> bool:
-    """Whether instances of `adapter_class` are `FetchingAdapter`s, asked once per class: the check
-    of a runtime-checkable protocol walks its members on every call, and runs once per event."""
-    return all(callable(getattr(adapter_class, name, None)) for name in ("commands", "fetch_subscription"))
-
-
-def fetching(adapter: ProviderAdapter) -> FetchingAdapter | None:
-    """`adapter` as a `FetchingAdapter`, or None when it only normalizes payloads."""
-    if _fetches(type(adapter)):
-        return cast("FetchingAdapter", adapter)
-    return None
-
-
-async def event_commands(adapter: ProviderAdapter, event: InboundEvent) -> Sequence[Command] | Ignored:
-    """What the worker runs for a stored event."""
-    if (fetcher := fetching(adapter)) is not None:
-        return await fetcher.commands(event)
-    return adapter.normalize(event.body, event.merchant_id, event.id)
-
-
-async def missing_subscription(
-    adapter: ProviderAdapter, event: InboundEvent, provider_subscription_id: str
-) -> SyncSubscription | None:
-    """A snapshot of a subscription an event needs but nothing created yet, if it can be fetched."""
-    if (fetcher := fetching(adapter)) is not None:
-        return await fetcher.fetch_subscription(event, provider_subscription_id)
-    return None
+        """The provider's current view of a subscription `event` refers to but no event has shown
+        yet; None when it cannot be fetched (no API to ask, or no key to ask with)."""
+        return None

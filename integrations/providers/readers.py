@@ -1,5 +1,9 @@
 """Reading values out of provider payloads, shared by every provider adapter.
 
+Each reader takes a value from a decoded payload and the name to blame (`what`), and answers
+the value in the shape asked for or raises PayloadError naming it. `json_object` and
+`checked_envelope` are for the door (MalformedRequest: a 400 before anything is stored).
+
 `provider_time` is the one place a time a provider sent becomes a datetime: every time an
 adapter reads (an envelope's at the door, a payload's in the worker) goes through it. It
 answers an aware UTC datetime within `EARLIEST`..`LATEST`, or raises PayloadError naming the
@@ -12,10 +16,15 @@ is refused the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from integrations.providers.interface import PayloadError
+import orjson
+
+from domain.subscriptions.model import Interval
+from domain.subscriptions.state_machine import SubscriptionStatus as S
+from integrations.providers.interface import Envelope, MalformedRequest, PayloadError
 
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -24,6 +33,91 @@ LATEST_UNIX: Final = 253_402_300_799  # LATEST in unix seconds
 # ISO 8601 text longer than this is no timestamp (the longest sensible one has about 32 characters).
 MAX_TIME_TEXT: Final = 40
 _RANGE: Final = "from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
+# An event id or type longer than this is no provider's.
+MAX_NAME_LENGTH: Final = 255
+# The metadata key that names our own subscription on a provider's object.
+LINK_KEY: Final = "subgate_subscription_id"
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object; MalformedRequest otherwise."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise MalformedRequest(f"body is not valid JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise MalformedRequest("body is not a JSON object")
+    return parsed
+
+
+def checked_envelope(
+    event_id: Any, event_type: Any, created: Callable[[], datetime | None], *, id_name: str = "event id"
+) -> Envelope:
+    """The envelope of an event as the door reads it; MalformedRequest names what is wrong."""
+    if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_NAME_LENGTH:
+        raise MalformedRequest(f"{id_name} is missing")
+    if not isinstance(event_type, str) or not event_type or len(event_type) > MAX_NAME_LENGTH:
+        raise MalformedRequest("event type is missing")
+    try:
+        created_at = created()
+    except PayloadError as error:
+        raise MalformedRequest(str(error)) from None
+    return Envelope(event_id=event_id, type=event_type, created_at=created_at)
+
+
+def obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PayloadError(f"{what} is not an object")
+    return value
+
+
+def text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise PayloadError(f"{what} is missing or not a string")
+    return value
+
+
+def count(value: Any, what: str) -> int:
+    """A non-negative integer (amounts in minor units, attempt and interval counts)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise PayloadError(f"{what} is not a non-negative integer")
+    return value
+
+
+def interval(value: Any, what: str) -> Interval:
+    """A billing interval: day, week, month or year."""
+    try:
+        return Interval(str(value))
+    except ValueError:
+        raise PayloadError(f"{what} {value!r} is not day, week, month or year") from None
+
+
+# Stripe's subscription statuses, which Polar took over (but for `paused`); each provider's
+# payload readers say which of them it sends.
+STATUS_WORDS: Final = {
+    "incomplete": S.PENDING,
+    "incomplete_expired": S.EXPIRED,
+    "trialing": S.TRIALING,
+    "active": S.ACTIVE,
+    "past_due": S.PAST_DUE,
+    "unpaid": S.UNPAID,
+    "canceled": S.CANCELED,
+    "paused": S.PAUSED,
+}
+
+
+def status(value: Any, words: dict[str, S]) -> S:
+    """A provider's status word as ours; PayloadError for a word the provider is not known to send."""
+    if not isinstance(value, str) or value not in words:
+        raise PayloadError(f"unknown subscription status {value!r}")
+    return words[value]
+
+
+def metadata_link(container: Any) -> str | None:
+    """Our subscription's id in an object's metadata (`subgate_subscription_id`), if it names one."""
+    metadata = container.get("metadata") if isinstance(container, dict) else None
+    link = metadata.get(LINK_KEY) if isinstance(metadata, dict) else None
+    return link if isinstance(link, str) and link else None
 
 
 def provider_time(value: Any, what: str, *, unix: bool = True, text: bool = True) -> datetime | None:

@@ -16,23 +16,12 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
-import structlog
 from limits import RateLimitItem
-from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError as LimitsStorageError
-from redis.asyncio import ConnectionPool
-from redis.exceptions import RedisError
 
-from integrations.redis.ratelimit import (
-    CONNECT_TIMEOUT_SECONDS,
-    PROBE_INTERVAL_SECONDS,
-    SOCKET_TIMEOUT_SECONDS,
-)
-
-log = structlog.get_logger()
+from integrations.redis.windows import PROBE_INTERVAL_SECONDS, RedisAway, RedisWindows
 
 _KEY_PREFIX: Final = "subgate:authfail"
 # Identities the in-memory fallback remembers at most; the least recently failing are forgotten
@@ -91,53 +80,35 @@ class RedisFailureCounter:
         probe_interval: float = PROBE_INTERVAL_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not limits:
-            raise ValueError("a failure counter needs at least one limit")
-        self._limits = tuple(limits)
         self._fallback = fallback
-        self._pool: ConnectionPool = ConnectionPool.from_url(
-            redis_url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, socket_timeout=SOCKET_TIMEOUT_SECONDS
+        self._windows = RedisWindows(
+            redis_url,
+            limits,
+            key_prefix=_KEY_PREFIX,
+            outage=("auth_failures_counted_locally", "auth_failures_counted_in_redis_again"),
+            probe_interval=probe_interval,
+            monotonic=monotonic,
         )
-        # As in integrations.redis.ratelimit: the pool travels untyped; ours, we close it.
-        options: dict[str, Any] = {"connection_pool": self._pool}
-        storage = RedisStorage(
-            f"async+{redis_url}", implementation="redispy", key_prefix=_KEY_PREFIX, **options
-        )
-        self._limiter = MovingWindowRateLimiter(storage)
-        self._probe_interval = probe_interval
-        self._monotonic = monotonic
-        self._local_until: float | None = None  # set while Redis is unreachable
 
     async def spend(self, identity: str) -> float | None:
         """Count one failure of `identity`: None while it has failures left in every window,
         else seconds until its oldest counted failure leaves the window that is full."""
-        if self._local_until is not None and self._monotonic() < self._local_until:
-            return await self._fallback.spend(identity)
         try:
-            wait = await self._spend(identity)
-        except (RedisError, LimitsStorageError, OSError, TimeoutError) as error:
-            if self._local_until is None:
-                log.warning(
-                    "auth_failures_counted_locally",
-                    reason="redis_unreachable",
-                    error=type(error).__name__,
-                    detail=str(error),
-                )
-            self._local_until = self._monotonic() + self._probe_interval
+            return await self._windows.count(identity, _spent)
+        except RedisAway:
             return await self._fallback.spend(identity)
-        if self._local_until is not None:
-            self._local_until = None
-            log.info("auth_failures_counted_in_redis_again")
-        return wait
-
-    async def _spend(self, identity: str) -> float | None:
-        waits = []
-        for item in self._limits:
-            counted = await self._limiter.hit(item, identity)
-            stats = await self._limiter.get_window_stats(item, identity)
-            if not counted or stats.remaining == 0:
-                waits.append(max(0.0, stats.reset_time - time.time()))
-        return max(waits, default=None)
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        await self._windows.aclose()
+
+
+async def _spent(
+    limiter: MovingWindowRateLimiter, limits: tuple[RateLimitItem, ...], identity: str
+) -> float | None:
+    waits = []
+    for item in limits:
+        counted = await limiter.hit(item, identity)
+        stats = await limiter.get_window_stats(item, identity)
+        if not counted or stats.remaining == 0:
+            waits.append(max(0.0, stats.reset_time - time.time()))
+    return max(waits, default=None)

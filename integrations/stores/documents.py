@@ -76,13 +76,7 @@ class DocumentSession(Protocol):
     async def get(self, collection: str, doc_id: str) -> Document | None: ...
 
     async def find(
-        self,
-        collection: str,
-        where: Filter,
-        *,
-        limit: int,
-        after_id: str | None = None,
-        order_by: str = "id",
+        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
     ) -> list[Document]:
         """Matching documents sorted ascending by `order_by` (then id), at most `limit`.
 

@@ -471,15 +471,6 @@ class InboundEventRepo:
         """Events a claim would take at `now` (a claim moves an event's due time to its lease's end)."""
         return await self._s.count(INBOUND.name, _due_inbound(now))
 
-    async def accepted_before(self, cutoff: datetime, limit: int) -> Sequence[InboundEvent]:
-        docs = await self._s.find(
-            INBOUND.name,
-            {"status": InboundStatus.ACCEPTED.value, "received_at": Lte(codecs.iso(cutoff))},
-            limit=limit,
-            order_by="received_at",
-        )
-        return INBOUND.each(docs)
-
 
 class EndpointRepo:
     def __init__(self, session: DocumentSession) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import structlog
-from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from domain.inbound.model import InboundEvent, InboundStatus
@@ -107,6 +107,39 @@ class Metrics:
         self.in_flight = Family("queue")
         self.queue_depth = Family("queue")
         self.queue_due = Family("queue")
+        self._observe(meter)
+        self._latency = _histogram(
+            meter,
+            "subgate.delivery.latency",
+            "s",
+            "From a message's creation to its successful delivery",
+            LATENCY_BUCKETS,
+        )
+        self._attempts = _histogram(
+            meter,
+            "subgate.delivery.attempts",
+            "{attempt}",
+            "Attempts a delivery took until it succeeded or became a dead letter",
+            ATTEMPT_BUCKETS,
+        )
+        self._wait = _histogram(
+            meter,
+            "subgate.queue.wait",
+            "s",
+            "How long work waited in its queue before its first attempt",
+            WAIT_BUCKETS,
+        )
+        # Attribute sets built once: the histogram calls allocate nothing of their own.
+        self._by_channel = {c: {"channel": c.value} for c in Channel}
+        self._by_settled = {
+            (c, s): {"channel": c.value, "outcome": s.value}
+            for c in Channel
+            for s in (DeliveryStatus.SUCCEEDED, DeliveryStatus.DEAD)
+        }
+        self._by_queue = {q: {"queue": q} for q in (INBOUND, OUTBOX, DELIVERIES)}
+
+    def _observe(self, meter: Meter) -> None:
+        """The counters and gauges, read from their families when OpenTelemetry collects."""
         counters = (
             ("subgate.inbound.events", "{event}", self.inbound_events, "Inbound webhook requests by answer"),
             ("subgate.inbound.processed", "{event}", self.processed, "Recorded processing outcomes"),
@@ -127,50 +160,21 @@ class Metrics:
         )
         for name, unit, family, description in counters:
             meter.create_observable_counter(name, [family.observe], unit=unit, description=description)
-        meter.create_observable_gauge(
-            "subgate.work.in_flight",
-            [self.in_flight.observe],
-            unit="{item}",
-            description="Items this process has claimed and not yet recorded",
+        gauges = (
+            ("subgate.work.in_flight", self.in_flight, "Items this process has claimed and not yet recorded"),
+            (
+                "subgate.queue.depth",
+                self.queue_depth,
+                "Items in the store not settled yet, claimed ones included (sampled)",
+            ),
+            (
+                "subgate.queue.due",
+                self.queue_due,
+                "Items in the store whose due time has passed, waiting for a worker (sampled)",
+            ),
         )
-        meter.create_observable_gauge(
-            "subgate.queue.depth",
-            [self.queue_depth.observe],
-            unit="{item}",
-            description="Items in the store not settled yet, claimed ones included (sampled)",
-        )
-        meter.create_observable_gauge(
-            "subgate.queue.due",
-            [self.queue_due.observe],
-            unit="{item}",
-            description="Items in the store whose due time has passed, waiting for a worker (sampled)",
-        )
-        self._latency = meter.create_histogram(
-            "subgate.delivery.latency",
-            unit="s",
-            description="From a message's creation to its successful delivery",
-            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
-        )
-        self._attempts = meter.create_histogram(
-            "subgate.delivery.attempts",
-            unit="{attempt}",
-            description="Attempts a delivery took until it succeeded or became a dead letter",
-            explicit_bucket_boundaries_advisory=ATTEMPT_BUCKETS,
-        )
-        self._wait = meter.create_histogram(
-            "subgate.queue.wait",
-            unit="s",
-            description="How long work waited in its queue before its first attempt",
-            explicit_bucket_boundaries_advisory=WAIT_BUCKETS,
-        )
-        # Attribute sets built once: the histogram calls allocate nothing of their own.
-        self._by_channel = {c: {"channel": c.value} for c in Channel}
-        self._by_settled = {
-            (c, s): {"channel": c.value, "outcome": s.value}
-            for c in Channel
-            for s in (DeliveryStatus.SUCCEEDED, DeliveryStatus.DEAD)
-        }
-        self._by_queue = {q: {"queue": q} for q in (INBOUND, OUTBOX, DELIVERIES)}
+        for name, family, description in gauges:
+            meter.create_observable_gauge(name, [family.observe], unit="{item}", description=description)
 
     def inbound_event(self, provider: str, outcome: str) -> None:
         """One answer to a provider: accepted, duplicate, or the refusal's short name."""
@@ -233,6 +237,12 @@ class Metrics:
         """The store could not be counted: report no queue figures rather than stale ones."""
         self.queue_depth.clear()
         self.queue_due.clear()
+
+
+def _histogram(meter: Meter, name: str, unit: str, description: str, buckets: Sequence[float]) -> Histogram:
+    return meter.create_histogram(
+        name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets
+    )
 
 
 def _seconds(start: datetime, end: datetime) -> float:

@@ -1,24 +1,25 @@
-"""`subgate events send stripe TYPE --connection ID`: play the provider, without its CLI.
+"""`subgate events send PROVIDER TYPE --connection ID`: play the provider, without its CLI.
 
-The event is signed with the connection's first webhook secret (read from the store, as an
-operator would) and posted to the running service's inbound webhook URL.
+The event is made up by the provider's samples (`integrations.providers.<provider>.samples`),
+signed with the connection's first webhook secret (read from the store, as an operator would)
+and posted to the running service's inbound webhook URL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from datetime import UTC, datetime
 
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Connection
 from domain.shared.clock import system_clock
-from integrations.providers.stripe.signature import sign_stripe_payload
+from domain.shared.errors import NotFound
+from integrations.providers.samples import EventSpec, Samples
 from integrations.stores.txn import StoreTxn
+from subgate.cli import SAMPLES
 from subgate.commands.store import opened_store
-from subgate.commands.stripe_events import INVOICE_PAID, EventSpec, build_event, stripe_id
 from subgate.settings import Settings
 
 USAGE_EXIT = 2
@@ -26,18 +27,25 @@ SEND_TIMEOUT_SECONDS = 30.0
 
 
 def send(args: argparse.Namespace, settings: Settings) -> int:
-    if args.type == INVOICE_PAID and not args.subscription:
-        return _usage("invoice.paid needs --subscription sub_... (the subscription it pays for)")
-    connection = asyncio.run(_connection(settings, args.connection))
+    samples = SAMPLES[args.provider]
+    refusal = _refusal(args, samples)
+    if refusal is not None:
+        return _usage(refusal)
+    try:
+        connection = asyncio.run(_connection(settings, args.connection))
+    except NotFound as missing:
+        # Often the wrong data directory or database: say which one was read.
+        print(f"subgate: {missing} in {_database(settings)}", file=sys.stderr)  # noqa: T201 - CLI output
+        return 1
     if connection.provider.value != args.provider:
         return _usage(f"connection {connection.id} is a {connection.provider.value} connection")
-    subscription_id = args.subscription or stripe_id("sub")
+    subscription_id = args.subscription or samples.new_subscription_id()
     spec = EventSpec(
         type=args.type,
         now=datetime.now(UTC),
         subscription_id=subscription_id,
         # One customer per subscription unless told otherwise, so that later events agree.
-        customer_id=args.customer or "cus_" + subscription_id.removeprefix("sub_"),
+        customer_id=args.customer or samples.customer_of(subscription_id),
         status=args.status,
         price_id=args.price,
         amount=args.amount,
@@ -46,19 +54,34 @@ def send(args: argparse.Namespace, settings: Settings) -> int:
         cancel_at_period_end=args.cancel_at_period_end,
         event_id=args.event_id,
     )
-    event = build_event(spec)
-    body = json.dumps(event, separators=(",", ":")).encode()
+    sample = samples.signed(spec, connection.webhook_secrets[0])
     url = f"{(args.url or settings.base_url).rstrip('/')}/webhooks/{args.provider}/{connection.id}"
-    headers = {
-        "content-type": "application/json; charset=utf-8",
-        "stripe-signature": sign_stripe_payload(body, connection.webhook_secrets[0], event["created"]),
-    }
     print(  # noqa: T201 - CLI output
-        f"{spec.type} {event['id']} (subscription {spec.subscription_id}, customer {spec.customer_id})"
+        f"{spec.type} {sample.event_id} (subscription {spec.subscription_id}, customer {spec.customer_id})"
         f" -> {url}",
         flush=True,
     )
-    return _post(url, body, headers)
+    return _post(url, sample.body, sample.headers)
+
+
+def _refusal(args: argparse.Namespace, samples: Samples) -> str | None:
+    """Why the arguments make no event of this provider, or None."""
+    if args.type not in samples.event_types:
+        return f"{args.provider} events are {', '.join(samples.event_types)}"
+    if args.status not in samples.statuses:
+        return f"{args.provider} statuses are {', '.join(samples.statuses)}"
+    if args.type in samples.payments and not args.subscription:
+        return f"{args.type} needs --subscription (the subscription it pays for)"
+    return None
+
+
+def _database(settings: Settings) -> str:
+    """Where the command looked, for people: the SQLite file, or the MongoDB URL without its password."""
+    url = settings.database_url
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:

@@ -28,6 +28,7 @@ decides, for every process on the data directory, when it stops.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import os
@@ -56,7 +57,7 @@ from subgate.redis.processes import (
 from subgate.redis.url import url_with_password
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from types import TracebackType
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "PORT_FILE_NAME",
     "EmbeddedRedis",
     "find_redis_server_executable",
+    "local_client",
     "render_config",
     "serving_pid",
 ]
@@ -383,28 +385,31 @@ def _pick_free_port() -> int:
         return port
 
 
+@contextlib.contextmanager
+def local_client(port: int, password: str | None, timeout: float) -> Iterator[redis.Redis]:
+    """A short-lived client of the Redis on `HOST:port`, closed on leaving."""
+    client = redis.Redis(
+        host=HOST, port=port, password=password, socket_connect_timeout=timeout, socket_timeout=timeout
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def _ping_and_identify(port: int, password: str | None) -> int | None:
     """PING the port, then return the pid of the Redis that answered.
 
     A PING alone is not proof of readiness: with a port that is already taken,
     the old server answers while ours is still failing to bind.
     """
-    client = redis.Redis(
-        host=HOST,
-        port=port,
-        password=password,
-        socket_connect_timeout=_PING_SOCKET_TIMEOUT_S,
-        socket_timeout=_PING_SOCKET_TIMEOUT_S,
-    )
-    try:
+    with local_client(port, password, _PING_SOCKET_TIMEOUT_S) as client:
         # PING is refused with -LOADING until the AOF has been replayed, while
         # INFO is not, so PING must come first.
         client.ping()
         # The sync client's annotations also admit an awaitable; narrow to the
         # dict it really returns.
         info: object = client.info("server")
-    finally:
-        client.close()
     process_id = info.get("process_id") if isinstance(info, dict) else None
     return process_id if isinstance(process_id, int) else None
 

@@ -38,11 +38,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, Self
 from urllib.parse import urlsplit
 
-import redis
 import structlog
 from redis.exceptions import RedisError
 
-from subgate.redis.embedded import HOST, PORT_FILE_NAME, EmbeddedRedis, serving_pid
+from subgate.redis.embedded import HOST, PORT_FILE_NAME, EmbeddedRedis, local_client, serving_pid
 from subgate.redis.password import read_password
 from subgate.redis.processes import terminate_pid
 from subgate.redis.url import redacted, url_with_password
@@ -148,21 +147,13 @@ class SharedRedis:
     # -- internals ----------------------------------------------------------
 
     def _serves_here(self, port: int, password: str | None) -> bool:
-        client = redis.Redis(
-            host=HOST,
-            port=port,
-            password=password,
-            socket_connect_timeout=_PING_TIMEOUT_S,
-            socket_timeout=_PING_TIMEOUT_S,
-        )
         try:
-            client.ping()
-            # The sync client's annotations also admit an awaitable; narrow to what it returns.
-            config: object = client.config_get("dir")
+            with local_client(port, password, _PING_TIMEOUT_S) as client:
+                client.ping()
+                # The sync client's annotations also admit an awaitable; narrow to what it returns.
+                config: object = client.config_get("dir")
         except (RedisError, OSError):
             return False
-        finally:
-            client.close()
         served = config.get("dir") if isinstance(config, dict) else None
         if isinstance(served, bytes):
             served = served.decode(errors="replace")

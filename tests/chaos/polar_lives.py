@@ -14,8 +14,8 @@ import random
 from datetime import datetime, timedelta
 from typing import Final
 
+from integrations.providers.polar import samples as polar
 from tests.chaos.story import SERVICE_STATUS, Payment, ProviderEvent, Story, View
-from tests.support import polar_events as polar
 
 LIFECYCLES: Final = (("full", 0.4), ("renewing", 0.25), ("delinquent", 0.2), ("ending", 0.15))
 

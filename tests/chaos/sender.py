@@ -18,9 +18,9 @@ from typing import Final
 
 import aiohttp
 
+from integrations.providers.polar.samples import polar_headers
+from integrations.providers.stripe.samples import signed_headers
 from tests.chaos.story import ProviderEvent
-from tests.support.polar_events import polar_headers
-from tests.support.stripe_events import signed_headers
 
 FIRST_BACKOFF_S: Final = 0.05
 MAX_BACKOFF_S: Final = 1.0

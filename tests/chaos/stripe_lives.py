@@ -15,8 +15,8 @@ import random
 from collections.abc import Mapping
 from typing import Any, Final
 
+from integrations.providers.stripe import samples as stripe
 from tests.chaos.story import SERVICE_STATUS, Payment, ProviderEvent, Story, View, from_unix
-from tests.support import stripe_events as stripe
 
 DAY: Final = 86_400
 LEGACY_SHARE: Final = 0.3  # Stripe accounts still on an API version before the period moved to items

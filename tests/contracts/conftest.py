@@ -31,7 +31,13 @@ from integrations.stores.mongo import MongoStore
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite import SqliteStore
 from tests.support.fakes import InMemoryStore
-from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server
+from tests.support.mongo import (
+    MONGO_DATABASE,
+    MongoTarget,
+    collect_abandoned_sockets,
+    database_url,
+    mongo_server,
+)
 
 StoreFactory = Callable[[], SqliteStore | MongoStore | InMemoryStore]
 
@@ -89,6 +95,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
     admin: MongoClient[dict[str, Any]] = request.getfixturevalue("mongo_admin")
     database = f"subgate_t_{uuid.uuid4().hex[:16]}"
     url = database_url(target.url, database)
+    request.node.stash[MONGO_DATABASE] = database
     try:
         yield lambda: MongoStore(url)
     finally:

@@ -6,7 +6,7 @@ from domain.inbound.internal import InboundInternal, ProcessingOutcome
 from domain.inbound.model import InboundStatus
 from domain.shared.clock import Clock
 from domain.subscriptions.internal import SubscriptionsInternal
-from integrations.providers.interface import Ignored, event_commands
+from integrations.providers.interface import Ignored
 from integrations.providers.stripe.adapter import StripeAdapter
 
 
@@ -18,7 +18,7 @@ async def apply_claimed(
     adapter = StripeAdapter(clock=clock)
     events = await inbound.claim(owner, limit)
     for event in events:
-        commands = await event_commands(adapter, event)
+        commands = await adapter.commands(event)
         assert not isinstance(commands, Ignored)
         for command in commands:
             await subscriptions.apply(command)

@@ -21,12 +21,13 @@ from domain.notifications.external import NewEndpoint, NotificationsExternal
 from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
 from domain.subscriptions.internal import SubscriptionsInternal
+from integrations.providers.stripe.samples import subscription_event
 from integrations.stores.backlog import Backlogs, QueueCounts
 from integrations.stores.documents import Document, DocumentStore, Filter, Gt, In, Lte
 from integrations.stores.txn import StoreTxn
 from tests.contracts.steps import apply_claimed
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
-from tests.support.stripe_events import subscription_event, verified_stripe_event
+from tests.support.work import verified_stripe_event
 
 OWNER = "wrk_counts"
 RETRY_SECONDS = 10.0

@@ -44,6 +44,7 @@ from integrations.stores.sealing.sealed import SEALED_COLLECTIONS, SEALED_WITH, 
 from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
 from tests.support.fakes import FakeClock, InMemoryStore
+from tests.support.mongo import MONGO_DATABASE
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 OLD_KEY, NEW_KEY = new_key(), new_key()
@@ -132,7 +133,7 @@ async def raw_documents(backend: DocumentStore, request: pytest.FixtureRequest) 
         return [doc for name in SEALED_COLLECTIONS for doc in backend.documents(name)]
     if isinstance(backend, MongoStore):
         admin: MongoClient[dict[str, Any]] = request.getfixturevalue("mongo_admin")
-        database = admin[backend.database_name]
+        database = admin[request.node.stash[MONGO_DATABASE]]
         return [dict(doc) for name in SEALED_COLLECTIONS for doc in database[name].find({})]
     found: list[Document] = []
     async with backend.session() as session:

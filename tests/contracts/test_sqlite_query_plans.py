@@ -41,6 +41,7 @@ from domain.shared.pagination import PageRequest
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.ports import SubscriptionFilter
+from integrations.providers.stripe.samples import subscription_event
 from integrations.stores.backlog import QueueCounts
 from integrations.stores.idempotency import KeyedRequest, StoredIdempotencyKeys
 from integrations.stores.leases import WorkerRegistry
@@ -50,7 +51,7 @@ from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
 from tests.contracts.steps import apply_claimed
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
-from tests.support.stripe_events import subscription_event, verified_stripe_event
+from tests.support.work import verified_stripe_event
 
 OWNER = "wrk_plans"
 _INDEX = re.compile(r"USING (?:COVERING )?INDEX (\w+)")

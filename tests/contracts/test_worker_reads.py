@@ -23,8 +23,9 @@ from domain.inbound.model import InboundEvent, InboundStatus
 from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
 from domain.subscriptions.internal import SubscriptionsInternal
-from integrations.providers.interface import Ignored, event_commands
+from integrations.providers.interface import Ignored
 from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.providers.stripe.samples import subscription_event
 from integrations.redis.signals import LocalSignal
 from integrations.stores.leases import WorkerRegistry
 from integrations.stores.schema import COLLECTIONS
@@ -32,7 +33,7 @@ from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
 from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
-from tests.support.stripe_events import subscription_event, verified_stripe_event
+from tests.support.work import record_final, stored_event, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.tasks import apply_inbound
 
@@ -66,7 +67,7 @@ class World:
     async def apply(self, events: Sequence[InboundEvent]) -> None:
         adapter = StripeAdapter(clock=self.clock)
         for event in events:
-            commands = await event_commands(adapter, event)
+            commands = await adapter.commands(event)
             assert not isinstance(commands, Ignored)
             for command in commands:
                 assert (await self.subscriptions.apply(command)).applied
@@ -158,7 +159,7 @@ async def test_outcomes_of_events_as_claimed_are_recorded_without_reading_them(w
         (event.id, InboundStatus.APPLIED, None) for event in claimed
     ]
     for event in claimed:
-        loaded = await world.inbound_internal.load(event.id)
+        loaded = await stored_event(world.txn, event.id)
         assert loaded is not None
         assert (loaded.status, loaded.version) == (InboundStatus.APPLIED, event.version + 1)
 
@@ -168,7 +169,7 @@ async def test_an_event_changed_since_its_claim_keeps_what_was_recorded_first(wo
         await world.receive(name, "customer.subscription.created", sub_id=f"sub_{name}")
     late, fresh = await world.inbound_internal.claim(OWNER, 10)
     # The lease ran out and another run got to it first.
-    await world.inbound_internal.finish(late.id, InboundStatus.IGNORED, "recorded first")
+    await record_final(world.inbound_internal, late.id, InboundStatus.IGNORED, "recorded first")
     world.reads()
 
     stored = await world.inbound_internal.record(
@@ -179,10 +180,10 @@ async def test_an_event_changed_since_its_claim_keeps_what_was_recorded_first(wo
     )
 
     assert [(event.id, event.status) for event in stored] == [(fresh.id, InboundStatus.APPLIED)]
-    kept = await world.inbound_internal.load(late.id)
+    kept = await stored_event(world.txn, late.id)
     assert kept is not None
     assert (kept.status, kept.reason) == (InboundStatus.IGNORED, "recorded first")
-    applied = await world.inbound_internal.load(fresh.id)
+    applied = await stored_event(world.txn, fresh.id)
     assert applied is not None
     assert applied.status == InboundStatus.APPLIED
 
@@ -190,8 +191,8 @@ async def test_an_event_changed_since_its_claim_keeps_what_was_recorded_first(wo
 async def test_a_final_event_handed_in_as_claimed_is_not_overwritten(world: World) -> None:
     await world.receive("done", "customer.subscription.created", sub_id="sub_done")
     [event] = await world.inbound_internal.claim(OWNER, 10)
-    await world.inbound_internal.finish(event.id, InboundStatus.IGNORED, "recorded first")
-    finished = await world.inbound_internal.load(event.id)
+    await record_final(world.inbound_internal, event.id, InboundStatus.IGNORED, "recorded first")
+    finished = await stored_event(world.txn, event.id)
     assert finished is not None
 
     # The event as stored now: its version matches, but it is final already.
@@ -200,7 +201,7 @@ async def test_a_final_event_handed_in_as_claimed_is_not_overwritten(world: Worl
     )
 
     assert stored == []
-    kept = await world.inbound_internal.load(event.id)
+    kept = await stored_event(world.txn, event.id)
     assert kept is not None
     assert kept == finished
 

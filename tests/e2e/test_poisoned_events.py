@@ -15,11 +15,12 @@ from typing import Any
 import httpx
 import orjson
 
+from integrations.providers.polar import samples as polar
+from integrations.providers.stripe.samples import signed_headers, subscription_event, thin_event_body
 from tests.e2e.conftest import DevService
 from tests.e2e.test_provider_events import connect, processed, subscription_of
-from tests.support import polar_events as polar
 from tests.support.cli import run_cli_result
-from tests.support.stripe_events import signed_headers, subscription_event, thin_event_body
+from tests.support.signatures import POLAR_SECRET
 
 STRIPE_SECRET = "whsec_e2e_poison"
 OVERFLOWING = ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00")
@@ -32,7 +33,7 @@ def polar_subscription(sub_id: str, **times: str) -> bytes:
 
 
 async def post_polar(client: httpx.AsyncClient, url: str, body: bytes, message_id: str) -> httpx.Response:
-    headers = polar.polar_headers(body, polar.SECRET, int(time.time()), message_id=message_id)
+    headers = polar.polar_headers(body, POLAR_SECRET, int(time.time()), message_id=message_id)
     return await client.post(url, content=body, headers=headers)
 
 
@@ -41,7 +42,7 @@ async def test_poisoned_events_neither_stop_dev_nor_break_the_listing(
 ) -> None:
     stripe_connection = await connect(client, "stripe", STRIPE_SECRET)
     stripe_url = f"/webhooks/stripe/{stripe_connection['id']}"
-    polar_connection = await connect(client, "polar", polar.SECRET)
+    polar_connection = await connect(client, "polar", POLAR_SECRET)
     polar_url = f"/webhooks/polar/{polar_connection['id']}"
 
     for created in ("0999-12-31T00:00:00Z", *OVERFLOWING):

@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx
 
+from integrations.providers.polar import samples as polar
+from integrations.providers.stripe.samples import signed_headers, subscription_event
 from tests.e2e.conftest import DevService
-from tests.support import polar_events as polar
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.service_processes import eventually
-from tests.support.stripe_events import signed_headers, subscription_event
+from tests.support.signatures import POLAR_SECRET, svix_style_headers
 
 STRIPE_SECRET = "whsec_e2e_provider_truth"
 ROTATED_SECRET = "whsec_e2e_rotated_secret"
@@ -118,7 +119,7 @@ async def test_a_stale_snapshot_never_wins_and_a_rotated_secret_is_final(
 async def test_a_polar_lifecycle_moves_a_subscription_and_notifies(
     dev_service: DevService, client: httpx.AsyncClient
 ) -> None:
-    secret = polar.SECRET
+    secret = POLAR_SECRET
     base = polar.T0.replace(year=2026)
     lifecycle = [
         ("msg_e2e_1", "subscription.created", {"status": "incomplete", "modified_at": base}),
@@ -136,7 +137,7 @@ async def test_a_polar_lifecycle_moves_a_subscription_and_notifies(
         url = f"/webhooks/polar/{connection['id']}"
 
         body = polar.subscription_event("subscription.created", sub_id="polar-e2e")
-        svix_style = polar.svix_style_headers(body, secret, int(time.time()), "msg_e2e_svix")
+        svix_style = svix_style_headers(body, secret, int(time.time()), "msg_e2e_svix")
         assert (await client.post(url, content=body, headers=svix_style)).status_code == 401
 
         for message_id, event_type, fields in lifecycle:

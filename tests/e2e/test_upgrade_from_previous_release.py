@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
+from integrations.providers.stripe.samples import signed_headers, subscription_event
 from tests.support.cli import dev_env, run_cli, run_cli_result, running_dev, wait_until_healthy
 from tests.support.service_processes import eventually
-from tests.support.stripe_events import signed_headers, subscription_event
 
 FIXTURE = Path(__file__).parent / "previous_release"
 NEEDS_MIGRATE = 3

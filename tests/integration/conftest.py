@@ -19,6 +19,7 @@ from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import load_settings
 from tests.support.mongo import MongoTarget, collect_abandoned_sockets, database_url, mongo_server
 from tests.support.redis import redis_server
+from tests.support.work import run_until_idle
 from workers.pipeline import Pipeline
 
 
@@ -29,13 +30,22 @@ def redis_url() -> Iterator[str]:
 
 
 class OffsetClock:
-    """Real time plus an adjustable offset: lets a test jump ahead while Redis keeps real time."""
+    """Real time plus an adjustable offset: lets a test jump ahead while Redis keeps real time.
+
+    `stop` makes time stand still (it moves only by `offset`), for a test that counts what
+    happens at given times: a retry due a second later must not come due because a pass of the
+    worker took that long on a busy machine.
+    """
 
     def __init__(self) -> None:
         self.offset = timedelta(0)
+        self._stopped_at: datetime | None = None
+
+    def stop(self) -> None:
+        self._stopped_at = datetime.now(UTC)
 
     def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        return (self._stopped_at or datetime.now(UTC)) + self.offset
 
 
 @dataclass
@@ -53,7 +63,7 @@ class Service:
 
     async def run_worker(self, owner: str = "test-worker") -> int:
         """Run the worker's loops until nothing is due (burst mode); returns the items handled."""
-        return await Pipeline(self.deps.worker, owner).run_until_idle()
+        return await run_until_idle(Pipeline(self.deps.worker, owner))
 
 
 @pytest.fixture(scope="session")

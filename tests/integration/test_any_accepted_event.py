@@ -35,22 +35,24 @@ from domain.subscriptions.internal import SubscriptionsInternal
 from gateway.app import create_app
 from gateway.deps import GatewayConfig, GatewayDeps
 from integrations.providers.interface import ProviderAdapter
+from integrations.providers.polar import samples as polar
 from integrations.providers.polar.adapter import PolarAdapter
 from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.providers.stripe.samples import (
+    invoice_paid_event,
+    signed_headers,
+    subscription_event,
+    thin_event_body,
+)
 from integrations.redis.signals import LocalSignal
 from integrations.stores.leases import WorkerRegistry
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
 from integrations.telemetry.tracing import Telemetry
-from tests.support import polar_events as polar
 from tests.support.fakes import FakeClock, RecordingSender
-from tests.support.stripe_events import (
-    invoice_paid_event,
-    signed_headers,
-    subscription_event,
-    thin_event_body,
-)
+from tests.support.signatures import POLAR_SECRET
+from tests.support.work import run_until_idle
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.pipeline import Pipeline
 
@@ -162,7 +164,7 @@ class Service:
             headers = signed_headers(body, STRIPE_SECRET, stamp)
             url = self.stripe_url
         else:
-            headers = polar.polar_headers(body, polar.SECRET, stamp, message_id=f"msg_{next(_ids)}")
+            headers = polar.polar_headers(body, POLAR_SECRET, stamp, message_id=f"msg_{next(_ids)}")
             url = self.polar_url
         return (await self.client.post(url, content=body, headers=headers)).status_code
 
@@ -196,7 +198,7 @@ async def run_example(path: Path, telemetry: Telemetry, events: Sequence[tuple[s
             merchant.id, NewConnection(provider="stripe", webhook_secrets=[STRIPE_SECRET])
         )
         polar_connection = await merchants.create_connection(
-            merchant.id, NewConnection(provider="polar", webhook_secrets=[polar.SECRET])
+            merchant.id, NewConnection(provider="polar", webhook_secrets=[POLAR_SECRET])
         )
         adapters: dict[str, ProviderAdapter] = {"stripe": StripeAdapter(clock=clock), "polar": PolarAdapter()}
         gateway = GatewayDeps(
@@ -240,7 +242,7 @@ async def run_example(path: Path, telemetry: Telemetry, events: Sequence[tuple[s
             )
             for provider, body in events:
                 assert await service.post(provider, body) in (200, 400)
-                await service.pipeline.run_until_idle()
+                await run_until_idle(service.pipeline)
                 # The timed moves (trial reminders, period ends, grace) of whatever was stored.
                 assert not (await worker.subscriptions.run_schedule()).failures
                 await service.read_everything()

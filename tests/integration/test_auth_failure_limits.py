@@ -17,7 +17,8 @@ from structlog.testing import capture_logs
 
 from gateway.app import create_app
 from integrations.redis.failures import MemoryFailureCounter, RedisFailureCounter
-from integrations.redis.ratelimit import PROBE_INTERVAL_SECONDS, parse_rate_limit
+from integrations.redis.ratelimit import parse_rate_limit
+from integrations.redis.windows import PROBE_INTERVAL_SECONDS
 from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import load_settings
 from tests.support.mongo import collect_abandoned_sockets

@@ -36,6 +36,7 @@ from integrations.delivery.email.render import EmailRenderer, RenderedEmail
 from integrations.delivery.email.url import parse_smtp_url
 from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import Services, build_services
+from tests.support.work import deliver_due
 
 MERCHANT = "mer_1"
 SENDER = "billing@shop.example"
@@ -133,7 +134,7 @@ async def add_message(
         "currency": "eur",
         "interval": "month",
         "interval_count": 1,
-        "current_period_end": "2025-02-01T00:00:00Z",
+        "current_period_end": "2025-02-01T00:00:00.000000Z",
         "provider_subscription_id": "sub_1QxStripe",
     }
     event = DomainEvent(
@@ -165,7 +166,7 @@ async def test_an_email_is_sent_with_auth_a_text_and_an_escaped_html_body(
     await services.notifications.dispatch_pending()
 
     async with smtp_server(inbox, port):
-        [sent] = await services.notifications.deliver_due("worker-1")
+        [sent] = await deliver_due(services.notifications, "worker-1")
 
     assert sent.status == DeliveryStatus.SUCCEEDED, sent.attempts
     assert sent.attempts[0].status_code == 250
@@ -196,12 +197,12 @@ async def test_a_server_that_is_down_leads_to_retries_a_dead_letter_and_a_replay
     await services.notifications.dispatch_pending()
 
     # Nobody listens on the port: every attempt is refused, on the retry schedule.
-    [first] = await services.notifications.deliver_due("worker-1")
+    [first] = await deliver_due(services.notifications, "worker-1")
     assert first.status == DeliveryStatus.FAILED
     assert first.attempts[0].error == "connection refused"
     for delay in SCHEDULE:
         services.clock.advance(delay)
-        await services.notifications.deliver_due("worker-1")
+        await deliver_due(services.notifications, "worker-1")
     [dead] = await email_deliveries(services)
     assert dead["status"] == "dead"
     [letter] = (await services.dead_letters.list(MERCHANT, DeadLetterKind.EMAIL, PageRequest())).items
@@ -210,7 +211,7 @@ async def test_a_server_that_is_down_leads_to_retries_a_dead_letter_and_a_replay
     async with smtp_server(inbox, port):
         replayed = await DeadLettersInternal(services.txn, services.clock).replay(letter.id)
         assert replayed.status == DeliveryStatus.PENDING
-        [delivered] = await services.notifications.deliver_due("worker-1")
+        [delivered] = await deliver_due(services.notifications, "worker-1")
 
     assert delivered.status == DeliveryStatus.SUCCEEDED
     assert [rcpt for _, rcpt, _ in inbox.envelopes] == [["ada@example.com"]]
@@ -224,7 +225,7 @@ async def test_a_line_break_in_a_provider_value_cannot_add_a_header(services: Se
     await services.notifications.dispatch_pending()
 
     async with smtp_server(inbox, port):
-        [sent] = await services.notifications.deliver_due("worker-1")
+        [sent] = await deliver_due(services.notifications, "worker-1")
 
     assert sent.status == DeliveryStatus.SUCCEEDED
     [(_, rcpt_tos, mail)] = inbox.envelopes
@@ -241,7 +242,7 @@ async def test_an_address_with_a_line_break_gets_no_email(services: Services, po
 
     async with smtp_server(inbox, port):
         await services.notifications.dispatch_pending()
-        assert await services.notifications.deliver_due("worker-1") == []
+        assert await deliver_due(services.notifications, "worker-1") == []
 
     assert inbox.envelopes == []
     assert await email_deliveries(services) == []
@@ -295,7 +296,7 @@ async def test_without_an_smtp_url_an_email_is_kept_as_a_sent_mail_record_and_lo
     await add_message(services, EventType.SUBSCRIPTION_RENEWED)
     await services.notifications.dispatch_pending()
 
-    [kept] = await services.notifications.deliver_due("worker-1")
+    [kept] = await deliver_due(services.notifications, "worker-1")
 
     assert kept.status == DeliveryStatus.SUCCEEDED
     excerpt = kept.attempts[0].response_excerpt or ""

@@ -20,7 +20,7 @@ from aiohttp import web
 from domain.notifications.model import new_signing_secret
 from domain.notifications.ports import OutboundWebhook, SendResult
 from integrations.delivery.http.resolver import Classify, Lookup, system_lookup
-from integrations.delivery.http.sender import MAX_RETRY_AFTER, HttpWebhookSender, build_client
+from integrations.delivery.http.sender import MAX_RETRY_AFTER, HttpWebhookSender, OutboundClient
 from integrations.delivery.http.targets import address_class
 from integrations.telemetry.tracing import Telemetry
 from tests.support.receiver import running_receiver
@@ -35,7 +35,6 @@ def webhook(url: str) -> OutboundWebhook:
         timestamp=datetime.now(UTC),
         body=b'{"id":"msg_failures"}',
         secrets=(new_signing_secret(),),
-        trace_carrier={},
     )
 
 
@@ -48,7 +47,7 @@ async def send(
     classify: Classify = address_class,
 ) -> SendResult:
     telemetry = Telemetry("subgate-test")
-    client = build_client(allow_private_targets=allow_private, lookup=lookup, classify=classify)
+    client = OutboundClient(allow_private_targets=allow_private, lookup=lookup, classify=classify)
     try:
         sender = HttpWebhookSender(client, telemetry, attempt_timeout)
         return await sender.send(webhook(url))

@@ -22,7 +22,7 @@ from svix.webhooks import Webhook
 
 from domain.notifications.model import new_signing_secret
 from domain.notifications.ports import OutboundWebhook, SendResult
-from integrations.delivery.http.sender import USER_AGENT, HttpWebhookSender, build_client
+from integrations.delivery.http.sender import USER_AGENT, HttpWebhookSender, OutboundClient
 from integrations.telemetry.tracing import Telemetry
 from tests.support.receiver import running_receiver
 
@@ -36,9 +36,7 @@ def sent_now() -> datetime:
 
 
 def webhook(url: str, secrets: tuple[str, ...], sent_at: datetime) -> OutboundWebhook:
-    return OutboundWebhook(
-        url=url, message_id="msg_wire", timestamp=sent_at, body=BODY, secrets=secrets, trace_carrier={}
-    )
+    return OutboundWebhook(url=url, message_id="msg_wire", timestamp=sent_at, body=BODY, secrets=secrets)
 
 
 async def send(
@@ -46,7 +44,7 @@ async def send(
 ) -> tuple[SendResult, ReadableSpan]:
     spans = InMemorySpanExporter()
     telemetry = Telemetry("subgate-test", extra_processors=(SimpleSpanProcessor(spans),))
-    client = build_client(allow_private_targets=True)
+    client = OutboundClient(allow_private_targets=True)
     try:
         result = await HttpWebhookSender(client, telemetry, 5.0).send(
             webhook(url, secrets, sent_at or sent_now())

@@ -21,7 +21,7 @@ import pytest
 from domain.notifications.model import new_signing_secret
 from domain.notifications.ports import OutboundWebhook, SendResult
 from gateway.app import create_app
-from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient, build_client
+from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient
 from integrations.providers.stripe.signature import sign_stripe_payload
 from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import Deps, build, migrate
@@ -35,6 +35,7 @@ from tests.support.host_spellings import (
     named_spellings,
 )
 from tests.support.receiver import Receiver, running_receiver
+from tests.support.work import run_until_idle
 from workers.pipeline import Pipeline
 
 STRIPE_SECRET = "whsec_stored_spellings"
@@ -54,7 +55,7 @@ class ToTheReceiver:
 @asynccontextmanager
 async def sender(*, allow_private: bool, lookup: ToTheReceiver) -> AsyncIterator[HttpWebhookSender]:
     telemetry = Telemetry("subgate-test")
-    client: OutboundClient = build_client(allow_private_targets=allow_private, lookup=lookup)
+    client: OutboundClient = OutboundClient(allow_private_targets=allow_private, lookup=lookup)
     try:
         yield HttpWebhookSender(client, telemetry, 5.0)
     finally:
@@ -69,7 +70,6 @@ def webhook(url: str) -> OutboundWebhook:
         timestamp=datetime.now(UTC),
         body=b'{"id":"msg_spellings"}',
         secrets=(new_signing_secret(),),
-        trace_carrier={},
     )
 
 
@@ -174,7 +174,7 @@ async def test_endpoints_stored_earlier_are_refused_after_a_restart_without_the_
                 headers={"content-type": "application/json", "stripe-signature": signature},
             )
             assert accepted.status_code == 200, accepted.text
-            await Pipeline(deps.worker, "after-restart").run_until_idle()
+            await run_until_idle(Pipeline(deps.worker, "after-restart"))
             deliveries = (await client.get("/v1/deliveries", headers=auth)).json()["data"]
 
     assert receiver.received == []

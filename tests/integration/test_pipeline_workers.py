@@ -22,6 +22,7 @@ from subgate.bootstrap import Deps, build
 from tests.integration.conftest import Service
 from tests.integration.test_pipeline import SECRET, connect, post_event, subscription_created
 from tests.support.receiver import running_receiver
+from tests.support.work import run_until_idle
 from workers.deps import WorkerDeps
 from workers.pipeline import Pipeline
 
@@ -61,7 +62,7 @@ async def test_two_workers_on_one_store_send_each_notification_once(service: Ser
         # Small batches, so that both workers keep coming back to the store for more.
         first = Pipeline(small_batches(service.deps.worker), "worker-a")
         second = Pipeline(small_batches(other.worker), "worker-b")
-        handled = await asyncio.gather(first.run_until_idle(), second.run_until_idle())
+        handled = await asyncio.gather(run_until_idle(first), run_until_idle(second))
         await receiver.wait_for(60)
 
     ids = [r.headers["webhook-id"] for r in receiver.received]
@@ -81,7 +82,7 @@ async def test_a_silent_workers_leases_are_handed_back_by_a_live_one(service: Se
         await dead.beat()
         [leased] = await other.worker.inbound.claim(dead.owner, 10)
         live = Pipeline(service.deps.worker, "worker-alive")
-        assert await live.run_until_idle() == 0  # leased elsewhere: nothing to do yet
+        assert await run_until_idle(live) == 0  # leased elsewhere: nothing to do yet
 
         dead_after = timedelta(seconds=service.deps.worker.config.dead_after_seconds)
         service.clock.offset += dead_after / 2
@@ -90,7 +91,7 @@ async def test_a_silent_workers_leases_are_handed_back_by_a_live_one(service: Se
         assert await live.beat() == 1
         assert not await service.deps.worker.registry.alive(dead.owner)
 
-        assert await live.run_until_idle() > 0
+        assert await run_until_idle(live) > 0
         await receiver.wait_for(1)
 
     stored = (await service.client.get(f"/v1/inbound-events/{leased.id}", headers=service.auth)).json()
@@ -119,7 +120,7 @@ async def test_accepted_means_stored_even_with_redis_unreachable(service: Servic
             assert ready.status_code == 503
 
             # Stored and due: a worker (here one with a working Redis) finds it without any signal.
-            assert await Pipeline(service.deps.worker, "w").run_until_idle() > 0
+            assert await run_until_idle(Pipeline(service.deps.worker, "w")) > 0
             await receiver.wait_for(1)
     finally:
         await cut_off.close()

@@ -6,12 +6,12 @@ one sample (as its loop does every few seconds) and then scrapes, on SQLite and 
 
 from __future__ import annotations
 
+from integrations.providers.stripe.samples import subscription_event
 from tests.integration.conftest import Service
 from tests.integration.test_metrics import scrape
 from tests.integration.test_pipeline import connect, post_event
 from tests.support.metrics import Scrape
 from tests.support.receiver import running_receiver
-from tests.support.stripe_events import subscription_event
 from workers.gauges import QueueGauges
 from workers.pipeline import Pipeline
 from workers.tasks import apply_inbound

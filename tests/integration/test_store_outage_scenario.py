@@ -37,9 +37,9 @@ from typing import Any, Protocol
 import httpx
 from aiohttp import web
 
+from integrations.providers.stripe.samples import signed_headers, subscription_event
 from tests.support.cli import dev_env, free_port, run_cli, wait_until_healthy
 from tests.support.service_processes import STRIPE_SECRET, SubgateProcess, connect_stripe, eventually
-from tests.support.stripe_events import signed_headers, subscription_event
 
 # Every request refused during the outage is answered within the store's own wait plus this.
 ANSWER_SLACK_S = 8.0

@@ -25,14 +25,16 @@ import httpx
 import uvicorn
 from svix.webhooks import Webhook
 
+from domain.shared.clock import utc_text
 from gateway.app import create_app
+from integrations.providers.stripe.samples import invoice_paid_event, signed_headers, unix
 from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import Deps, build, migrate
 from subgate.settings import load_settings
 from tests.support.fakes import FakeClock
 from tests.support.mongo import collect_abandoned_sockets
 from tests.support.receiver import Receiver, running_receiver
-from tests.support.stripe_events import invoice_paid_event, signed_headers, unix
+from tests.support.work import run_until_idle
 from workers.pipeline import Pipeline
 from workers.runner import build_worker, run_scheduler
 
@@ -51,7 +53,7 @@ class Service:
         self.clock.set(until)
         ctx = dict(build_worker(self.deps.worker, handle_signals=False).ctx)
         await run_scheduler(ctx)
-        await Pipeline(self.deps.worker, "lifecycle-worker").run_until_idle()
+        await run_until_idle(Pipeline(self.deps.worker, "lifecycle-worker"))
 
     async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         answer = await self.http.post(path, json=body)
@@ -161,7 +163,7 @@ async def test_trial_paid_canceled_at_the_period_end(tmp_path: Path, redis_url: 
         assert accepted.json() == {"status": "accepted"}
         await service.time_passes(service.clock() + timedelta(seconds=1))
         active = (await service.http.get(f"/v1/subscriptions/{sub['id']}")).json()
-        assert (active["status"], active["current_period_end"]) == ("active", sub_time(period_end))
+        assert (active["status"], active["current_period_end"]) == ("active", utc_text(period_end))
 
         # The merchant cancels at the period end; it runs until then.
         canceling = await service.post(f"/v1/subscriptions/{sub['id']}/cancel", {"at_period_end": True})
@@ -177,7 +179,7 @@ async def test_trial_paid_canceled_at_the_period_end(tmp_path: Path, redis_url: 
 
         messages = told(receiver, endpoint["secret"])
 
-    assert (ended["status"], ended["canceled_at"]) == ("canceled", sub_time(period_end))
+    assert (ended["status"], ended["canceled_at"]) == ("canceled", utc_text(period_end))
     assert [m["type"] for m in messages] == [
         "subscription.created",
         "subscription.trial_will_end",
@@ -200,7 +202,3 @@ async def test_trial_paid_canceled_at_the_period_end(tmp_path: Path, redis_url: 
         "amount": 4900,
         "currency": "eur",
     }
-
-
-def sub_time(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")

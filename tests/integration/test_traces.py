@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
+from integrations.providers.stripe.samples import subscription_event
 from tests.integration.conftest import Service
 from tests.integration.test_pipeline import connect, post_event
 from tests.support.receiver import running_receiver
-from tests.support.stripe_events import subscription_event
 
 REQUEST = "POST /webhooks/{provider}"
 WORK = ("process inbound event", "deliver webhook", "deliver email", "POST webhook", "send email")

@@ -31,7 +31,6 @@ from domain.notifications.external import NotificationsExternal
 from domain.notifications.internal import DeadLettersInternal, NotificationsInternal
 from domain.notifications.ports import OutboundWebhook, SendResult
 from domain.notifications.retry import RetryPolicy
-from domain.shared.clock import require_utc
 from domain.shared.work import WorkKind
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
@@ -69,11 +68,18 @@ DEFAULT_START: Final = datetime(2025, 1, 1, tzinfo=UTC)
 # --------------------------------------------------------------------------- clock
 
 
+def _utc(value: datetime) -> datetime:
+    """Naive datetimes refused: a naive value silently shifts by the host's offset."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: an aware UTC datetime is required")
+    return value.astimezone(UTC)
+
+
 class FakeClock:
     """A `Clock`: returns the same aware UTC instant until moved with `advance` or `set`."""
 
     def __init__(self, start: datetime = DEFAULT_START) -> None:
-        self._now = require_utc(start)
+        self._now = _utc(start)
 
     def __call__(self) -> datetime:
         return self._now
@@ -85,7 +91,7 @@ class FakeClock:
         return self._now
 
     def set(self, when: datetime) -> datetime:
-        self._now = require_utc(when)
+        self._now = _utc(when)
         return self._now
 
 

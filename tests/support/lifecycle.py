@@ -27,7 +27,7 @@ from domain.subscriptions.outcome import SubscriptionNotYetKnown
 from domain.subscriptions.ports import SubscriptionFilter, SubscriptionsUnit
 from integrations.providers.interface import Ignored
 from integrations.providers.stripe.adapter import StripeAdapter
-from tests.support.stripe_events import T0, invoice_paid_event, subscription_event
+from integrations.providers.stripe.samples import T0, invoice_paid_event, subscription_event
 
 DAY: Final = 86_400
 P1: Final = (T0, T0 + 31 * DAY)

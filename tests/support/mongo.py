@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
@@ -43,6 +44,10 @@ __all__ = [
     "mongo_server",
     "terminate",
 ]
+
+# The MongoDB database a test's stores open (set by the contract suite's `make_store`), for a test
+# that reads that database beside the store.
+MONGO_DATABASE = pytest.StashKey[str]()
 
 MONGODB_URL_ENV: Final = "SUBGATE_TEST_MONGODB_URL"
 _MONGO_IMAGE: Final = "mongo:7.0"

@@ -271,7 +271,7 @@ DEFECTS = (
     ),
     Defect(
         name="unpadded-years-written",
-        path="integrations/stores/codecs.py",
+        path="domain/shared/clock.py",
         line='return "%04d-%02d-%02dT',
         planted='return "%d-%02d-%02dT',
     ),
@@ -410,6 +410,19 @@ DEFECTS = (
         # without transactions) names the id to create.
         line='id=left or (linked if own_id and linked is not None else new_id("sub")),',
         planted='id=(linked if own_id and linked is not None else new_id("sub")),',
+    ),
+    Defect(
+        name="scheduler-stops-without-redis",
+        path="workers/scheduling.py",
+        # The stand-in never covers for the cron: timed moves wait for Redis to come back.
+        line="        if self._arq_running:\n            return False",
+        planted="        if True:\n            return False",
+    ),
+    Defect(
+        name="scheduler-stand-in-beside-the-cron",
+        path="workers/scheduling.py",
+        line="        if self._arq_running:\n            return False",
+        planted="        if False:\n            return False",
     ),
 )
 

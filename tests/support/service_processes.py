@@ -17,8 +17,8 @@ import httpx
 import redis.asyncio
 from arq.constants import default_queue_name, health_check_key_suffix
 
+from integrations.providers.stripe.samples import signed_headers, subscription_event
 from integrations.redis.client import redis_client
-from tests.support.stripe_events import signed_headers, subscription_event
 
 STOP_DEADLINE_S = 30.0
 DEFAULT_DEADLINE_S = 30.0

@@ -23,7 +23,8 @@ import pytest
 from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
 from domain.shared.errors import Unauthenticated
-from integrations.providers.polar.signature import InvalidSignature, verify_polar_signature
+from integrations.providers.interface import SignatureRejected
+from integrations.providers.polar.signature import verify_polar_signature
 from integrations.providers.stripe.signature import SignatureMismatch, verify_stripe_signature
 from integrations.stores.txn import StoreTxn
 from tests.support.fakes import FakeClock, InMemoryStore
@@ -104,7 +105,7 @@ def test_a_genuine_polar_signature_is_compared_in_constant_time(compared: Compar
 
 
 def test_a_forged_polar_signature_is_compared_in_constant_time(compared: Comparisons) -> None:
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(SignatureRejected):
         verify_polar_signature(BODY, polar_headers(FORGED), [SECRET], NOW, 300)
 
     assert (polar_expected(), FORGED) in compared.pairs

@@ -73,21 +73,6 @@ class OutboundClient:
             self._session = None
 
 
-def build_client(
-    *,
-    allow_private_targets: bool,
-    max_connections: int = 500,
-    lookup: Lookup = system_lookup,
-    classify: Classify = address_class,
-) -> OutboundClient:
-    return OutboundClient(
-        allow_private_targets=allow_private_targets,
-        max_connections=max_connections,
-        lookup=lookup,
-        classify=classify,
-    )
-
-
 class HttpWebhookSender:
     def __init__(self, client: OutboundClient, telemetry: Telemetry, timeout: float) -> None:
         self._client = client

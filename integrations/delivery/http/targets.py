@@ -72,10 +72,6 @@ def address_class(address: IPAddress) -> str | None:
     return next((name for name, hit in checks if hit), None)
 
 
-def is_public(address: IPAddress) -> bool:
-    return address_class(address) is None
-
-
 def is_loopback_name(host: str) -> bool:
     """`localhost` and every name under it are loopback by definition (RFC 6761), whatever DNS says."""
     name = host.rstrip(".").lower()

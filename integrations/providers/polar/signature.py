@@ -8,7 +8,9 @@ its SDK's ``validate_event`` base64-encodes the secret before handing it to the
 Standard Webhooks library, which decodes it straight back. So a secret is used exactly
 as Polar shows it (``polar_whs_...``, or any other form), never decoded or trimmed.
 
-The body stays ``bytes``: the exact bytes received are the exact bytes authenticated.
+The body stays ``bytes``: the exact bytes received are the exact bytes authenticated. Refusals
+are the provider interface's own: `MissingSignature`, `MalformedRequest` (400) and
+`SignatureRejected` (401).
 """
 
 from __future__ import annotations
@@ -22,13 +24,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from integrations.providers.interface import MalformedRequest, MissingSignature, SignatureRejected
+
 __all__ = [
     "ID_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
-    "InvalidSignature",
-    "MalformedSignature",
-    "MissingHeaders",
     "ParsedSignature",
     "parse_signature",
     "sign_polar_payload",
@@ -49,18 +50,6 @@ _MICROSECOND = timedelta(microseconds=1)
 _MICROSECONDS_PER_SECOND = 1_000_000
 
 
-class InvalidSignature(Exception):
-    """The webhook could not be authenticated (no secret matches, or a stale timestamp)."""
-
-
-class MalformedSignature(ValueError):
-    """A signature header is present but unusable."""
-
-
-class MissingHeaders(MalformedSignature):
-    """One of the three Standard Webhooks headers is absent."""
-
-
 @dataclass(frozen=True, slots=True)
 class ParsedSignature:
     message_id: str
@@ -69,21 +58,21 @@ class ParsedSignature:
 
 
 def parse_signature(headers: Mapping[str, str]) -> ParsedSignature:
-    """Read the three headers (lower-case names); raises MissingHeaders or MalformedSignature."""
+    """Read the three headers (lower-case names); raises MissingSignature or MalformedRequest."""
     message_id = headers.get(ID_HEADER)
     timestamp = headers.get(TIMESTAMP_HEADER)
     signature = headers.get(SIGNATURE_HEADER)
     if not message_id or not timestamp or not signature:
-        raise MissingHeaders(f"{ID_HEADER}, {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} are required")
+        raise MissingSignature(f"{ID_HEADER}, {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} are required")
     if len(message_id) > MAX_ID_LENGTH or not message_id.isprintable():
-        raise MalformedSignature(f"{ID_HEADER} is not a printable id of at most {MAX_ID_LENGTH} characters")
+        raise MalformedRequest(f"{ID_HEADER} is not a printable id of at most {MAX_ID_LENGTH} characters")
     if _TIMESTAMP_RE.fullmatch(timestamp.strip()) is None:
-        raise MalformedSignature(f"{TIMESTAMP_HEADER} is not unix seconds")
+        raise MalformedRequest(f"{TIMESTAMP_HEADER} is not unix seconds")
     if len(signature) > MAX_HEADER_LENGTH:
-        raise MalformedSignature(f"{SIGNATURE_HEADER} is longer than {MAX_HEADER_LENGTH} characters")
+        raise MalformedRequest(f"{SIGNATURE_HEADER} is longer than {MAX_HEADER_LENGTH} characters")
     digests = tuple(_v1_digests(signature))
     if not digests:
-        raise MalformedSignature(f"{SIGNATURE_HEADER} has no {_VERSION} signature")
+        raise MalformedRequest(f"{SIGNATURE_HEADER} has no {_VERSION} signature")
     return ParsedSignature(message_id=message_id, timestamp=int(timestamp.strip()), signatures=digests)
 
 
@@ -96,9 +85,9 @@ def _v1_digests(header: str) -> list[bytes]:
         try:
             digest = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise MalformedSignature(f"a {_VERSION} signature is not base64") from None
+            raise MalformedRequest(f"a {_VERSION} signature is not base64") from None
         if len(digest) != _DIGEST_SIZE:
-            raise MalformedSignature(f"a {_VERSION} signature is not {_DIGEST_SIZE} bytes")
+            raise MalformedRequest(f"a {_VERSION} signature is not {_DIGEST_SIZE} bytes")
         digests.append(digest)
     return digests
 
@@ -112,7 +101,7 @@ def verify_polar_signature(
 ) -> ParsedSignature:
     """Return the parsed headers if some secret signed `body`; raise otherwise.
 
-    Raises MissingHeaders / MalformedSignature (a bad request) or InvalidSignature.
+    Raises MissingSignature / MalformedRequest (a bad request) or SignatureRejected.
     """
     if isinstance(secrets, str) or not secrets or any(not secret for secret in secrets):
         raise ValueError("secrets must be a non-empty sequence of non-empty secrets")
@@ -120,14 +109,14 @@ def verify_polar_signature(
     skew_us = (now - _EPOCH) // _MICROSECOND - parsed.timestamp * _MICROSECONDS_PER_SECOND
     if abs(skew_us) > tolerance_seconds * _MICROSECONDS_PER_SECOND:
         # Future timestamps too: a signature dated ahead would stay replayable for longer.
-        raise InvalidSignature(f"signature timestamp is more than {tolerance_seconds}s away from now")
+        raise SignatureRejected(f"signature timestamp is more than {tolerance_seconds}s away from now")
     signed = _signed_content(parsed.message_id, parsed.timestamp, body)
     for secret in secrets:
         expected = _digest(secret, signed)
         # Every candidate goes through compare_digest: timing reveals nothing about a forgery.
         if any(hmac.compare_digest(expected, given) for given in parsed.signatures):
             return parsed
-    raise InvalidSignature("no v1 signature matches a configured secret")
+    raise SignatureRejected("no v1 signature matches a configured secret")
 
 
 def _signed_content(message_id: str, timestamp: int, body: bytes) -> bytes:

@@ -20,31 +20,21 @@ object and so the same position and content.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from domain.subscriptions.commands import RecordPayment, SyncSubscription
+from domain.subscriptions.commands import ProviderCommand, RecordPayment, SyncSubscription
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.providers.interface import Command, Ignored, PayloadError
+from integrations.providers import readers
+from integrations.providers.interface import Context, Handler, Ignored, Normalized, PayloadError
 from integrations.providers.polar import payloads as p
 
 PROVIDER = "polar"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
-    merchant_id: str
-    source_key: str
-    timestamp: datetime | None  # the envelope's `timestamp`, when Polar sent one
-
-
-Handler = Callable[[dict[str, Any], Context], Sequence[Command] | Ignored]
-
-
 def _observed(document: dict[str, Any], what: str, ctx: Context) -> datetime:
-    observed = p.modified_at(document, what) or ctx.timestamp
+    observed = p.modified_at(document, what) or ctx.created
     if observed is None:
         raise PayloadError(f"{what} has neither modified_at nor created_at, and the event no timestamp")
     return observed
@@ -56,7 +46,7 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
         source_key=ctx.source_key,
         merchant_id=ctx.merchant_id,
         provider=PROVIDER,
-        provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
+        provider_subscription_id=readers.text(sub.get("id"), "subscription.id"),
         provider_customer_id=customer_id,
         customer_email=email,
         price=p.price_of(sub),
@@ -67,20 +57,20 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
         cancel_at_period_end=sub.get("cancel_at_period_end") is True,
         trial_end=p.time(sub.get("trial_end"), "trial_end"),
         canceled_at=p.time(sub.get("canceled_at"), "canceled_at"),
-        linked_subscription_id=p.metadata_link(sub),
+        linked_subscription_id=readers.metadata_link(sub),
     )
 
 
-def _sync(sub: dict[str, Any], ctx: Context) -> Sequence[Command]:
+def _sync(sub: dict[str, Any], ctx: Context) -> Sequence[ProviderCommand]:
     return [snapshot(sub, ctx)]
 
 
-def _revoked(sub: dict[str, Any], ctx: Context) -> Sequence[Command]:
+def _revoked(sub: dict[str, Any], ctx: Context) -> Sequence[ProviderCommand]:
     # Revoked means ended now, whatever the object still shows.
     return [snapshot(sub, ctx, SubscriptionStatus.CANCELED)]
 
 
-def _order_paid(order: dict[str, Any], ctx: Context) -> Sequence[Command] | Ignored:
+def _order_paid(order: dict[str, Any], ctx: Context) -> Normalized:
     subscription_id = order.get("subscription_id")
     subscription = order.get("subscription")
     if subscription_id is None and isinstance(subscription, dict):
@@ -95,14 +85,14 @@ def _order_paid(order: dict[str, Any], ctx: Context) -> Sequence[Command] | Igno
             source_key=ctx.source_key,
             merchant_id=ctx.merchant_id,
             provider=PROVIDER,
-            provider_subscription_id=p.text(subscription_id, "order.subscription_id"),
-            provider_invoice_id=p.text(order.get("id"), "order.id"),
-            amount_paid=p.count(total, "order.total_amount"),
-            currency=p.text(order.get("currency"), "order.currency"),
+            provider_subscription_id=readers.text(subscription_id, "order.subscription_id"),
+            provider_invoice_id=readers.text(order.get("id"), "order.id"),
+            amount_paid=readers.count(total, "order.total_amount"),
+            currency=readers.text(order.get("currency"), "order.currency"),
             observed_at=_observed(order, "order", ctx),
             period_start=p.time(period.get("current_period_start"), "order period start"),
             period_end=p.time(period.get("current_period_end"), "order period end"),
-            linked_subscription_id=p.metadata_link(subscription) or p.metadata_link(order),
+            linked_subscription_id=readers.metadata_link(subscription) or readers.metadata_link(order),
         )
     ]
 

@@ -3,54 +3,49 @@
 What each event type becomes is the table in `integrations.providers.stripe.table`. Snapshot
 events carry their object (`data.object`); thin events (`object: "v2.core.event"`,
 type `v1.<type>`) only name it in `related_object`, and the object is fetched with the
-connection's `api_key` when the event is processed (`commands`).
+connection's `api_key` when the event is processed (`commands`). Merchants' subscription
+requests are carried out at Stripe by `management`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-
-import orjson
 
 from domain.inbound.model import InboundEvent
 from domain.shared.clock import Clock, system_clock
 from domain.subscriptions.commands import SyncSubscription
+from domain.subscriptions.provider import ProviderActions
+from integrations.providers import readers
 from integrations.providers.interface import (
     ApiKeyLookup,
-    Command,
+    Context,
     Envelope,
     Ignored,
     MalformedRequest,
     MissingSignature,
+    Normalized,
     PayloadError,
+    ProviderAdapter,
     ProviderRefused,
     SignatureRejected,
+    SignedRequest,
 )
+from integrations.providers.readers import checked_envelope, json_object
 from integrations.providers.stripe import payloads as p
 from integrations.providers.stripe.api import StripeApi
+from integrations.providers.stripe.management import StripeManagement
 from integrations.providers.stripe.signature import (
     InvalidSignature,
     MalformedSignatureHeader,
     verify_stripe_signature,
 )
-from integrations.providers.stripe.table import TABLE, Context, snapshot
+from integrations.providers.stripe.table import TABLE, snapshot
 
 SIGNATURE_HEADER = "stripe-signature"
-MAX_ID_LENGTH = 255
 THIN_EVENT_OBJECT = "v2.core.event"
 THIN_TYPE_PREFIX = "v1."
-
-
-def _event(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise MalformedRequest(f"body is not valid JSON: {error}") from None
-    if not isinstance(parsed, dict):
-        raise MalformedRequest("body is not a JSON object")
-    return parsed
 
 
 def _is_thin(event: dict[str, Any]) -> bool:
@@ -69,7 +64,7 @@ async def _no_api_keys(_: str) -> str | None:
     return None
 
 
-class StripeAdapter:
+class StripeAdapter(ProviderAdapter):
     name = "stripe"
 
     def __init__(
@@ -78,54 +73,45 @@ class StripeAdapter:
         api_keys: ApiKeyLookup = _no_api_keys,
         api: StripeApi | None = None,
         clock: Clock = system_clock,
+        management: ProviderActions | None = None,
     ) -> None:
         self._api_keys = api_keys
         self._api = api or StripeApi()
         self._clock = clock
+        self.management = management or StripeManagement()
 
-    def verify(
-        self,
-        body: bytes,
-        headers: Mapping[str, str],
-        secrets: Sequence[str],
-        now: datetime,
-        tolerance_seconds: int,
-    ) -> None:
-        header = headers.get(SIGNATURE_HEADER)
+    def verify(self, request: SignedRequest) -> None:
+        header = request.headers.get(SIGNATURE_HEADER)
         if not header:
             raise MissingSignature("Stripe-Signature header is required")
         try:
-            verify_stripe_signature(body, header, secrets, now, tolerance_seconds)
+            verify_stripe_signature(
+                request.body, header, request.secrets, request.now, request.tolerance_seconds
+            )
         except MalformedSignatureHeader as error:
             raise MalformedRequest(f"Stripe-Signature: {error}") from None
         except InvalidSignature as error:
             raise SignatureRejected(str(error) or type(error).__name__) from None
 
     def envelope(self, body: bytes, headers: Mapping[str, str]) -> Envelope:  # noqa: ARG002 - part of the adapter interface; Stripe needs only the body
-        event = _event(body)
-        event_id, event_type = event.get("id"), event.get("type")
-        if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH:
-            raise MalformedRequest("event id is missing")
-        if not isinstance(event_type, str) or not event_type or len(event_type) > MAX_ID_LENGTH:
-            raise MalformedRequest("event type is missing")
-        try:
-            created = p.event_time(event.get("created"), "created")
-        except PayloadError as error:
-            raise MalformedRequest(str(error)) from None
-        return Envelope(event_id=event_id, type=event_type, created_at=created)
+        event = json_object(body)
+        return checked_envelope(
+            event.get("id"), event.get("type"), lambda: p.event_time(event.get("created"), "created")
+        )
 
-    def normalize(self, body: bytes, merchant_id: str, source_key: str) -> Sequence[Command] | Ignored:
-        return _normalized(_event(body), merchant_id, source_key)
+    def normalize(self, body: bytes, merchant_id: str, source_key: str) -> Normalized:
+        return _normalized(json_object(body), merchant_id, source_key)
 
-    async def commands(self, event: InboundEvent) -> Sequence[Command] | Ignored:
-        document = _event(event.body)
+    async def commands(self, event: InboundEvent) -> Normalized:
+        """`normalize`, with a thin event's object fetched from Stripe with the connection's key."""
+        document = json_object(event.body)
         handler = TABLE.get(_table_type(document))
         if handler is None or not _is_thin(document):
             # Decoded once: a snapshot event is normalized from this very document.
             return _normalized(document, event.merchant_id, event.id)
-        related = p.obj(document.get("related_object"), "related_object")
-        kind = p.text(related.get("type"), "related_object.type")
-        object_id = p.text(related.get("id"), "related_object.id")
+        related = readers.obj(document.get("related_object"), "related_object")
+        kind = readers.text(related.get("type"), "related_object.type")
+        object_id = readers.text(related.get("id"), "related_object.id")
         fetched = await self._fetch(event, kind, object_id)
         # The fetched object is Stripe's state now, which is at least as new as the event.
         ctx = Context(
@@ -160,7 +146,7 @@ class StripeAdapter:
         return await self._api.retrieve(api_key, kind, object_id)
 
 
-def _normalized(event: dict[str, Any], merchant_id: str, source_key: str) -> Sequence[Command] | Ignored:
+def _normalized(event: dict[str, Any], merchant_id: str, source_key: str) -> Normalized:
     """`StripeAdapter.normalize` of an already decoded event."""
     event_type = _table_type(event)
     handler = TABLE.get(event_type)
@@ -168,7 +154,7 @@ def _normalized(event: dict[str, Any], merchant_id: str, source_key: str) -> Seq
         return Ignored(reason=f"event type {event.get('type')!r} is not handled")
     if _is_thin(event):
         raise PayloadError("a thin event carries no object; it is fetched with the connection's api_key")
-    data = p.obj(event.get("data"), "event.data")
+    data = readers.obj(event.get("data"), "event.data")
     ctx = Context(
         merchant_id=merchant_id,
         source_key=source_key,
@@ -176,7 +162,7 @@ def _normalized(event: dict[str, Any], merchant_id: str, source_key: str) -> Seq
         created=_created(event),
         previous_attributes=data.get("previous_attributes"),
     )
-    return handler(p.obj(data.get("object"), "event.data.object"), ctx)
+    return handler(readers.obj(data.get("object"), "event.data.object"), ctx)
 
 
 def _created(event: dict[str, Any]) -> datetime:

@@ -36,6 +36,7 @@ from domain.subscriptions.provider import (
     ProviderUnreachable,
     ProviderView,
 )
+from integrations.providers import readers
 from integrations.providers.interface import PayloadError
 from integrations.providers.stripe import payloads as p
 from integrations.providers.stripe.api import DEFAULT_TIMEOUT_SECONDS, error_message
@@ -141,7 +142,7 @@ def view_of(sub: dict[str, Any]) -> ProviderView:
     try:
         start, end = p.billing_period(sub, p.first_item(sub))
         return ProviderView(
-            provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
+            provider_subscription_id=readers.text(sub.get("id"), "subscription.id"),
             status=p.status_of(sub),
             current_period_start=start,
             current_period_end=end,

@@ -12,87 +12,51 @@ from datetime import datetime
 from typing import Any
 
 from domain.subscriptions.commands import ProviderPrice
-from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus
+from integrations.providers import readers
 from integrations.providers.interface import PayloadError
-from integrations.providers.readers import provider_time
 
 __all__ = [
     "STATUS_MAP",
-    "PayloadError",
-    "amount",
     "billing_period",
     "collection_paused",
     "event_time",
     "first_item",
     "invoice_period",
     "invoice_subscription",
-    "metadata_link",
-    "obj",
     "ordering_status",
     "price_of",
     "ref_id",
     "status_of",
-    "text",
     "when",
 ]
 
-S = SubscriptionStatus
-
-STATUS_MAP = {
-    "incomplete": S.PENDING,
-    "incomplete_expired": S.EXPIRED,
-    "trialing": S.TRIALING,
-    "active": S.ACTIVE,
-    "past_due": S.PAST_DUE,
-    "unpaid": S.UNPAID,
-    "canceled": S.CANCELED,
-    "paused": S.PAUSED,
-}
-
-
-def obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise PayloadError(f"{what} is not an object")
-    return value
-
-
-def text(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise PayloadError(f"{what} is missing or not a string")
-    return value
+STATUS_MAP = readers.STATUS_WORDS
 
 
 def ref_id(value: Any, what: str) -> str:
     """A reference is an id string, or an expanded object carrying `id`."""
     if isinstance(value, dict):
         value = value.get("id")
-    return text(value, what)
+    return readers.text(value, what)
 
 
 def when(value: Any, what: str) -> datetime | None:
     """A time in a Stripe object: unix seconds (or null)."""
-    return provider_time(value, what, text=False)
+    return readers.provider_time(value, what, text=False)
 
 
 def event_time(value: Any, what: str) -> datetime | None:
     """An event's `created`: unix seconds (snapshot events) or ISO 8601 text (thin events)."""
-    return provider_time(value, what)
-
-
-def amount(value: Any, what: str) -> int:
-    """A non-negative amount in minor units."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise PayloadError(f"{what} is not a non-negative integer")
-    return value
+    return readers.provider_time(value, what)
 
 
 def first_item(subscription: dict[str, Any]) -> dict[str, Any]:
-    items = obj(subscription.get("items"), "subscription.items")
+    items = readers.obj(subscription.get("items"), "subscription.items")
     data = items.get("data")
     if not isinstance(data, list) or not data:
         raise PayloadError("subscription.items.data is empty")
-    return obj(data[0], "subscription.items.data[0]")
+    return readers.obj(data[0], "subscription.items.data[0]")
 
 
 def billing_period(
@@ -105,21 +69,17 @@ def billing_period(
 
 def price_of(item: dict[str, Any]) -> ProviderPrice:
     price = item.get("price") or item.get("plan")
-    price = obj(price, "subscription item price")
+    price = readers.obj(price, "subscription item price")
     recurring = price.get("recurring")
-    interval = recurring.get("interval") if isinstance(recurring, dict) else price.get("interval")
+    period = recurring.get("interval") if isinstance(recurring, dict) else price.get("interval")
     count = recurring.get("interval_count") if isinstance(recurring, dict) else price.get("interval_count")
-    amount = price.get("unit_amount", price.get("amount"))
-    try:
-        parsed_interval = Interval(str(interval))
-    except ValueError:
-        raise PayloadError(f"price interval {interval!r} is not day, week, month or year") from None
+    unit_amount = price.get("unit_amount", price.get("amount"))
     nickname = price.get("nickname")
     return ProviderPrice(
-        price_id=text(price.get("id"), "price.id"),
-        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else 0,
-        currency=text(price.get("currency"), "price.currency"),
-        interval=parsed_interval,
+        price_id=readers.text(price.get("id"), "price.id"),
+        amount=unit_amount if isinstance(unit_amount, int) and not isinstance(unit_amount, bool) else 0,
+        currency=readers.text(price.get("currency"), "price.currency"),
+        interval=readers.interval(period, "price interval"),
         interval_count=count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1,
         name=nickname if isinstance(nickname, str) else None,
     )
@@ -141,10 +101,8 @@ def collection_paused(subscription: dict[str, Any]) -> bool:
 
 def status_of(subscription: dict[str, Any]) -> SubscriptionStatus:
     """Stripe's status in ours; a subscription whose payment collection is paused is `paused`."""
-    raw = subscription.get("status")
-    if not isinstance(raw, str) or raw not in STATUS_MAP:
-        raise PayloadError(f"unknown subscription status {raw!r}")
-    return S.PAUSED if collection_paused(subscription) else STATUS_MAP[raw]
+    stated = readers.status(subscription.get("status"), STATUS_MAP)
+    return SubscriptionStatus.PAUSED if collection_paused(subscription) else stated
 
 
 def ordering_status(subscription: dict[str, Any]) -> str:
@@ -152,21 +110,15 @@ def ordering_status(subscription: dict[str, Any]) -> str:
     return "paused" if collection_paused(subscription) else str(subscription.get("status"))
 
 
-def metadata_link(container: Any) -> str | None:
-    metadata = container.get("metadata") if isinstance(container, dict) else None
-    link = metadata.get("subgate_subscription_id") if isinstance(metadata, dict) else None
-    return link if isinstance(link, str) and link else None
-
-
 def invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, str | None]:
     """(provider subscription id, our linked id) of an invoice, in either API shape."""
     parent = invoice.get("parent")
     details = parent.get("subscription_details") if isinstance(parent, dict) else None
     if isinstance(details, dict) and details.get("subscription"):
-        return ref_id(details["subscription"], "invoice subscription"), metadata_link(details)
+        return ref_id(details["subscription"], "invoice subscription"), readers.metadata_link(details)
     legacy = invoice.get("subscription")
     if legacy:
-        return ref_id(legacy, "invoice subscription"), metadata_link(legacy)
+        return ref_id(legacy, "invoice subscription"), readers.metadata_link(legacy)
     return None, None
 
 

@@ -22,44 +22,26 @@ A handler gets the event's object and returns commands, or `Ignored` with the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from domain.subscriptions.commands import (
     AnnounceTrialEnd,
     FailureKind,
     LinkSubscription,
+    ProviderCommand,
     RecordPayment,
     RecordPaymentFailure,
     SyncSubscription,
 )
 from domain.subscriptions.state_machine import SubscriptionStatus
-from integrations.providers.interface import Command, Ignored
+from integrations.providers import readers
+from integrations.providers.interface import Context, Handler, Ignored, Normalized
 from integrations.providers.stripe import payloads as p
 from integrations.providers.stripe.ordering import tie_break
 
 PROVIDER = "stripe"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
-    """What a handler knows besides the object: who, which input, which event, when."""
-
-    merchant_id: str
-    source_key: str
-    event_type: str
-    created: datetime
-    # `data.previous_attributes` of the event (absent for fetched objects).
-    previous_attributes: Any = None
-
-    def key(self, suffix: str) -> str:
-        """A second command of the same event needs a source key of its own."""
-        return f"{self.source_key}#{suffix}"
-
-
-Handler = Callable[[dict[str, Any], Context], Sequence[Command] | Ignored]
 
 
 def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | None = None) -> SyncSubscription:
@@ -70,19 +52,19 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
         source_key=ctx.source_key,
         merchant_id=ctx.merchant_id,
         provider=PROVIDER,
-        provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
+        provider_subscription_id=readers.text(sub.get("id"), "subscription.id"),
         provider_customer_id=p.ref_id(customer, "subscription.customer"),
         customer_email=_email(customer),
         price=p.price_of(item),
         status=status or p.status_of(sub),
-        observed_at=ctx.created,
+        observed_at=ctx.time(),
         tie_break=tie_break(ctx.event_type, p.ordering_status(sub), ctx.previous_attributes),
         current_period_start=start,
         current_period_end=end,
         cancel_at_period_end=sub.get("cancel_at_period_end") is True,
         trial_end=p.when(sub.get("trial_end"), "trial_end"),
         canceled_at=p.when(sub.get("canceled_at"), "canceled_at"),
-        linked_subscription_id=p.metadata_link(sub),
+        linked_subscription_id=readers.metadata_link(sub),
     )
 
 
@@ -91,16 +73,16 @@ def _email(customer: Any) -> str | None:
     return email if isinstance(email, str) and email else None
 
 
-def _sync(sub: dict[str, Any], ctx: Context) -> Sequence[Command]:
+def _sync(sub: dict[str, Any], ctx: Context) -> Sequence[ProviderCommand]:
     return [snapshot(sub, ctx)]
 
 
-def _deleted(sub: dict[str, Any], ctx: Context) -> Sequence[Command]:
+def _deleted(sub: dict[str, Any], ctx: Context) -> Sequence[ProviderCommand]:
     # A deleted subscription is over, whatever status the object still shows.
     return [snapshot(sub, ctx, SubscriptionStatus.CANCELED)]
 
 
-def _trial_will_end(sub: dict[str, Any], ctx: Context) -> Sequence[Command]:
+def _trial_will_end(sub: dict[str, Any], ctx: Context) -> Sequence[ProviderCommand]:
     synced = snapshot(sub, ctx)
     notice = AnnounceTrialEnd(
         source_key=ctx.key("trial_will_end"),
@@ -108,13 +90,13 @@ def _trial_will_end(sub: dict[str, Any], ctx: Context) -> Sequence[Command]:
         provider=PROVIDER,
         provider_subscription_id=synced.provider_subscription_id,
         trial_end=synced.trial_end,
-        observed_at=ctx.created,
+        observed_at=ctx.time(),
         linked_subscription_id=synced.linked_subscription_id,
     )
     return [synced, notice]
 
 
-def _invoice_paid(invoice: dict[str, Any], ctx: Context) -> Sequence[Command] | Ignored:
+def _invoice_paid(invoice: dict[str, Any], ctx: Context) -> Normalized:
     provider_sub, linked = p.invoice_subscription(invoice)
     if provider_sub is None:
         return Ignored(reason="invoice does not belong to a subscription")
@@ -125,10 +107,10 @@ def _invoice_paid(invoice: dict[str, Any], ctx: Context) -> Sequence[Command] | 
             merchant_id=ctx.merchant_id,
             provider=PROVIDER,
             provider_subscription_id=provider_sub,
-            provider_invoice_id=p.text(invoice.get("id"), "invoice.id"),
-            amount_paid=p.amount(invoice.get("amount_paid"), "invoice.amount_paid"),
-            currency=p.text(invoice.get("currency"), "invoice.currency"),
-            observed_at=ctx.created,
+            provider_invoice_id=readers.text(invoice.get("id"), "invoice.id"),
+            amount_paid=readers.count(invoice.get("amount_paid"), "invoice.amount_paid"),
+            currency=readers.text(invoice.get("currency"), "invoice.currency"),
+            observed_at=ctx.time(),
             period_start=start,
             period_end=end,
             linked_subscription_id=linked,
@@ -137,7 +119,7 @@ def _invoice_paid(invoice: dict[str, Any], ctx: Context) -> Sequence[Command] | 
 
 
 def _payment_failure(kind: FailureKind) -> Handler:
-    def handle(invoice: dict[str, Any], ctx: Context) -> Sequence[Command] | Ignored:
+    def handle(invoice: dict[str, Any], ctx: Context) -> Normalized:
         provider_sub, linked = p.invoice_subscription(invoice)
         if provider_sub is None:
             return Ignored(reason="invoice does not belong to a subscription")
@@ -148,12 +130,12 @@ def _payment_failure(kind: FailureKind) -> Handler:
                 merchant_id=ctx.merchant_id,
                 provider=PROVIDER,
                 provider_subscription_id=provider_sub,
-                provider_invoice_id=p.text(invoice.get("id"), "invoice.id"),
-                amount_due=p.amount(invoice.get("amount_due"), "invoice.amount_due"),
-                currency=p.text(invoice.get("currency"), "invoice.currency"),
-                observed_at=ctx.created,
+                provider_invoice_id=readers.text(invoice.get("id"), "invoice.id"),
+                amount_due=readers.count(invoice.get("amount_due"), "invoice.amount_due"),
+                currency=readers.text(invoice.get("currency"), "invoice.currency"),
+                observed_at=ctx.time(),
                 kind=kind,
-                attempt=p.amount(attempt, "invoice.attempt_count") if attempt is not None else None,
+                attempt=readers.count(attempt, "invoice.attempt_count") if attempt is not None else None,
                 linked_subscription_id=linked,
             )
         ]
@@ -161,13 +143,13 @@ def _payment_failure(kind: FailureKind) -> Handler:
     return handle
 
 
-def _checkout_completed(session: dict[str, Any], ctx: Context) -> Sequence[Command] | Ignored:
+def _checkout_completed(session: dict[str, Any], ctx: Context) -> Normalized:
     if session.get("mode") != "subscription":
         return Ignored(reason=f"checkout session in mode {session.get('mode')!r}, not subscription")
     subscription = session.get("subscription")
     if subscription is None:
         return Ignored(reason="checkout session names no subscription")
-    linked = p.metadata_link(session)
+    linked = readers.metadata_link(session)
     if isinstance(subscription, dict) and "items" in subscription:
         synced = snapshot(subscription, ctx)
         if synced.linked_subscription_id is None and linked is not None:

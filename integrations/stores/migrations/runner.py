@@ -41,6 +41,7 @@ from integrations.stores.migrations.state import SchemaMismatch, SchemaState
 from integrations.stores.migrations.step import Step
 from integrations.stores.migrations.steps import STEPS
 from integrations.stores.schema import COLLECTIONS, SCHEMA_COLLECTION
+from integrations.stores.unreadable import event_line
 
 # The standard library's logger: admin commands open stores without loading structlog.
 log = logging.getLogger(__name__)
@@ -175,7 +176,9 @@ class Migrator:
         if holder is None:
             return await self._set({"lock_owner": None}, taken)
         if until is not None and parse_time(until) <= now:
-            log.warning("store migration lock taken over from %s, whose lease ended", holder)
+            log.warning(
+                event_line("store_migration_lock_taken_over", previous_owner=holder, lease_ended=until)
+            )
             return await self._set({"lock_owner": holder, "locked_until": until}, taken)
         return False
 
@@ -202,5 +205,5 @@ class Migrator:
                     f"schema migration step {step.title} ran but another process took the migration "
                     "over meanwhile (this one was too slow to renew its lock); run `subgate migrate` again"
                 )
-            log.info("store schema step %s applied (%d documents changed)", step.title, changed)
+            log.info(event_line("store_schema_step_applied", step=step.title, documents_changed=changed))
         return state.pending

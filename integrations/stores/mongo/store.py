@@ -184,13 +184,7 @@ class _MongoSession:
         return None if found is None else _from_mongo(found)
 
     async def find(
-        self,
-        collection: str,
-        where: Filter,
-        *,
-        limit: int,
-        after_id: str | None = None,
-        order_by: str = "id",
+        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
     ) -> list[Document]:
         if limit < 0:
             raise ValueError(f"limit must not be negative, got {limit}")
@@ -281,10 +275,6 @@ class MongoStore:
         self._db: AsyncDatabase[MongoDoc] = self._client.get_default_database(default=DEFAULT_DATABASE)
         self._transactions: bool | None = None
         self._closed = False
-
-    @property
-    def database_name(self) -> str:
-        return self._db.name
 
     async def supports_transactions(self) -> bool:
         """Whether sessions are real transactions here (asked once, then cached)."""

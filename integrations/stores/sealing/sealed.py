@@ -144,13 +144,7 @@ class SealedSession:
         return None if found is None else self._opened(collection, found)
 
     async def find(
-        self,
-        collection: str,
-        where: Filter,
-        *,
-        limit: int,
-        after_id: str | None = None,
-        order_by: str = "id",
+        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
     ) -> list[Document]:
         docs = await self._inner.find(collection, where, limit=limit, after_id=after_id, order_by=order_by)
         if collection not in _SECRETS:

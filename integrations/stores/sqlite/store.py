@@ -313,13 +313,7 @@ class _SqliteSession:
         return None if row is None else _decode(row[0])
 
     async def find(
-        self,
-        collection: str,
-        where: Filter,
-        *,
-        limit: int,
-        after_id: str | None = None,
-        order_by: str = "id",
+        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
     ) -> list[Document]:
         sql, params = compile_find(collection, where, limit=limit, after_id=after_id, order_by=order_by)
         conn = self._live()

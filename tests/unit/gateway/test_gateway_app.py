@@ -13,14 +13,14 @@ from structlog.testing import capture_logs
 
 from domain.merchants.external import NewConnection
 from gateway.app import create_app
-from integrations.providers.interface import Envelope, Ignored
+from integrations.providers.interface import Envelope, Ignored, ProviderAdapter
 from integrations.providers.stripe.signature import sign_stripe_payload
 from tests.unit.gateway.fakes import Gateway, make_gateway
 
 SECRET = "whsec_app_tests_secret"
 
 
-class ExplodingAdapter:
+class ExplodingAdapter(ProviderAdapter):
     """A provider whose verification hits a bug, to see what an unexpected failure looks like."""
 
     name = "exploding"

@@ -48,7 +48,7 @@ async def test_a_plan_is_created_read_listed_and_renamed(gateway: Gateway) -> No
         "trial_days": 0,
         "provider_price_ids": {"stripe": "price_pro"},
         "archived": False,
-        "created_at": "2025-01-15T12:00:00Z",
+        "created_at": "2025-01-15T12:00:00.000000Z",
     }
     assert got == plan
     assert listed == {"data": [plan], "has_more": False}
@@ -140,7 +140,7 @@ async def test_a_customer_is_created_read_listed_and_changed(gateway: Gateway) -
         "email": "ada@example.com",
         "name": "Ada",
         "provider_customer_ids": {},
-        "created_at": "2025-01-15T12:00:00Z",
+        "created_at": "2025-01-15T12:00:00.000000Z",
     }
     assert got == customer
     assert listed == {"data": [customer], "has_more": False}

@@ -121,7 +121,7 @@ async def test_rotate_secret_shows_the_new_secret_once_and_keeps_the_old_for_a_d
     body = response.json()
     assert body["secret"].startswith("whsec_")
     assert body["secret"] != endpoint["secret"]
-    assert body["previous_secrets_expire_at"] == "2025-01-16T12:00:00Z"
+    assert body["previous_secrets_expire_at"] == "2025-01-16T12:00:00.000000Z"
     assert "secret" not in (await client.get(f"/v1/endpoints/{endpoint['id']}")).json()
     stored = await gateway.deps.notifications.get_endpoint(merchant.id, endpoint["id"])
     assert stored.signing_secrets(gateway.clock()) == (body["secret"], endpoint["secret"])
@@ -186,7 +186,7 @@ async def test_retry_makes_a_dead_delivery_due_now_and_wakes_the_workers(gateway
     body = response.json()
     assert (body["status"], body["next_attempt_at"], body["message_id"]) == (
         "pending",
-        "2025-01-15T12:00:00Z",
+        "2025-01-15T12:00:00.000000Z",
         delivery.message_id,
     )
     assert len(body["attempts"]) == 1

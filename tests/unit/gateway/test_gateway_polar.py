@@ -12,8 +12,9 @@ from domain.merchants.external import NewConnection
 from domain.merchants.model import Connection
 from domain.shared.work import WorkKind
 from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.polar.samples import polar_headers, subscription_event
 from integrations.providers.stripe.adapter import StripeAdapter
-from tests.support.polar_events import SECRET, polar_headers, subscription_event, svix_style_headers
+from tests.support.signatures import POLAR_SECRET as SECRET, svix_style_headers
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.webhooks import assert_nothing_kept, now_ts, post
 

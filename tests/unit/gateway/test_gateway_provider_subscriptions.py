@@ -21,13 +21,13 @@ import respx
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from gateway.app import create_app
 from integrations.providers.stripe.management import StripeManagement
-from subgate.bootstrap import ConnectionKeys
-from tests.support.stripe_events import (
+from integrations.providers.stripe.samples import (
     PERIOD_END,
     PERIOD_START,
     signed_headers,
     subscription_object as stripe_subscription,
 )
+from subgate.bootstrap import ConnectionKeys
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.seed import SECRET, assert_error, create
 
@@ -328,7 +328,7 @@ CHANGES = [
         ("DELETE", "/subscriptions/sub_stripe_1"),
         {},
         {"status": "canceled", "canceled_at": PERIOD_START + 60},
-        {"status": "canceled", "canceled_at": "2025-01-01T00:01:00Z"},
+        {"status": "canceled", "canceled_at": "2025-01-01T00:01:00.000000Z"},
         id="cancel-now",
     ),
     pytest.param(

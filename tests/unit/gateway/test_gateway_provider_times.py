@@ -14,10 +14,11 @@ import orjson
 import pytest
 
 from domain.merchants.external import NewConnection
+from integrations.providers.polar import samples as polar_events
 from integrations.providers.polar.adapter import PolarAdapter
 from integrations.providers.stripe.adapter import StripeAdapter
-from tests.support import polar_events
-from tests.support.stripe_events import thin_event_body
+from integrations.providers.stripe.samples import thin_event_body
+from tests.support.signatures import POLAR_SECRET
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.seed import assert_error
 from tests.unit.gateway.webhooks import (
@@ -70,10 +71,10 @@ async def test_a_stripe_event_created_at_an_unrepresentable_unix_time_is_400(
 async def test_a_polar_event_timestamped_outside_the_range_is_400(gateway: Gateway, timestamp: str) -> None:
     merchant, _ = await gateway.merchant()
     connection = await gateway.deps.merchants.create_connection(
-        merchant.id, NewConnection(provider="polar", webhook_secrets=(polar_events.SECRET,))
+        merchant.id, NewConnection(provider="polar", webhook_secrets=(POLAR_SECRET,))
     )
     body = orjson.dumps({"type": "subscription.updated", "timestamp": timestamp, "data": {}})
-    headers = polar_events.polar_headers(body, polar_events.SECRET, now_ts(gateway))
+    headers = polar_events.polar_headers(body, POLAR_SECRET, now_ts(gateway))
 
     status, answer = await post(gateway, connection.id, body, headers, provider="polar")
 

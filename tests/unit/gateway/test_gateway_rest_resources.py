@@ -237,21 +237,21 @@ async def test_delivery_lists_count_attempts_and_detail_lists_them(gateway: Gate
     assert [d["id"] for d in by_status["data"]] == [failed.id]
     assert detail["attempts"] == [
         {
-            "at": "2025-01-15T12:00:00Z",
+            "at": "2025-01-15T12:00:00.000000Z",
             "status_code": 500,
             "duration_ms": 120,
             "error": "server error",
             "response_body": None,
         },
         {
-            "at": "2025-01-15T12:00:05Z",
+            "at": "2025-01-15T12:00:05.000000Z",
             "status_code": None,
             "duration_ms": 15000,
             "error": "timeout",
             "response_body": None,
         },
     ]
-    assert detail["next_attempt_at"] == "2025-01-15T12:05:00Z"
+    assert detail["next_attempt_at"] == "2025-01-15T12:05:00.000000Z"
     for key_name in ("endpoint_id", "message_id", "event_type", "status", "created_at"):
         assert key_name in detail
 
@@ -273,7 +273,7 @@ async def test_dead_letters_filter_by_kind(gateway: Gateway) -> None:
                 "kind": "webhook",
                 "delivery_id": webhook.delivery_id,
                 "reason": "retries exhausted",
-                "created_at": "2025-01-15T12:00:00Z",
+                "created_at": "2025-01-15T12:00:00.000000Z",
             }
         ],
         "has_more": False,
@@ -310,6 +310,6 @@ async def test_inbound_events_are_listed_for_their_merchant(gateway: Gateway) ->
         "type": "customer.created",
         "status": "accepted",
         "source_ip": "203.0.113.10",
-        "received_at": "2025-01-15T12:00:00Z",
+        "received_at": "2025-01-15T12:00:00.000000Z",
         "reason": None,
     }

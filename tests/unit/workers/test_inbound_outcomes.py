@@ -16,17 +16,13 @@ from domain.inbound.model import InboundEvent, InboundStatus
 from domain.merchants.external import NewConnection
 from domain.merchants.model import Connection
 from domain.shared.events import EventType
+from integrations.providers.stripe.samples import event_body, invoice_paid_event, subscription_event
 from integrations.redis.signals import LocalSignal
 from integrations.stores.leases import WorkerRegistry
 from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import providers
 from tests.support.fakes import Services, build_services
-from tests.support.stripe_events import (
-    event_body,
-    invoice_paid_event,
-    subscription_event,
-    verified_stripe_event,
-)
+from tests.support.work import stored_event, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.tasks import apply_inbound
 
@@ -53,7 +49,7 @@ class Worker:
         claimed = await self.services.inbound_internal.claim("wrk_test", 10)
         outcomes = [await apply_inbound(self.deps, event) for event in claimed]
         await self.services.inbound_internal.record(outcomes)
-        stored = [await self.services.inbound_internal.load(event.id) for event in claimed]
+        stored = [await stored_event(self.services.txn, event.id) for event in claimed]
         return [event for event in stored if event is not None]
 
 

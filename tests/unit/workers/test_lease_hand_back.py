@@ -15,7 +15,7 @@ from integrations.redis.signals import LocalSignal
 from integrations.stores.leases import WorkerRegistry
 from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import Services, build_services
-from tests.support.stripe_events import verified_stripe_event
+from tests.support.work import record_final, stored_event, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.pipeline import Pipeline
 
@@ -37,23 +37,23 @@ async def test_releasing_an_owner_hands_back_only_its_unfinished_events_due_now(
         await services.inbound.receive(verified(f"evt_{n}"))
     first, second = await inbound.claim("w1", 2)
     [third] = await inbound.claim("w2", 10)
-    await inbound.finish(second.id, InboundStatus.APPLIED)
+    await record_final(inbound, second.id, InboundStatus.APPLIED)
     services.clock.advance(timedelta(seconds=5))
 
     assert await inbound.release("w_nobody") == 0
     assert await inbound.release("w1") == 1
 
-    handed = await inbound.load(first.id)
+    handed = await stored_event(services.txn, first.id)
     assert handed is not None
     assert (handed.status, handed.lease_owner, handed.due_at) == (
         InboundStatus.ACCEPTED,
         None,
         services.clock(),
     )
-    finished = await inbound.load(second.id)
+    finished = await stored_event(services.txn, second.id)
     assert finished is not None
     assert finished.status == InboundStatus.APPLIED
-    still_leased = await inbound.load(third.id)
+    still_leased = await stored_event(services.txn, third.id)
     assert still_leased is not None
     assert still_leased.lease_owner == "w2"
     [again] = await inbound.claim("w3", 10)

@@ -22,7 +22,7 @@ from integrations.stores.leases import WorkerRegistry
 from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import Services, build_services
 from tests.support.metrics import Scrape
-from tests.support.stripe_events import verified_stripe_event
+from tests.support.work import record_final, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.gauges import QueueGauges
 from workers.pipeline import Pipeline
@@ -83,7 +83,7 @@ async def test_a_sample_reports_each_queues_depth_and_due_count(telemetry: Telem
 
     # Another event is claimed and settled: the next sample replaces the figures (no sum).
     [claimed] = await services.inbound_internal.claim("w1", 1)
-    await services.inbound_internal.finish(claimed.id, InboundStatus.APPLIED)
+    await record_final(services.inbound_internal, claimed.id, InboundStatus.APPLIED)
     assert await sampler.sample()
     again = scrape(telemetry)
     assert (again.value(DEPTH, queue="inbound"), again.value(DUE, queue="inbound")) == (2, 1)

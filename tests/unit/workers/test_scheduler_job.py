@@ -1,4 +1,5 @@
-"""The scheduler's arq job: what one run does, how often it runs, and that it is registered."""
+"""The scheduler's step: what one run does, how often it runs, that arq's cron has it, and that it
+runs from the worker's own loop while the arq Worker is down (Redis away), and only then."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from integrations.stores.txn import StoreTxn
 from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import Services, build_services
 from workers.deps import WorkerConfig, WorkerDeps
-from workers.runner import SCHEDULER, build_worker, run_scheduler, scheduler_seconds
+from workers.runner import SCHEDULER, build_worker, run_scheduler
+from workers.scheduling import SchedulerStandIn, scheduler_seconds
 
 
 class CountingSignal(LocalSignal):
@@ -165,3 +167,63 @@ def test_the_worker_has_the_scheduler_among_its_cron_jobs(deps: WorkerDeps) -> N
 )
 def test_the_scheduler_runs_as_often_as_the_loops_look(poll_seconds: float, seconds: set[int]) -> None:
     assert scheduler_seconds(poll_seconds) == seconds
+
+
+def expired_messages(services: Services) -> list[str]:
+    return [
+        doc["subject_id"]
+        for doc in services.store.inserted("outbox")
+        if doc["event_type"] == "subscription.expired"
+    ]
+
+
+async def test_while_the_arq_worker_is_down_the_stand_in_runs_the_step(
+    services: Services, deps: WorkerDeps
+) -> None:
+    stand_in = SchedulerStandIn(deps, asyncio.Lock())
+    await pending_subscription(services)
+    services.clock.advance(timedelta(hours=23))
+
+    assert await stand_in.tick() is True
+    assert len(expired_messages(services)) == 1
+
+
+async def test_while_the_arq_worker_runs_the_stand_in_leaves_the_step_to_its_cron(
+    services: Services, deps: WorkerDeps
+) -> None:
+    stand_in = SchedulerStandIn(deps, asyncio.Lock())
+    await stand_in.redis_answered({})
+    await pending_subscription(services)
+    services.clock.advance(timedelta(hours=23))
+
+    assert await stand_in.tick() is False
+    assert expired_messages(services) == []
+
+    stand_in.redis_lost()  # the arq Worker failed: Redis is away again
+    assert await stand_in.tick() is True
+    assert len(expired_messages(services)) == 1
+
+
+async def test_the_cron_and_the_stand_in_of_a_worker_never_run_at_once(
+    services: Services, deps: WorkerDeps
+) -> None:
+    stand_in = SchedulerStandIn(deps, asyncio.Lock())
+    worker = build_worker(with_redis(deps), handle_signals=False, busy=stand_in.busy)
+    await pending_subscription(services)
+    services.clock.advance(timedelta(hours=23))
+
+    assert worker.ctx["scheduler_busy"] is stand_in.busy
+    async with stand_in.busy:  # a cron run is going
+        assert await stand_in.tick() is True
+    assert expired_messages(services) == []  # it stepped aside
+    assert await run_scheduler(dict(worker.ctx)) == "1 moves"
+
+
+async def test_a_failing_run_of_the_stand_in_is_tried_at_its_next_look(
+    services: Services, deps: WorkerDeps
+) -> None:
+    failing = replace(deps, subscriptions=None)  # type: ignore[arg-type]  # a run that raises
+    stand_in = SchedulerStandIn(failing, asyncio.Lock())
+
+    assert await stand_in.tick() is True  # the error is logged, the stand-in goes on
+    assert await stand_in.tick() is True

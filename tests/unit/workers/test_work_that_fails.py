@@ -26,6 +26,7 @@ from domain.notifications.model import Endpoint, SigningSecret
 from domain.notifications.ports import EndpointRepository, NotificationsUnit
 from domain.shared.events import EventType
 from domain.shared.outbox import OutboxMessage
+from domain.subscriptions.commands import ProviderCommand
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.model import Subscription
 from domain.subscriptions.outcome import CommandOutcome
@@ -34,7 +35,8 @@ from domain.subscriptions.recording import ChangeRecorder
 from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
 from domain.subscriptions.timed_moves import StampingTxn, Timing
-from integrations.providers.interface import Command, Ignored
+from integrations.providers.interface import Ignored, ProviderAdapter
+from integrations.providers.stripe.samples import subscription_event
 from integrations.redis.signals import LocalSignal
 from integrations.stores import codecs
 from integrations.stores.documents import StorageError
@@ -45,7 +47,7 @@ from integrations.telemetry.tracing import Telemetry
 from subgate.bootstrap import providers
 from tests.support.fakes import Services, build_services
 from tests.support.metrics import Scrape
-from tests.support.stripe_events import subscription_event, verified_stripe_event
+from tests.support.work import run_until_idle, stored_event, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.pipeline import Pipeline
 from workers.pumps import BatchRecorder, Pump
@@ -56,7 +58,7 @@ DEADLINE = 5.0
 T = TypeVar("T")
 
 
-class FailingAdapter:
+class FailingAdapter(ProviderAdapter):
     """A provider adapter whose normalization raises what it is given (a defect, an outage)."""
 
     name = "stripe"
@@ -70,7 +72,7 @@ class FailingAdapter:
     def envelope(self, *_: Any) -> Any:
         raise NotImplementedError
 
-    def normalize(self, *_: Any) -> Sequence[Command] | Ignored:
+    def normalize(self, *_: Any) -> Sequence[ProviderCommand] | Ignored:
         raise self.error
 
 
@@ -101,7 +103,7 @@ class Worker:
         claimed = await self.services.inbound_internal.claim("wrk_test", 10)
         outcomes = [await apply_inbound(self.deps, event) for event in claimed]
         await self.services.inbound_internal.record(outcomes)
-        stored = [await self.services.inbound_internal.load(event.id) for event in claimed]
+        stored = [await stored_event(self.services.txn, event.id) for event in claimed]
         return [event for event in stored if event is not None]
 
     def failed_items(self, queue: str, reason: str) -> float:
@@ -167,7 +169,7 @@ async def test_an_unreadable_event_fails_and_the_rest_of_its_batch_is_applied(te
     metered = StoreTxn(services.store, MeteredUnreadable(telemetry.metrics))
     deps = replace(worker.deps, inbound=InboundInternal(metered, services.clock))
 
-    await Pipeline(deps, "wrk_test").run_until_idle()
+    await run_until_idle(Pipeline(deps, "wrk_test"))
 
     stored = {doc["provider_event_id"]: doc for doc in services.store.documents("inbound_events")}
     assert stored["evt_first"]["status"] == stored["evt_last"]["status"] == "applied"
