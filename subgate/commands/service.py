@@ -62,10 +62,7 @@ def _start(command: str, settings: Settings, listeners: list[socket.socket]) -> 
 
     configure_logging(settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Before anything starts: an empty store gets the schema, `dev` upgrades an older one, and
-    # `serve` and `worker` stop on one (SchemaMismatch, naming `subgate migrate`) or a newer one.
-    upgraded = asyncio.run(_prepared_schema(settings, upgrade=command == "dev"))
-    lines: list[str] = [upgraded] if upgraded else []
+    lines: list[str] = []
     first_start: Path | None = None  # the marker to write once the demo key has been shown
     if command == "dev":
         lines.extend([f"subgate is running at {settings.base_url}", dev_targets_line(settings)])
@@ -79,6 +76,12 @@ def _start(command: str, settings: Settings, listeners: list[socket.socket]) -> 
         else:
             lines.extend(new_key_hints(demo_id))
     with redis_url_for(settings) as redis_url:
+        # Before the service starts: an empty store gets the schema, `dev` upgrades an older
+        # one, and `serve` and `worker` stop on one (SchemaMismatch, naming `subgate migrate`)
+        # or on a newer one. Inside Redis's start, so that a stop or a refusal here releases it.
+        upgraded = asyncio.run(_prepared_schema(settings, upgrade=command == "dev"))
+        if upgraded:
+            lines.insert(0, upgraded)
         run_async(_serve(settings, redis_url, command, lines, first_start, listeners))
     return 0
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from subgate.cli import main
+from subgate.redis.embedded import serving_pid
 from tests.support.cli import CliResult, free_port
 
 CURRENT, NEEDS_MIGRATE, NEWER = 0, 3, 4
@@ -111,7 +112,7 @@ def test_serve_and_worker_stop_on_an_older_store_naming_migrate(
     result = _subgate(command, env, tmp_path)
     assert result.code == NEEDS_MIGRATE, result.stderr
     assert "run `subgate migrate`" in result.stderr
-    assert not (data_dir / "redis").exists()  # refused before anything started
+    assert serving_pid(data_dir / "redis") is None  # the Redis it started is released again
 
     _sql(data_dir, "CREATE TABLE store_schema (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)")
     newer = '{"id": "schema", "version": 1, "schema_version": 99, "lock_owner": null, "locked_until": null}'
