@@ -38,9 +38,10 @@ from benchmarks.results import (
     markdown,
 )
 from benchmarks.with_history import DEFAULT_HISTORY, HistoryStore, run_history
+from benchmarks.workers import run_workers
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
-BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "history", "purge", "portal")
+BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "workers", "history", "purge", "portal")
 # Run only when asked for (`--history`, or `--only history` / `--only purge` / `--only portal`):
 # they write history first.
 ON_REQUEST = ("history", "purge", "portal")
@@ -78,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
         "--seconds", type=_positive_float, default=10.0, help="end to end: seconds measured at that rate (10)"
     )
     add("--dev-events", type=_positive, default=1000, help="events per `subgate dev` run (1000)")
+    add(
+        "--worker-events",
+        type=_positive,
+        default=5000,
+        help="workers: the backlog one, then two workers apply on one store (5000)",
+    )
     add(
         "--history",
         type=_positive,
@@ -128,6 +135,7 @@ def _runners(
         "delivery": lambda run: run_delivery(args.deliveries, args.single_deliveries, run, profile),
         "e2e": lambda run: run_end_to_end(args.rate, args.seconds, run),
         "dev": lambda run: run_dev(args.dev_events, args.concurrency, run, profile),
+        "workers": lambda run: run_workers(args.worker_events, run),
         "history": lambda run: run_history(
             history, args.events, args.concurrency, args.deliveries, run, _progress
         ),
@@ -143,6 +151,7 @@ def _sizes(args: argparse.Namespace, chosen: Sequence[str]) -> str:
         "delivery": f"delivery {args.deliveries:,} notifications, {args.single_deliveries:,} to one endpoint",
         "e2e": f"end to end {args.rate:g} events/s for {args.seconds:g} s",
         "dev": f"dev {args.dev_events:,} events x {args.concurrency} connections",
+        "workers": f"workers a backlog of {args.worker_events:,} events, one then two workers",
         "history": f"history {_history_size(args):,} events and deliveries stored",
         "purge": f"end to end during a purge of {args.purge_history:,} events and deliveries stored",
         "portal": f"portal pages over {_history_size(args):,} deliveries of one merchant",

@@ -24,12 +24,16 @@ from integrations.providers.polar.samples import SAMPLES as POLAR_SAMPLES
 from integrations.providers.samples import INTERVALS
 from integrations.providers.stripe.samples import SAMPLES as STRIPE_SAMPLES
 from integrations.stores.documents import StorageError
+from integrations.stores.migrations.state import SchemaMismatch
 from subgate.commands.settings_help import settings_epilog
 from subgate.datadir import PRIVATE_UMASK, tighten
 from subgate.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
+# `subgate migrate --check` answers with these too (subgate.commands.migrate).
+SCHEMA_BEHIND_EXIT = 3
+SCHEMA_NEWER_EXIT = 4
 # What `subgate events send` can play, by provider.
 SAMPLES = {"stripe": STRIPE_SAMPLES, "polar": POLAR_SAMPLES, "paddle": PADDLE_SAMPLES}
 DEFAULT_RECEIVER_PORT = 9000
@@ -56,14 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _service_commands(commands)
-    migrate = "create the tables (SQLite) or collections (MongoDB) and indexes the service needs"
-    commands.add_parser(
+    migrate = commands.add_parser(
         "migrate",
-        help=f"{migrate} (idempotent)",
-        description=f"{migrate}, in the database of SUBGATE_DATABASE_URL (default: SQLite in "
-        "SUBGATE_DATA_DIR). Idempotent: what exists already is left as it is. `dev`, `serve` and "
-        "`worker` run it themselves at every start.",
-    ).set_defaults(run=LazyCommand("admin", "migrate"))
+        help="create the store's schema, or upgrade an older one (idempotent)",
+        description="Create the tables (SQLite) or collections (MongoDB) and indexes the service needs, "
+        "in the database of SUBGATE_DATABASE_URL (default: SQLite in SUBGATE_DATA_DIR), and run the "
+        "migration steps a store written by an earlier release still needs (forward only). "
+        "Idempotent, and safe while another migrate runs. `dev` upgrades a store itself; `serve` and "
+        "`worker` refuse one that needs this.",
+    )
+    migrate.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 0 when the schema is current, 3 when the store needs "
+        "`subgate migrate`, 4 when it is newer than this release",
+    )
+    migrate.set_defaults(run=LazyCommand("migrate", "migrate"))
     status = commands.add_parser(
         "status",
         help="whether workers run (heartbeats in the store); exit 1 when none is alive",
@@ -74,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(run=LazyCommand("status", "status"))
     _merchant_commands(commands)
     _portal_command(commands)
+    _backup_commands(commands)
     _dlq_commands(commands)
     _purge_command(commands)
     _secret_commands(commands)
@@ -124,6 +137,26 @@ def _portal_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
     portal.add_argument("--expires-in", type=int, metavar="SECONDS", help="3600 to 604800 (default 3600)")
     portal.add_argument("--read-only", action="store_true", help="a session that changes nothing")
     portal.set_defaults(run=LazyCommand("portal", "portal"))
+
+
+def _backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite store (and the data directory's key file) into one archive, while it runs",
+        description="Write FILE (0600, never overwriting one): a consistent copy of the SQLite store taken "
+        "with SQLite's online backup API while the service runs, the data directory's generated key file "
+        "and a manifest. Keep it as privately as the data directory. MongoDB: see the README.",
+    )
+    backup.add_argument("file", metavar="FILE", help="the archive to write (it must not exist)")
+    backup.set_defaults(run=LazyCommand("backup", "backup"))
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup into an empty data directory (SUBGATE_DATA_DIR)",
+        description="Check FILE and restore it into SUBGATE_DATA_DIR, which must be empty or missing "
+        "(exit status 2 otherwise); it then runs on its own.",
+    )
+    restore.add_argument("file", metavar="FILE", help="an archive `subgate backup` wrote")
+    restore.set_defaults(run=LazyCommand("backup", "restore"))
 
 
 def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -275,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Command = args.run
     try:
         return run(args, settings)
+    except SchemaMismatch as mismatch:
+        print(f"subgate: {mismatch}", file=sys.stderr)  # noqa: T201 - CLI output
+        return SCHEMA_NEWER_EXIT if mismatch.state.newer else SCHEMA_BEHIND_EXIT
     except (DomainError, StorageError) as error:
         print(f"subgate: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 1

@@ -112,11 +112,12 @@ class SubscriptionsInternal:
     async def sync_from_provider(self, cmd: SyncSubscription) -> CommandOutcome:
         async def work(unit: SubscriptionsUnit) -> CommandOutcome:
             now = self._clock()
-            sub, by_link = await locate_subscription(
+            located = await locate_subscription(
                 unit, cmd.merchant_id, cmd.provider, cmd.provider_subscription_id, cmd.linked_subscription_id
             )
+            sub, by_link = located.sub, located.by_link
             if sub is None:
-                created, written = await self._create_from_provider(unit, cmd, now)
+                created, written = await self._create_from_provider(unit, cmd, now, located.left_link)
                 return await self._record.finish(
                     unit, cmd.source_key, created, [EventType.SUBSCRIPTION_CREATED], now, written=written
                 )
@@ -241,18 +242,24 @@ class SubscriptionsInternal:
         unit: SubscriptionsUnit, cmd: RecordPayment | RecordPaymentFailure | AnnounceTrialEnd
     ) -> Subscription:
         """The subscription an invoice or reminder is about; it must have been seen already."""
-        sub, by_link = await locate_subscription(
+        located = await locate_subscription(
             unit, cmd.merchant_id, cmd.provider, cmd.provider_subscription_id, cmd.linked_subscription_id
         )
+        sub = located.sub
         if sub is None:
             raise SubscriptionNotYetKnown("provider subscription", cmd.provider_subscription_id)
-        adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id, linked=by_link)
+        adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id, linked=located.by_link)
         return sub if adopted == sub else await unit.subscriptions.update(adopted)
 
     async def _create_from_provider(
-        self, unit: SubscriptionsUnit, cmd: SyncSubscription, now: datetime
+        self, unit: SubscriptionsUnit, cmd: SyncSubscription, now: datetime, left: str | None
     ) -> tuple[Subscription, Written]:
-        """The new subscription, and the customer and plan created for it (None: found)."""
+        """The new subscription, and the customer and plan created for it (None: found).
+
+        `left`: the id a link already names for it (see `Located.left_link`): the one to create.
+        A creator of the same id at the same moment makes one of the two inserts fail, and that
+        unit retries and finds the subscription.
+        """
         customer_id, customer = await customer_for(
             unit, cmd.merchant_id, cmd.provider, cmd.provider_customer_id, cmd.customer_email, now
         )
@@ -262,7 +269,7 @@ class SubscriptionsInternal:
         linked = cmd.linked_subscription_id
         own_id = linked is not None and await reserved(unit, cmd.merchant_id, cmd.provider, linked)
         sub = Subscription(
-            id=linked if own_id and linked is not None else new_id("sub"),
+            id=left or (linked if own_id and linked is not None else new_id("sub")),
             merchant_id=cmd.merchant_id,
             customer_id=customer_id,
             plan_id=plan_id,
@@ -279,9 +286,10 @@ class SubscriptionsInternal:
             created_at=now,
             updated_at=now,
         )
-        # The link is unique: a concurrent creator of the same subscription fails here and retries.
-        await unit.provider_links.add(
-            cmd.merchant_id, SUBSCRIPTION, cmd.provider, cmd.provider_subscription_id, sub.id
-        )
+        if left is None:
+            # The link is unique: a concurrent creator of the same subscription fails here and retries.
+            await unit.provider_links.add(
+                cmd.merchant_id, SUBSCRIPTION, cmd.provider, cmd.provider_subscription_id, sub.id
+            )
         await unit.subscriptions.add(sub)
         return sub, Written(customer=customer, plan=plan)

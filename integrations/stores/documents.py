@@ -149,6 +149,10 @@ class DocumentStore(Protocol):
         """Create every collection and index; idempotent."""
         ...
 
+    async def collections(self) -> frozenset[str]:
+        """The names of the collections that exist (created by `migrate`, or by an earlier release)."""
+        ...
+
     async def ping(self) -> None:
         """Raises StorageError when the store is unreachable."""
         ...

@@ -278,7 +278,11 @@ class SubscriptionRepo:
         return await SUBSCRIPTIONS.owned(self._s, merchant_id, subscription_id)
 
     async def add(self, subscription: Subscription) -> None:
-        await SUBSCRIPTIONS.add(self._s, subscription)
+        try:
+            await SUBSCRIPTIONS.add(self._s, subscription)
+        except DuplicateDocument:
+            # Another unit created it with this id first (see `_create_from_provider`): retry.
+            raise ConcurrencyConflict("subscription", subscription.id) from None
 
     async def update(self, subscription: Subscription) -> Subscription:
         return await _update(self._s, SUBSCRIPTIONS, subscription, "subscription")

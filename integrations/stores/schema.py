@@ -1,10 +1,19 @@
-"""Every collection and index, declared once for both backends (`subgate migrate`)."""
+"""Every collection and index, declared once for both backends (`subgate migrate`).
+
+A store is created from this whole declaration; an existing store gets what a release adds
+through a migration step (`integrations.stores.migrations.steps`), which names it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from integrations.stores.documents import IndexSpec
+
+# One document: the store's schema version and the lock of a migration under way
+# (integrations.stores.migrations.runner).
+SCHEMA_COLLECTION: Final = "store_schema"
 
 COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
     "merchants": (IndexSpec("merchants_key_hash", ("api_key_hash",), unique=True),),
@@ -97,4 +106,5 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
     # One document, rewritten by readiness checks to learn whether the store takes writes
     # (integrations.stores.probe).
     "readiness_probes": (),
+    SCHEMA_COLLECTION: (),
 }

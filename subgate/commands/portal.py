@@ -27,9 +27,9 @@ def portal(args: argparse.Namespace, settings: Settings) -> int:
 async def issue_link(
     settings: Settings, merchant_id: str, expires_in: int | None = None, *, read_only: bool = False
 ) -> tuple[str, str]:
-    """The link and when it expires; NotFound for an unknown merchant (migrating first, as the
-    service does at its start: it works on a data directory made before the portal existed)."""
-    async with opened_store(settings, migrate=True) as store:
+    """The link and when it expires; NotFound for an unknown merchant, SchemaMismatch for a store
+    that `subgate migrate` must bring up to date first."""
+    async with opened_store(settings) as store:
         issued = await PortalSessions(StoreTxn(store), system_clock).issue(
             merchant_id, expires_in=expires_in, read_only=read_only
         )

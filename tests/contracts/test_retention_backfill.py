@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from integrations.stores.documents import Document, DocumentStore
+from integrations.stores.migrations.runner import Migrator
+from integrations.stores.migrations.steps import STEPS
 from integrations.stores.retention.backfill import date_processed_inputs, index_customer_emails
-from tests.support.fakes import DEFAULT_START
+from tests.support.fakes import DEFAULT_START, FakeClock
 from tests.support.store_world import RECORDS, store_world
 
 OLD_EMAIL: Document = {
@@ -68,4 +70,28 @@ async def test_an_older_email_is_indexed_by_its_customer(
         )
     assert email is not None
     assert (email["customer_id"], email["version"]) == ("cus_1", 4)
+    assert [e["id"] for e in entries] == ["dlv_old_email"]
+
+
+async def test_subgate_migrate_runs_both_backfills_on_a_store_from_before_retention(
+    store: DocumentStore,
+) -> None:
+    clock = FakeClock(DEFAULT_START)
+    before_retention = [step for step in STEPS if step.number < 2]
+    await Migrator(store, clock, steps=before_retention).prepare(upgrade=True)
+    async with store.session() as session:
+        await session.insert("processed_inputs", {"id": "evt_undated", "version": 0})
+        await session.insert("outbox", OLD_MESSAGE)
+        await session.insert("deliveries", OLD_EMAIL)
+
+    done = await Migrator(store, clock).prepare(upgrade=True)
+
+    assert 2 in [step.number for step in done.applied]
+    async with store.session() as session:
+        key = await session.get("processed_inputs", "evt_undated")
+        entries = await session.find(
+            "customer_emails", {"merchant_id": "mer_1", "customer_id": "cus_1"}, limit=10
+        )
+    assert key is not None
+    assert key["created_at"] == "2025-01-01T00:00:00.000000Z"
     assert [e["id"] for e in entries] == ["dlv_old_email"]

@@ -46,6 +46,13 @@ FIGURES = {
     "dev.ingest",
     "dev.cpu",
     "dev.p99",
+    "workers.one.rate",
+    "workers.two.rate",
+    "workers.scaling",
+    "workers.one.cpu",
+    "workers.two.cpu",
+    "workers.per_core",
+    "workers.two.cores",
     "rss.serve",
     "rss.worker",
     "rss.dev",
@@ -65,6 +72,7 @@ TARGETED = {
 TINY = [
     "--repeat", "1", "--events", "40", "--concurrency", "4", "--deliveries", "40",
     "--single-deliveries", "10", "--rate", "50", "--seconds", "0.4", "--dev-events", "20",
+    "--worker-events", "600",
 ]  # fmt: skip
 
 

@@ -250,6 +250,10 @@ class InMemoryStore:
             self._ensure_open()
             self._create(collections)
 
+    async def collections(self) -> frozenset[str]:
+        self._ensure_open()
+        return frozenset(self._data)
+
     async def ping(self) -> None:
         self._ensure_open()
 

@@ -670,6 +670,14 @@ DEFECTS = (
         planted="credential=None,",
     ),
     Defect(
+        name="link-left-without-subscription-ignored",
+        path="domain/subscriptions/internal.py",
+        # A provider link whose subscription was never written (a unit cut short on a store
+        # without transactions) names the id to create.
+        line='id=left or (linked if own_id and linked is not None else new_id("sub")),',
+        planted='id=(linked if own_id and linked is not None else new_id("sub")),',
+    ),
+    Defect(
         name="scheduler-stops-without-redis",
         path="workers/scheduling.py",
         # The stand-in never covers for the cron: timed moves wait for Redis to come back.
@@ -689,6 +697,14 @@ DEFECTS = (
         # the customer's email and name through an erasure.
         line='    event_type_field="event_type",',
         planted='    event_type_field="type",',
+    ),
+    Defect(
+        name="migration-without-retention-backfill",
+        path="integrations/stores/migrations/steps.py",
+        # Step 2 without its rewrite: an upgraded store keeps undated keys (never purged) and
+        # emails an erasure cannot find.
+        line="        rewrite=retention_backfill,",
+        planted="        rewrite=None,",
     ),
 )
 

@@ -383,6 +383,11 @@ class MongoStore:
         except PyMongoError as exc:
             raise StorageError(f"mongo migrate (collection {name}) failed: {exc}") from exc
 
+    async def collections(self) -> frozenset[str]:
+        self._check_open()
+        with _translated("list collections"):
+            return frozenset(await self._db.list_collection_names())
+
     async def ping(self) -> None:
         self._check_open()
         with _translated("ping"):

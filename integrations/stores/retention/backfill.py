@@ -1,7 +1,7 @@
 """What a store written before retention and erasure needs once, for them to reach its old data.
 
-Meant for the forward-only migration step that introduces them (each is idempotent, in batches,
-and safe beside a running service):
+Migration step 2 runs both (`retention_backfill`); each is idempotent, in batches, and safe
+beside a running service:
 
 * `date_processed_inputs`: processed inputs' keys stored without `created_at` get one (the
   migration's time), so that retention removes them once that is old enough; undated keys
@@ -27,6 +27,11 @@ from integrations.stores.retention.batches import (
 )
 
 BATCH: Final = 500
+
+
+async def retention_backfill(store: DocumentStore, now: datetime) -> int:
+    """Both backfills, as one migration step's rewrite; how many documents they changed."""
+    return await date_processed_inputs(store, now) + await index_customer_emails(store)
 
 
 async def date_processed_inputs(store: DocumentStore, now: datetime, batch: int = BATCH) -> int:

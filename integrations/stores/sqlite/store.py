@@ -719,6 +719,15 @@ class SqliteStore:
                 (free,) = conn.execute("PRAGMA freelist_count").fetchone()
         return int(size), int(pages), int(free)
 
+    async def collections(self) -> frozenset[str]:
+        async with self._lock:
+            if self._conn is None and not await asyncio.to_thread(self._path.exists):
+                return frozenset()  # asked without creating the file
+            conn = await self._connection()
+            with _translated("collections"):
+                rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return frozenset(str(row[0]) for row in rows)
+
     async def ping(self) -> None:
         async with self._lock:
             conn = await self._connection()
