@@ -4,11 +4,13 @@
 
 Each defect is a change that once passed the whole suite unnoticed. For each, the tree is
 copied to a temporary directory (without .git, .venv and caches), the one line is changed
-there, and the fast tiers run with `-x` against that copy; the defect counts as caught only
-when a test fails (not when a file fails to import). The working tree is never touched, so
-this can run while someone works in it. Exit status 1 when any defect goes unnoticed, or 2
-when a planted line no longer exists (the source moved: update the entry below). Run it on a
-tree whose tests pass: the first failing test is taken as the catch.
+there, and the tests run with `-x` against that copy: first the unit tests of the defect's own
+package (`tests/unit` mirrors the packages), then, when none of those fails, the fast tiers
+whole. The defect counts as caught only when a test fails (not when a file fails to import).
+The working tree is never touched, so this can run while someone works in it. Exit status 1
+when any defect goes unnoticed, or 2 when a planted line no longer exists (the source moved:
+update the entry below). Run it on a tree whose tests pass: the first failing test is taken as
+the catch.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -717,24 +720,41 @@ def plant(defect: Defect, tree: Path) -> None:
     target.write_text(text.replace(defect.line, defect.planted))
 
 
+def nearby_tests(defect: Defect, tree: Path) -> Path | None:
+    """The unit tests of the package closest to the defect's file (its own, else a parent's)."""
+    package = Path(defect.path).parent
+    while package != Path("."):
+        candidate = tree / "tests" / "unit" / package
+        if candidate.is_dir():
+            return candidate
+        package = package.parent
+    return None
+
+
+def _failing_test(tree: Path, paths: Sequence[str]) -> str | None:
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", *PYTEST_OPTIONS, *paths],
+        cwd=tree,
+        # The processes the tests start (`python -m subgate ...`) import the planted copy too,
+        # ahead of the working tree that the virtual environment's editable install points at.
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    failed = [line for line in run.stdout.splitlines() if line.startswith("FAILED ")]
+    return failed[0].removeprefix("FAILED ") if failed else None
+
+
 def first_failure(defect: Defect) -> str | None:
     """The first test that fails with `defect` planted in a copy of the tree, if any."""
     with tempfile.TemporaryDirectory(prefix="subgate-defect-") as scratch:
         tree = Path(scratch) / "tree"
         shutil.copytree(ROOT, tree, ignore=SKIPPED_IN_COPY)
         plant(defect, tree)
-        run = subprocess.run(
-            [sys.executable, "-m", "pytest", *PYTEST_OPTIONS, *TIERS],
-            cwd=tree,
-            # The processes the tests start (`python -m subgate ...`) import the planted copy too,
-            # ahead of the working tree that the virtual environment's editable install points at.
-            env={**os.environ, "PYTHONPATH": str(tree)},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    failed = [line for line in run.stdout.splitlines() if line.startswith("FAILED ")]
-    return failed[0].removeprefix("FAILED ") if failed else None
+        near = nearby_tests(defect, tree)
+        caught = None if near is None else _failing_test(tree, [str(near.relative_to(tree))])
+        return caught or _failing_test(tree, TIERS)
 
 
 def main(names: list[str]) -> int:
