@@ -709,6 +709,13 @@ DEFECTS = (
         line="        rewrite=retention_backfill,",
         planted="        rewrite=None,",
     ),
+    Defect(
+        name="welcome-without-address-warned",
+        path="domain/notifications/internal.py",
+        # Every subscription first seen active without a customer address would log a warning.
+        line="            if to is None and message.event_type in EMAIL_EVENTS:",
+        planted="            if to is None:",
+    ),
 )
 
 
