@@ -48,9 +48,9 @@ RECORD_PATIENCE_SECONDS = 30.0
 EMAIL_SHARE = "email"
 
 
-# How many claimed batches of inbound events one worker applies at once: one while the other
-# waits for its commit.
-INBOUND_BATCHES_IN_FLIGHT = 2
+# How many claimed batches of inbound events one worker applies at once: some are applied while
+# the others wait for the store (its write lock, shared with the server, and each commit's fsync).
+INBOUND_BATCHES_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True, slots=True)

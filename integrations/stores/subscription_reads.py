@@ -39,7 +39,8 @@ def _links(command: ProviderCommand) -> list[_Link]:
 def _linked(batch: Batch, links: Sequence[_Link], kind: str) -> list[str]:
     """Our ids that the links of `kind` found in the store lead to."""
     found = (batch.known_doc(LINKS, key) for link_kind, key in links if link_kind == kind)
-    return [str(doc["internal_id"]) for doc in found if doc is not None]
+    # A link without its id is left to the unit that reads it (which says what is wrong).
+    return [str(doc["internal_id"]) for doc in found if doc is not None and "internal_id" in doc]
 
 
 def _field(docs: Sequence[dict[str, object]], name: str) -> list[str]:
