@@ -131,6 +131,7 @@ MUTATE_SCOPE := \
 	'gateway.client_ip.*' \
 	'integrations.providers.stripe.signature.*' \
 	'integrations.providers.polar.signature.*' \
+	'integrations.providers.paddle.signature.*' \
 	'integrations.stores.repositories.x?_Collection?owned__*' \
 	'integrations.stores.repositories.x__update__*' \
 	'integrations.stores.repositories.x?InboundEventRepo?claim_due__*' \

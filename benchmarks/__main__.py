@@ -22,8 +22,10 @@ from pathlib import Path
 
 from benchmarks.delivery import run_delivery
 from benchmarks.dev import run_dev
+from benchmarks.during_purge import DEFAULT_PURGE_HISTORY, run_during_purge
 from benchmarks.end_to_end import run_end_to_end
 from benchmarks.ingest import run_ingest
+from benchmarks.portal import run_portal
 from benchmarks.processes import ROOT, BenchmarkError
 from benchmarks.profiles import py_spy, render, summarize
 from benchmarks.results import (
@@ -36,11 +38,13 @@ from benchmarks.results import (
     markdown,
 )
 from benchmarks.with_history import DEFAULT_HISTORY, HistoryStore, run_history
+from benchmarks.workers import run_workers
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
-BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "history")
-# Runs only when asked for (`--history`, or `--only history`): it writes gigabytes first.
-ON_REQUEST = ("history",)
+BENCHMARKS = ("ingest", "delivery", "e2e", "dev", "workers", "history", "purge", "portal")
+# Run only when asked for (`--history`, or `--only history` / `--only purge` / `--only portal`):
+# they write history first.
+ON_REQUEST = ("history", "purge", "portal")
 
 
 def _positive(raw: str) -> int:
@@ -76,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--dev-events", type=_positive, default=1000, help="events per `subgate dev` run (1000)")
     add(
+        "--worker-events",
+        type=_positive,
+        default=5000,
+        help="workers: the backlog one, then two workers apply on one store (5000)",
+    )
+    add(
         "--history",
         type=_positive,
         nargs="?",
@@ -84,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"also run ingest and delivery on a store holding N events and N deliveries "
         f"(N = {DEFAULT_HISTORY:,} if omitted; off by default)",
+    )
+    add(
+        "--purge-history",
+        type=_positive,
+        default=DEFAULT_PURGE_HISTORY,
+        metavar="N",
+        help=f"purge: events and deliveries stored before the run ({DEFAULT_PURGE_HISTORY:,})",
     )
     add(
         "--json", type=Path, default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON})"
@@ -118,9 +135,13 @@ def _runners(
         "delivery": lambda run: run_delivery(args.deliveries, args.single_deliveries, run, profile),
         "e2e": lambda run: run_end_to_end(args.rate, args.seconds, run),
         "dev": lambda run: run_dev(args.dev_events, args.concurrency, run, profile),
+        "workers": lambda run: run_workers(args.worker_events, run),
         "history": lambda run: run_history(
             history, args.events, args.concurrency, args.deliveries, run, _progress
         ),
+        "purge": lambda run: run_during_purge(args.purge_history, args.rate, args.seconds, run),
+        # The history is written once per invocation, like the history benchmark's.
+        "portal": lambda run: run_portal(_history_size(args), _progress) if run == "1" else [],
     }
 
 
@@ -130,7 +151,10 @@ def _sizes(args: argparse.Namespace, chosen: Sequence[str]) -> str:
         "delivery": f"delivery {args.deliveries:,} notifications, {args.single_deliveries:,} to one endpoint",
         "e2e": f"end to end {args.rate:g} events/s for {args.seconds:g} s",
         "dev": f"dev {args.dev_events:,} events x {args.concurrency} connections",
+        "workers": f"workers a backlog of {args.worker_events:,} events, one then two workers",
         "history": f"history {_history_size(args):,} events and deliveries stored",
+        "purge": f"end to end during a purge of {args.purge_history:,} events and deliveries stored",
+        "portal": f"portal pages over {_history_size(args):,} deliveries of one merchant",
     }
     return ", ".join(sizes[name] for name in chosen)
 
@@ -144,7 +168,7 @@ def _machine() -> str:
 def _history_size(args: argparse.Namespace) -> int:
     """The history asked for; `--only history` alone means the default size."""
     size: int = args.history
-    if not size and args.only is not None and "history" in args.only:
+    if not size and args.only is not None and {"history", "portal"} & set(args.only):
         return DEFAULT_HISTORY
     return size
 
@@ -152,7 +176,7 @@ def _history_size(args: argparse.Namespace) -> int:
 def _chosen(args: argparse.Namespace) -> list[str]:
     if args.only is not None:
         return [name for name in BENCHMARKS if name in args.only]
-    return [name for name in BENCHMARKS if name not in ON_REQUEST or (name == "history" and args.history)]
+    return [name for name in BENCHMARKS if name not in ON_REQUEST or args.history]
 
 
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, object]:

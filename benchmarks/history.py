@@ -41,9 +41,11 @@ from domain.notifications.model import (
     SigningSecret,
     lane_of,
 )
+from domain.notifications.stats import AttemptTally, EndpointHour, HourCounts, hour_id
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from integrations.stores.documents import Document
+from integrations.stores.endpoint_stats import CODEC as STATS_CODEC
 from integrations.stores.repositories import (
     CONNECTIONS,
     DELIVERIES,
@@ -59,6 +61,7 @@ HISTORY_MERCHANTS: Final = 50
 # The history spreads over the last 90 days, oldest first (ids are made in that order too).
 _SPAN: Final = timedelta(days=90)
 _SEED: Final = 20250101
+_DAY: Final = timedelta(hours=25)
 _IGNORED_SHARE: Final = 0.05  # events recorded without effect (types nobody maps, stale snapshots)
 _RETRIED_SHARE: Final = 0.03  # deliveries that failed once before they succeeded
 
@@ -94,7 +97,7 @@ class Seeded:
     megabytes: float
 
 
-def seed_history(path: Path, count: int) -> Seeded:
+def seed_history(path: Path, count: int, merchants: int = HISTORY_MERCHANTS) -> Seeded:
     """Make the SQLite store at `path` (which must not exist yet) with `count` of each; see above.
 
     The documents are made and encoded in a child process while this one stores them: making
@@ -110,7 +113,9 @@ def seed_history(path: Path, count: int) -> Seeded:
     context = multiprocessing.get_context("spawn")
     # Unbounded: the producer goes on while an index is being built here (a few hundred MB at most).
     batches: multiprocessing.Queue[tuple[str, list[tuple[str, str]]] | None] = context.Queue()
-    producer = context.Process(target=_produce, args=(count, datetime.now(UTC), batches), daemon=True)
+    producer = context.Process(
+        target=_produce, args=(count, datetime.now(UTC), batches, merchants), daemon=True
+    )
     producer.start()
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -186,11 +191,14 @@ def _received(
 
 
 def _produce(
-    count: int, now: datetime, out: multiprocessing.Queue[tuple[str, list[tuple[str, str]]] | None]
+    count: int,
+    now: datetime,
+    out: multiprocessing.Queue[tuple[str, list[tuple[str, str]]] | None],
+    merchants: int = HISTORY_MERCHANTS,
 ) -> None:
     """The child process: every row of the history, encoded as the store encodes documents, in
     batches, table after table."""
-    for table, docs in _documents(count, now):
+    for table, docs in _documents(count, now, merchants):
         # orjson, as the store encodes every document, so the rows are what it would write.
         rows = ((doc["id"], orjson.dumps(doc).decode()) for doc in docs)
         while batch := list(itertools.islice(rows, _BATCH)):
@@ -200,8 +208,8 @@ def _produce(
     out.join_thread()
 
 
-def _documents(count: int, now: datetime) -> Iterator[tuple[str, Iterator[Document]]]:
-    owners = _owners(now - _SPAN)
+def _documents(count: int, now: datetime, merchants: int) -> Iterator[tuple[str, Iterator[Document]]]:
+    owners = _owners(now - _SPAN, merchants)
     yield MERCHANTS.name, _docs(MERCHANTS, (owner.merchant for owner in owners))
     yield CONNECTIONS.name, _docs(CONNECTIONS, (owner.connection for owner in owners))
     yield ENDPOINTS.name, _docs(ENDPOINTS, (owner.endpoint for owner in owners))
@@ -209,16 +217,19 @@ def _documents(count: int, now: datetime) -> Iterator[tuple[str, Iterator[Docume
     yield INBOUND.name, _docs(INBOUND, _events(owners, count, now, event_ids))
     # Every event of the history was processed: each left its processed-input key behind.
     yield "processed_inputs", ({"id": event_id, "version": 0} for event_id in event_ids)
-    yield DELIVERIES.name, _docs(DELIVERIES, _deliveries(owners, _sent(owners, count, now)))
+    tally = AttemptTally(writer="wrk_history")
+    yield DELIVERIES.name, _docs(DELIVERIES, _deliveries(owners, _sent(owners, count, now), tally, now))
+    # The hourly endpoint counters the worker would have written for the last day's attempts.
+    yield "endpoint_hours", (_hour_doc(tally.writer, key, counts) for key, counts in tally.pending.items())
 
 
 def _docs(collection: _Collection[T], values: Iterator[T]) -> Iterator[Document]:
     return map(collection.to_doc, values)
 
 
-def _owners(at: datetime) -> list[HistoryOwner]:
+def _owners(at: datetime, merchants: int = HISTORY_MERCHANTS) -> list[HistoryOwner]:
     owners = []
-    for number in range(HISTORY_MERCHANTS):
+    for number in range(merchants):
         merchant = Merchant(
             id=new_id("mer"), name=f"History merchant {number}", api_key_hash=f"{number:064x}", created_at=at
         )
@@ -248,7 +259,7 @@ def _ids(prefix: str) -> Iterator[str]:
     """Ids shaped like `new_id`'s (prefix, 10 characters of milliseconds, 16 that increase),
     made in bulk: one real id gives the millisecond, a hex counter the rest (hex digits are
     base32 digits, in the same order). `new_id` would take half the seeding time."""
-    head = new_id(prefix)[: len(prefix) + 11]
+    head = new_id(prefix)[:-16]
     return (f"{head}{number:016x}" for number in itertools.count())
 
 
@@ -293,7 +304,22 @@ def _sent(owners: list[HistoryOwner], count: int, now: datetime) -> Iterator[_Se
         yield _Sent(next(messages), owners[number % len(owners)].merchant.id, next(subjects), at)
 
 
-def _deliveries(owners: list[HistoryOwner], messages: Iterator[_Sent]) -> Iterator[Delivery]:
+def _hour_doc(writer: str, key: tuple[str, str, datetime], counts: HourCounts) -> Document:
+    merchant_id, endpoint_id, hour = key
+    at = EndpointHour(
+        id=hour_id(endpoint_id, hour, writer),
+        merchant_id=merchant_id,
+        endpoint_id=endpoint_id,
+        hour=hour,
+        writer=writer,
+        counts=counts,
+    )
+    return STATS_CODEC.to_doc(at)
+
+
+def _deliveries(
+    owners: list[HistoryOwner], messages: Iterator[_Sent], tally: AttemptTally, now: datetime
+) -> Iterator[Delivery]:
     rng = random.Random(_SEED + 1)
     endpoints = {owner.merchant.id: owner.endpoint for owner in owners}
     delivery_ids = _ids("dlv")
@@ -319,5 +345,9 @@ def _deliveries(owners: list[HistoryOwner], messages: Iterator[_Sent]) -> Iterat
             updated_at=attempts[-1].at,
             lease_owner=None,
             lane=lane_of(endpoint.id, message.subject_id),
+            subject_id=message.subject_id,
             version=len(attempts) * 2,
         )
+        if now - sent <= _DAY:
+            for attempt in attempts:
+                tally.count(message.merchant_id, endpoint.id, attempt)

@@ -20,6 +20,7 @@ from gateway.api.deliveries import DeliveriesApi
 from gateway.api.endpoints import EndpointsApi
 from gateway.api.inbound_events import InboundEventsApi
 from gateway.api.plans import PlansApi
+from gateway.api.portal_sessions import PortalSessionsApi
 from gateway.api.subscriptions import SubscriptionsApi
 from gateway.auth_throttle import AuthThrottle, AuthThrottleMiddleware
 from gateway.client_ip import IPNetwork, parse_trusted_proxies
@@ -32,6 +33,8 @@ from gateway.lane import WebhookLane
 from gateway.metrics_endpoint import METRICS_PATH, metrics_operations
 from gateway.middleware import TracingMiddleware
 from gateway.openapi import openapi_operation
+from gateway.portal.access import presented_credential
+from gateway.portal.web import portal_mount
 from gateway.ratelimit import RateLimitMiddleware
 from gateway.routing import RouteTable
 
@@ -51,6 +54,8 @@ def route_table(deps: GatewayDeps, inbound: InboundWebhooks | None = None) -> Ro
     table.add([inbound.operation()])
     table.add(health_operations(deps.readiness, deps.workers))
     table.add(metrics_operations(deps.telemetry.prometheus, deps.config.metrics_token, trusted))
+    if deps.portal is not None:
+        table.add(PortalSessionsApi(deps, deps.portal.sessions).operations())
     for api in (
         ConnectionsApi(deps),
         EndpointsApi(deps),
@@ -79,7 +84,14 @@ def _middleware(
     if deps.auth_failures is not None:
         throttle = AuthThrottle(deps.auth_failures)
         stack.append(
-            Middleware(AuthThrottleMiddleware, throttle=throttle, trusted=trusted, exempt_paths=PROBE_PATHS)
+            Middleware(
+                AuthThrottleMiddleware,
+                throttle=throttle,
+                trusted=trusted,
+                exempt_paths=PROBE_PATHS,
+                # Portal links and session cookies count as credentials too.
+                credential=presented_credential,
+            )
         )
     if deps.rate_limiter is not None:
         stack.append(Middleware(RateLimitMiddleware, limiter=deps.rate_limiter))
@@ -106,8 +118,12 @@ def create_app(deps: GatewayDeps) -> Starlette:
     # Parsed once here: a bad SUBGATE_TRUSTED_PROXIES fails start-up, not every request.
     trusted = parse_trusted_proxies(deps.config.trusted_proxies)
     inbound = InboundWebhooks(deps, trusted)
+    routes = route_table(deps, inbound).routes()
+    if deps.portal is not None:
+        # HTML pages, outside the documented API (see gateway.portal).
+        routes.append(portal_mount(deps, deps.portal))
     return Starlette(
-        routes=route_table(deps, inbound).routes(),
+        routes=routes,
         middleware=_middleware(deps, inbound, trusted),
         exception_handlers=exception_handlers(),
         lifespan=lifespan,

@@ -1,7 +1,8 @@
 """Failed authentications throttled per client address: past the budget, 429 before any look-up.
 
 Each request that carries credentials (an `Authorization` header: an API key, the metrics
-token) and is answered 401 counts one failure against its client address, the address
+token; or what the app names besides: a portal link's token, a portal session's cookie) and is
+answered 401 counts one failure against its client address, the address
 `gateway.client_ip` resolves (X-Forwarded-For only through `SUBGATE_TRUSTED_PROXIES`). IPv6
 clients are counted per /64 network, the block one host is usually given, so that rotating
 addresses inside it gains nothing. Once an address has spent its budget
@@ -125,11 +126,14 @@ class AuthThrottleMiddleware:
         throttle: AuthThrottle,
         trusted: Sequence[IPNetwork],
         exempt_paths: Collection[str] = (),
+        credential: Callable[[Request], str | None] | None = None,
     ) -> None:
         self.app = app
         self.throttle = throttle
         self.trusted = tuple(trusted)
         self.exempt_paths = frozenset(exempt_paths)
+        # Credentials a request may carry besides an `Authorization` header (a portal cookie...).
+        self.credential = credential
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt_paths:
@@ -141,6 +145,8 @@ class AuthThrottleMiddleware:
             await self.app(scope, receive, send)
             return
         authorization = request.headers.get("authorization")
+        if authorization is None and self.credential is not None:
+            authorization = self.credential(request)
         credential = None if authorization is None else credential_digest(authorization)
         wait = self.throttle.refusal(identity, credential)
         if wait is not None:

@@ -12,7 +12,9 @@ from typing import Protocol
 
 from domain.inbound.external import InboundExternal
 from domain.merchants.external import MerchantsExternal
+from domain.merchants.portal import PortalSessions
 from domain.notifications.external import NotificationsExternal
+from domain.notifications.history import NotificationHistory
 from domain.shared.clock import Clock
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from integrations.delivery.http.registration import TargetCheck, registration_check
@@ -68,6 +70,16 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PortalDeps:
+    """What the merchant portal needs besides the REST API's services."""
+
+    sessions: PortalSessions
+    history: NotificationHistory
+    # CSP `frame-ancestors` of its pages (SUBGATE_PORTAL_FRAME_ANCESTORS), already checked.
+    frame_ancestors: str = "'none'"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayDeps:
     config: GatewayConfig
     clock: Clock
@@ -89,3 +101,5 @@ class GatewayDeps:
     rate_limiter: RateLimiter | None = None
     # Failed authentications per client address (None: not throttled; see gateway.auth_throttle).
     auth_failures: FailureCounter | None = None
+    # The merchant portal and `/v1/portal-sessions` (None: neither is served).
+    portal: PortalDeps | None = None

@@ -11,7 +11,10 @@ per merchant; an unauthenticated request goes on to its route, which answers 401
 - the same key with anything else: 409 `idempotency_key_reused`;
 - the same key while its first request is still running: 409 `idempotency_key_in_use`
   with `Retry-After: 1`, at once, rather than holding the connection open (the retry
-  then gets the first answer).
+  then gets the first answer);
+- the same key after the first request wrote to the store and its process died before its
+  answer was kept (the record is marked in the request's own transaction, see
+  `integrations.stores.idempotency`): 409 `idempotency_answer_lost`, and nothing runs.
 
 A key is 1 to 255 characters (400 otherwise).
 """
@@ -36,7 +39,7 @@ from gateway.errors import ApiError
 from gateway.ratelimit import REST_PREFIX
 from gateway.responses import error_response
 from integrations.stores.documents import StorageError
-from integrations.stores.idempotency import KeyedRequest, Refused, Replay, SavedResponse, Started
+from integrations.stores.idempotency import KeyedRequest, Refused, Replay, SavedResponse, Started, holding
 
 log = structlog.get_logger()
 
@@ -62,6 +65,13 @@ def checked_key(raw: str) -> str:
 
 
 def refusal(reason: Refused) -> Response:
+    if reason == Refused.ANSWER_LOST:
+        return error_response(
+            409,
+            "idempotency_answer_lost",
+            "the first request with this Idempotency-Key wrote to the store, but the service stopped "
+            "before its answer was kept; it is not run again: look its result up (GET) instead",
+        )
     if reason == Refused.OTHER_REQUEST:
         return error_response(
             409,
@@ -163,7 +173,9 @@ class IdempotencyMiddleware:
             held.append(message)
 
         try:
-            await self.app(scope, receive_body, hold)
+            # Each unit of work that writes marks the key's record in its own transaction.
+            with holding(started):
+                await self.app(scope, receive_body, hold)
         except BaseException:
             await self._give_back(started)
             raise

@@ -50,6 +50,10 @@ _SIGNATURE_HEADERS = (
     Header(
         name="webhook-signature", description="Polar (Standard Webhooks): `v1,<base64>`, space separated."
     ),
+    Header(
+        name="Paddle-Signature",
+        description="Paddle: `ts=<unix time>;h1=<hex HMAC-SHA256 of ts:body>`, several `h1` in a rotation.",
+    ),
 )
 # A store that is down shows up as StorageError from our adapters; raw socket and timeout
 # errors (OSError covers both) may still escape a driver.
@@ -169,11 +173,16 @@ class InboundWebhooks:
         connection = await self._connection(provider, connection_id)
         body = await self._body(request)
         headers = _first_values(request)
-        self._verify(adapter, body, headers, connection)
+        scheme = self._verify(adapter, body, headers, connection)
         try:
             envelope = adapter.envelope(body, headers)
         except MalformedRequest as error:
             raise _Refused(400, "invalid_request", str(error), "malformed_event") from None
+        try:
+            # Before the event is stored: a failure here is a 503 with nothing accepted.
+            await self._deps.merchants.note_signing_scheme(connection, scheme)
+        except Exception as error:
+            raise _Unavailable from error
         source_ip = client_ip(
             request.client.host if request.client else None,
             request.headers.getlist("x-forwarded-for"),
@@ -239,10 +248,11 @@ class InboundWebhooks:
 
     def _verify(
         self, adapter: ProviderAdapter, body: bytes, headers: dict[str, str], connection: Connection
-    ) -> None:
+    ) -> str | None:
+        """The way the signature was made (for providers with more than one), or a refusal."""
         settings = self._deps.config
         try:
-            adapter.verify(
+            return adapter.verify(
                 SignedRequest(
                     body=body,
                     headers=headers,

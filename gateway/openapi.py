@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from gateway.routing import JSON, Answer, Operation, RouteTable, Security
 from gateway.schemas.common import ErrorBody
+from gateway.schemas.notifications import NOTIFICATION_TYPES
 
 PATH: Final = "/openapi.json"
 _SCHEMAS: Final = "#/components/schemas/"
@@ -89,6 +90,7 @@ def openapi_operation(table: RouteTable) -> Operation:
 
 def document(operations: Sequence[Operation]) -> dict[str, Any]:
     types = _schema_types(operations)
+    types += [kind.body for kind in NOTIFICATION_TYPES.values()]
     refs, components = msgspec.json.schema_components(types, ref_template=_SCHEMAS + "{name}")
     schema_of = dict(zip(types, refs, strict=True))
     paths: dict[str, dict[str, Any]] = {}
@@ -108,11 +110,28 @@ def document(operations: Sequence[Operation]) -> dict[str, Any]:
             "description": "Webhook integration between payment providers and subscription businesses.",
         },
         "paths": paths,
+        "webhooks": _webhooks(schema_of),
         "components": {
             "schemas": components,
             "responses": {_ERRORS[status][0]: _error_response(status) for status in statuses},
             "securitySchemes": _SECURITY_SCHEMES,
         },
+    }
+
+
+def _webhooks(schema_of: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
+    """What subgate POSTs to merchants' endpoints: one entry per notification type."""
+    return {
+        kind.event_type.value: {
+            "post": {
+                "operationId": "notification_" + kind.event_type.value.replace(".", "_"),
+                "summary": kind.description,
+                "tags": ["notifications"],
+                "requestBody": {"required": True, "content": {JSON: {"schema": schema_of[kind.body]}}},
+                "responses": {"2XX": {"description": "Received: any 2xx answer ends the retries."}},
+            }
+        }
+        for kind in NOTIFICATION_TYPES.values()
     }
 
 

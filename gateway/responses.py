@@ -24,7 +24,12 @@ class JSONResponse(Response):
         # Anything msgspec cannot encode faithfully fails loudly here rather than going out mangled.
         # msgspec writes a time to the second or the microsecond as it falls: times are turned
         # into text first, so that every answer shows them with the same precision.
-        return _ENCODER.encode(_times_as_text(msgspec.to_builtins(content, builtin_types=(datetime,))))
+        return _ENCODER.encode(json_values(content))
+
+
+def json_values(content: Any) -> Any:
+    """`content` as JSON's values (dicts, lists, strings...), its times in the one form."""
+    return _times_as_text(msgspec.to_builtins(content, builtin_types=(datetime,)))
 
 
 def _times_as_text(value: Any) -> Any:

@@ -14,7 +14,9 @@ from domain.inbound.external import InboundExternal
 from domain.inbound.internal import InboundInternal
 from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
+from domain.merchants.portal import PortalSessions
 from domain.notifications.external import NotificationsExternal
+from domain.notifications.history import NotificationHistory
 from domain.notifications.internal import DeliveryOptions, NotificationsInternal
 from domain.notifications.ports import Mailer
 from domain.notifications.retry import RetryPolicy
@@ -23,15 +25,20 @@ from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.provider import ProviderDirectory
 from domain.subscriptions.timed_moves import Timing
-from gateway.deps import GatewayConfig, GatewayDeps, WorkerCheck
+from gateway.deps import GatewayConfig, GatewayDeps, PortalDeps, WorkerCheck
 from integrations.delivery.email.mailers import KeepingMailer, SmtpMailer
 from integrations.delivery.email.render import EmailRenderer
 from integrations.delivery.email.url import parse_smtp_url
 from integrations.delivery.http.registration import registration_check
 from integrations.delivery.http.sender import HttpWebhookSender, OutboundClient
 from integrations.providers.interface import ApiKeyLookup, ProviderAdapter
+from integrations.providers.paddle.adapter import PaddleAdapter
+from integrations.providers.paddle.personal import PADDLE_PERSONAL
+from integrations.providers.personal import PersonalFields, ProviderPayloads
 from integrations.providers.polar.adapter import PolarAdapter
+from integrations.providers.polar.personal import POLAR_PERSONAL
 from integrations.providers.stripe.adapter import StripeAdapter
+from integrations.providers.stripe.personal import STRIPE_PERSONAL
 from integrations.redis.client import ping as ping_redis, redis_client
 from integrations.redis.failures import MemoryFailureCounter, RedisFailureCounter
 from integrations.redis.ratelimit import RedisRateLimiter, parse_rate_limit
@@ -40,14 +47,14 @@ from integrations.stores.backlog import QueueCounts
 from integrations.stores.documents import DocumentStore
 from integrations.stores.idempotency import StoredIdempotencyKeys
 from integrations.stores.leases import DEAD_AFTER_SECONDS, WorkerCensus, WorkerRegistry
+from integrations.stores.migrations.runner import Migrator
 from integrations.stores.probe import WriteProbe
-from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sealing.resealing import Resealer
 from integrations.stores.sealing.sealed import SealedStore
 from integrations.stores.txn import StoreTxn
 from integrations.telemetry.metrics import MeteredJournal, MeteredUnreadable
 from integrations.telemetry.tracing import Telemetry, TracedMailer, TracedTxn
-from subgate.commands.store import open_store
+from subgate.commands.store import open_store, retention
 from subgate.settings import Settings
 from workers.deps import InboundBatches, WorkerConfig, WorkerDeps
 
@@ -60,12 +67,17 @@ def providers(
     `api_keys` gives an adapter the connection's provider API key, to fetch what an event lacks.
     """
     stripe = StripeAdapter(clock=clock) if api_keys is None else StripeAdapter(api_keys=api_keys, clock=clock)
-    return {adapter.name: adapter for adapter in (stripe, PolarAdapter())}
+    return {adapter.name: adapter for adapter in (stripe, PolarAdapter(), PaddleAdapter())}
 
 
 def managements(adapters: Mapping[str, ProviderAdapter]) -> ProviderDirectory:
     """The providers at which merchants' subscription requests are carried out, by name."""
     return {name: adapter.management for name, adapter in adapters.items() if adapter.management is not None}
+
+
+def personal_fields() -> Mapping[str, PersonalFields]:
+    """Where each implemented provider's payloads carry a customer's personal data (erasure)."""
+    return {"stripe": STRIPE_PERSONAL, "polar": POLAR_PERSONAL, "paddle": PADDLE_PERSONAL}
 
 
 def mailer(settings: Settings) -> Mailer:
@@ -199,7 +211,7 @@ def _shared(settings: Settings, clock: Clock, telemetry: Telemetry | None, redis
     local = LocalSignal()
     remote = RedisSignal(redis)
     # Unreadable work items the store takes out of their queues are logged and counted.
-    stored = StoreTxn(store, MeteredUnreadable(telemetry.metrics))
+    stored = StoreTxn(store, MeteredUnreadable(telemetry.metrics), clock=clock)
     txn = TracedTxn(stored, telemetry.tracer, _db_system(settings.database_url))
     return _Shared(
         settings=settings,
@@ -249,7 +261,7 @@ def _gateway(
             accounts=ConnectionKeys(merchants),
             providers=managements(shared.adapters),
         ),
-        inbound=InboundExternal(txn, clock, shared.signal),
+        inbound=InboundExternal(txn, clock, shared.signal, personal_data=ProviderPayloads(personal_fields())),
         notifications=NotificationsExternal(txn, clock, shared.signal),
         readiness=readiness,
         workers=_census(WorkerRegistry(shared.store, clock)),
@@ -257,6 +269,11 @@ def _gateway(
         idempotency=StoredIdempotencyKeys(shared.store, clock),
         rate_limiter=limiter,
         auth_failures=auth_failures,
+        portal=PortalDeps(
+            sessions=PortalSessions(txn, clock),
+            history=NotificationHistory(txn, clock),
+            frame_ancestors=settings.portal_frame_ancestors,
+        ),
     )
 
 
@@ -290,6 +307,7 @@ def _worker(shared: _Shared, http: OutboundClient, resealer: Resealer) -> Worker
         registry=WorkerRegistry(shared.store, clock),
         queues=QueueCounts(shared.store, clock),
         secrets=resealer,
+        retention=retention(shared.store, clock, settings),
         redis=shared.redis,
         subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier, timing=shared.timing),
         inbound=InboundInternal(txn, clock),
@@ -325,4 +343,10 @@ def _db_system(database_url: str) -> str:
 
 
 async def migrate(store: DocumentStore) -> None:
-    await store.migrate(COLLECTIONS)
+    """The store's schema created, or brought up to this release's (`subgate migrate`)."""
+    await Migrator(_backend_of(store), clock=system_clock).prepare(upgrade=True)
+
+
+def _backend_of(store: DocumentStore) -> DocumentStore:
+    # Steps rewrite stored forms: under the sealing layer, whatever key this process has.
+    return store.inner if isinstance(store, SealedStore) else store

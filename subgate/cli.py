@@ -14,22 +14,28 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 # Only standard-library modules of our own below: parsing must not load the server.
 from domain.notifications.model import DeadLetterKind
 from domain.shared.errors import DomainError
+from integrations.providers.paddle.samples import SAMPLES as PADDLE_SAMPLES
 from integrations.providers.polar.samples import SAMPLES as POLAR_SAMPLES
 from integrations.providers.samples import INTERVALS
 from integrations.providers.stripe.samples import SAMPLES as STRIPE_SAMPLES
 from integrations.stores.documents import StorageError
+from integrations.stores.migrations.state import SchemaMismatch
 from subgate.commands.settings_help import settings_epilog
 from subgate.datadir import PRIVATE_UMASK, tighten
 from subgate.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
+# `subgate migrate --check` answers with these too (subgate.commands.migrate).
+SCHEMA_BEHIND_EXIT = 3
+SCHEMA_NEWER_EXIT = 4
 # What `subgate events send` can play, by provider.
-SAMPLES = {"stripe": STRIPE_SAMPLES, "polar": POLAR_SAMPLES}
+SAMPLES = {"stripe": STRIPE_SAMPLES, "polar": POLAR_SAMPLES, "paddle": PADDLE_SAMPLES}
 DEFAULT_RECEIVER_PORT = 9000
 
 
@@ -54,14 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _service_commands(commands)
-    migrate = "create the tables (SQLite) or collections (MongoDB) and indexes the service needs"
-    commands.add_parser(
+    migrate = commands.add_parser(
         "migrate",
-        help=f"{migrate} (idempotent)",
-        description=f"{migrate}, in the database of SUBGATE_DATABASE_URL (default: SQLite in "
-        "SUBGATE_DATA_DIR). Idempotent: what exists already is left as it is. `dev`, `serve` and "
-        "`worker` run it themselves at every start.",
-    ).set_defaults(run=LazyCommand("admin", "migrate"))
+        help="create the store's schema, or upgrade an older one (idempotent)",
+        description="Create the tables (SQLite) or collections (MongoDB) and indexes the service needs, "
+        "in the database of SUBGATE_DATABASE_URL (default: SQLite in SUBGATE_DATA_DIR), and run the "
+        "migration steps a store written by an earlier release still needs (forward only). "
+        "Idempotent, and safe while another migrate runs. `dev` upgrades a store itself; `serve` and "
+        "`worker` refuse one that needs this.",
+    )
+    migrate.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 0 when the schema is current, 3 when the store needs "
+        "`subgate migrate`, 4 when it is newer than this release",
+    )
+    migrate.set_defaults(run=LazyCommand("migrate", "migrate"))
     status = commands.add_parser(
         "status",
         help="whether workers run (heartbeats in the store); exit 1 when none is alive",
@@ -71,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object instead of a line")
     status.set_defaults(run=LazyCommand("status", "status"))
     _merchant_commands(commands)
+    _portal_command(commands)
+    _backup_commands(commands)
     _dlq_commands(commands)
+    _purge_command(commands)
     _secret_commands(commands)
     _event_commands(commands)
     _receive_command(commands)
@@ -109,6 +126,39 @@ def _merchant_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     rotate.set_defaults(run=LazyCommand("admin", "rotate_key"))
 
 
+def _portal_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    portal = commands.add_parser(
+        "portal",
+        help="print a one-time link into a merchant's portal",
+        description="Print a link that opens the merchant's portal once (as POST /v1/portal-sessions "
+        "makes): the browser that opens it gets a session until the link's expiry.",
+    )
+    portal.add_argument("merchant_id", help="the merchant's id (mersg_...)")
+    portal.add_argument("--expires-in", type=int, metavar="SECONDS", help="3600 to 604800 (default 3600)")
+    portal.add_argument("--read-only", action="store_true", help="a session that changes nothing")
+    portal.set_defaults(run=LazyCommand("portal", "portal"))
+
+
+def _backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite store (and the data directory's key file) into one archive, while it runs",
+        description="Write FILE (0600, never overwriting one): a consistent copy of the SQLite store taken "
+        "with SQLite's online backup API while the service runs, the data directory's generated key file "
+        "and a manifest. Keep it as privately as the data directory. MongoDB: see the README.",
+    )
+    backup.add_argument("file", metavar="FILE", help="the archive to write (it must not exist)")
+    backup.set_defaults(run=LazyCommand("backup", "backup"))
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup into an empty data directory (SUBGATE_DATA_DIR)",
+        description="Check FILE and restore it into SUBGATE_DATA_DIR, which must be empty or missing "
+        "(exit status 2 otherwise); it then runs on its own.",
+    )
+    restore.add_argument("file", metavar="FILE", help="an archive `subgate backup` wrote")
+    restore.set_defaults(run=LazyCommand("backup", "restore"))
+
+
 def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = commands.add_parser("dlq", help="dead letters")
     actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -131,6 +181,40 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     replay.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     replay.set_defaults(run=LazyCommand("dlq", "replay"))
+
+
+def cutoff_time(raw: str) -> datetime:
+    """An ISO 8601 date or time for `purge`; one without a zone is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 date or time such as 2025-01-31 or 2025-01-31T12:00:00Z, got {raw!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is beyond the calendar once in UTC") from None
+
+
+def _purge_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    purge = commands.add_parser(
+        "purge",
+        help="remove old payloads and settled records now; print how many",
+        description="Empty the payloads (inbound event bodies, notification and email bodies) older "
+        "than --payloads-before, keeping their metadata, and remove the settled records (finished "
+        "inbound events, messages whose deliveries all settled with those deliveries and their dead "
+        "letters, expired idempotency records, processed-input keys, retired workers) older than "
+        "--records-before. Defaults: now less SUBGATE_PAYLOAD_RETENTION_DAYS and "
+        "SUBGATE_RECORD_RETENTION_DAYS. Works beside a running service.",
+    )
+    purge.add_argument("--payloads-before", type=cutoff_time, metavar="ISO", help="ISO 8601 date or time")
+    purge.add_argument("--records-before", type=cutoff_time, metavar="ISO", help="ISO 8601 date or time")
+    purge.add_argument("--dry-run", action="store_true", help="count what would be removed; change nothing")
+    purge.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    purge.set_defaults(run=LazyCommand("purge", "purge"))
 
 
 def _secret_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -224,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Command = args.run
     try:
         return run(args, settings)
+    except SchemaMismatch as mismatch:
+        print(f"subgate: {mismatch}", file=sys.stderr)  # noqa: T201 - CLI output
+        return SCHEMA_NEWER_EXIT if mismatch.state.newer else SCHEMA_BEHIND_EXIT
     except (DomainError, StorageError) as error:
         print(f"subgate: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 1

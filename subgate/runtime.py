@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ import uvloop
 from starlette.types import ASGIApp
 
 from gateway.app import create_app
-from subgate.bootstrap import Deps, build, migrate
+from subgate.bootstrap import Deps, build
 from subgate.deadlines import RequestDeadlines, deadline_protocol
 from subgate.redis.shared import shared_redis
 from subgate.settings import Settings
@@ -88,9 +89,10 @@ def redis_url_for(settings: Settings) -> Iterator[str]:
 
 @contextlib.asynccontextmanager
 async def service_deps(settings: Settings, redis_url: str) -> AsyncIterator[Deps]:
+    # The store's schema was made ready (or refused) before anything started: see
+    # `subgate.commands.service`.
     deps = await build(settings, redis_url=redis_url)
     try:
-        await migrate(deps.store)
         # A secret that no configured key opens stops the start here, naming SUBGATE_SECRET_KEY,
         # rather than failing every request or webhook that needs it.
         await deps.secrets.check()
@@ -100,9 +102,15 @@ async def service_deps(settings: Settings, redis_url: str) -> AsyncIterator[Deps
 
 
 async def run_service(
-    settings: Settings, redis_url: str, *, http: bool, worker: bool, on_ready: list[str] | None = None
+    settings: Settings,
+    redis_url: str,
+    *,
+    http: list[socket.socket] | None,
+    worker: bool,
+    on_ready: list[str] | None = None,
 ) -> None:
-    """Run the HTTP server and/or the worker in this event loop until SIGINT/SIGTERM.
+    """Run the HTTP server (on the listening sockets `http`) and/or the worker in this event
+    loop until SIGINT/SIGTERM.
 
     A signal while the store and Redis are being set up cancels that set-up (its own cleanup
     runs, threads it started are waited for) and returns: a stop request, not a failure.
@@ -135,7 +143,7 @@ async def _run_until_stopped(
     settings: Settings,
     stop: asyncio.Event,
     *,
-    http: bool,
+    http: list[socket.socket] | None,
     worker: bool,
     on_ready: list[str] | None,
 ) -> None:
@@ -144,7 +152,9 @@ async def _run_until_stopped(
     if http:
         deadlines = RequestDeadlines(settings.header_timeout_seconds, settings.body_timeout_seconds)
         server = _Server(server_config(create_app(deps.gateway), settings.host, settings.port, deadlines))
-        tasks.append(asyncio.create_task(server.serve()))
+        # The sockets the command opened (and so checked) before anything started: uvicorn
+        # serves on them rather than binding the port a second time.
+        tasks.append(asyncio.create_task(server.serve(sockets=http)))
     if worker:
         # Supervised: a Redis outage rebuilds the arq Worker instead of ending the process.
         tasks.append(asyncio.create_task(supervised_arq_worker(deps.worker, stop)))

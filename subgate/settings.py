@@ -31,12 +31,25 @@ DEFAULT_AUTH_FAILURE_LIMIT = "10/minute"
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 MAX_PAST_DUE_GRACE_DAYS = 3650
+DEFAULT_PAYLOAD_RETENTION_DAYS = 90.0
+DEFAULT_RECORD_RETENTION_DAYS = 400.0
+# A hundred years: beyond it a cutoff would fall before the calendar's first year.
+MAX_RETENTION_DAYS = 36_500.0
 # One limit in the `limits` library's notation (a subset of it: whole positive numbers, `;` between
 # several). Checked here with the standard library: admin commands read settings too and must not
 # load the server's dependencies.
 _ONE_RATE_LIMIT = re.compile(
     r"[1-9][0-9]*\s*(?:/|\s+per\s+)\s*(?:[1-9][0-9]*\s*)?(?:second|minute|hour|day|month|year)s?",
     re.IGNORECASE,
+)
+
+
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+DEFAULT_FRAME_ANCESTORS = "'none'"
+# One CSP source of `frame-ancestors`: a keyword, or a scheme/host source (no `;`, `,`, quotes
+# elsewhere or spaces inside, so nothing can end the directive or add another).
+_FRAME_SOURCE = re.compile(
+    r"'none'|'self'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*://)?[a-z0-9*.-]+(:(\d{1,5}|\*))?(/[^\s;,']*)?"
 )
 
 
@@ -87,6 +100,12 @@ class Settings:
     auth_failure_limit: str | None = DEFAULT_AUTH_FAILURE_LIMIT
     header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    # Payloads (bodies) older than this are removed, their metadata kept; settled records older
+    # than the other are removed (see integrations.stores.retention). Days, decimals allowed.
+    payload_retention_days: float = DEFAULT_PAYLOAD_RETENTION_DAYS
+    record_retention_days: float = DEFAULT_RECORD_RETENTION_DAYS
+    # CSP `frame-ancestors` of the portal's pages: who may embed them.
+    portal_frame_ancestors: str = DEFAULT_FRAME_ANCESTORS
 
     @property
     def base_url(self) -> str:
@@ -147,6 +166,21 @@ def _ratio(env: Mapping[str, str], name: str, default: float) -> float:
     return _number(env, name, default, float, "a number from 0 to 1", (lambda v: 0 <= v <= 1, "from 0 to 1"))
 
 
+def _days(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number of days above 0 (decimals allowed: 0.01 is about a quarter of an hour)."""
+    if env.get(name, "").strip() == "":
+        return default
+    within = (lambda v: 0 < v <= MAX_RETENTION_DAYS, f"more than 0 and at most {MAX_RETENTION_DAYS:.0f} days")
+    return _number(env, name, default, _plain_decimal, "a number of days such as 90 or 0.5", within)
+
+
+def _plain_decimal(raw: str) -> float:
+    # Plain decimal digits only: float() would also read "1e3", "nan" or other scripts' digits.
+    if _DECIMAL.fullmatch(raw.strip()) is None:
+        raise ValueError(raw)
+    return float(raw)
+
+
 def _bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw == "":
@@ -205,6 +239,9 @@ def load_settings(
         auth_failure_limit=_limit(env, "SUBGATE_AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT),
         header_timeout_seconds=_float(env, "SUBGATE_HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS),
         body_timeout_seconds=_float(env, "SUBGATE_BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS),
+        payload_retention_days=_days(env, "SUBGATE_PAYLOAD_RETENTION_DAYS", DEFAULT_PAYLOAD_RETENTION_DAYS),
+        record_retention_days=_days(env, "SUBGATE_RECORD_RETENTION_DAYS", DEFAULT_RECORD_RETENTION_DAYS),
+        portal_frame_ancestors=_frame_ancestors(env),
     )
 
 
@@ -255,6 +292,21 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str | None:
             f"100/second;5000/hour (0 for no limit), got {raw!r}"
         )
     return text
+
+
+def _frame_ancestors(env: Mapping[str, str]) -> str:
+    """SUBGATE_PORTAL_FRAME_ANCESTORS: sources separated by spaces (or commas); `'none'` alone."""
+    raw = (env.get("SUBGATE_PORTAL_FRAME_ANCESTORS") or "").strip()
+    if not raw:
+        return DEFAULT_FRAME_ANCESTORS
+    sources = raw.replace(",", " ").split()
+    wrong = [s for s in sources if _FRAME_SOURCE.fullmatch(s.lower()) is None]
+    if wrong or not raw.isascii() or not raw.isprintable() or ("'none'" in sources and len(sources) > 1):
+        raise SettingsError(
+            "SUBGATE_PORTAL_FRAME_ANCESTORS: expected 'none', 'self' or origins such as "
+            f"https://dashboard.example.com, separated by spaces; got {raw!r}"
+        )
+    return " ".join(sources)
 
 
 def _otlp_metrics_endpoint(env: Mapping[str, str]) -> str | None:

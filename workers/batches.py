@@ -78,7 +78,7 @@ async def apply_batch(
 async def _apply_ready(
     deps: WorkerDeps, batches: InboundBatches, ready: list[_Ready], result: BatchOutcomes
 ) -> None:
-    batch = Batch(batches.store)
+    batch = Batch(batches.store, batches.clock)
     service = batches.subscriptions(batch)
     applied: list[ProcessingOutcome] = []
     left: list[_Ready] = []

@@ -21,6 +21,7 @@ from integrations.stores.batch import Batch
 from integrations.stores.documents import DocumentStore
 from integrations.stores.leases import DEAD_AFTER_SECONDS, WorkerRegistry
 from integrations.stores.repositories import StoreUnit
+from integrations.stores.retention.purge import Purger
 from integrations.stores.sealing.resealing import Resealer
 from integrations.telemetry.tracing import Telemetry
 
@@ -78,3 +79,5 @@ class WorkerDeps:
     batches: InboundBatches | None = None
     # Re-seals stored secrets with the first key after a rotation (workers.runner); None: never.
     secrets: Resealer | None = None
+    # Removes old payloads and settled records, a step per scheduler run (workers.runner); None: never.
+    retention: Purger | None = None

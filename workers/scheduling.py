@@ -4,7 +4,9 @@ The step carries out the subscriptions' timed moves that are due (trial reminder
 cancellations at the period end, expiries, unpaid after the grace period; see
 `domain.subscriptions.scheduler`) and re-seals a few stored secrets with the first key of
 `SUBGATE_SECRET_KEY` after a rotation (nothing once every one is sealed with it; see
-`integrations.stores.sealing.resealing`).
+`integrations.stores.sealing.resealing`), and takes a bounded step of retention: payloads and
+settled records older than the retention settings are removed in small batches (see
+`integrations.stores.retention.purge`).
 
 arq's cron runs it (`workers.runner`), as often as the loops look at the store
 (`WorkerConfig.poll_seconds`, rounded up to whole seconds). While this worker's arq Worker is
@@ -55,6 +57,7 @@ async def scheduler_step(deps: WorkerDeps, busy: asyncio.Lock) -> str:
         if run.events:
             deps.signal.notify(WorkKind.OUTBOX)
         resealed = 0 if deps.secrets is None else await deps.secrets.step()
+        await _retention_step(deps)
     if run.moves:
         log.info("scheduler_ran", moves=run.moves, notifications=run.events)
     if resealed:
@@ -62,6 +65,29 @@ async def scheduler_step(deps: WorkerDeps, busy: asyncio.Lock) -> str:
     for subscription_id, error in run.failures:
         _log_failure(deps, subscription_id, error)
     return f"{run.moves} moves"
+
+
+async def _retention_step(deps: WorkerDeps) -> None:
+    """One bounded step of retention; a failing store only delays it to a later run."""
+    if deps.retention is None:
+        return
+    try:
+        report = await deps.retention.step()
+    except (StorageError, OSError) as error:
+        log.warning("retention_store_failed", error=str(error))
+        return
+    except Exception as error:  # retention never stops the scheduler's other work; it tries again later
+        log.exception("retention_failed", error=f"{type(error).__name__}: {error}")
+        return
+    if report.tally.total:
+        deps.telemetry.metrics.purged_items(report.tally.counts)
+        removed = {kind: count for kind, count in report.tally.counts.items() if count}
+        log.info(
+            "store_purged",
+            **removed,
+            batches=report.batches,
+            slowest_batch_ms=round(report.slowest_batch_seconds * 1000, 1),
+        )
 
 
 def _log_failure(deps: WorkerDeps, subscription_id: str, error: Exception) -> None:

@@ -8,11 +8,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain.inbound.model import InboundEvent, InboundStatus
-from domain.inbound.ports import InboundFilter, InboundUnit
+from domain.inbound.ports import InboundFilter, InboundUnit, PersonalData
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict, NotFound
+from domain.shared.errors import Conflict, NotFound, PayloadExpired
 from domain.shared.ids import new_id
-from domain.shared.pagination import Page, PageRequest
+from domain.shared.pagination import MAX_LIMIT, Page, PageRequest
+from domain.shared.personal import Person
 from domain.shared.txn import TxnFn, with_retries
 from domain.shared.work import WorkKind, WorkSignal
 
@@ -38,10 +39,21 @@ class VerifiedEvent:
 
 
 class InboundExternal:
-    def __init__(self, txn: TxnFn[InboundUnit], clock: Clock, signal: WorkSignal) -> None:
+    """`personal_data` knows the providers' personal fields; without it, an erasure leaves the
+    stored payloads as they are."""
+
+    def __init__(
+        self,
+        txn: TxnFn[InboundUnit],
+        clock: Clock,
+        signal: WorkSignal,
+        *,
+        personal_data: PersonalData | None = None,
+    ) -> None:
         self._txn = txn
         self._clock = clock
         self._signal = signal
+        self._personal = personal_data
 
     async def receive(self, verified: VerifiedEvent) -> Receipt:
         """Store durably; the stored event is the work item. Accepted means committed."""
@@ -85,13 +97,16 @@ class InboundExternal:
 
         Idempotent: an event already waiting (`accepted`) is left as it is, except that one
         waiting for a later retry (and leased by no worker) is made due now. An `applied`
-        event has nothing left to run (409).
+        event has nothing left to run (409), nor has one whose body retention removed
+        (409 `payload_expired`).
         """
 
         async def work(unit: InboundUnit) -> InboundEvent:
             found = await unit.inbound_events.get(event_id)
             if found is None or found.merchant_id != merchant_id:
                 raise NotFound("inbound event", event_id)
+            if found.payload_expired_at is not None:
+                raise PayloadExpired("inbound event", event_id, found.payload_expired_at)
             if found.status == InboundStatus.APPLIED:
                 raise Conflict(f"inbound event {event_id!r} is already applied: nothing to run again")
             now = self._clock()
@@ -113,6 +128,37 @@ class InboundExternal:
         event = await with_retries(self._txn, work)
         self._signal.notify(WorkKind.INBOUND)
         return event
+
+    async def erase(self, merchant_id: str, person: Person) -> int:
+        """Empty `person`'s personal fields in the bodies of the merchant's stored events (those
+        retention has not emptied yet); returns how many bodies changed. Idempotent.
+
+        Reads every stored event of the merchant, a page per transaction; a body changed is
+        written back by compare-and-set (a page that loses to a worker runs again).
+        """
+        personal = self._personal
+        if personal is None:
+            return 0
+        changed: set[str] = set()  # a page run again after a conflict counts once
+        cursor: str | None = None
+        while True:
+
+            async def page(unit: InboundUnit, after: str | None = cursor) -> str | None:
+                listed = await unit.inbound_events.list(
+                    merchant_id, InboundFilter(), PageRequest(limit=MAX_LIMIT, starting_after=after)
+                )
+                for event in listed.items:
+                    if event.payload_expired_at is not None or not event.body:
+                        continue
+                    redacted = personal.without(event.provider, event.body, person)
+                    if redacted is not None and redacted != event.body:
+                        await unit.inbound_events.update(replace(event, body=redacted))
+                        changed.add(event.id)
+                return listed.items[-1].id if listed.has_more and listed.items else None
+
+            cursor = await with_retries(self._txn, page)
+            if cursor is None:
+                return len(changed)
 
     async def list(self, merchant_id: str, where: InboundFilter, page: PageRequest) -> Page[InboundEvent]:
         async def work(unit: InboundUnit) -> Page[InboundEvent]:

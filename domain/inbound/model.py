@@ -37,4 +37,7 @@ class InboundEvent:
     # moves `due_at` to the lease's end, so no other worker takes it while the lease holds.
     due_at: datetime | None = None
     lease_owner: str | None = None
+    # When retention removed `body` (see `integrations.stores.retention`): the event can no
+    # longer be processed again.
+    payload_expired_at: datetime | None = None
     version: int = 0

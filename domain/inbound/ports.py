@@ -9,6 +9,7 @@ from typing import Protocol
 
 from domain.inbound.model import InboundEvent, InboundStatus
 from domain.shared.pagination import Page, PageRequest
+from domain.shared.personal import Person
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +39,15 @@ class InboundEventRepository(Protocol):
 
     async def release_leases(self, owner: str, now: datetime) -> int:
         """Hand back every accepted event leased by `owner`, due at `now`."""
+        ...
+
+
+class PersonalData(Protocol):
+    """Where each provider's payloads carry a customer's personal data (an adapter's knowledge)."""
+
+    def without(self, provider: str, body: bytes, person: Person) -> bytes | None:
+        """`body` with `person`'s personal fields emptied; None when it holds none of them, or
+        when the provider's fields are not known."""
         ...
 
 

@@ -165,6 +165,27 @@ class MerchantsExternal:
 
         return await self._txn(work)
 
+    async def note_signing_scheme(self, connection: Connection, scheme: str | None) -> None:
+        """Record which way `connection`'s latest verified webhook was signed.
+
+        Written only when it differs from what the connection shows (the webhook lookup's copy,
+        then the store's), so a steady stream of webhooks signed one way costs no write.
+        """
+        if scheme is None or connection.signing_scheme == scheme:
+            return
+
+        async def work(unit: MerchantsUnit) -> Connection | None:
+            found = await unit.connections.get(connection.id)
+            if found is None or found.signing_scheme == scheme:
+                return found  # deleted meanwhile, or another request wrote it first
+            changed = replace(found, signing_scheme=scheme)
+            await unit.connections.update(changed)
+            return changed
+
+        noted = await with_retries(self._txn, work)
+        if noted is not None and connection.id in self._webhook_connections:
+            self._webhook_connections[connection.id] = (noted, self._clock() + WEBHOOK_CONNECTION_TTL)
+
     async def connection_for_webhook(self, provider: str, connection_id: str) -> Connection:
         """Public lookup for inbound webhooks: unknown or mismatched provider is NotFound."""
 

@@ -12,6 +12,7 @@ from datetime import datetime
 class Provider(enum.StrEnum):
     STRIPE = "stripe"
     POLAR = "polar"
+    PADDLE = "paddle"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +33,9 @@ class Connection:
     webhook_secrets: tuple[str, ...]
     api_key: str | None
     created_at: datetime
+    # Which way the last verified webhook was signed, for providers that sign more than one way
+    # (Polar); None until then, and for providers with one way.
+    signing_scheme: str | None = None
 
 
 API_KEY_PREFIX = "sg_"

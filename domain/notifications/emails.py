@@ -8,9 +8,12 @@ is fanned out, through the `RecipientDirectory` port.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from domain.shared.errors import ValidationFailed
 from domain.shared.events import EventType
+from domain.shared.outbox import OutboxMessage
 
 EMAIL_EVENTS: frozenset[EventType] = frozenset(
     {
@@ -21,6 +24,24 @@ EMAIL_EVENTS: frozenset[EventType] = frozenset(
         EventType.SUBSCRIPTION_TRIAL_WILL_END,
     }
 )
+
+# The status a subscription first seen is in when its creation also welcomes the customer.
+_ACTIVE = "active"
+
+
+def email_type(event_type: EventType, data: Mapping[str, Any]) -> EventType | None:
+    """The customer email a notification makes, if any: its own type's, or the activation email
+    for a subscription first seen already active (the usual checkout: a provider's subscription
+    born active, with no move to `active` to tell of). A subscription is created once, so that
+    email goes once per subscription."""
+    if event_type in EMAIL_EVENTS:
+        return event_type
+    subscription = data.get("subscription")
+    status = subscription.get("status") if isinstance(subscription, Mapping) else None
+    if event_type == EventType.SUBSCRIPTION_CREATED and status == _ACTIVE:
+        return EventType.SUBSCRIPTION_ACTIVATED
+    return None
+
 
 MAX_ADDRESS_LENGTH = 254
 # Deliberately plain: one @, no spaces, quotes, angle brackets, commas or control characters,
@@ -47,6 +68,13 @@ def check_address(field: str, value: str) -> str:
     if len(value) > MAX_ADDRESS_LENGTH or _ADDRESS.fullmatch(value) is None:
         raise ValidationFailed(field, "must be a plain email address such as name@example.com")
     return value
+
+
+def customer_of(message: OutboxMessage) -> str | None:
+    """The id of the customer a subscription's notification is about (its `data.subscription`)."""
+    subscription = message.data.get("subscription")
+    customer_id = subscription.get("customer_id") if isinstance(subscription, Mapping) else None
+    return customer_id if isinstance(customer_id, str) and customer_id else None
 
 
 def usable_address(value: object) -> str | None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
+from domain.notifications.erasure import each_email_page, erase_email
 from domain.notifications.model import (
     DeadLetter,
     DeadLetterKind,
@@ -21,9 +22,10 @@ from domain.notifications.ports import (
     DeliveryFilter,
     NotificationsUnit,
 )
+from domain.notifications.probes import probe_delivery, probe_message
 from domain.notifications.replay import ReplaySummary, make_due, replay_dead_letter, replay_many
 from domain.shared.clock import Clock
-from domain.shared.errors import NotFound, ValidationFailed
+from domain.shared.errors import Conflict, NotFound, ValidationFailed
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from domain.shared.pagination import Page, PageRequest
@@ -233,6 +235,28 @@ class NotificationsExternal:
         self._wake()
         return due
 
+    async def send_test_event(self, merchant_id: str, endpoint_id: str) -> Delivery:
+        """An `endpoint.test` message to this one endpoint, sent, signed, recorded and retried
+        like any other (Conflict for a disabled endpoint)."""
+        now = self._clock()
+
+        async def work(unit: NotificationsUnit) -> Delivery:
+            endpoint = await unit.endpoints.get(merchant_id, endpoint_id)
+            if endpoint is None:
+                raise NotFound("endpoint", endpoint_id)
+            if not endpoint.enabled:
+                raise Conflict(f"endpoint {endpoint_id!r} is disabled; enable it before testing it")
+            message = probe_message(endpoint, now)
+            delivery = probe_delivery(message, endpoint, now)
+            # Fanned out here already, to this endpoint only: the fan-out never sees it.
+            await unit.outbox.append(message)
+            await unit.deliveries.add(delivery)
+            return delivery
+
+        made = await self._txn(work)
+        self._wake()
+        return made
+
     async def replay_dead_letter(self, merchant_id: str, dead_letter_id: str) -> Delivery:
         async def work(unit: NotificationsUnit) -> Delivery:
             return await replay_dead_letter(unit, merchant_id, dead_letter_id, self._clock())
@@ -241,10 +265,44 @@ class NotificationsExternal:
         self._wake()
         return due
 
+    async def customer_addresses(self, merchant_id: str, customer_id: str) -> tuple[str, ...]:
+        """The addresses the customer's emails went to (what an erasure looks for elsewhere)."""
+        found: dict[str, None] = {}
+
+        async def note(_: NotificationsUnit, emails: Sequence[Delivery]) -> None:
+            found.update(dict.fromkeys(d.recipient for d in emails if d.recipient))
+
+        await each_email_page(self._txn, merchant_id, customer_id, note)
+        return tuple(found)
+
+    async def erase_customer_emails(self, merchant_id: str, customer_id: str) -> int:
+        """Cancel the customer's emails still waiting, and remove their recipients and bodies
+        (see `domain.notifications.erasure`); idempotent. Returns how many emails it changed."""
+        erased: set[str] = set()  # a set: a page retried after a conflict counts once
+        now = self._clock()
+
+        async def erase(unit: NotificationsUnit, emails: Sequence[Delivery]) -> None:
+            for delivery in emails:
+                if delivery.erased_at is None or delivery.recipient is not None:
+                    await erase_email(unit, delivery, now)
+                    erased.add(delivery.id)
+
+        await each_email_page(self._txn, merchant_id, customer_id, erase)
+        return len(erased)
+
     async def replay_dead_letters(
-        self, merchant_id: str, kind: DeadLetterKind | None, since: datetime | None
+        self,
+        merchant_id: str,
+        kind: DeadLetterKind | None,
+        since: datetime | None,
+        endpoint_id: str | None = None,
     ) -> ReplaySummary:
-        summary = await replay_many(self._txn, self._clock, merchant_id=merchant_id, kind=kind, since=since)
+        """Every open dead letter (made since `since`, of one endpoint when given) due again now."""
+        if endpoint_id is not None:
+            await self.get_endpoint(merchant_id, endpoint_id)  # another merchant's: NotFound
+        summary = await replay_many(
+            self._txn, self._clock, merchant_id=merchant_id, kind=kind, since=since, endpoint_id=endpoint_id
+        )
         if summary.replayed:
             self._wake()
         return summary

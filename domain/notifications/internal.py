@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.notifications.emails import EMAIL_EVENTS
+from domain.notifications.emails import customer_of, email_type
 from domain.notifications.health import DISABLE_AFTER, DISPATCH_FAILED, EndpointBook, Journal
 from domain.notifications.model import (
     Channel,
@@ -37,8 +37,10 @@ from domain.notifications.ports import (
 from domain.notifications.recording import AttemptRecorder, AttemptResult
 from domain.notifications.replay import ReplaySummary, replay_dead_letter, replay_many
 from domain.notifications.retry import RetryPolicy
+from domain.notifications.stats import AttemptTally
 from domain.shared.clock import Clock, system_clock
 from domain.shared.errors import ConcurrencyConflict
+from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import Page, PageRequest
@@ -161,32 +163,45 @@ class NotificationsInternal:
             ):
                 continue
             made.append(self._new_delivery(message, now, endpoint_id=endpoint.id))
-        if self._mailer is not None and message.event_type in EMAIL_EVENTS:
+        email = email_type(message.event_type, message.data)
+        if self._mailer is not None and email is not None:
             to = await unit.recipients.email_for(message)
             if to is None:
                 self._journal.warning(
                     "email_not_sent",
                     message_id=message.id,
-                    event_type=message.event_type.value,
+                    event_type=email.value,
                     reason="no usable customer email address is known",
                 )
             else:
-                made.append(self._new_delivery(message, now, recipient=to))
+                made.append(
+                    self._new_delivery(
+                        message, now, recipient=to, email=email, customer_id=customer_of(message)
+                    )
+                )
         for delivery in made:
             await unit.deliveries.add(delivery)
         return made
 
     @staticmethod
     def _new_delivery(
-        message: OutboxMessage, now: datetime, *, endpoint_id: str | None = None, recipient: str | None = None
+        message: OutboxMessage,
+        now: datetime,
+        *,
+        endpoint_id: str | None = None,
+        recipient: str | None = None,
+        email: EventType | None = None,
+        customer_id: str | None = None,
     ) -> Delivery:
+        """A webhook to `endpoint_id`, or the email of type `email` to `recipient` (an email's
+        type can differ from its message's: see `email_type`)."""
         towards = endpoint_id if recipient is None else f"email:{recipient}"
         return Delivery(
             id=new_id("dlv"),
             merchant_id=message.merchant_id,
             endpoint_id=endpoint_id,
             message_id=message.id,
-            event_type=message.event_type.value,
+            event_type=(email or message.event_type).value,
             status=DeliveryStatus.PENDING,
             attempts=(),
             next_attempt_at=now,
@@ -194,7 +209,9 @@ class NotificationsInternal:
             updated_at=now,
             channel=Channel.WEBHOOK if recipient is None else Channel.EMAIL,
             recipient=recipient,
+            customer_id=customer_id,
             lane=lane_of(towards or "", message.subject_id) if message.subject_id else None,
+            subject_id=message.subject_id or None,
         )
 
     async def claim(self, owner: str, limit: int) -> list[ClaimedDelivery]:
@@ -244,6 +261,9 @@ class NotificationsInternal:
         delivery, message = claimed.delivery, claimed.message
         if claimed.problem is not None or message is None:
             return AttemptResult(claimed=delivery, problem=claimed.problem or "the message no longer exists")
+        if message.payload_expired_at is not None or delivery.erased_at is not None:
+            # Only a race with a purge or an erasure gets here: both refuse to make it due again.
+            return AttemptResult(claimed=delivery, problem="its body was removed (retention or erasure)")
         now = self._clock()
         if delivery.channel == Channel.EMAIL:
             if self._mailer is None or delivery.recipient is None:
@@ -252,7 +272,9 @@ class NotificationsInternal:
                 to=delivery.recipient,
                 delivery_id=delivery.id,
                 message_id=message.id,
-                event_type=message.event_type.value,
+                # The email's own type (the activation email of a subscription first seen active
+                # comes from its `subscription.created` message).
+                event_type=delivery.event_type,
                 occurred_at=message.occurred_at,
                 data=message.data,
             )
@@ -300,11 +322,17 @@ class NotificationsInternal:
             now=self._clock(),
         )
         recorded = []
+        # Endpoint health by the hour, counted in this same transaction (see `stats`).
+        tally = AttemptTally(writer=results[0].claimed.lease_owner or "unleased")
         for one in results:
             try:
-                recorded.append(await recorder.record(one))
+                stored = await recorder.record(one)
             except ConcurrencyConflict:
                 continue
+            recorded.append(stored)
+            if not one.deferred and stored.endpoint_id is not None and stored.channel == Channel.WEBHOOK:
+                tally.count(stored.merchant_id, stored.endpoint_id, stored.attempts[-1])
+        await tally.store(unit.endpoint_stats)
         for disabled in recorder.book.disabled:
             self._journal.warning(
                 "endpoint_disabled",

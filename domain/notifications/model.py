@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import enum
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -71,6 +72,8 @@ class Attempt:
     duration_ms: int
     error: str | None = None
     response_excerpt: str | None = None
+    # The request's headers as sent; empty for emails and attempts never made.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +100,17 @@ class Delivery:
     order_given_up: bool = False  # sent before an earlier one of its lane was settled
     # Attempts made before the latest retry or replay: the retry schedule restarts there.
     retry_from: int = 0
+    # For an email: the customer it was written to (what an erasure of that customer finds).
+    customer_id: str | None = None
+    # When retention removed its message's body and its own (answers' excerpts, an email's
+    # recipient): it cannot be sent again.
+    payload_expired_at: datetime | None = None
+    # When the customer's personal data was erased (an email's recipient and body): it is never
+    # sent again.
+    erased_at: datetime | None = None
+    # What the message is about (a subscription's id, an endpoint's); None for deliveries made
+    # before it was recorded.
+    subject_id: str | None = None
     version: int = 0
 
     @property
@@ -114,6 +128,7 @@ class DeadLetter:
     reason: str
     created_at: datetime
     replayed_at: datetime | None = None  # replayed dead letters leave the list
+    endpoint_id: str | None = None  # its delivery's endpoint (None for emails, and older ones)
     version: int = 0
 
 

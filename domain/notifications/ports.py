@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -15,6 +15,7 @@ from domain.notifications.model import (
     DeliveryStatus,
     Endpoint,
 )
+from domain.notifications.stats import EndpointStatsRepository
 from domain.shared.outbox import OutboxMessage, OutboxRepository
 from domain.shared.pagination import Page, PageRequest
 
@@ -24,6 +25,12 @@ class DeliveryFilter:
     endpoint_id: str | None = None
     status: DeliveryStatus | None = None
     channel: Channel | None = None
+    event_type: str | None = None
+    # About one of these subjects (a subscription's id...); an empty tuple matches nothing.
+    subject_ids: tuple[str, ...] | None = None
+    # Made at or after / before these instants (to the millisecond, as their ids record it).
+    made_from: datetime | None = None
+    made_before: datetime | None = None
 
 
 class EndpointRepository(Protocol):
@@ -79,6 +86,13 @@ class DeliveryRepository(Protocol):
         """End every pending or failed delivery to the endpoint as canceled; how many."""
         ...
 
+    async def emails_to(
+        self, merchant_id: str, customer_id: str, after: str | None, limit: int
+    ) -> tuple[Sequence[Delivery], str | None]:
+        """A page of the emails written to the merchant's customer (their `customer_id`), oldest
+        first, after the id `after`; and the id the next page starts after (None: no more)."""
+        ...
+
 
 class DeadLetterRepository(Protocol):
     """`list` shows dead letters not yet replayed."""
@@ -92,11 +106,23 @@ class DeadLetterRepository(Protocol):
         ...
 
     async def list(
-        self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest
+        self,
+        merchant_id: str | None,
+        kind: DeadLetterKind | None,
+        page: PageRequest,
+        endpoint_id: str | None = None,
     ) -> Page[DeadLetter]: ...
+
+    async def count_open(self, merchant_id: str, endpoint_id: str | None = None) -> int:
+        """Dead letters not replayed yet, of one endpoint when given."""
+        ...
 
     async def open_for_delivery(self, delivery_id: str) -> Sequence[DeadLetter]:
         """The delivery's dead letters not yet replayed."""
+        ...
+
+    async def for_delivery(self, delivery_id: str) -> Sequence[DeadLetter]:
+        """Every dead letter of the delivery, replayed or not."""
         ...
 
 
@@ -126,6 +152,9 @@ class NotificationsUnit(Protocol):
     @property
     def recipients(self) -> RecipientDirectory: ...
 
+    @property
+    def endpoint_stats(self) -> EndpointStatsRepository: ...
+
 
 SUCCESS_CLASS = 2  # any 2xx answer is a success
 
@@ -137,6 +166,7 @@ class SendResult:
     error: str | None = None
     response_excerpt: str | None = None
     retry_after: float | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # the request's headers as sent
     # An email kept as a sent-mail record because no SMTP server is configured: handled, not sent.
     kept: bool = False
 

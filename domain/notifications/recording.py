@@ -65,6 +65,7 @@ class AttemptRecorder:
             duration_ms=result.duration_ms if result else 0,
             error=one.problem if result is None else result.error,
             response_excerpt=result.response_excerpt if result else None,
+            headers=dict(result.headers) if result else {},
         )
         attempts = (*leased.attempts, attempt)
         tried = replace(leased, attempts=attempts, updated_at=self.now, lease_owner=None)
@@ -91,6 +92,7 @@ class AttemptRecorder:
                     delivery_id=leased.id,
                     reason=_reason(attempt, tried.attempts_in_round, leased.channel),
                     created_at=self.now,
+                    endpoint_id=leased.endpoint_id,
                 )
             )
             return stored

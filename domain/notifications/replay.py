@@ -9,13 +9,14 @@ Running workers pick it up at their next look at the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from domain.notifications.model import Channel, DeadLetter, DeadLetterKind, Delivery, DeliveryStatus
 from domain.notifications.ports import NotificationsUnit
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict, NotFound
+from domain.shared.errors import Conflict, CustomerErased, NotFound, PayloadExpired
 from domain.shared.pagination import MAX_LIMIT, PageRequest
 from domain.shared.txn import TxnFn
 
@@ -24,10 +25,16 @@ from domain.shared.txn import TxnFn
 class ReplaySummary:
     replayed: tuple[str, ...]  # dead letter ids
     skipped: tuple[tuple[str, str], ...]  # (dead letter id, why)
+    # The error type of each skipped one (`payload_expired`, `conflict`...), by dead letter id.
+    refusals: Mapping[str, str] = field(default_factory=dict)
 
 
 async def make_due(unit: NotificationsUnit, delivery: Delivery, now: datetime) -> Delivery:
     """Make `delivery` due now with a fresh schedule; Conflict when it cannot be sent."""
+    if delivery.payload_expired_at is not None:
+        raise PayloadExpired("delivery", delivery.id, delivery.payload_expired_at)
+    if delivery.erased_at is not None:
+        raise CustomerErased(f"delivery {delivery.id!r} is an email to a customer whose data was erased")
     if delivery.lease_owner is not None and delivery.status in (
         DeliveryStatus.PENDING,
         DeliveryStatus.FAILED,
@@ -80,22 +87,26 @@ async def replay_many(
     merchant_id: str | None,
     kind: DeadLetterKind | None,
     since: datetime | None = None,
+    endpoint_id: str | None = None,
 ) -> ReplaySummary:
-    """Replay every dead letter not yet replayed (made at or after `since`), a page per transaction."""
+    """Replay every dead letter not yet replayed (made at or after `since`, of one endpoint when
+    given), a page per transaction."""
     replayed: list[str] = []
     skipped: list[tuple[str, str]] = []
+    refusals: dict[str, str] = {}
     cursor: str | None = None
     while True:
         page_request = PageRequest(limit=MAX_LIMIT, starting_after=cursor)
 
         async def page_of(unit: NotificationsUnit, request: PageRequest = page_request) -> list[DeadLetter]:
-            page = await unit.dead_letters.list(merchant_id, kind, request)
+            page = await unit.dead_letters.list(merchant_id, kind, request, endpoint_id=endpoint_id)
             wanted = [d for d in page.items if since is None or d.created_at >= since]
             for dead in wanted:
                 try:
                     await replay_dead_letter(unit, None, dead.id, clock())
                 except (Conflict, NotFound) as refused:
                     skipped.append((dead.id, refused.message))
+                    refusals[dead.id] = refused.kind
                 else:
                     replayed.append(dead.id)
             return list(page.items) if page.has_more else []
@@ -108,5 +119,5 @@ async def replay_many(
             del replayed[counts[0] :], skipped[counts[1] :]
             raise
         if not items:
-            return ReplaySummary(replayed=tuple(replayed), skipped=tuple(skipped))
+            return ReplaySummary(replayed=tuple(replayed), skipped=tuple(skipped), refusals=refusals)
         cursor = items[-1].id

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from domain.shared.clock import utc_text
+
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -52,6 +56,28 @@ class ConcurrencyConflict(Conflict):
         super().__init__(f"{entity} {entity_id!r} was changed concurrently")
         self.entity = entity
         self.entity_id = entity_id
+
+
+class PayloadExpired(Conflict):
+    """What a replay or reprocess would send or run again was removed by retention (409)."""
+
+    kind = "payload_expired"
+
+    def __init__(self, entity: str, entity_id: str, removed_at: datetime) -> None:
+        when = utc_text(removed_at)
+        super().__init__(
+            f"the payload of {entity} {entity_id!r} was removed on {when}, once older than the "
+            "payload retention (SUBGATE_PAYLOAD_RETENTION_DAYS): it cannot be sent or run again"
+        )
+        self.entity = entity
+        self.entity_id = entity_id
+        self.removed_at = removed_at
+
+
+class CustomerErased(Conflict):
+    """A change that would bring back personal data the merchant had erased (409)."""
+
+    kind = "customer_erased"
 
 
 class Unauthenticated(DomainError):

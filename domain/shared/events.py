@@ -29,6 +29,8 @@ class EventType(enum.StrEnum):
     PAYMENT_SUCCEEDED = "payment.succeeded"
     PAYMENT_FAILED = "payment.failed"
     ENDPOINT_DISABLED = "endpoint.disabled"
+    # Sent on request (the portal's "Send test event"), to one endpoint only.
+    ENDPOINT_TEST = "endpoint.test"
 
 
 PAYMENT_EVENTS: frozenset[EventType] = frozenset({EventType.PAYMENT_SUCCEEDED, EventType.PAYMENT_FAILED})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 _RANDOM_BITS = 80
@@ -63,3 +64,15 @@ def new_id(kind: str) -> str:
     """`<kind>sg_` + 10 chars of milliseconds + 16 chars (80 bits) that increase within a millisecond."""
     millis, rand = _SOURCE.next()
     return f"{kind}{SUBGATE_MARK}_{_encode(millis, 10)}{_encode(rand, 16)}"
+
+
+_MAX_MILLIS = 32**10 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def id_time_floor(kind: str, at: datetime) -> str:
+    """A string that sorts after every `kind` id made before `at` (to the millisecond, by the clock
+    that made it) and before every one made at or after it: ids' time part is their head.
+    Ids of earlier releases (`dlv_...`, no `sg`) all sort below it, whatever their time."""
+    millis = min(max(0, (at - _EPOCH) // timedelta(milliseconds=1)), _MAX_MILLIS)
+    return f"{kind}{SUBGATE_MARK}_{_encode(millis, 10)}"

@@ -26,6 +26,8 @@ class OutboxMessage:
     data: Mapping[str, Any]
     dispatched: bool = False
     trace_carrier: Mapping[str, str] = field(default_factory=dict)
+    # When retention removed `data` (the body of its webhooks and emails): it cannot be sent again.
+    payload_expired_at: datetime | None = None
 
     @classmethod
     def from_event(cls, event: DomainEvent, trace_carrier: Mapping[str, str]) -> OutboxMessage:

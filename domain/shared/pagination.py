@@ -17,6 +17,8 @@ MAX_LIMIT = 100
 class PageRequest:
     limit: int = DEFAULT_LIMIT
     starting_after: str | None = None
+    # Newest first (ids descending; `starting_after` then names the last, oldest, item shown).
+    newest_first: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_LIMIT:

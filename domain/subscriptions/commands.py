@@ -67,7 +67,13 @@ class SyncSubscription:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordPayment:
-    """A paid invoice (or order) of a provider subscription."""
+    """A paid invoice (or order, or transaction) of a provider subscription.
+
+    `renewal`: the provider says it pays for a new billing cycle (Stripe's billing reason
+    `subscription_cycle`, Polar's `subscription_cycle` order, a Paddle subscription
+    transaction), so its period (`period_start`..`period_end`) is the paid-through period.
+    `tie_break` places it among snapshots the provider dated the same instant, as theirs does.
+    """
 
     source_key: str
     merchant_id: str
@@ -80,6 +86,17 @@ class RecordPayment:
     period_start: datetime | None = None
     period_end: datetime | None = None
     linked_subscription_id: str | None = None
+    renewal: bool = False
+    tie_break: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tie_break <= MAX_TIE_BREAK:
+            raise ValueError(f"tie_break must be between 0 and {MAX_TIE_BREAK}, got {self.tie_break}")
+
+    @property
+    def position(self) -> datetime:
+        """Where the payment sits in the provider's timeline, compared with snapshots' positions."""
+        return self.observed_at + timedelta(microseconds=self.tie_break)
 
 
 class FailureKind(enum.StrEnum):

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
-from domain.shared.clock import Clock
+from domain.shared.clock import Clock, public_time
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from domain.shared.outbox import TraceCarrier
@@ -44,6 +44,25 @@ from domain.subscriptions.state_machine import SubscriptionStatus
 from domain.subscriptions.timed_moves import StampingTxn, Timing, trial_reminder_key
 
 ALREADY_APPLIED = "already applied"
+
+
+def renewal_key(merchant_id: str, subscription_id: str, period_end: datetime | None) -> str:
+    """The processed-input key of one period's renewal announcement."""
+    return f"renewed:{merchant_id}:{subscription_id}:{public_time(period_end)}"
+
+
+async def renewed_once(
+    unit: SubscriptionsUnit, after: Subscription, events: list[EventType]
+) -> list[EventType]:
+    """`subscription.renewed` once per period end, whichever of a paid renewal and a snapshot
+    moved the period there first; a second move to the same end is told as an update."""
+    if EventType.SUBSCRIPTION_RENEWED not in events:
+        return events
+    key = renewal_key(after.merchant_id, after.id, after.current_period_end)
+    if await first_time(unit, key):
+        await claim_all(unit, key)
+        return events
+    return [EventType.SUBSCRIPTION_UPDATED if e == EventType.SUBSCRIPTION_RENEWED else e for e in events]
 
 
 class SubscriptionsInternal:
@@ -93,11 +112,12 @@ class SubscriptionsInternal:
     async def sync_from_provider(self, cmd: SyncSubscription) -> CommandOutcome:
         async def work(unit: SubscriptionsUnit) -> CommandOutcome:
             now = self._clock()
-            sub, by_link = await locate_subscription(
+            located = await locate_subscription(
                 unit, cmd.merchant_id, cmd.provider, cmd.provider_subscription_id, cmd.linked_subscription_id
             )
+            sub, by_link = located.sub, located.by_link
             if sub is None:
-                created, written = await self._create_from_provider(unit, cmd, now)
+                created, written = await self._create_from_provider(unit, cmd, now, located.left_link)
                 return await self._record.finish(
                     unit, cmd.source_key, created, [EventType.SUBSCRIPTION_CREATED], now, written=written
                 )
@@ -113,6 +133,7 @@ class SubscriptionsInternal:
                     await unit.subscriptions.update(adopted)
                 await claim_all(unit, cmd.source_key)
                 return CommandOutcome(applied=False, subscription_id=sub.id, reason=stale.message)
+            events = await renewed_once(unit, after, events)
             stored = await unit.subscriptions.update(after)
             return await self._record.finish(unit, cmd.source_key, stored, events, now)
 
@@ -130,6 +151,7 @@ class SubscriptionsInternal:
             await claim_all(unit, invoice_key)
             now = self._clock()
             after, events = apply_payment(sub, cmd, now)
+            events = await renewed_once(unit, after, events)
             stored = await unit.subscriptions.update(after) if after != sub else sub
             payment = {
                 "provider_invoice_id": cmd.provider_invoice_id,
@@ -220,18 +242,24 @@ class SubscriptionsInternal:
         unit: SubscriptionsUnit, cmd: RecordPayment | RecordPaymentFailure | AnnounceTrialEnd
     ) -> Subscription:
         """The subscription an invoice or reminder is about; it must have been seen already."""
-        sub, by_link = await locate_subscription(
+        located = await locate_subscription(
             unit, cmd.merchant_id, cmd.provider, cmd.provider_subscription_id, cmd.linked_subscription_id
         )
+        sub = located.sub
         if sub is None:
             raise SubscriptionNotYetKnown("provider subscription", cmd.provider_subscription_id)
-        adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id, linked=by_link)
+        adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id, linked=located.by_link)
         return sub if adopted == sub else await unit.subscriptions.update(adopted)
 
     async def _create_from_provider(
-        self, unit: SubscriptionsUnit, cmd: SyncSubscription, now: datetime
+        self, unit: SubscriptionsUnit, cmd: SyncSubscription, now: datetime, left: str | None
     ) -> tuple[Subscription, Written]:
-        """The new subscription, and the customer and plan created for it (None: found)."""
+        """The new subscription, and the customer and plan created for it (None: found).
+
+        `left`: the id a link already names for it (see `Located.left_link`): the one to create.
+        A creator of the same id at the same moment makes one of the two inserts fail, and that
+        unit retries and finds the subscription.
+        """
         customer_id, customer = await customer_for(
             unit, cmd.merchant_id, cmd.provider, cmd.provider_customer_id, cmd.customer_email, now
         )
@@ -241,7 +269,7 @@ class SubscriptionsInternal:
         linked = cmd.linked_subscription_id
         own_id = linked is not None and await reserved(unit, cmd.merchant_id, cmd.provider, linked)
         sub = Subscription(
-            id=linked if own_id and linked is not None else new_id("sub"),
+            id=left or (linked if own_id and linked is not None else new_id("sub")),
             merchant_id=cmd.merchant_id,
             customer_id=customer_id,
             plan_id=plan_id,
@@ -258,9 +286,10 @@ class SubscriptionsInternal:
             created_at=now,
             updated_at=now,
         )
-        # The link is unique: a concurrent creator of the same subscription fails here and retries.
-        await unit.provider_links.add(
-            cmd.merchant_id, SUBSCRIPTION, cmd.provider, cmd.provider_subscription_id, sub.id
-        )
+        if left is None:
+            # The link is unique: a concurrent creator of the same subscription fails here and retries.
+            await unit.provider_links.add(
+                cmd.merchant_id, SUBSCRIPTION, cmd.provider, cmd.provider_subscription_id, sub.id
+            )
         await unit.subscriptions.add(sub)
         return sub, Written(customer=customer, plan=plan)

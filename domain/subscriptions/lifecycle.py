@@ -9,9 +9,18 @@ Two kinds of change, two rules:
   transition table is not consulted: it guards what merchants and the scheduler may do,
   not what the provider reports. Terminal states stay terminal.
 * A payment (`apply_payment`) is a fact about money, reported once per invoice whatever
-  the subscription's state. It changes the state only of a subscription that no snapshot
+  the subscription's state. It changes the state of a subscription that no snapshot
   has reached yet (one created over REST and linked by metadata): a paid invoice
   activates or renews it under the transition table, and its time becomes the watermark.
+* A paid renewal (`RecordPayment.renewal`) of a subscription the provider's snapshots
+  describe is the provider's word about one thing only, the paid-through period. It is not
+  a snapshot: it leaves the status and the watermark alone, so the newest snapshot still
+  decides everything else. It moves the period forward when it is newer than the newest
+  snapshot applied (its position is after the watermark), ends later than the stored
+  period, and the subscription is live (not final, not paused). The subscription keeps it
+  (`renewal_*`), and a snapshot applied later shows the renewal's period instead of its own
+  only when the renewal is newer than that snapshot and ends later: a stale snapshot never
+  takes a paid period back, and the outcome does not depend on which came first.
 
 Events describe the change that was made, from the state before to the state after, so
 merchants hear of exactly the transitions the subscription went through here.
@@ -59,6 +68,8 @@ _VISIBLE_FIELDS = (
     "canceled_at",
 )
 _WAITING_FOR_PAYMENT = frozenset({S.PENDING, S.TRIALING, S.PAST_DUE, S.UNPAID})
+# Statuses in which a paid renewal moves the period: not final, not paused.
+_RENEWABLE = frozenset({S.PENDING, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.UNPAID})
 
 
 def transition_event(before: SubscriptionStatus, after: SubscriptionStatus) -> EventType | None:
@@ -141,18 +152,34 @@ def _check_newer(sub: Subscription, cmd: SyncSubscription) -> None:
         raise StaleUpdate(f"subscription is {sub.status.value}, which is final")
 
 
+def _snapshot_period(sub: Subscription, cmd: SyncSubscription) -> tuple[datetime | None, datetime | None]:
+    """The snapshot's period, or the kept renewal's when that one is newer and ends later."""
+    renewal_end, renewal_position = sub.renewal_period_end, sub.renewal_position
+    if (
+        renewal_end is None
+        or renewal_position is None
+        or renewal_position <= cmd.position
+        or cmd.status not in _RENEWABLE
+        or (cmd.current_period_end is not None and renewal_end <= cmd.current_period_end)
+    ):
+        return cmd.current_period_start, cmd.current_period_end
+    return sub.renewal_period_start, renewal_end
+
+
 def apply_sync(
     sub: Subscription, cmd: SyncSubscription, now: datetime
 ) -> tuple[Subscription, list[EventType]]:
     """Move `sub` to the provider's view if that view is newer than the one applied."""
     _check_newer(sub, cmd)
+    period_start, period_end = _snapshot_period(sub, cmd)
     after = replace(
         sub,
         status=cmd.status,
         # Every field as the snapshot has it (a period it lacks is unknown, not "as before"),
-        # so the outcome depends on the newest snapshot only, never on what came earlier.
-        current_period_start=cmd.current_period_start,
-        current_period_end=cmd.current_period_end,
+        # so the outcome depends on the newest snapshot only, never on what came earlier; but
+        # for a paid renewal newer than it (see the module docstring).
+        current_period_start=period_start,
+        current_period_end=period_end,
         cancel_at_period_end=cmd.cancel_at_period_end,
         trial_end=cmd.trial_end,
         canceled_at=cmd.canceled_at,
@@ -164,16 +191,48 @@ def apply_sync(
     return (replace(after, updated_at=now) if events else after), events
 
 
+def apply_renewal(
+    sub: Subscription, cmd: RecordPayment, now: datetime
+) -> tuple[Subscription, list[EventType]]:
+    """The paid-through period moved forward by a paid renewal (see the module docstring)."""
+    watermark, period_end = sub.provider_watermark, cmd.period_end
+    if (
+        not cmd.renewal
+        or period_end is None
+        or cmd.period_start is None
+        or sub.status not in _RENEWABLE
+        or (watermark is not None and cmd.position <= watermark)
+        or (sub.current_period_end is not None and period_end <= sub.current_period_end)
+    ):
+        return sub, []
+    after = replace(
+        sub,
+        current_period_start=cmd.period_start,
+        current_period_end=period_end,
+        renewal_period_start=cmd.period_start,
+        renewal_period_end=period_end,
+        renewal_position=cmd.position,
+    )
+    events = events_for_change(sub, after)
+    return (replace(after, updated_at=now) if events else after), events
+
+
 def apply_payment(
     sub: Subscription, cmd: RecordPayment, now: datetime
 ) -> tuple[Subscription, list[EventType]]:
-    """The payment event, plus the activation or renewal of a subscription no snapshot reached yet."""
+    """The payment event, plus the activation or renewal of a subscription no snapshot reached yet,
+    or the paid renewal of one the provider's snapshots describe."""
+    paid = [EventType.PAYMENT_SUCCEEDED] if cmd.amount_paid > 0 else []
+    if sub.provider_watermark is not None:
+        # The provider's snapshots decide the state; a paid renewal moves the period only.
+        after, events = apply_renewal(sub, cmd, now)
+        return after, [*events, *paid]
     if cmd.amount_paid == 0:
         # Zero invoices (trial starts, full discounts) carry no payment to report.
         return sub, []
-    if sub.provider_watermark is not None or sub.status in TERMINAL or sub.status == S.PAUSED:
-        # The provider's snapshots (or a final status) decide the state; the payment is news only.
-        return sub, [EventType.PAYMENT_SUCCEEDED]
+    if sub.status in TERMINAL or sub.status == S.PAUSED:
+        # A final status (or a pause) decides the state; the payment is news only.
+        return sub, paid
     target = S.ACTIVE if sub.status in _WAITING_FOR_PAYMENT else sub.status
     check_transition(sub.status, target)
     newer_period = cmd.period_end is not None and (

@@ -17,7 +17,7 @@ REST request storing it or the provider's first event creating it, uses that id.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain.shared.ids import new_id
@@ -32,25 +32,38 @@ RESERVED = "reserved_subscription"  # our id, handed to a provider before it is 
 CREATE_REQUEST = "create_request"  # a REST Idempotency-Key -> the id reserved for its request
 
 
+@dataclass(frozen=True, slots=True)
+class Located:
+    """What `locate_subscription` found."""
+
+    sub: Subscription | None
+    by_link: bool  # the provider id's link led to `sub` (that link exists, then)
+    # A link whose subscription was never written: on a store whose sessions are not
+    # transactions (a standalone MongoDB), a unit stopped between the two writes. Its id is the
+    # one to create.
+    left_link: str | None = None
+
+
 async def locate_subscription(
     unit: SubscriptionsUnit,
     merchant_id: str,
     provider: str,
     provider_subscription_id: str,
     linked_id: str | None,
-) -> tuple[Subscription | None, bool]:
-    """Ours for a provider subscription: by metadata link first, then by provider id; and
-    whether the provider id's link led to it (that link exists, then)."""
+) -> Located:
+    """Ours for a provider subscription: by metadata link first, then by provider id."""
     if linked_id is not None:
         # The repository is scoped to the merchant: another merchant's id finds nothing.
         sub = await unit.subscriptions.get(merchant_id, linked_id)
         if sub is not None:
-            return sub, False
+            return Located(sub, by_link=False)
     sub_id = await unit.provider_links.find(merchant_id, SUBSCRIPTION, provider, provider_subscription_id)
     if sub_id is None:
-        return None, False
+        return Located(None, by_link=False)
     sub = await unit.subscriptions.get(merchant_id, sub_id)
-    return sub, sub is not None
+    if sub is None:
+        return Located(None, by_link=False, left_link=sub_id)
+    return Located(sub, by_link=True)
 
 
 async def adopt(

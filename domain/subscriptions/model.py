@@ -27,6 +27,8 @@ class Customer:
     name: str | None
     provider_customer_ids: Mapping[str, str] = field(default_factory=dict)
     created_at: datetime
+    # When its personal data was erased: email and name stay empty, and no email is written to it.
+    erased_at: datetime | None = None
     version: int = 0
 
 
@@ -63,6 +65,11 @@ class Subscription:
     provider_subscription_id: str | None = None
     # The newest provider timestamp already applied: anything older is stale.
     provider_watermark: datetime | None = None
+    # The paid renewal whose period the subscription shows (see `lifecycle`): its period and
+    # its place in the provider's timeline. A snapshot older than it does not take that period back.
+    renewal_period_start: datetime | None = None
+    renewal_period_end: datetime | None = None
+    renewal_position: datetime | None = None
     # True when the provider runs the subscription (created there, or first seen in its events):
     # changes are asked of the provider and its webhooks bring them. False: subgate runs it,
     # and the scheduler makes its timed moves (see `schedule`).

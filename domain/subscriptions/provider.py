@@ -73,6 +73,10 @@ class ProviderView:
 class ProviderActions(Protocol):
     """One provider's subscription API. Raises ProviderDeclined, ProviderRejected or ProviderUnreachable."""
 
+    # False for a provider whose subscriptions are born only at its own checkout (Paddle):
+    # a new subscription is then run here until the provider's first event links it.
+    creates_subscriptions: bool
+
     async def create(self, api_key: str, request: ProviderCreate) -> ProviderView: ...
 
     async def cancel(

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Final
 
+import structlog
 from msgspec import UnsetType
 from starlette.requests import Request
 
 from domain.merchants.model import Merchant
 from domain.notifications.emails import check_address, check_header_text
+from domain.shared.personal import Person
 from domain.subscriptions.external.catalog import CustomerChange, NewCustomer
 from gateway.api.provider_ids import provider_ids
 from gateway.schemas import customers as schema
@@ -20,6 +22,8 @@ from gateway.schemas.common import PageQuery, page_of
 from gateway.v1 import Resource, route
 
 BY_ID: Final = "/customers/{customer_id}"
+
+log = structlog.get_logger()
 
 
 class CustomersApi(Resource):
@@ -64,6 +68,32 @@ class CustomersApi(Resource):
         )
         customer = await self._deps.subscriptions.customers.update(merchant.id, _customer_id(request), change)
         return schema.customer(customer)
+
+    @route("POST", f"{BY_ID}/erase", "Erase a customer")
+    async def erase(self, request: Request, merchant: Merchant) -> schema.Customer:
+        """Remove the customer's personal data: its email and name (for good: a later PATCH of
+        either is 409 `customer_erased`), the recipients and bodies of its emails (those still
+        waiting are canceled, and no email is written to it again), and its personal fields in
+        the stored provider events that name it or its address. Its subscriptions go on, without
+        emails. Idempotent: 200 each time, with the customer as it is left."""
+        deps = self._deps
+        customer = await deps.subscriptions.customers.get(merchant.id, _customer_id(request))
+        # The addresses first: once its emails are erased, nothing would tell them any more.
+        addresses = await deps.notifications.customer_addresses(merchant.id, customer.id)
+        emails = tuple(dict.fromkeys(a for a in (customer.email, *addresses) if a))
+        person = Person(provider_customer_ids=customer.provider_customer_ids, emails=emails)
+        events = await deps.inbound.erase(merchant.id, person)
+        # Marked before its emails are erased: none can be queued in between.
+        erased = await deps.subscriptions.customers.erase(merchant.id, customer.id)
+        emails_erased = await deps.notifications.erase_customer_emails(merchant.id, customer.id)
+        log.info(
+            "customer_erased",
+            merchant_id=merchant.id,
+            customer_id=customer.id,
+            inbound_events=events,
+            emails=emails_erased,
+        )
+        return schema.customer(erased)
 
     async def _found(self, request: Request, merchant: Merchant) -> None:
         # Not found before validation: another merchant's id answers 404 whatever the body.

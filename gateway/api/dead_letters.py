@@ -33,7 +33,10 @@ class DeadLettersApi(Resource):
         return schema.BulkReplay(
             replayed=len(summary.replayed),
             dead_letter_ids=list(summary.replayed),
-            skipped=[schema.Skipped(id=dl_id, reason=reason) for dl_id, reason in summary.skipped],
+            skipped=[
+                schema.Skipped(id=dl_id, reason=reason, type=summary.refusals.get(dl_id, "conflict"))
+                for dl_id, reason in summary.skipped
+            ],
         )
 
     @route("POST", "/dead-letters/{dead_letter_id}/replay", "Replay a dead letter")

@@ -46,6 +46,14 @@ class Connection(Struct, frozen=True, kw_only=True):
     id: str
     provider: Provider
     webhook_url: Annotated[str, Meta(description="Where the provider must post this connection's events.")]
+    signing_scheme: Annotated[
+        str | None,
+        Meta(
+            description="Which way the last verified webhook was signed, for a provider that signs "
+            "more than one way (Polar: `secret_bytes` or `standard_webhooks`); null until then "
+            "and for the other providers."
+        ),
+    ] = None
     created_at: datetime
 
 
@@ -61,5 +69,6 @@ def connection(value: DomainConnection, base_url: str) -> Connection:
         id=value.id,
         provider=value.provider,
         webhook_url=webhook_url(base_url, value),
+        signing_scheme=value.signing_scheme,
         created_at=value.created_at,
     )

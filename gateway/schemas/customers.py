@@ -43,6 +43,10 @@ class Customer(Struct, frozen=True, kw_only=True):
     name: str | None
     provider_customer_ids: dict[str, str]
     created_at: datetime
+    erased_at: Annotated[
+        datetime | None,
+        Meta(description="When its personal data was erased (POST .../erase); null if never."),
+    ] = None
 
 
 CustomerPage = Page[Customer]
@@ -55,4 +59,5 @@ def customer(value: DomainCustomer) -> Customer:
         name=value.name,
         provider_customer_ids=dict(value.provider_customer_ids),
         created_at=value.created_at,
+        erased_at=value.erased_at,
     )

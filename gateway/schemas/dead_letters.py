@@ -45,6 +45,10 @@ class BulkReplayRequest(Struct, frozen=True, kw_only=True):
 class Skipped(Struct, frozen=True, kw_only=True):
     id: str
     reason: str
+    type: Annotated[
+        str,
+        Meta(description="The error type a replay of it alone answers (`conflict`, `payload_expired`...)."),
+    ] = "conflict"
 
 
 class BulkReplay(Struct, frozen=True, kw_only=True):

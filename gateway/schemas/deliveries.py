@@ -40,6 +40,14 @@ class Delivery(Struct, frozen=True, kw_only=True):
     order_given_up: Annotated[
         bool, Meta(description="Sent before an earlier message of its subscription was settled.")
     ]
+    payload_expired_at: Annotated[
+        datetime | None,
+        Meta(description="When retention removed its body (it can no longer be sent again); null if kept."),
+    ] = None
+    erased_at: Annotated[
+        datetime | None,
+        Meta(description="For an email: when its customer's personal data (recipient, body) was erased."),
+    ] = None
 
 
 DeliveryPage = Page[Delivery]

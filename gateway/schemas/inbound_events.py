@@ -24,6 +24,10 @@ class InboundEvent(Struct, frozen=True, kw_only=True):
     source_ip: str | None
     received_at: datetime
     reason: Annotated[str | None, Meta(description="Why it was ignored or failed.")]
+    payload_expired_at: Annotated[
+        datetime | None,
+        Meta(description="When retention removed its body (it can no longer be reprocessed); null if kept."),
+    ] = None
 
 
 InboundEventPage = Page[InboundEvent]

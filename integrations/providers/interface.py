@@ -3,7 +3,8 @@
 A provider is one package under `integrations.providers` whose adapter implements
 `ProviderAdapter`:
 
-    verify       the signature on the raw bytes (the gateway, before anything is stored)
+    verify       the signature on the raw bytes (the gateway, before anything is stored),
+                 and which way it was signed when the provider has more than one
     envelope     the event's id, type and time, read at the door
     normalize    a stored event's domain commands, through the provider's table (pure)
     commands     what the worker runs for a stored event: `normalize` unless the provider
@@ -119,8 +120,10 @@ class ProviderAdapter(Protocol):
     name: ClassVar[str]
     management: ProviderActions | None = None
 
-    def verify(self, request: SignedRequest) -> None:
-        """Raises MissingSignature, MalformedRequest or SignatureRejected."""
+    def verify(self, request: SignedRequest) -> str | None:
+        """Raises MissingSignature, MalformedRequest or SignatureRejected. Returns, for a provider
+        that signs more than one way, the name of the way that verified (the connection's
+        `signing_scheme`); None for a provider with one way."""
         ...
 
     def envelope(self, body: bytes, headers: Mapping[str, str]) -> Envelope:

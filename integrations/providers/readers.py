@@ -113,9 +113,12 @@ def status(value: Any, words: dict[str, S]) -> S:
     return words[value]
 
 
-def metadata_link(container: Any) -> str | None:
-    """Our subscription's id in an object's metadata (`subgate_subscription_id`), if it names one."""
-    metadata = container.get("metadata") if isinstance(container, dict) else None
+def metadata_link(container: Any, field: str = "metadata") -> str | None:
+    """Our subscription's id in an object's metadata (`subgate_subscription_id`), if it names one.
+
+    `field`: where the provider keeps a merchant's own keys (`metadata`; Paddle's `custom_data`).
+    """
+    metadata = container.get(field) if isinstance(container, dict) else None
     link = metadata.get(LINK_KEY) if isinstance(metadata, dict) else None
     return link if isinstance(link, str) and link else None
 

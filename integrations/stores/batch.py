@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
+from domain.shared.clock import Clock, system_clock
 from integrations.stores.documents import (
     Document,
     DocumentSession,
@@ -38,6 +39,7 @@ from integrations.stores.documents import (
     VersionMismatch,
 )
 from integrations.stores.repositories import StoreUnit
+from integrations.stores.unreadable import SetAside
 
 T = TypeVar("T")
 _Key = tuple[str, str]
@@ -143,6 +145,7 @@ class _LayerSession:
         limit: int,  # noqa: ARG002
         after_id: str | None = None,  # noqa: ARG002
         order_by: str = "id",  # noqa: ARG002
+        descending: bool = False,  # noqa: ARG002
     ) -> list[Document]:
         raise Unbatchable(f"a query of {collection!r}")
 
@@ -160,6 +163,16 @@ class _LayerSession:
     ) -> list[Document]:
         raise Unbatchable(f"a claim of {collection!r}")
 
+    async def delete_where(
+        self,
+        collection: str,
+        where: Filter,  # noqa: ARG002 - as `find`
+        *,
+        order_by: str = "id",  # noqa: ARG002
+        limit: int,  # noqa: ARG002
+    ) -> int:
+        raise Unbatchable(f"a removal from {collection!r}")
+
     async def update_where(
         self,
         collection: str,
@@ -172,8 +185,9 @@ class _LayerSession:
 class Batch:
     """One batch of units of work on `store` (see the module docstring)."""
 
-    def __init__(self, store: DocumentStore) -> None:
+    def __init__(self, store: DocumentStore, clock: Clock = system_clock) -> None:
         self._store = store
+        self._clock = clock  # dates what the units write on their own (see `StoreUnit`)
         # What the batch read from the store: a document, or None for an id that does not exist.
         self.known: dict[_Key, Document | None] = {}
         self._root = _Layer(self, None)
@@ -222,7 +236,7 @@ class Batch:
         if self._event is None:
             raise RuntimeError("a unit of a batch runs inside `event()`")
         layer = _Layer(self, self._event)
-        result = await work(StoreUnit(_LayerSession(layer)))
+        result = await work(StoreUnit(_LayerSession(layer), SetAside(), self._clock))
         layer.keep()
         return result
 

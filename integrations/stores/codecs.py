@@ -155,6 +155,10 @@ class DocumentCodec(Generic[T]):
             return False
         return True
 
+    def repaired(self, doc: Document) -> Document:
+        """A copy of `doc` with its times in today's form (see `padded_year`); other fields as they are."""
+        return self._repaired(doc)
+
     def _repaired(self, doc: Document) -> Document:
         """A copy of `doc` with its times in today's form (see `padded_year`)."""
         repaired = copy.deepcopy(doc)

@@ -80,11 +80,19 @@ class DocumentSession(Protocol):
     async def get(self, collection: str, doc_id: str) -> Document | None: ...
 
     async def find(
-        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
         """Matching documents sorted ascending by `order_by` (then id), at most `limit`.
 
         `after_id` keeps only ids greater than it (cursor pagination; use with order_by="id").
+        `descending` reverses the order, and `after_id` then keeps only ids smaller than it.
         """
         ...
 
@@ -122,6 +130,16 @@ class DocumentSession(Protocol):
         """
         ...
 
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        """Remove up to `limit` matching documents, the first ones by `order_by` (then id).
+
+        Returns how many were removed. The condition holds for each document at the moment it
+        is removed: one that a concurrent write changed so that it no longer matches stays.
+        Meant for filters whose equality fields and `order_by` lead an index, so that a batch
+        reads no more than it removes (how retention purges, see `integrations.stores.retention`).
+        """
+        ...
+
 
 class DocumentStore(Protocol):
     def session(self) -> AbstractAsyncContextManager[DocumentSession]:
@@ -133,6 +151,10 @@ class DocumentStore(Protocol):
 
     async def migrate(self, collections: Mapping[str, Sequence[IndexSpec]]) -> None:
         """Create every collection and index; idempotent."""
+        ...
+
+    async def collections(self) -> frozenset[str]:
+        """The names of the collections that exist (created by `migrate`, or by an earlier release)."""
         ...
 
     async def ping(self) -> None:

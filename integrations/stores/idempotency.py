@@ -7,6 +7,15 @@ fingerprint until the record expires. A request that failed on our side (5xx, or
 exception) gives the key back (`released`), so the client's retry runs afresh; so does
 an `in_progress` record whose lease ran out (its process died mid-request).
 
+Every unit of work of the request that writes to the store also marks the record
+`applied`, in the unit's own transaction (`StoreTxn` does it while the request holds the
+key, see `holding`): the request's effect and the mark commit together or not at all. The
+answer is kept right after, in a write of its own; a process that dies between the two
+leaves an `applied` record without an answer, and a retry with the key is refused (409
+`idempotency_answer_lost`) instead of running the request a second time. The mark is a
+compare-and-set on the record's version, so a request whose lease ran out and whose key
+another request took over cannot write at all.
+
 Expired records are never read as answers; the next request with that key takes the
 record over. The `expires_at` index lets an operator (or a later sweep) find them.
 """
@@ -14,16 +23,21 @@ record over. The `expires_at` index lets an operator (or a later sweep) find the
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
 from domain.shared.clock import Clock
+from domain.shared.errors import Conflict
 from domain.shared.ids import new_id
 from integrations.stores.codecs import iso, parse_time
 from integrations.stores.documents import (
     Document,
+    DocumentSession,
     DocumentStore,
     DuplicateDocument,
     VersionMismatch,
@@ -41,6 +55,7 @@ _ATTEMPTS: Final = 3
 
 class RecordState(StrEnum):
     IN_PROGRESS = "in_progress"
+    APPLIED = "applied"  # the request's writes committed; its answer not kept yet
     COMPLETED = "completed"
     RELEASED = "released"
 
@@ -50,6 +65,7 @@ class Refused(StrEnum):
 
     IN_PROGRESS = "in_progress"  # another request holds the key right now
     OTHER_REQUEST = "other_request"  # the key was used for another method, path or body
+    ANSWER_LOST = "answer_lost"  # the request wrote, then its process died before the answer was kept
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,12 +82,58 @@ class SavedResponse:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Started:
-    """The caller holds the key: it runs the request, then completes or releases."""
+    """The caller holds the key: it runs the request, then completes or releases.
+
+    `version` is the record's as this request last wrote it (each unit of work that marks
+    the record `applied` moves it on)."""
 
     record_id: str
     version: int
+    merchant_id: str = ""
+    key: str = ""
+
+
+class KeyTakenOver(Conflict):
+    """The request's lease on its key ran out and another request took the key over: the
+    unit of work that would have written is rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "another request with this Idempotency-Key took it over while this one ran "
+            "(it ran longer than the key's lease); nothing was written"
+        )
+
+
+_HELD: ContextVar[Started | None] = ContextVar("subgate_idempotency_key_held", default=None)
+
+
+@contextmanager
+def holding(started: Started) -> Iterator[None]:
+    """While the block runs (the request, in this task and the tasks it starts), every unit of
+    work that writes marks `started`'s record in its own transaction (see `mark_applied`)."""
+    token = _HELD.set(started)
+    try:
+        yield
+    finally:
+        _HELD.reset(token)
+
+
+def held() -> Started | None:
+    return _HELD.get()
+
+
+async def mark_applied(session: DocumentSession, started: Started) -> None:
+    """In the unit of work's session: the record becomes `applied`, by compare-and-set on the
+    version this request left it at (KeyTakenOver when another request holds it now)."""
+    changed = await session.update_where(
+        COLLECTION,
+        {"merchant_id": started.merchant_id, "key": started.key, "version": started.version},
+        {"state": RecordState.APPLIED.value},
+    )
+    if changed != 1:
+        raise KeyTakenOver
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,7 +207,9 @@ class StoredIdempotencyKeys:
             if not found:
                 doc = self._taken(request, now, {"id": new_id("idk"), "version": 0})
                 await session.insert(COLLECTION, doc)
-                return Started(record_id=doc["id"], version=0)
+                return Started(
+                    record_id=doc["id"], version=0, merchant_id=request.merchant_id, key=request.key
+                )
             current = found[0]
             decided = self._decide(current, request, now)
             if decided is not None:
@@ -153,7 +217,9 @@ class StoredIdempotencyKeys:
             version = int(current["version"])
             taken = self._taken(request, now, {"id": current["id"], "version": version + 1})
             await session.replace(COLLECTION, taken, version)
-            return Started(record_id=taken["id"], version=version + 1)
+            return Started(
+                record_id=taken["id"], version=version + 1, merchant_id=request.merchant_id, key=request.key
+            )
 
     def _decide(self, doc: Document, request: KeyedRequest, now: datetime) -> Begun | None:
         """The earlier request's verdict, or None when the record is free to take over."""
@@ -161,11 +227,16 @@ class StoredIdempotencyKeys:
         if parse_time(doc["expires_at"]) <= now or state == RecordState.RELEASED:
             return None
         if state == RecordState.IN_PROGRESS and parse_time(doc["locked_until"]) <= now:
-            return None  # its holder died mid-request
+            return None  # its holder died mid-request, before writing anything
         if doc["fingerprint"] != request.fingerprint:
             return Refused.OTHER_REQUEST
         if state == RecordState.IN_PROGRESS:
             return Refused.IN_PROGRESS
+        if state == RecordState.APPLIED:
+            # Its request wrote: still running while the lease holds, else it died before
+            # its answer was kept. Either way it must not run again.
+            still_running = parse_time(doc["locked_until"]) > now
+            return Refused.IN_PROGRESS if still_running else Refused.ANSWER_LOST
         return Replay(response=_saved_response(doc))
 
     def _taken(self, request: KeyedRequest, now: datetime, identity: Document) -> Document:

@@ -3,7 +3,8 @@
 The merchant's customer record wins (the subscription names it); otherwise an address the
 provider's payload carried with the message (`customer_email`, as on a Stripe invoice).
 Only plain addresses are returned: one with a line break or anything unusual could
-otherwise reach a mail header.
+otherwise reach a mail header. A customer whose personal data was erased gets no email at all,
+whatever address the message carries.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from domain.notifications.emails import usable_address
+from domain.notifications.emails import customer_of, usable_address
 from domain.shared.outbox import OutboxMessage
-from integrations.stores.documents import DocumentSession
+from integrations.stores.documents import Document, DocumentSession
 
 CUSTOMERS = "customers"
 
@@ -23,17 +24,20 @@ class CustomerEmails:
         self._s = session
 
     async def email_for(self, message: OutboxMessage) -> str | None:
-        return await self._from_customer(message) or _from_payload(message.data)
+        customer = await self._customer(message)
+        if customer is not None and customer.get("erased_at") is not None:
+            return None
+        from_record = None if customer is None else usable_address(customer.get("email"))
+        return from_record or _from_payload(message.data)
 
-    async def _from_customer(self, message: OutboxMessage) -> str | None:
-        subscription = message.data.get("subscription")
-        customer_id = subscription.get("customer_id") if isinstance(subscription, Mapping) else None
-        if not isinstance(customer_id, str) or not customer_id:
+    async def _customer(self, message: OutboxMessage) -> Document | None:
+        customer_id = customer_of(message)
+        if customer_id is None:
             return None
         customer = await self._s.get(CUSTOMERS, customer_id)
         if customer is None or customer.get("merchant_id") != message.merchant_id:
             return None
-        return usable_address(customer.get("email"))
+        return customer
 
 
 def _from_payload(data: Mapping[str, Any]) -> str | None:

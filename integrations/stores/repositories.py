@@ -26,8 +26,9 @@ from domain.notifications.model import (
     Endpoint,
 )
 from domain.notifications.ports import DeliveryFilter
+from domain.shared.clock import Clock, system_clock
 from domain.shared.errors import ConcurrencyConflict, NotFound
-from domain.shared.ids import new_id
+from domain.shared.ids import id_time_floor, new_id
 from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import Page, PageRequest
 from domain.subscriptions.model import Customer, Plan, Subscription
@@ -39,11 +40,14 @@ from integrations.stores.documents import (
     Document,
     DocumentSession,
     DuplicateDocument,
+    Gt,
     In,
     Lte,
     Scalar,
     VersionMismatch,
 )
+from integrations.stores.endpoint_stats import EndpointStatsRepo
+from integrations.stores.portal_sessions import PortalSessionRepo
 from integrations.stores.recipients import CustomerEmails
 from integrations.stores.unreadable import SetAside, rendered, work_items
 
@@ -95,7 +99,9 @@ class _Collection(Generic[T]):
         return None if found is None or found.get("merchant_id") != merchant_id else self.one(found)
 
     async def page(self, session: DocumentSession, where: dict[str, Condition], page: PageRequest) -> Page[T]:
-        docs = await session.find(self.name, where, limit=page.limit + 1, after_id=page.starting_after)
+        docs = await session.find(
+            self.name, where, limit=page.limit + 1, after_id=page.starting_after, descending=page.newest_first
+        )
         # Over-fetched by one, to tell whether more exist; this holds even when an unreadable
         # document was left out (the next page starts after the last one shown).
         return Page(items=tuple(self.each(docs)[: page.limit]), has_more=len(docs) > page.limit)
@@ -154,6 +160,8 @@ INBOUND = _collection("inbound_events", codecs.INBOUND, codecs.inbound_doc)
 ENDPOINTS = _collection("endpoints", codecs.ENDPOINTS)
 DELIVERIES = _collection("deliveries", codecs.DELIVERIES)
 DEAD_LETTERS = _collection("dead_letters", codecs.DEAD_LETTERS)
+# One entry per customer email (id = the delivery's), by merchant and customer.
+CUSTOMER_EMAILS = "customer_emails"
 
 
 class MerchantRepo:
@@ -270,7 +278,11 @@ class SubscriptionRepo:
         return await SUBSCRIPTIONS.owned(self._s, merchant_id, subscription_id)
 
     async def add(self, subscription: Subscription) -> None:
-        await SUBSCRIPTIONS.add(self._s, subscription)
+        try:
+            await SUBSCRIPTIONS.add(self._s, subscription)
+        except DuplicateDocument:
+            # Another unit created it with this id first (see `_create_from_provider`): retry.
+            raise ConcurrencyConflict("subscription", subscription.id) from None
 
     async def update(self, subscription: Subscription) -> Subscription:
         return await _update(self._s, SUBSCRIPTIONS, subscription, "subscription")
@@ -349,15 +361,18 @@ class ProviderLinkRepo:
 
 
 class ProcessedInputRepo:
-    def __init__(self, session: DocumentSession) -> None:
+    def __init__(self, session: DocumentSession, clock: Clock) -> None:
         self._s = session
+        self._clock = clock
 
     async def seen(self, key: str) -> bool:
         return await self._s.get("processed_inputs", key) is not None
 
     async def claim(self, key: str) -> bool:
+        # `created_at`: retention removes keys once their input is long settled (see `retention`).
+        doc = {"id": key, "version": 0, "created_at": codecs.iso(self._clock())}
         try:
-            await self._s.insert("processed_inputs", {"id": key, "version": 0})
+            await self._s.insert("processed_inputs", doc)
         except DuplicateDocument:
             return False
         return True
@@ -503,6 +518,25 @@ class DeliveryRepo:
 
     async def add(self, delivery: Delivery) -> None:
         await DELIVERIES.add(self._s, delivery)
+        if delivery.channel == Channel.EMAIL and delivery.customer_id is not None:
+            # The customer's emails, found by an erasure without reading every delivery.
+            entry = {
+                "id": delivery.id,
+                "version": 0,
+                "merchant_id": delivery.merchant_id,
+                "customer_id": delivery.customer_id,
+                "created_at": codecs.iso(delivery.created_at),
+            }
+            await self._s.insert(CUSTOMER_EMAILS, entry)
+
+    async def emails_to(
+        self, merchant_id: str, customer_id: str, after: str | None, limit: int
+    ) -> tuple[Sequence[Delivery], str | None]:
+        mine_only = {"merchant_id": merchant_id, "customer_id": customer_id}
+        entries = await self._s.find(CUSTOMER_EMAILS, mine_only, limit=limit, after_id=after)
+        found = await _many(self._s, DELIVERIES, [str(entry["id"]) for entry in entries])
+        mine = [d for d in found if d.merchant_id == merchant_id]
+        return mine, (str(entries[-1]["id"]) if len(entries) == limit else None)
 
     async def get(self, delivery_id: str) -> Delivery | None:
         return await DELIVERIES.get(self._s, delivery_id)
@@ -518,12 +552,26 @@ class DeliveryRepo:
 
     async def list(self, merchant_id: str, where: DeliveryFilter, page: PageRequest) -> Page[Delivery]:
         status = None if where.status is None else where.status.value
-        conditions = _drop_none(merchant_id=merchant_id, endpoint_id=where.endpoint_id, status=status)
+        conditions = _drop_none(
+            merchant_id=merchant_id, endpoint_id=where.endpoint_id, status=status, event_type=where.event_type
+        )
         if where.channel is not None:
             # Deliveries stored before emails existed have no channel: they are webhooks.
             wanted: tuple[Scalar, ...] = (where.channel.value,)
             conditions["channel"] = In((*wanted, None) if where.channel == Channel.WEBHOOK else wanted)
-        return await DELIVERIES.page(self._s, conditions, page)
+        page = made_between(conditions, where, page)
+        if where.subject_ids is None:
+            return await DELIVERIES.page(self._s, conditions, page)
+        # One indexed range per subject, merged: an IN over the subjects would make SQLite walk
+        # the merchant's whole history in id order instead.
+        found: dict[str, Delivery] = {}
+        more = False
+        for subject in dict.fromkeys(where.subject_ids):
+            one = await DELIVERIES.page(self._s, conditions | {"subject_id": subject}, page)
+            found.update((d.id, d) for d in one.items)
+            more = more or one.has_more
+        ordered = sorted(found.values(), key=lambda d: d.id, reverse=page.newest_first)
+        return Page(items=tuple(ordered[: page.limit]), has_more=more or len(ordered) > page.limit)
 
     async def claim_due(
         self, now: datetime, lease_until: datetime, owner: str, limit: int
@@ -560,6 +608,7 @@ class DeliveryRepo:
             delivery_id=doc_id,
             reason=reason,
             created_at=now,
+            endpoint_id=endpoint_id if isinstance(endpoint_id := doc.get("endpoint_id"), str) else None,
         )
         await DEAD_LETTERS.add(self._s, letter)
 
@@ -605,6 +654,23 @@ class DeliveryRepo:
         )
 
 
+def made_between(conditions: dict[str, Condition], where: DeliveryFilter, page: PageRequest) -> PageRequest:
+    """The page with `where`'s time range on delivery ids (time-ordered, see `domain.shared.ids`):
+    one bound is the cursor (tightened), the other an id condition, so any index ending in the id
+    serves the range."""
+    low = None if where.made_from is None else id_time_floor("dlv", where.made_from)
+    high = None if where.made_before is None else id_time_floor("dlv", where.made_before)
+    cursor = page.starting_after
+    # id > low keeps ids made at or after `made_from`; id <= high keeps those made before `made_before`.
+    start, other = (high, low) if page.newest_first else (low, high)
+    if start is not None:
+        tighter = min if page.newest_first else max
+        cursor = start if cursor is None else tighter(cursor, start)
+    if other is not None:
+        conditions["id"] = Gt(other) if page.newest_first else Lte(other)
+    return replace(page, starting_after=cursor)
+
+
 class DeadLetterRepo:
     def __init__(self, session: DocumentSession) -> None:
         self._s = session
@@ -619,16 +685,30 @@ class DeadLetterRepo:
         return await _update(self._s, DEAD_LETTERS, dead_letter, "dead letter")
 
     async def list(
-        self, merchant_id: str | None, kind: DeadLetterKind | None, page: PageRequest
+        self,
+        merchant_id: str | None,
+        kind: DeadLetterKind | None,
+        page: PageRequest,
+        endpoint_id: str | None = None,
     ) -> Page[DeadLetter]:
-        conditions = _drop_none(merchant_id=merchant_id, kind=None if kind is None else kind.value)
+        conditions = _drop_none(
+            merchant_id=merchant_id, endpoint_id=endpoint_id, kind=None if kind is None else kind.value
+        )
         # Not replayed yet (`None` also matches dead letters stored before replays existed).
         return await DEAD_LETTERS.page(self._s, conditions | {"replayed_at": None}, page)
+
+    async def count_open(self, merchant_id: str, endpoint_id: str | None = None) -> int:
+        conditions = _drop_none(merchant_id=merchant_id, endpoint_id=endpoint_id)
+        return await self._s.count(DEAD_LETTERS.name, conditions | {"replayed_at": None})
 
     async def open_for_delivery(self, delivery_id: str) -> Sequence[DeadLetter]:
         docs = await self._s.find(
             DEAD_LETTERS.name, {"delivery_id": delivery_id, "replayed_at": None}, limit=1000
         )
+        return DEAD_LETTERS.each(docs)
+
+    async def for_delivery(self, delivery_id: str) -> Sequence[DeadLetter]:
+        docs = await self._s.find(DEAD_LETTERS.name, {"delivery_id": delivery_id}, limit=1000)
         return DEAD_LETTERS.each(docs)
 
 
@@ -638,10 +718,13 @@ class StoreUnit:
     Each repository is made when first used: a unit of work uses a few of them.
     """
 
-    def __init__(self, session: DocumentSession, set_aside: SetAside | None = None) -> None:
+    def __init__(
+        self, session: DocumentSession, set_aside: SetAside | None = None, clock: Clock = system_clock
+    ) -> None:
         self._s = session
         # What its queues' reads took out as unreadable, for `StoreTxn` to report after the commit.
         self.set_aside = set_aside or SetAside()
+        self._clock = clock
 
     @cached_property
     def merchants(self) -> MerchantRepo:
@@ -650,6 +733,10 @@ class StoreUnit:
     @cached_property
     def connections(self) -> ConnectionRepo:
         return ConnectionRepo(self._s)
+
+    @cached_property
+    def portal_sessions(self) -> PortalSessionRepo:
+        return PortalSessionRepo(self._s)
 
     @cached_property
     def customers(self) -> CustomerRepo:
@@ -669,7 +756,7 @@ class StoreUnit:
 
     @cached_property
     def processed(self) -> ProcessedInputRepo:
-        return ProcessedInputRepo(self._s)
+        return ProcessedInputRepo(self._s, self._clock)
 
     @cached_property
     def outbox(self) -> OutboxRepo:
@@ -694,3 +781,7 @@ class StoreUnit:
     @cached_property
     def recipients(self) -> CustomerEmails:
         return CustomerEmails(self._s)
+
+    @cached_property
+    def endpoint_stats(self) -> EndpointStatsRepo:
+        return EndpointStatsRepo(self._s)

@@ -56,7 +56,7 @@ Report = Callable[[Unreadable], None]
 
 def log_unreadable(item: Unreadable) -> None:
     """The report when none is given: one log line per item (never silence)."""
-    log.error(_line("work_item_unreadable", queue=item.queue, item_id=item.item_id, reason=item.reason))
+    log.error(event_line("work_item_unreadable", queue=item.queue, item_id=item.item_id, reason=item.reason))
 
 
 @dataclass(slots=True)
@@ -89,7 +89,7 @@ async def work_items(
 def rendered(collection: str, doc: Document, readout: Readout[T]) -> T | None:
     """A lenient read's value, its unreadable fields logged (see the module docstring)."""
     if readout.unreadable:
-        line = _line(
+        line = event_line(
             "stored_document_unreadable",
             collection=collection,
             document_id=str(doc.get("id")),
@@ -100,6 +100,6 @@ def rendered(collection: str, doc: Document, readout: Readout[T]) -> T | None:
     return readout.value
 
 
-def _line(event: str, **fields: object) -> str:
+def event_line(event: str, **fields: object) -> str:
     """An event name and its fields on one line, as the structured logs write them."""
     return " ".join([event, *(f"{key}={value!r}" for key, value in fields.items())])

@@ -107,6 +107,7 @@ class Metrics:
         self.in_flight = Family("queue")
         self.queue_depth = Family("queue")
         self.queue_due = Family("queue")
+        self.purged = Family("kind")
         self._observe(meter)
         self._latency = _histogram(
             meter,
@@ -156,6 +157,12 @@ class Metrics:
                 "{item}",
                 self.work_items_failed,
                 "Work items taken out of their queue: unreadable, or failing with an unexpected error",
+            ),
+            (
+                "subgate.purged",
+                "{item}",
+                self.purged,
+                "Payloads emptied and settled records removed by retention, by kind",
             ),
         )
         for name, unit, family, description in counters:
@@ -226,6 +233,12 @@ class Metrics:
         """One item of `queue` (inbound, outbox, deliveries, subscriptions) failed for `reason`
         (`UNREADABLE` or `UNEXPECTED_ERROR`) instead of running to its end."""
         self.work_items_failed.series(queue, reason).add()
+
+    def purged_items(self, counts: Mapping[str, int]) -> None:
+        """What a retention step removed, by kind (`integrations.stores.retention.batches.KINDS`)."""
+        for kind, count in counts.items():
+            if count:
+                self.purged.series(kind).add(count)
 
     def queues_counted(self, depth: Mapping[str, int], due: Mapping[str, int]) -> None:
         """The latest sample of the store's queues, by queue name (`INBOUND`, `OUTBOX`, `DELIVERIES`)."""

@@ -1,4 +1,4 @@
-"""Admin commands (`migrate`, `merchants`, `dlq`): they need only the store.
+"""Admin commands (`merchants`, `dlq`): they need only the store.
 
 They work beside a running `subgate dev` on the same data directory: SQLite lets several processes
 share the file, and the service reads what they write.
@@ -18,13 +18,6 @@ from domain.shared.pagination import MAX_LIMIT, PageRequest
 from integrations.stores.txn import StoreTxn
 from subgate.commands.store import opened_store
 from subgate.settings import Settings
-
-
-def migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(_migrate(settings))
-    print("migrated")  # noqa: T201 - CLI output
-    return 0
 
 
 def create_merchant(args: argparse.Namespace, settings: Settings) -> int:
@@ -65,13 +58,13 @@ def list_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> None:
-    async with opened_store(settings, migrate=True):
+    async with opened_store(settings, create=True):
         pass
 
 
 async def new_merchant(settings: Settings, name: str) -> tuple[str, str]:
     """Create a merchant (migrating first, so it works on a fresh data dir); its id and API key."""
-    async with opened_store(settings, migrate=True) as store:
+    async with opened_store(settings, create=True) as store:
         merchant, api_key = await MerchantsInternal(StoreTxn(store), system_clock).create_merchant(name)
     return merchant.id, api_key
 

@@ -21,6 +21,8 @@ from subgate.commands.store import opened_store
 from subgate.settings import Settings
 
 USAGE_ERROR = 2
+# Refusals printed with their reason alone; any other names its error type first (`payload_expired`).
+_PLAIN_REFUSALS = frozenset({"not_found", "conflict"})
 
 
 def replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -31,13 +33,18 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
     kind = DeadLetterKind(args.kind) if args.kind else None
     summary = asyncio.run(_replay(settings, args.ids, args.all, args.merchant, kind))
     if args.json:
-        skipped = [{"id": dl_id, "reason": reason} for dl_id, reason in summary.skipped]
+        skipped = [
+            {"id": dl_id, "type": summary.refusals.get(dl_id, "conflict"), "reason": reason}
+            for dl_id, reason in summary.skipped
+        ]
         print(json.dumps({"replayed": list(summary.replayed), "skipped": skipped}))  # noqa: T201 - CLI output
     else:
         for dl_id in summary.replayed:
             print(f"{dl_id} replayed: due now")  # noqa: T201 - CLI output
         for dl_id, reason in summary.skipped:
-            print(f"{dl_id} not replayed: {reason}")  # noqa: T201 - CLI output
+            refusal = summary.refusals.get(dl_id, "conflict")
+            why = reason if refusal in _PLAIN_REFUSALS else f"{refusal}: {reason}"
+            print(f"{dl_id} not replayed: {why}")  # noqa: T201 - CLI output
         print(f"{len(summary.replayed)} replayed, {len(summary.skipped)} not")  # noqa: T201 - CLI output
     # Naming a dead letter that cannot be replayed is a failure; --all skipping some is not.
     return 1 if summary.skipped and not args.all else 0
@@ -62,11 +69,13 @@ async def _replay(
             return await admin.replay_all(merchant, kind)
         replayed: list[str] = []
         skipped: list[tuple[str, str]] = []
+        refusals: dict[str, str] = {}
         for dl_id in dict.fromkeys(ids):
             try:
                 await admin.replay(dl_id)
             except (NotFound, Conflict) as refused:
                 skipped.append((dl_id, refused.message))
+                refusals[dl_id] = refused.kind
             else:
                 replayed.append(dl_id)
-        return ReplaySummary(replayed=tuple(replayed), skipped=tuple(skipped))
+        return ReplaySummary(replayed=tuple(replayed), skipped=tuple(skipped), refusals=refusals)

@@ -1,36 +1,78 @@
-"""Can the HTTP server listen where it is told to? Asked before anything else happens.
+"""The HTTP server's listening sockets, opened before anything else happens.
 
-uvicorn would find out only after the embedded Redis, the store and the worker are up, and then
-exit from inside a task with a traceback. Binding a throwaway socket the way uvicorn's listener
-is bound (asyncio's `create_server`: every address the host resolves to, SO_REUSEADDR, IPv6
-sockets IPv6-only) answers the same question up front. Someone may still take the port between
-this check and the real bind; the check makes the common case, a port already in use, clear.
+uvicorn would find out that it cannot listen only after the embedded Redis, the store and the
+worker are up, and then exit from inside a task with a traceback. So `dev` and `serve` open
+the listening sockets first, the way uvicorn's own listener would be (asyncio's
+`create_server`: every address the host resolves to, SO_REUSEADDR, IPv6 sockets IPv6-only,
+listening), and hand those very sockets to uvicorn: no other process can take the port
+between the check and the server, since the check is the bind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
+from collections.abc import Iterator
+
+# What uvicorn's Config uses by default: connections queued before the server accepts them.
+BACKLOG = 2048
 
 
-def listen_problem(host: str, port: int) -> str | None:
-    """Why a server could not listen on host:port (for example "address already in use"), or None."""
+class CannotListen(Exception):
+    """`reason` is a short lower-case phrase, such as "address already in use"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def open_listeners(host: str, port: int) -> list[socket.socket]:
+    """Sockets listening on every address `host` resolves to; CannotListen when one cannot."""
     try:
         addresses = socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
         )
     except socket.gaierror as error:
-        return str(error.strerror).lower()
-    for family, kind, proto, _, address in dict.fromkeys(addresses):
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        raise CannotListen(str(error.strerror).lower()) from None
+    listeners: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(addresses):
+            listener = socket.socket(family, kind, proto)
+            listeners.append(listener)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                probe.bind(address)
-            except OSError as error:
-                return reason(error)
+                listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            listener.bind(address)
+            listener.listen(BACKLOG)
+    except OSError as error:
+        close_all(listeners)
+        raise CannotListen(reason(error)) from None
+    return listeners
+
+
+@contextlib.contextmanager
+def listening(host: str, port: int) -> Iterator[list[socket.socket]]:
+    """`open_listeners` for the block, closed on leaving it."""
+    listeners = open_listeners(host, port)
+    try:
+        yield listeners
+    finally:
+        close_all(listeners)
+
+
+def close_all(listeners: list[socket.socket]) -> None:
+    for listener in listeners:
+        listener.close()
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on host:port (for example "address already in use"), or None."""
+    try:
+        close_all(open_listeners(host, port))
+    except CannotListen as refused:
+        return refused.reason
     return None
 
 

@@ -45,12 +45,12 @@ def reencrypt(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _census(settings: Settings) -> tuple[str | None, list[Census]]:
-    async with opened_store(settings, migrate=True) as store:
+    async with opened_store(settings, create=True) as store:
         return store.keyring.current, await Resealer(store, system_clock).census()
 
 
 async def _reseal_all(settings: Settings) -> int:
-    async with opened_store(settings, migrate=True) as store:
+    async with opened_store(settings, create=True) as store:
         resealer = Resealer(store, system_clock)
         await resealer.check()
         return await resealer.reseal_all()

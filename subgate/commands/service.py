@@ -14,13 +14,14 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
 from integrations.stores.sealing.keys import parse_keys
-from subgate.commands.listen_check import host_port, listen_problem
+from subgate.commands.listen_check import CannotListen, close_all, host_port, open_listeners
 from subgate.keyfile import create_key_file, key_file
 from subgate.settings import Settings, key_file_source
 
@@ -39,12 +40,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # the embedded Redis is released by its last user, and the exit status is 0.
     signal.signal(signal.SIGTERM, _stop_while_starting)
     command: str = args.command
-    http = command in ("dev", "serve")
-    if http and (problem := listen_problem(settings.host, settings.port)):
+    if command not in ("dev", "serve"):
+        return _start(command, settings, [])
+    # Listening before anything else happens, on the sockets uvicorn is then handed: the
+    # port cannot be taken by another process between this check and the server's start.
+    try:
+        listeners = open_listeners(settings.host, settings.port)
+    except CannotListen as refused:
         where = host_port(settings.host, settings.port)
-        print(f"subgate: cannot listen on {where} ({problem}); set SUBGATE_PORT", file=sys.stderr)  # noqa: T201 - CLI output
+        print(f"subgate: cannot listen on {where} ({refused.reason}); set SUBGATE_PORT", file=sys.stderr)  # noqa: T201 - CLI output
         return CANNOT_LISTEN_EXIT
+    try:
+        return _start(command, settings, listeners)
+    finally:
+        close_all(listeners)
 
+
+def _start(command: str, settings: Settings, listeners: list[socket.socket]) -> int:
     from integrations.telemetry.tracing import configure_logging  # noqa: PLC0415 - the server's imports load only here
     from subgate.runtime import redis_url_for, run_async  # noqa: PLC0415 - same
 
@@ -64,8 +76,32 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             lines.extend(new_key_hints(demo_id))
     with redis_url_for(settings) as redis_url:
-        run_async(_serve(settings, redis_url, command, lines, first_start))
+        # Before the service starts: an empty store gets the schema, `dev` upgrades an older
+        # one, and `serve` and `worker` stop on one (SchemaMismatch, naming `subgate migrate`)
+        # or on a newer one. Inside Redis's start, so that a stop or a refusal here releases it.
+        lines[:0] = asyncio.run(_prepared_schema(settings, upgrade=command == "dev"))
+        run_async(_serve(settings, redis_url, command, lines, first_start, listeners))
     return 0
+
+
+async def _prepared_schema(settings: Settings, *, upgrade: bool) -> list[str]:
+    """The store made ready for this release; lines saying that steps ran, and warning of a
+    MongoDB without transactions."""
+    from subgate.commands.store import backend, prepare_schema  # noqa: PLC0415 - loads the store's modules
+
+    store = backend(settings.database_url)
+    try:
+        done = await prepare_schema(store, upgrade=upgrade)
+        transactions = getattr(store, "supports_transactions", None)
+        standalone = transactions is not None and not await transactions()
+    finally:
+        await store.close()
+    lines = []
+    if done.applied:
+        lines.append(f"store schema upgraded from version {done.before.version} to {done.after}")
+    if standalone:
+        lines.append(STANDALONE_MONGODB)
+    return lines
 
 
 def with_key_file(settings: Settings) -> Settings:
@@ -73,6 +109,12 @@ def with_key_file(settings: Settings) -> Settings:
     source = key_file_source(key_file(settings.data_dir))
     keys = parse_keys(create_key_file(settings.data_dir), source)
     return replace(settings, secret_keys=keys, secret_key_source=source)
+
+
+STANDALONE_MONGODB = (
+    "warning: this MongoDB runs no transactions (it is not a replica set): a process stopped "
+    "between two writes of one unit of work can leave the second undone; use a replica set"
+)
 
 
 def _stop_while_starting(_signum: int, _frame: FrameType | None) -> None:
@@ -97,7 +139,12 @@ def new_key_hints(demo_merchant_id: str) -> list[str]:
         f"demo merchant {demo_merchant_id}: its API key was shown on the first start",
         f"  a new key for it:  subgate merchants rotate-key {demo_merchant_id}",
         "  another merchant:  subgate merchants create NAME",
+        portal_hint(demo_merchant_id),
     ]
+
+
+def portal_hint(merchant_id: str) -> str:
+    return f"  its portal:        subgate portal {merchant_id}  (prints a one-time link to open in a browser)"
 
 
 def _demo_merchant_id(marker: Path) -> str | None:
@@ -108,14 +155,19 @@ def _demo_merchant_id(marker: Path) -> str | None:
 
 
 async def _serve(
-    settings: Settings, redis_url: str, command: str, lines: list[str], first_start: Path | None
+    settings: Settings,
+    redis_url: str,
+    command: str,
+    lines: list[str],
+    first_start: Path | None,
+    listeners: list[socket.socket],
 ) -> None:
     from subgate.runtime import run_service  # noqa: PLC0415 - the server's imports load only here
 
     service = run_service(
         settings,
         redis_url,
-        http=command in ("dev", "serve"),
+        http=listeners or None,
         worker=command in ("dev", "worker"),
         on_ready=lines,
     )
@@ -150,6 +202,22 @@ async def _welcome(settings: Settings, marker: Path) -> None:
         return
     print(f"demo merchant {merchant_id}; API key (shown once): {api_key}", flush=True)  # noqa: T201 - CLI output
     await asyncio.to_thread(marker.write_text, merchant_id + "\n")
+    await _portal_link(settings, merchant_id)
+
+
+async def _portal_link(settings: Settings, merchant_id: str) -> None:
+    """The demo merchant's portal, opened with a one-time link (and how to get another)."""
+    from domain.shared.errors import DomainError  # noqa: PLC0415 - keeps this module light to import
+    from integrations.stores.documents import StorageError  # noqa: PLC0415 - same
+    from subgate.commands.portal import issue_link  # noqa: PLC0415 - same
+
+    try:
+        link, _ = await issue_link(settings, merchant_id)
+    except (DomainError, StorageError):
+        print(portal_hint(merchant_id), flush=True)  # noqa: T201 - CLI output
+        return
+    print(f"portal (opens once, for an hour): {link}", flush=True)  # noqa: T201 - CLI output
+    print(portal_hint(merchant_id), flush=True)  # noqa: T201 - CLI output
 
 
 async def _until_ready(host: str, port: int) -> None:

@@ -64,6 +64,12 @@ SETTINGS: tuple[Setting, ...] = (
         "failed authentications per client address before 429; 0: none",
         SERVE,
     ),
+    (
+        "SUBGATE_PORTAL_FRAME_ANCESTORS",
+        "'none'",
+        "CSP frame-ancestors of portal pages (origins that may embed them, space-separated)",
+        SERVE,
+    ),
     ("SUBGATE_HEADER_TIMEOUT_SECONDS", "10", "time a client has to send a request's headers", SERVE),
     ("SUBGATE_BODY_TIMEOUT_SECONDS", "30", "time a client has to send a request's body", SERVE),
     (
@@ -72,6 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
         "days a past_due subscription run by subgate waits before unpaid",
         BOTH,
     ),
+    ("SUBGATE_PAYLOAD_RETENTION_DAYS", "90", "days payloads are kept (bodies; metadata stays)", WORKER),
+    ("SUBGATE_RECORD_RETENTION_DAYS", "400", "days settled records are kept", WORKER),
     ("SUBGATE_SMTP_URL", "", "smtp://user:pass@host:port for customer emails (smtps:// for TLS)", WORKER),
     ("SUBGATE_EMAIL_FROM", "billing@localhost", "email sender", WORKER),
     ("SUBGATE_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint for traces and metrics; unset: no export", BOTH),

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
+from domain.shared.clock import Clock, system_clock
 from integrations.stores.documents import DocumentStore
-from integrations.stores.schema import COLLECTIONS
+from integrations.stores.migrations.runner import Migrator, Upgrade
+from integrations.stores.migrations.state import SchemaMismatch, SchemaState
+from integrations.stores.retention.purge import Purger
 from integrations.stores.sealing.keyring import Keyring
 from integrations.stores.sealing.sealed import SealedStore
 from subgate.settings import Settings
@@ -23,7 +27,7 @@ def keyring(settings: Settings) -> Keyring:
     return Keyring(settings.secret_keys, source=settings.secret_key_source)
 
 
-def _backend(database_url: str) -> DocumentStore:
+def backend(database_url: str) -> DocumentStore:
     if database_url.startswith("sqlite:///"):
         from integrations.stores.sqlite.store import SqliteStore  # noqa: PLC0415 - only the backend in use
 
@@ -33,17 +37,41 @@ def _backend(database_url: str) -> DocumentStore:
     return MongoStore(database_url)
 
 
+def retention(store: DocumentStore, clock: Clock, settings: Settings) -> Purger:
+    """What removes payloads and settled records older than the retention settings (the worker's
+    steps and `subgate purge` alike)."""
+    return Purger(
+        store,
+        clock,
+        payloads=timedelta(days=settings.payload_retention_days),
+        records=timedelta(days=settings.record_retention_days),
+    )
+
+
 def open_store(settings: Settings) -> SealedStore:
-    return SealedStore(_backend(settings.database_url), keyring(settings))
+    return SealedStore(backend(settings.database_url), keyring(settings))
+
+
+async def schema_state(store: DocumentStore) -> SchemaState:
+    return await Migrator(store, system_clock).state()
+
+
+async def prepare_schema(store: DocumentStore, *, upgrade: bool) -> Upgrade:
+    """An empty store created, an older one upgraded when `upgrade` (`migrate`, `dev`); else
+    SchemaMismatch naming `subgate migrate` (and for a newer store in any case)."""
+    return await Migrator(store, system_clock).prepare(upgrade=upgrade)
 
 
 @asynccontextmanager
-async def opened_store(settings: Settings, *, migrate: bool = False) -> AsyncIterator[SealedStore]:
-    """The store, migrated first when asked (creating tables is idempotent), closed on exit."""
+async def opened_store(settings: Settings, *, create: bool = False) -> AsyncIterator[SealedStore]:
+    """The store, closed on exit. Its schema must be this release's (SchemaMismatch otherwise);
+    an empty one is created first when `create`, else left as it is."""
     store = open_store(settings)
     try:
-        if migrate:
-            await store.migrate(COLLECTIONS)
+        if create:
+            await prepare_schema(store.inner, upgrade=False)
+        elif (state := await schema_state(store.inner)).pending or state.newer:
+            raise SchemaMismatch(state)
         yield store
     finally:
         await store.close()

@@ -1,7 +1,7 @@
-"""The service's processes under chaos: `subgate serve`, several `subgate worker`s and Redis.
+"""The service's processes under chaos: one or more `subgate serve`, several `subgate worker`s and Redis.
 
 `run_schedule` disrupts them at random moments of the traffic: a worker SIGKILLed (and
-another started in its place), the server SIGKILLed and started again on its port, Redis
+another started in its place), a server SIGKILLed and started again on its port, Redis
 flushed, Redis SIGKILLed and started again on its port after a short outage. The moments are
 points of the traffic's progress (a share of the events acknowledged), so the disruptions
 spread over the whole run however fast or slow the machine is.
@@ -58,32 +58,48 @@ class Disruptions:
 
 @dataclass
 class Fleet:
-    """Every process started; the ones still running are stopped by `stack` (and must exit 0)."""
+    """Every process started; the ones still running are stopped by `stack` (and must exit 0).
+
+    Each server listens on a port of its own (`ports`), as several machines behind a proxy
+    would; a restarted server comes back on the same port.
+    """
 
     env: dict[str, str]
     cwd: Path
-    base_url: str
+    ports: list[int]
     stack: contextlib.ExitStack
-    servers: list[SubgateProcess] = field(default_factory=list)  # the last one is the current
+    servers: list[SubgateProcess] = field(default_factory=list)  # every server started, killed ones too
+    current: dict[int, SubgateProcess] = field(default_factory=dict)  # port -> its running server
     workers: list[SubgateProcess] = field(default_factory=list)
     killed: list[SubgateProcess] = field(default_factory=list)
     done: Counter[str] = field(default_factory=Counter)
     timeline: list[str] = field(default_factory=list)
     _started: float = field(default_factory=time.monotonic)
 
-    def start_server(self) -> None:
-        self.servers.append(self.stack.enter_context(running_subgate("serve", self.env, self.cwd)))
+    @property
+    def base_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.ports]
+
+    def start_servers(self) -> None:
+        for port in self.ports:
+            self.start_server(port)
+
+    def start_server(self, port: int) -> None:
+        env = self.env | {"SUBGATE_PORT": str(port)}
+        server = self.stack.enter_context(running_subgate("serve", env, self.cwd))
+        self.servers.append(server)
+        self.current[port] = server
 
     async def until_serving(self) -> None:
-        """Wait for the current server's /healthz; a server that never gets there fails the run
+        """Wait for every current server's /healthz; a server that never gets there fails the run
         with its own last log lines (and whether it is still running) in the message."""
-        try:
-            await wait_until_healthy(self.base_url, SERVER_START_DEADLINE_S)
-        except TimeoutError:
-            server = self.servers[-1]
-            state = "still running" if server.alive else "exited"
-            problem = f"subgate serve not healthy after {SERVER_START_DEADLINE_S:.0f} s ({state})"
-            raise AssertionError(f"{problem}: {server.log_tail()}") from None
+        for port, server in self.current.items():
+            try:
+                await wait_until_healthy(f"http://127.0.0.1:{port}", SERVER_START_DEADLINE_S)
+            except TimeoutError:
+                state = "still running" if server.alive else "exited"
+                problem = f"subgate serve not healthy after {SERVER_START_DEADLINE_S:.0f} s ({state})"
+                raise AssertionError(f"{problem}: {server.log_tail()}") from None
 
     def start_worker(self) -> None:
         self.workers.append(self.stack.enter_context(running_subgate("worker", self.env, self.cwd)))
@@ -113,7 +129,7 @@ class Fleet:
                 return worker.logged("worker_started")
 
             await eventually(started, f"subgate worker {worker.log} started", SERVER_START_DEADLINE_S)
-        for process in [*self.live_workers(), *(s for s in self.servers if s.alive)]:
+        for process in [*self.live_workers(), *(s for s in self.current.values() if s.alive)]:
             code = await asyncio.to_thread(process.stop)
             assert code == 0, f"subgate {process.command} exited {code}: {process.log_tail()}"
 
@@ -161,8 +177,9 @@ async def _disrupt(action: str, fleet: Fleet, redis_server: CrashableRedis, rng:
         fleet.kill(rng.choice(fleet.live_workers()))
         fleet.start_worker()
     elif action == RESTART_SERVER:
-        fleet.kill(fleet.servers[-1])
-        fleet.start_server()
+        port = rng.choice(fleet.ports)
+        fleet.kill(fleet.current[port])
+        fleet.start_server(port)
         await fleet.until_serving()
     elif action == FLUSH_REDIS:
         client = redis.asyncio.Redis.from_url(redis_server.url)

@@ -1,8 +1,8 @@
 """What the service recorded, read the way a merchant reads it (REST) and, for the outbox, from the store.
 
-Outbox messages have no REST resource: they are read from the SQLite file itself, read-only
-(WAL readers never block the service's writers), as the store lays them out (one table per
-collection, each row's document as JSON).
+Outbox messages have no REST resource: they are read from the store itself, as it lays them
+out: from the SQLite file, read-only (WAL readers never block the service's writers; one
+table per collection, each row's document as JSON), or from the MongoDB collection.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
+from pymongo import MongoClient
 
 PAGE: Final = 100
 
@@ -50,6 +51,12 @@ class MerchantApi:
         return answer
 
 
+class Outbox(Protocol):
+    async def undispatched(self) -> int: ...
+
+    async def message_ids(self) -> set[str]: ...
+
+
 class OutboxFile:
     """The `outbox` collection of a SQLite store, read-only."""
 
@@ -81,3 +88,27 @@ class OutboxFile:
 
     async def message_ids(self) -> set[str]:
         return await asyncio.to_thread(self._message_ids)
+
+
+class OutboxCollection:
+    """The `outbox` collection of a MongoDB store (the database the URL names)."""
+
+    def __init__(self, url: str) -> None:
+        self._client: MongoClient[dict[str, Any]] = MongoClient(url, serverSelectionTimeoutMS=10_000)
+        self._outbox = self._client.get_default_database()["outbox"]
+
+    def _undispatched(self) -> int:
+        # The stand-in keeps a boolean that `$set` wrote as 0 or 1: both spellings of false.
+        return self._outbox.count_documents({"dispatched": {"$in": [False, 0]}})
+
+    def _message_ids(self) -> set[str]:
+        return {str(doc["_id"]) for doc in self._outbox.find({}, {"_id": 1})}
+
+    async def undispatched(self) -> int:
+        return await asyncio.to_thread(self._undispatched)
+
+    async def message_ids(self) -> set[str]:
+        return await asyncio.to_thread(self._message_ids)
+
+    def close(self) -> None:
+        self._client.close()

@@ -49,14 +49,14 @@ class SendStats:
 class ProviderSimulator:
     def __init__(
         self,
-        base_url: str,
+        base_urls: Sequence[str],
         connections: Mapping[str, Connection],
         *,
         concurrency: int,
         rng: random.Random,
         deadline_seconds: float,
     ) -> None:
-        self._base_url = base_url
+        self._base_urls = tuple(base_urls)
         self._connections = connections
         self._concurrency = concurrency
         self._rng = rng
@@ -77,7 +77,7 @@ class ProviderSimulator:
         # httpx spends about a millisecond of CPU per request.
         connector = aiohttp.TCPConnector(limit=self._concurrency)
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-        async with aiohttp.ClientSession(self._base_url, connector=connector, timeout=timeout) as http:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             await asyncio.gather(*(self._sender(http, queue, deadline) for _ in range(self._concurrency)))
         return self.stats
 
@@ -113,9 +113,11 @@ class ProviderSimulator:
             headers = signed_headers(event.body, connection.secret, now)
         else:
             headers = polar_headers(event.body, connection.secret, now, message_id=event.event_id)
+        # Each attempt goes to any of the servers, as a proxy in front of several would send it.
+        base = self._rng.choice(self._base_urls)
         try:
             async with http.post(
-                f"/webhooks/{event.provider}/{connection.id}", data=event.body, headers=headers
+                f"{base}/webhooks/{event.provider}/{connection.id}", data=event.body, headers=headers
             ) as response:
                 if not HTTP_OK <= response.status < HTTP_REDIRECT:
                     return f"HTTP {response.status}"

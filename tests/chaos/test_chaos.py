@@ -23,12 +23,14 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
+import pymongo
 import pytest
 
 from tests.chaos.checks import check_inbound, check_notifications, check_settled, check_subscriptions
@@ -42,10 +44,11 @@ from tests.chaos.fleet import (
     run_schedule,
 )
 from tests.chaos.receiver import Faults, FlakyReceiver, running_flaky_receiver
-from tests.chaos.records import MerchantApi, OutboxFile
+from tests.chaos.records import MerchantApi, Outbox, OutboxCollection, OutboxFile
 from tests.chaos.scenario import deliveries, generate
 from tests.chaos.sender import Connection, ProviderSimulator
-from tests.support.cli import dev_env, run_cli
+from tests.support.cli import dev_env, free_port, run_cli
+from tests.support.mongo import collect_abandoned_sockets, database_url, mongo_server
 from tests.support.redis import CrashableRedis
 from tests.support.service_processes import eventually
 
@@ -138,49 +141,126 @@ async def _replay_dead_letters(api: MerchantApi, receiver: FlakyReceiver, dead: 
     return len(dead)
 
 
-@pytest.mark.timeout(SIZE.timeout_seconds)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Topology:
+    """Where the service runs: its store, and how many servers share it (the workers are the size's)."""
+
+    store: str  # "sqlite" (a data dir's file) or "mongo" (MongoDB, the stand-in unless one is given)
+    servers: int
+    sizes: dict[str, Size]
+
+    @property
+    def size(self) -> Size:
+        return self.sizes[SIZE_NAME]
+
+    def describe(self) -> str:
+        return f"{self.store}, {self.servers} server{'s' * (self.servers > 1)}, {self.size.workers} workers"
+
+
+# Several machines: two servers behind what would be a proxy (each provider attempt goes to
+# either), three workers, on one store. On SQLite they share the data directory's file (one
+# machine's processes); on MongoDB they need a replica set, whose sessions are transactions:
+# the nx-27017 stand-in has none, and a worker killed between two writes of one unit there
+# can lose what the second would have written, so that run needs a real MongoDB
+# (SUBGATE_TEST_MONGODB_URL or Docker). A real server is fast; the CI size stays small anyway.
+SEVERAL_MACHINES: Final = {
+    "ci": replace(SIZES["ci"], subscriptions=100, events=800, workers=3, timeout_seconds=300),
+    "large": replace(SIZES["large"], workers=3, timeout_seconds=1800),
+}
+ONE_SERVER: Final = Topology(store="sqlite", servers=1, sizes=SIZES)
+TWO_SERVERS_ONE_FILE: Final = Topology(store="sqlite", servers=2, sizes=SEVERAL_MACHINES)
+TWO_SERVERS: Final = Topology(store="mongo", servers=2, sizes=SEVERAL_MACHINES)
+TOPOLOGIES: Final = tuple(
+    pytest.param(topology, id=name, marks=pytest.mark.timeout(topology.size.timeout_seconds))
+    for name, topology in (
+        ("sqlite-one-server", ONE_SERVER),
+        ("sqlite-two-servers-three-workers", TWO_SERVERS_ONE_FILE),
+        ("mongo-two-servers-three-workers", TWO_SERVERS),
+    )
+)
+
+
+def _has_transactions(url: str) -> bool:
+    """Whether the server runs transactions: a replica-set member or a mongos router."""
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        hello = client.admin.command("hello")
+    finally:
+        client.close()
+    return "setName" in hello or hello.get("msg") == "isdbgrid"
+
+
+@contextlib.contextmanager
+def _store_for(topology: Topology, tmp_path: Path) -> Iterator[tuple[dict[str, str], Outbox]]:
+    """The environment that points the processes at the store, and its outbox reader."""
+    if topology.store == "sqlite":
+        yield {}, OutboxFile(tmp_path / "data" / "subgate.db")
+        return
+    with mongo_server() as target:
+        if not _has_transactions(target.url):
+            pytest.skip(f"needs MongoDB transactions (a replica set); the {target.kind} server has none")
+        url = database_url(target.url, f"subgate_chaos_{uuid.uuid4().hex[:12]}")
+        outbox = OutboxCollection(url)
+        try:
+            yield {"SUBGATE_DATABASE_URL": url}, outbox
+        finally:
+            outbox.close()
+            collect_abandoned_sockets()
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
 async def test_chaos_loses_nothing_and_applies_nothing_twice(
-    tmp_path: Path, chaos_summary: Callable[[str], None]
+    tmp_path: Path, chaos_summary: Callable[[str], None], topology: Topology
 ) -> None:
     seed = _seed()
-    chaos_summary(f"chaos ({SIZE_NAME}): seed {seed}; {SEED_ENV}={seed} repeats its traffic and schedule")
+    size = topology.size
+    where = topology.describe()
+    chaos_summary(
+        f"chaos ({SIZE_NAME}; {where}): seed {seed}; {SEED_ENV}={seed} repeats its traffic and schedule"
+    )
     started = time.monotonic()
     scenario = generate(
-        random.Random(f"{seed}/traffic"), subscriptions=SIZE.subscriptions, events=SIZE.events
+        random.Random(f"{seed}/traffic"), subscriptions=size.subscriptions, events=size.events
     )
-    sent = deliveries(scenario, random.Random(f"{seed}/order"), SIZE.duplicate_share)
-    with CrashableRedis(tmp_path / "redis") as redis_server, contextlib.ExitStack() as stack:
-        env = _service_env(tmp_path, redis_server.url)
+    sent = deliveries(scenario, random.Random(f"{seed}/order"), size.duplicate_share)
+    with (
+        _store_for(topology, tmp_path) as (store_env, outbox),
+        CrashableRedis(tmp_path / "redis") as redis_server,
+        contextlib.ExitStack() as stack,
+    ):
+        env = _service_env(tmp_path, redis_server.url) | store_env
         created = json.loads(await run_cli("merchants", "create", "Chaos merchant", env=env, cwd=tmp_path))
-        base_url = f"http://127.0.0.1:{env['SUBGATE_PORT']}"
-        fleet = Fleet(env=env, cwd=tmp_path, base_url=base_url, stack=stack)
-        stack.callback(lambda: chaos_summary(f"chaos ({SIZE_NAME}) disruptions: {', '.join(fleet.timeline)}"))
-        fleet.start_server()
-        for _ in range(SIZE.workers):
+        ports = [int(env["SUBGATE_PORT"]), *(free_port() for _ in range(topology.servers - 1))]
+        fleet = Fleet(env=env, cwd=tmp_path, ports=ports, stack=stack)
+        stack.callback(
+            lambda: chaos_summary(f"chaos ({SIZE_NAME}; {where}) disruptions: {', '.join(fleet.timeline)}")
+        )
+        fleet.start_servers()
+        for _ in range(size.workers):
             fleet.start_worker()
         await fleet.until_serving()
         auth = {"authorization": f"Bearer {created['api_key']}"}
         async with (
             running_flaky_receiver(FAULTS, random.Random(f"{seed}/receiver")) as receiver,
-            httpx.AsyncClient(base_url=base_url, headers=auth, timeout=30) as client,
+            httpx.AsyncClient(base_url=fleet.base_urls[0], headers=auth, timeout=30) as client,
         ):
             api = MerchantApi(client)
             connections = {provider: await _connect(api, provider) for provider in ("stripe", "polar")}
             endpoint = await api.post("/v1/endpoints", {"url": receiver.url})
             receiver.secret = endpoint["secret"]
             simulator = ProviderSimulator(
-                base_url,
+                fleet.base_urls,
                 connections,
-                concurrency=SIZE.senders,
+                concurrency=size.senders,
                 rng=random.Random(f"{seed}/sender"),
-                deadline_seconds=SIZE.timeout_seconds / 2,
+                deadline_seconds=size.timeout_seconds / 2,
             )
 
             # Traffic and disruptions at once.
             await asyncio.gather(
                 simulator.send_all(sent),
                 run_schedule(
-                    SIZE.disruptions,
+                    size.disruptions,
                     fleet,
                     redis_server,
                     random.Random(f"{seed}/schedule"),
@@ -198,7 +278,6 @@ async def test_chaos_loses_nothing_and_applies_nothing_twice(
 
             # The endpoint recovers; retries drain and nothing may stay pending.
             receiver.heal()
-            outbox = OutboxFile(Path(env["SUBGATE_DATA_DIR"]) / "subgate.db")
 
             async def drained() -> bool:
                 return (
@@ -224,7 +303,7 @@ async def test_chaos_loses_nothing_and_applies_nothing_twice(
 
     done, stats = fleet.done, simulator.stats
     parts = [
-        f"chaos ({SIZE_NAME}) seed {seed}: {len(scenario.stories)} subscriptions"
+        f"chaos ({SIZE_NAME}; {where}) seed {seed}: {len(scenario.stories)} subscriptions"
         f" ({len(scenario.by_provider('stripe'))} Stripe, {len(scenario.by_provider('polar'))} Polar)",
         f"{len(scenario.events)} events sent {len(sent)} times"
         f" ({len(sent) - len(scenario.events)} duplicates) in {stats.posts} posts ({stats.retries} retried)",
@@ -237,7 +316,7 @@ async def test_chaos_loses_nothing_and_applies_nothing_twice(
         f" letters, {replayed} replayed and delivered, {receiver.redelivered} sent again after a 2xx;"
         f" {settled.emails['succeeded']} emails",
         f"{done[KILL_WORKER]} worker SIGKILLs ({handed_back} leases handed back),"
-        f" {done[RESTART_SERVER]} server restart, {done[FLUSH_REDIS]} Redis FLUSHALL,"
+        f" {done[RESTART_SERVER]} server restart(s), {done[FLUSH_REDIS]} Redis FLUSHALL,"
         f" {done[RESTART_REDIS]} Redis restart",
         f"sent by {sent_in:.0f} s, processed by {processed_in:.0f} s,"
         f" done in {time.monotonic() - started:.0f} s",

@@ -20,10 +20,6 @@ EARLIER = {
         IndexSpec("subscriptions_merchant", ("merchant_id", "id")),
         IndexSpec("subscriptions_due", ("next_transition_at", "id")),
     ),
-    "inbound_events": (
-        *COLLECTIONS["inbound_events"],
-        IndexSpec("inbound_events_status", ("status", "received_at")),
-    ),
 }
 
 

@@ -197,6 +197,30 @@ async def test_the_customer_email_comes_from_the_customer_record_of_the_same_mer
     assert await in_unit(store, look_up) == ["ada@example.com", None, "bo@example.com"]
 
 
+async def test_an_erased_customer_has_no_email_address_whatever_the_message_carries(
+    store: DocumentStore,
+) -> None:
+    async def seed(unit: StoreUnit) -> None:
+        await unit.customers.add(
+            Customer(id="cus_1", merchant_id="mer_1", email=None, name=None, created_at=NOW, erased_at=NOW)
+        )
+
+    await in_unit(store, seed)
+    message = OutboxMessage(
+        id="msg_1",
+        merchant_id="mer_1",
+        event_type=EventType.PAYMENT_FAILED,
+        subject_id="sub_1",
+        occurred_at=NOW,
+        data={"subscription": {"customer_id": "cus_1"}, "customer_email": "ada@example.com"},
+    )
+
+    async def look_up(unit: StoreUnit) -> str | None:
+        return await unit.recipients.email_for(message)
+
+    assert await in_unit(store, look_up) is None
+
+
 async def test_a_delivery_stored_before_emails_existed_reads_as_a_webhook(store: DocumentStore) -> None:
     async with store.session() as session:
         await session.insert(

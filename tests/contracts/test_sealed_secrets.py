@@ -323,6 +323,9 @@ class WritesWhileCounted:
     async def migrate(self, collections: Mapping[str, Sequence[IndexSpec]]) -> None:
         await self.inner.migrate(collections)
 
+    async def collections(self) -> frozenset[str]:
+        return await self.inner.collections()
+
     async def ping(self) -> None:
         await self.inner.ping()
 

@@ -38,20 +38,24 @@ from domain.notifications.external import NewEndpoint, NotificationsExternal
 from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
 from domain.shared.pagination import PageRequest
+from domain.shared.personal import Person
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.ports import SubscriptionFilter
+from integrations.providers.personal import ProviderPayloads
+from integrations.providers.stripe.personal import STRIPE_PERSONAL
 from integrations.providers.stripe.samples import subscription_event
 from integrations.stores.backlog import QueueCounts
 from integrations.stores.idempotency import KeyedRequest, StoredIdempotencyKeys
 from integrations.stores.leases import WorkerRegistry
 from integrations.stores.repositories import StoreUnit
+from integrations.stores.retention.purge import Purger
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
 from tests.contracts.steps import apply_claimed
 from tests.support.fakes import FakeClock, RecordingSender, RecordingSignal
-from tests.support.work import verified_stripe_event
+from tests.support.work import deliver_due, verified_stripe_event
 
 OWNER = "wrk_plans"
 _INDEX = re.compile(r"USING (?:COVERING )?INDEX (\w+)")
@@ -74,6 +78,7 @@ class World:
     inbound_internal: InboundInternal
     subscriptions: SubscriptionsInternal
     notifications: NotificationsInternal
+    notifications_external: NotificationsExternal
     merchants: MerchantsExternal
 
     async def receive(self, name: str) -> None:
@@ -107,14 +112,15 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     store = SqliteStore(tmp_path / "subgate.sqlite3", trace=statements.append)
     await store.migrate(COLLECTIONS)
     clock = FakeClock()
-    txn = StoreTxn(store)
+    txn = StoreTxn(store, clock=clock)
     signal = RecordingSignal()
     merchant, _ = await MerchantsInternal(txn, clock).create_merchant("Plans")
     merchants = MerchantsExternal(txn, clock)
     connection = await merchants.create_connection(
         merchant.id, NewConnection(provider="stripe", webhook_secrets=["whsec_query_plans"])
     )
-    await NotificationsExternal(txn, clock, signal).create_endpoint(
+    notifications_external = NotificationsExternal(txn, clock, signal)
+    await notifications_external.create_endpoint(
         merchant.id, NewEndpoint(url="https://hooks.example.com/plans")
     )
     try:
@@ -125,12 +131,15 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             txn=txn,
             merchant_id=merchant.id,
             connection=connection,
-            inbound=InboundExternal(txn, clock, signal),
+            inbound=InboundExternal(
+                txn, clock, signal, personal_data=ProviderPayloads({"stripe": STRIPE_PERSONAL})
+            ),
             inbound_internal=InboundInternal(txn, clock),
             subscriptions=SubscriptionsInternal(txn, clock, dict),
             notifications=NotificationsInternal(
                 txn, clock, signal, RecordingSender(), RetryPolicy(schedule=(10.0,), jitter=0.0), 10.0
             ),
+            notifications_external=notifications_external,
             merchants=merchants,
         )
     finally:
@@ -316,3 +325,127 @@ async def test_the_queue_counts(world: World) -> None:
     counts = world.traced()
     assert len(counts) == 5
     assert_indexed(world, counts, {"inbound_events_due", "outbox_pending", "deliveries_due"})
+
+
+async def test_the_purge_of_payloads_and_of_records(world: World) -> None:
+    for name in ("one", "two", "three"):
+        await world.receive(name)
+    await world.apply_all()
+    await world.notifications.dispatch_pending(100)
+    await deliver_due(world.notifications, OWNER, 100)
+    registry = WorkerRegistry(world.store, world.clock)
+    await registry.beat("wrk_gone")
+    await registry.retire("wrk_gone")
+    keys = StoredIdempotencyKeys(world.store, world.clock)
+    await keys.begin(KeyedRequest(merchant_id=world.merchant_id, key="key-1", fingerprint="f"))
+    purger = Purger(world.store, world.clock, payloads=timedelta(days=1), records=timedelta(days=2))
+    world.clock.advance(timedelta(days=1, seconds=1))
+    world.traced()
+
+    payloads = await purger.purge(purger.cutoffs())
+    world.clock.advance(timedelta(days=1))
+    records = await purger.purge(purger.cutoffs())
+
+    assert (payloads.tally.counts["inbound_payloads"], payloads.tally.counts["outbox_payloads"]) == (3, 3)
+    assert (records.tally.counts["inbound_events"], records.tally.counts["deliveries"]) == (3, 3)
+    assert records.tally.counts["processed_inputs"] == 3
+    indexes = {
+        "inbound_events_status",
+        "inbound_events_payload",
+        "outbox_payload",
+        "outbox_age",
+        "deliveries_message_endpoint",
+        "dead_letters_delivery",
+        "idempotency_keys_expiry",
+        "processed_inputs_age",
+        "workers_heartbeat",
+    }
+    assert_indexed(world, world.traced(), indexes)
+
+
+async def test_the_dry_run_of_a_purge(world: World) -> None:
+    await world.receive("one")
+    await world.apply_all()
+    await world.notifications.dispatch_pending(100)
+    purger = Purger(world.store, world.clock, payloads=timedelta(days=1), records=timedelta(days=2))
+    world.clock.advance(timedelta(days=3))
+    world.traced()
+
+    counted = await purger.count(purger.cutoffs())
+
+    assert counted.counts["inbound_events"] == 1
+    indexes = {"inbound_events_status", "inbound_events_payload", "outbox_pending", "processed_inputs_age"}
+    assert_indexed(world, world.traced(), indexes)
+
+
+async def test_the_lookups_of_an_erasure(world: World) -> None:
+    await world.receive("one")
+    await world.apply_all()
+    world.traced()
+
+    assert await world.notifications_external.customer_addresses(world.merchant_id, "cus_1") == ()
+    assert (
+        await world.inbound.erase(world.merchant_id, Person(provider_customer_ids={"stripe": "cus_x"})) == 0
+    )
+    assert await world.notifications_external.erase_customer_emails(world.merchant_id, "cus_1") == 0
+
+    assert_indexed(world, world.traced(), {"customer_emails_customer", "inbound_events_merchant"})
+
+
+async def test_the_portal_lists_newest_first_by_each_filter(world: World) -> None:
+    from domain.inbound.model import InboundStatus as Inbound  # noqa: PLC0415 - only here
+    from domain.inbound.ports import InboundFilter  # noqa: PLC0415 - only here
+    from domain.notifications.model import DeliveryStatus  # noqa: PLC0415 - only here
+    from domain.notifications.ports import DeliveryFilter  # noqa: PLC0415 - only here
+
+    await world.receive("one")
+    await world.apply_all()
+    await world.notifications.dispatch_pending(100)
+    notifications = NotificationsExternal(world.txn, world.clock, RecordingSignal())
+    newest = PageRequest(limit=25, newest_first=True, starting_after="dlv_zzzz")
+    since, until = world.clock() - timedelta(days=1), world.clock()
+    filters = {
+        "deliveries_merchant": DeliveryFilter(made_from=since, made_before=until),
+        "deliveries_merchant_endpoint": DeliveryFilter(endpoint_id="ep_1"),
+        "deliveries_merchant_status": DeliveryFilter(status=DeliveryStatus.DEAD),
+        "deliveries_merchant_type": DeliveryFilter(event_type="payment.failed"),
+        "deliveries_merchant_subject": DeliveryFilter(subject_ids=("sub_1",)),
+    }
+    for index, where in filters.items():
+        world.traced()
+        await notifications.list_deliveries(world.merchant_id, where, newest)
+        assert_indexed(world, world.traced(), {index})
+
+    await notifications.list_deliveries(
+        world.merchant_id, DeliveryFilter(subject_ids=("sub_1", "sub_2")), newest
+    )
+    assert_indexed(world, world.traced(), {"deliveries_merchant_subject"})
+    inbound = InboundExternal(world.txn, world.clock, RecordingSignal())
+    await inbound.list(world.merchant_id, InboundFilter(status=Inbound.FAILED), newest)
+    assert_indexed(world, world.traced(), {"inbound_events_merchant_status"})
+
+
+async def test_the_portal_overview_reads(world: World) -> None:
+    from domain.merchants.portal import PortalSessions  # noqa: PLC0415 - only here
+    from domain.notifications.history import NotificationHistory  # noqa: PLC0415 - only here
+
+    history = NotificationHistory(world.txn, world.clock)
+    sessions = PortalSessions(world.txn, world.clock)
+    issued = await sessions.issue(world.merchant_id)
+    opened = await sessions.open(issued.token)
+    world.traced()
+
+    await sessions.authenticate(opened.token)
+    assert_indexed(world, world.traced(), {"portal_sessions_session"})
+    endpoints = await NotificationsExternal(world.txn, world.clock).list_endpoints(
+        world.merchant_id, PageRequest(limit=100)
+    )
+    world.traced()
+    await history.health(world.merchant_id, endpoints.items)
+    await history.open_dead_letters(world.merchant_id)
+    await history.open_dead_letters(world.merchant_id, endpoints.items[0].id)
+    await history.dead_letters(world.merchant_id, None, PageRequest(limit=25, newest_first=True))
+    indexes = {"endpoint_hours_merchant", "dead_letters_open", "dead_letters_endpoint_open"}
+    assert_indexed(world, world.traced(), indexes)
+    await sessions.revoke_all(world.merchant_id)
+    assert_indexed(world, world.traced(), {"portal_sessions_merchant"})

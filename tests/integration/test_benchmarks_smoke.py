@@ -46,6 +46,13 @@ FIGURES = {
     "dev.ingest",
     "dev.cpu",
     "dev.p99",
+    "workers.one.rate",
+    "workers.two.rate",
+    "workers.scaling",
+    "workers.one.cpu",
+    "workers.two.cpu",
+    "workers.per_core",
+    "workers.two.cores",
     "rss.serve",
     "rss.worker",
     "rss.dev",
@@ -65,6 +72,7 @@ TARGETED = {
 TINY = [
     "--repeat", "1", "--events", "40", "--concurrency", "4", "--deliveries", "40",
     "--single-deliveries", "10", "--rate", "50", "--seconds", "0.4", "--dev-events", "20",
+    "--worker-events", "600",
 ]  # fmt: skip
 
 
@@ -143,3 +151,22 @@ def test_profile_summary_ranks_the_event_loop_threads_functions(tmp_path: Path) 
     ]
     assert summary.main_total[0].function == "handle (gateway/inbound.py)"
     assert summary.main_total[0].share == 0.8
+
+
+def test_the_end_to_end_during_a_purge_reports_its_figures(tmp_path: Path) -> None:
+    results_file = tmp_path / "results.json"
+    tiny = ["--repeat", "1", "--rate", "50", "--seconds", "0.4", "--purge-history", "300"]
+
+    assert main([*tiny, "--only", "purge", "--json", str(results_file)]) == 0
+
+    figures = {f["key"]: f for f in json.loads(results_file.read_text())["figures"]}
+    assert set(figures) == {
+        "purge.e2e.p99.steady",
+        "purge.e2e.p99.purging",
+        "purge.e2e.p99.ratio",
+        "purge.items",
+        "purge.batch.max",
+        "purge.batch.median",
+    }
+    assert figures["purge.items"]["median"] > 0  # the worker purged the history it found
+    assert figures["purge.e2e.p99.ratio"]["target"] is not None

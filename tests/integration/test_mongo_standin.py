@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import socket
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from tests.support.mongo import MongoTarget, mongo_server
+from integrations.stores.mongo.store import MongoStore
+from subgate.commands.service import STANDALONE_MONGODB, _prepared_schema
+from subgate.settings import load_settings
+from tests.support.mongo import MongoTarget, database_url, mongo_server
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -81,3 +86,20 @@ def test_standin_stops_on_exit() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=5),
     ):
         pass
+
+
+async def test_serve_and_worker_warn_of_a_mongodb_without_transactions(
+    mongo_target: MongoTarget, tmp_path: Path
+) -> None:
+    url = database_url(mongo_target.url, f"subgate_warn_{uuid.uuid4().hex[:12]}")
+    env = {"SUBGATE_DATABASE_URL": url, "SUBGATE_DATA_DIR": str(tmp_path)}
+
+    lines = await _prepared_schema(load_settings(env, dotenv=None), upgrade=False)
+
+    store = MongoStore(url)
+    try:
+        transactions = await store.supports_transactions()
+    finally:
+        await store.close()
+    assert (STANDALONE_MONGODB in lines) is not transactions
+    assert transactions or mongo_target.kind != "standin" or STANDALONE_MONGODB in lines

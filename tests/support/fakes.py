@@ -34,6 +34,7 @@ from domain.notifications.retry import RetryPolicy
 from domain.shared.work import WorkKind
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
+from integrations.providers.personal import ProviderPayloads
 from integrations.stores.documents import (
     Condition,
     Document,
@@ -50,9 +51,11 @@ from integrations.stores.documents import (
 )
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.txn import StoreTxn
+from subgate.bootstrap import personal_fields
 
 __all__ = [
     "DEFAULT_START",
+    "PERSONAL_DATA",
     "FakeClock",
     "InMemoryStore",
     "RecordingSender",
@@ -63,6 +66,8 @@ __all__ = [
 ]
 
 DEFAULT_START: Final = datetime(2025, 1, 1, tzinfo=UTC)
+# Where the implemented providers carry personal data (as the composition root wires it).
+PERSONAL_DATA: Final = ProviderPayloads(personal_fields())
 
 
 # --------------------------------------------------------------------------- clock
@@ -245,6 +250,10 @@ class InMemoryStore:
             self._ensure_open()
             self._create(collections)
 
+    async def collections(self) -> frozenset[str]:
+        self._ensure_open()
+        return frozenset(self._data)
+
     async def ping(self) -> None:
         self._ensure_open()
 
@@ -359,6 +368,7 @@ class _MemorySession:
         limit: int,
         after_id: str | None = None,
         order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
         table = self._live()._table(collection)
         for field_name, condition in where.items():
@@ -369,10 +379,10 @@ class _MemorySession:
         hits = [
             doc
             for doc_id, doc in table.items()
-            if (after_id is None or doc_id > after_id)
+            if (after_id is None or (doc_id < after_id if descending else doc_id > after_id))
             and all(_matches(doc, name, condition) for name, condition in where.items())
         ]
-        hits.sort(key=lambda doc: (_sort_rank(doc.get(order_by)), doc["id"]))
+        hits.sort(key=lambda doc: (_sort_rank(doc.get(order_by)), doc["id"]), reverse=descending)
         return [copy.deepcopy(doc) for doc in hits[:limit]]
 
     async def count(self, collection: str, where: Filter) -> int:
@@ -416,6 +426,15 @@ class _MemorySession:
             changed = {**doc, **fields, "version": doc["version"] + 1}
             await self.replace(collection, changed, doc["version"])
         return len(matching)
+
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        store = self._live()
+        store._ensure_writable()
+        table = store._table(collection)
+        picked = await self.find(collection, where, limit=limit, order_by=order_by)
+        for doc in picked:
+            del table[doc["id"]]
+        return len(picked)
 
 
 # --------------------------------------------------------------------------- queue
@@ -497,7 +516,7 @@ def build_services(
     sender = sender if sender is not None else RecordingSender()
     policy = policy if policy is not None else RetryPolicy(schedule=(10.0, 60.0, 300.0), jitter=0.0)
     signal = RecordingSignal()
-    txn = StoreTxn(store)
+    txn = StoreTxn(store, clock=clock)
     return Services(
         store=store,
         txn=txn,
@@ -507,7 +526,7 @@ def build_services(
         policy=policy,
         subscriptions=SubscriptionsInternal(txn, clock, dict),  # no tracing: an empty carrier
         subscriptions_external=SubscriptionsExternal(txn, clock),
-        inbound=InboundExternal(txn, clock, signal),
+        inbound=InboundExternal(txn, clock, signal, personal_data=PERSONAL_DATA),
         inbound_internal=InboundInternal(txn, clock),
         merchants=MerchantsExternal(txn, clock),
         merchants_internal=MerchantsInternal(txn, clock),

@@ -4,11 +4,13 @@
 
 Each defect is a change that once passed the whole suite unnoticed. For each, the tree is
 copied to a temporary directory (without .git, .venv and caches), the one line is changed
-there, and the fast tiers run with `-x` against that copy; the defect counts as caught only
-when a test fails (not when a file fails to import). The working tree is never touched, so
-this can run while someone works in it. Exit status 1 when any defect goes unnoticed, or 2
-when a planted line no longer exists (the source moved: update the entry below). Run it on a
-tree whose tests pass: the first failing test is taken as the catch.
+there, and the tests run with `-x` against that copy: first the unit tests of the defect's own
+package (`tests/unit` mirrors the packages), then, when none of those fails, the fast tiers
+whole. The defect counts as caught only when a test fails (not when a file fails to import).
+The working tree is never touched, so this can run while someone works in it. Exit status 1
+when any defect goes unnoticed, or 2 when a planted line no longer exists (the source moved:
+update the entry below). Run it on a tree whose tests pass: the first failing test is taken as
+the catch.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -404,6 +407,280 @@ DEFECTS = (
         planted="None",
     ),
     Defect(
+        # An event still waiting to be processed taken for a settled one, and removed.
+        name="purge-removes-waiting-events",
+        path="integrations/stores/retention/batches.py",
+        line='SETTLED_EVENTS: Final = ("applied", "ignored", "failed")',
+        planted='SETTLED_EVENTS: Final = ("applied", "ignored", "failed", "accepted")',
+    ),
+    Defect(
+        # A notification whose delivery waits for a retry loses the body that retry would send.
+        name="purge-empties-a-message-still-sent",
+        path="integrations/stores/retention/batches.py",
+        line="    if not settled(deliveries):\n        return\n",
+        planted="    if False:\n        return\n",
+    ),
+    Defect(
+        name="replay-of-an-expired-payload-goes",
+        path="domain/notifications/replay.py",
+        line="if delivery.payload_expired_at is not None:",
+        planted="if False:",
+    ),
+    Defect(
+        name="reprocess-of-an-expired-payload-runs",
+        path="domain/inbound/external.py",
+        line="if found.payload_expired_at is not None:",
+        planted="if False:",
+    ),
+    Defect(
+        # A batch that held the store too long is not followed by smaller ones.
+        name="purge-batches-never-shrink",
+        path="integrations/stores/retention/purge.py",
+        line="if took > target:",
+        planted="if False:",
+    ),
+    Defect(
+        # An idempotency record still replayed removed, when an operator's cutoff is in the future.
+        name="purge-removes-live-idempotency-records",
+        path="integrations/stores/retention/batches.py",
+        line="upto = min(cutoffs.now, max(cutoffs.payloads, cutoffs.records))",
+        planted="upto = max(cutoffs.payloads, cutoffs.records)",
+    ),
+    Defect(
+        # Without their time, processed inputs' keys are never removed: the store keeps growing.
+        name="processed-input-keys-undated",
+        path="integrations/stores/repositories.py",
+        line='doc = {"id": key, "version": 0, "created_at": codecs.iso(self._clock())}',
+        planted='doc = {"id": key, "version": 0}',
+    ),
+    Defect(
+        name="payload-retention-setting-ignored",
+        path="subgate/commands/store.py",
+        line="payloads=timedelta(days=settings.payload_retention_days),",
+        planted="payloads=timedelta(days=90),",
+    ),
+    Defect(
+        # A new SQLite file without a page map: the pages a purge frees can never be given back.
+        name="sqlite-file-without-page-map",
+        path="integrations/stores/sqlite/store.py",
+        line='conn.execute("PRAGMA auto_vacuum = INCREMENTAL")',
+        planted='conn.execute("PRAGMA auto_vacuum = NONE")',
+    ),
+    Defect(
+        name="erasure-leaves-provider-payloads",
+        path="domain/inbound/external.py",
+        line="if redacted is not None and redacted != event.body:",
+        planted="if False:",
+    ),
+    Defect(
+        name="erasure-keeps-email-recipients",
+        path="domain/notifications/erasure.py",
+        line="        recipient=None,\n        lane=None,\n",
+        planted="        lane=None,\n",
+    ),
+    Defect(
+        # An erased customer written to again, at an address a later payload carries.
+        name="erased-customer-emailed-again",
+        path="integrations/stores/recipients.py",
+        line='if customer is not None and customer.get("erased_at") is not None:',
+        planted="if False:",
+    ),
+    Defect(
+        name="erased-customer-given-an-address-again",
+        path="domain/subscriptions/external/catalog.py",
+        line="if customer.erased_at is not None and (change.email is not None or change.name_changed):",
+        planted="if False:",
+    ),
+    Defect(
+        # The name Stripe copies onto an invoice is left behind by an erasure.
+        name="stripe-invoice-name-not-erased",
+        path="integrations/providers/stripe/personal.py",
+        line='            "customer_name",\n',
+        planted="",
+    ),
+    Defect(
+        name="polar-standard-webhooks-key-never-tried",
+        path="integrations/providers/polar/signature.py",
+        line="if decoded:  # an empty key would be everyone's",
+        planted="if False:",
+    ),
+    Defect(
+        name="paddle-h1-compared-with-eq",
+        path="integrations/providers/paddle/signature.py",
+        line="if any(hmac.compare_digest(expected, candidate) for candidate in given):",
+        planted="if any(expected == candidate for candidate in given):",
+    ),
+    Defect(
+        name="paddle-future-timestamp-accepted",
+        path="integrations/providers/paddle/signature.py",
+        line="if abs(skew_us) > tolerance_seconds * _MICROSECONDS_PER_SECOND:",
+        planted="if skew_us > tolerance_seconds * _MICROSECONDS_PER_SECOND:",
+    ),
+    Defect(
+        name="paddle-timestamp-not-signed",
+        path="integrations/providers/paddle/signature.py",
+        line='return f"{timestamp}:".encode("ascii") + body',
+        planted="return body",
+    ),
+    Defect(
+        name="paddle-scheduled-cancel-ignored",
+        path="integrations/providers/paddle/table.py",
+        line='if not isinstance(change, dict) or change.get("action") != CANCEL:',
+        planted="if True:",
+    ),
+    Defect(
+        name="paddle-custom-data-link-ignored",
+        path="integrations/providers/paddle/payloads.py",
+        line='return metadata_link(document, field="custom_data")',
+        planted="return None",
+    ),
+    Defect(
+        name="paddle-declined-told-as-rejected",
+        path="integrations/providers/paddle/management.py",
+        line="if code == DECLINED_CODE:",
+        planted="if False:",
+    ),
+    Defect(
+        name="renewal-invoice-moves-nothing",
+        path="domain/subscriptions/lifecycle.py",
+        line="after, events = apply_renewal(sub, cmd, now)",
+        planted="after, events = sub, []",
+    ),
+    Defect(
+        name="stale-snapshot-takes-the-paid-period-back",
+        path="domain/subscriptions/lifecycle.py",
+        line="or renewal_position <= cmd.position",
+        planted="or True",
+    ),
+    Defect(
+        name="renewed-told-twice-for-one-period",
+        path="domain/subscriptions/internal.py",
+        line="EventType.SUBSCRIPTION_UPDATED if e == EventType.SUBSCRIPTION_RENEWED else e",
+        planted="e",
+    ),
+    Defect(
+        name="stripe-cycle-invoice-not-a-renewal",
+        path="integrations/providers/stripe/table.py",
+        line='renewal = invoice.get("billing_reason") == RENEWAL_REASON',
+        planted="renewal = False",
+    ),
+    Defect(
+        name="first-active-sight-sends-no-email",
+        path="domain/notifications/emails.py",
+        line="if event_type == EventType.SUBSCRIPTION_CREATED and status == _ACTIVE:",
+        planted="if False:",
+    ),
+    Defect(
+        name="bare-price-id-named-in-emails",
+        path="integrations/delivery/email/render.py",
+        line="return None if name is None or name in ids else name",
+        planted="return name",
+    ),
+    Defect(
+        name="signing-scheme-written-per-webhook",
+        path="domain/merchants/external.py",
+        line="if found is None or found.signing_scheme == scheme:",
+        planted="if found is None:",
+    ),
+    Defect(
+        name="signing-scheme-never-recorded",
+        path="gateway/inbound.py",
+        line="await self._deps.merchants.note_signing_scheme(connection, scheme)",
+        planted="await self._deps.merchants.note_signing_scheme(connection, None)",
+    ),
+    Defect(
+        name="portal-link-opens-twice",
+        path="domain/merchants/portal.py",
+        line="if found.opened_at is not None:",
+        planted="if False:",
+    ),
+    Defect(
+        name="portal-session-never-expires",
+        path="domain/merchants/portal.py",
+        line="if now >= self.expires_at:",
+        planted="if False:",
+    ),
+    Defect(
+        name="portal-revoked-session-still-works",
+        path="domain/merchants/portal.py",
+        line="if self.revoked_at is not None:",
+        planted="if False:",
+    ),
+    Defect(
+        name="portal-form-token-not-checked",
+        path="gateway/portal/access.py",
+        line="if not form_token_matches(token, presented):",
+        planted="if False:",
+    ),
+    Defect(
+        name="portal-read-only-may-post",
+        path="gateway/portal/access.py",
+        line="if visit.read_only:",
+        planted="if False:",
+    ),
+    Defect(
+        name="portal-link-token-stored-in-clear",
+        path="domain/merchants/portal.py",
+        line="link_hash=token_digest(token),",
+        planted="link_hash=token,",
+    ),
+    Defect(
+        name="portal-cookie-readable-by-scripts",
+        path="gateway/portal/access.py",
+        line='"HttpOnly", "SameSite=Lax"]',
+        planted='"SameSite=Lax"]',
+    ),
+    Defect(
+        name="portal-delivery-of-any-merchant",
+        path="domain/notifications/history.py",
+        line="if found is None or found.merchant_id != merchant_id:",
+        planted="if found is None:",
+    ),
+    Defect(
+        name="portal-recover-any-merchants-endpoint",
+        path="domain/notifications/external.py",
+        line="await self.get_endpoint(merchant_id, endpoint_id)  # another merchant's: NotFound",
+        planted="pass",
+    ),
+    Defect(
+        name="portal-test-event-fanned-out",
+        path="domain/notifications/probes.py",
+        line="dispatched=True,",
+        planted="dispatched=False,",
+    ),
+    Defect(
+        name="portal-stats-not-counted",
+        path="domain/notifications/internal.py",
+        line="tally.count(stored.merchant_id, stored.endpoint_id, stored.attempts[-1])",
+        planted="pass",
+    ),
+    Defect(
+        name="portal-time-range-ignored",
+        path="integrations/stores/repositories.py",
+        line='conditions["id"] = Gt(other) if page.newest_first else Lte(other)',
+        planted="pass",
+    ),
+    Defect(
+        name="portal-secret-shown-unrevealed",
+        path="gateway/portal/templates/endpoint.html",
+        line='<li class="secret">whsec_••••••••',
+        planted='<li class="secret">{{ secret.value }}',
+    ),
+    Defect(
+        name="portal-throttle-ignores-cookies",
+        path="gateway/app.py",
+        line="credential=presented_credential,",
+        planted="credential=None,",
+    ),
+    Defect(
+        name="link-left-without-subscription-ignored",
+        path="domain/subscriptions/internal.py",
+        # A provider link whose subscription was never written (a unit cut short on a store
+        # without transactions) names the id to create.
+        line='id=left or (linked if own_id and linked is not None else new_id("sub")),',
+        planted='id=(linked if own_id and linked is not None else new_id("sub")),',
+    ),
+    Defect(
         name="scheduler-stops-without-redis",
         path="workers/scheduling.py",
         # The stand-in never covers for the cron: timed moves wait for Redis to come back.
@@ -415,6 +692,22 @@ DEFECTS = (
         path="workers/scheduling.py",
         line="        if self._arq_running:\n            return False",
         planted="        if False:\n            return False",
+    ),
+    Defect(
+        name="paddle-customer-events-read-by-type",
+        path="integrations/providers/paddle/personal.py",
+        # Paddle names an event's type `event_type`; read as `type`, its customer events keep
+        # the customer's email and name through an erasure.
+        line='    event_type_field="event_type",',
+        planted='    event_type_field="type",',
+    ),
+    Defect(
+        name="migration-without-retention-backfill",
+        path="integrations/stores/migrations/steps.py",
+        # Step 2 without its rewrite: an upgraded store keeps undated keys (never purged) and
+        # emails an erasure cannot find.
+        line="        rewrite=retention_backfill,",
+        planted="        rewrite=None,",
     ),
     Defect(
         name="batch-sees-only-the-store",
@@ -481,24 +774,41 @@ def plant(defect: Defect, tree: Path) -> None:
     target.write_text(text.replace(defect.line, defect.planted))
 
 
+def nearby_tests(defect: Defect, tree: Path) -> Path | None:
+    """The unit tests of the package closest to the defect's file (its own, else a parent's)."""
+    package = Path(defect.path).parent
+    while package != Path("."):
+        candidate = tree / "tests" / "unit" / package
+        if candidate.is_dir():
+            return candidate
+        package = package.parent
+    return None
+
+
+def _failing_test(tree: Path, paths: Sequence[str]) -> str | None:
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", *PYTEST_OPTIONS, *paths],
+        cwd=tree,
+        # The processes the tests start (`python -m subgate ...`) import the planted copy too,
+        # ahead of the working tree that the virtual environment's editable install points at.
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    failed = [line for line in run.stdout.splitlines() if line.startswith("FAILED ")]
+    return failed[0].removeprefix("FAILED ") if failed else None
+
+
 def first_failure(defect: Defect) -> str | None:
     """The first test that fails with `defect` planted in a copy of the tree, if any."""
     with tempfile.TemporaryDirectory(prefix="subgate-defect-") as scratch:
         tree = Path(scratch) / "tree"
         shutil.copytree(ROOT, tree, ignore=SKIPPED_IN_COPY)
         plant(defect, tree)
-        run = subprocess.run(
-            [sys.executable, "-m", "pytest", *PYTEST_OPTIONS, *TIERS],
-            cwd=tree,
-            # The processes the tests start (`python -m subgate ...`) import the planted copy too,
-            # ahead of the working tree that the virtual environment's editable install points at.
-            env={**os.environ, "PYTHONPATH": str(tree)},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    failed = [line for line in run.stdout.splitlines() if line.startswith("FAILED ")]
-    return failed[0].removeprefix("FAILED ") if failed else None
+        near = nearby_tests(defect, tree)
+        caught = None if near is None else _failing_test(tree, [str(near.relative_to(tree))])
+        return caught or _failing_test(tree, TIERS)
 
 
 def main(names: list[str]) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.planted_defects import DEFECTS, ROOT, Defect, plant
+from tests.support.planted_defects import DEFECTS, ROOT, Defect, nearby_tests, plant
 
 
 @pytest.mark.parametrize("defect", DEFECTS, ids=lambda d: d.name)
@@ -30,3 +30,12 @@ def test_a_line_that_moved_is_reported_not_planted(tmp_path: Path) -> None:
     with pytest.raises(LookupError, match="not once"):
         plant(moved, tmp_path)
     assert (tmp_path / "module.py").read_text() == "x = 1\nx = 1\n"
+
+
+def test_the_nearby_tests_are_the_closest_package_mirrored_under_tests_unit(tmp_path: Path) -> None:
+    (tmp_path / "tests" / "unit" / "integrations" / "providers").mkdir(parents=True)
+    deep = Defect(name="deep", path="integrations/providers/paddle/personal.py", line="a", planted="b")
+    elsewhere = Defect(name="elsewhere", path="benchmarks/load.py", line="a", planted="b")
+
+    assert nearby_tests(deep, tmp_path) == tmp_path / "tests" / "unit" / "integrations" / "providers"
+    assert nearby_tests(elsewhere, tmp_path) is None

@@ -24,6 +24,7 @@ from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
 from domain.shared.errors import Unauthenticated
 from integrations.providers.interface import SignatureRejected
+from integrations.providers.paddle.signature import verify_paddle_signature
 from integrations.providers.polar.signature import verify_polar_signature
 from integrations.providers.stripe.signature import SignatureMismatch, verify_stripe_signature
 from integrations.stores.txn import StoreTxn
@@ -109,6 +110,39 @@ def test_a_forged_polar_signature_is_compared_in_constant_time(compared: Compari
         verify_polar_signature(BODY, polar_headers(FORGED), [SECRET], NOW, 300)
 
     assert (polar_expected(), FORGED) in compared.pairs
+
+
+def test_a_polar_signature_made_the_standard_webhooks_way_is_compared_in_constant_time(
+    compared: Comparisons,
+) -> None:
+    secret = "whsec_" + base64.b64encode(b"standard-webhooks-key").decode()
+    expected = hmac.new(b"standard-webhooks-key", f"msg_1.{T0}.".encode() + BODY, hashlib.sha256).digest()
+
+    verify_polar_signature(BODY, polar_headers(expected), [secret], NOW, 300)
+
+    assert (expected, expected) in compared.pairs
+
+
+# --------------------------------------------------------------------------- Paddle
+
+
+def paddle_expected() -> bytes:
+    return hmac.new(SECRET.encode(), f"{T0}:".encode() + BODY, hashlib.sha256).hexdigest().encode()
+
+
+def test_a_genuine_paddle_signature_is_compared_in_constant_time(compared: Comparisons) -> None:
+    expected = paddle_expected()
+
+    verify_paddle_signature(BODY, {"paddle-signature": f"ts={T0};h1={expected.decode()}"}, [SECRET], NOW, 300)
+
+    assert (expected, expected) in compared.pairs
+
+
+def test_a_forged_paddle_signature_is_compared_in_constant_time(compared: Comparisons) -> None:
+    with pytest.raises(SignatureRejected):
+        verify_paddle_signature(BODY, {"paddle-signature": f"ts={T0};h1={FORGED.hex()}"}, [SECRET], NOW, 300)
+
+    assert (paddle_expected(), FORGED.hex().encode()) in compared.pairs
 
 
 # --------------------------------------------------------------------------- the /metrics token

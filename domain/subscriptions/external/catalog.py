@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict, NotFound, ValidationFailed
+from domain.shared.errors import Conflict, CustomerErased, NotFound, ValidationFailed
 from domain.shared.ids import new_id
 from domain.shared.pagination import Page, PageRequest
 from domain.shared.txn import TxnFn, with_retries
@@ -218,6 +218,11 @@ class CustomersExternal:
             customer = await unit.customers.get(merchant_id, customer_id)
             if customer is None:
                 raise NotFound("customer", customer_id)
+            if customer.erased_at is not None and (change.email is not None or change.name_changed):
+                raise CustomerErased(
+                    f"customer {customer_id!r} was erased: its email and name stay empty "
+                    "(create a new customer to write to someone again)"
+                )
             new_ids = _new_links(customer, added)
             await _refuse_taken(unit, merchant_id, CUSTOMER, new_ids, customer.id)
             for provider, external_id in new_ids.items():
@@ -229,6 +234,19 @@ class CustomersExternal:
                 provider_customer_ids={**customer.provider_customer_ids, **new_ids},
             )
             return customer if changed == customer else await unit.customers.update(changed)
+
+        return await with_retries(self._txn, work)
+
+    async def erase(self, merchant_id: str, customer_id: str) -> Customer:
+        """Forget the customer's email and name for good (`erased_at` keeps them empty: see
+        `CustomerErased`); idempotent. Its subscriptions and provider ids stay."""
+
+        async def work(unit: SubscriptionsUnit) -> Customer:
+            customer = await unit.customers.get(merchant_id, customer_id)
+            if customer is None:
+                raise NotFound("customer", customer_id)
+            erased = replace(customer, email=None, name=None, erased_at=customer.erased_at or self._clock())
+            return customer if erased == customer else await unit.customers.update(erased)
 
         return await with_retries(self._txn, work)
 

@@ -84,7 +84,7 @@ class SubscriptionManagement:
         trial_days = plan.trial_days if new.trial_days is None else new.trial_days
         for provider in sorted(plan.provider_price_ids):
             remote = await self._remote(merchant_id, provider)
-            if remote is not None:
+            if remote is not None and remote.actions.creates_subscriptions:
                 return await self._create_at(remote, customer, plan, trial_days, new.request_key)
         return await self._create_here(merchant_id, new, trial_days)
 

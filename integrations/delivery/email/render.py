@@ -2,8 +2,9 @@
 
 Templates live in `templates/`, one pair per notification type (`<type>.txt`, `<type>.html`).
 They see a few ready-made values (`plan`, `price`, `interval`, dates as YYYY-MM-DD) and the
-whole `subscription` object of the message. Values come from providers: the HTML is escaped
-by the engine, and the subject is flattened to one line before it reaches a header.
+whole `subscription` object of the message; `plan` is the plan's name, never a bare provider
+id. Values come from providers: the HTML is escaped by the engine, and the subject is
+flattened to one line before it reaches a header.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _context(data: Mapping[str, Any]) -> dict[str, Any]:
         interval = f"{count} {interval}s"
     return {
         "subscription": sub,
-        "plan": _text(sub.get("plan_name")),
+        "plan": plan_name(sub),
         "price": money(sub.get("amount"), sub.get("currency")),
         "amount": money(paid.get("amount", sub.get("amount")), paid.get("currency", sub.get("currency"))),
         "interval": interval if isinstance(interval, str) else None,
@@ -111,6 +112,15 @@ def _context(data: Mapping[str, Any]) -> dict[str, Any]:
         "canceled_at": _date(sub.get("canceled_at")),
         "trial_end": _date(sub.get("trial_end")),
     }
+
+
+def plan_name(sub: Mapping[str, Any]) -> str | None:
+    """The plan's name for a customer: the catalog plan's name, which a plan first seen in a
+    provider's payload took from the product or price name it carried. A plan that payload
+    named nothing is called by its price id there: no name then, never a bare id."""
+    name = _text(sub.get("plan_name"))
+    ids = {_text(sub.get(field)) for field in ("provider_price_id", "plan_id")}
+    return None if name is None or name in ids else name
 
 
 def money(amount: object, currency: object) -> str | None:

@@ -88,7 +88,9 @@ class HttpWebhookSender:
             **signature_headers(webhook.message_id, webhook.timestamp, webhook.body, webhook.secrets),
         }
         with self._telemetry.tracer.start_as_current_span("POST webhook", kind=SpanKind.CLIENT) as span:
-            result = await self._post(webhook.url, webhook.body, headers)
+            # The headers are recorded with the attempt (shown in the portal): a signature is
+            # no secret, and the attempt's timestamp is in it.
+            result = replace(await self._post(webhook.url, webhook.body, headers), headers=dict(headers))
             if span.is_recording():
                 span.set_attribute("http.request.method", "POST")
                 span.set_attribute("url.full", webhook.url)

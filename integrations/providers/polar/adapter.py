@@ -27,10 +27,12 @@ from integrations.providers.readers import checked_envelope, json_object
 class PolarAdapter(ProviderAdapter):
     name = "polar"
 
-    def verify(self, request: SignedRequest) -> None:
-        verify_polar_signature(
+    def verify(self, request: SignedRequest) -> str:
+        """The way the signature was keyed (`SigningScheme`): the connection shows the last one."""
+        verified = verify_polar_signature(
             request.body, request.headers, request.secrets, request.now, request.tolerance_seconds
         )
+        return verified.scheme.value
 
     def envelope(self, body: bytes, headers: Mapping[str, str]) -> Envelope:
         event = json_object(body)

@@ -1,12 +1,19 @@
-"""Polar webhook signatures: Standard Webhooks, keyed with the secret's own bytes.
+"""Polar webhook signatures: Standard Webhooks, keyed either of the two ways Polar signs.
 
 Polar signs ``f"{webhook-id}.{webhook-timestamp}.{body}"`` with HMAC-SHA256 and sends
 ``webhook-signature: v1,<base64 digest>`` (several space-separated entries during a
-rotation). Unlike svix, whose ``whsec_<base64>`` secrets are base64-decoded into the
-key, Polar uses the UTF-8 bytes of the whole secret string as the key, prefix and all:
-its SDK's ``validate_event`` base64-encodes the secret before handing it to the
-Standard Webhooks library, which decodes it straight back. So a secret is used exactly
-as Polar shows it (``polar_whs_...``, or any other form), never decoded or trimmed.
+rotation). The key is one of two, and the secret cannot tell which:
+
+* the UTF-8 bytes of the whole secret string, prefix and all (`SigningScheme.SECRET_BYTES`):
+  endpoints created before 2026-09-08, and secrets merchants chose themselves. Polar's SDK
+  base64-encodes the secret before handing it to the Standard Webhooks library, which
+  decodes it straight back;
+* the base64-decoded part after ``whsec_`` (`SigningScheme.STANDARD_WEBHOOKS`), as svix
+  and every Standard Webhooks library read a ``whsec_`` secret: endpoints created since.
+
+So every ``v1`` signature is compared, in constant time, with the digest under both keys of
+every secret (the second only for a ``whsec_`` secret whose rest decodes), and the verdict
+names the way that verified. Nothing else is ever decoded or trimmed.
 
 The body stays ``bytes``: the exact bytes received are the exact bytes authenticated. Refusals
 are the provider interface's own: `MissingSignature`, `MalformedRequest` (400) and
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import hashlib
 import hmac
 import re
@@ -31,6 +39,8 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "ParsedSignature",
+    "SigningScheme",
+    "VerifiedSignature",
     "parse_signature",
     "sign_polar_payload",
     "verify_polar_signature",
@@ -50,11 +60,27 @@ _MICROSECOND = timedelta(microseconds=1)
 _MICROSECONDS_PER_SECOND = 1_000_000
 
 
+STANDARD_PREFIX = "whsec_"
+
+
+class SigningScheme(enum.StrEnum):
+    """The two ways Polar keys its signatures (see the module docstring); a connection shows the
+    one that last verified."""
+
+    SECRET_BYTES = "secret_bytes"  # noqa: S105 - the name of a way of signing, not a secret
+    STANDARD_WEBHOOKS = "standard_webhooks"
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedSignature:
     message_id: str
     timestamp: int
     signatures: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedSignature(ParsedSignature):
+    scheme: SigningScheme
 
 
 def parse_signature(headers: Mapping[str, str]) -> ParsedSignature:
@@ -98,8 +124,8 @@ def verify_polar_signature(
     secrets: Sequence[str],
     now: datetime,
     tolerance_seconds: int,
-) -> ParsedSignature:
-    """Return the parsed headers if some secret signed `body`; raise otherwise.
+) -> VerifiedSignature:
+    """Return the parsed headers and the way they were signed if some secret signed `body`.
 
     Raises MissingSignature / MalformedRequest (a bad request) or SignatureRejected.
     """
@@ -112,26 +138,50 @@ def verify_polar_signature(
         raise SignatureRejected(f"signature timestamp is more than {tolerance_seconds}s away from now")
     signed = _signed_content(parsed.message_id, parsed.timestamp, body)
     for secret in secrets:
-        expected = _digest(secret, signed)
-        # Every candidate goes through compare_digest: timing reveals nothing about a forgery.
-        if any(hmac.compare_digest(expected, given) for given in parsed.signatures):
-            return parsed
+        for scheme, key in signing_keys(secret):
+            expected = hmac.new(key, signed, hashlib.sha256).digest()
+            # Every candidate goes through compare_digest: timing reveals nothing about a forgery.
+            if any(hmac.compare_digest(expected, given) for given in parsed.signatures):
+                return VerifiedSignature(*_fields(parsed), scheme=scheme)
     raise SignatureRejected("no v1 signature matches a configured secret")
+
+
+def _fields(parsed: ParsedSignature) -> tuple[str, int, tuple[bytes, ...]]:
+    return parsed.message_id, parsed.timestamp, parsed.signatures
+
+
+def signing_keys(secret: str) -> list[tuple[SigningScheme, bytes]]:
+    """The HMAC keys a secret stands for: its UTF-8 bytes, and for a ``whsec_`` secret whose
+    rest is base64 of at least one byte, those bytes."""
+    keys = [(SigningScheme.SECRET_BYTES, secret.encode("utf-8"))]
+    if secret.startswith(STANDARD_PREFIX):
+        try:
+            decoded = base64.b64decode(secret.removeprefix(STANDARD_PREFIX), validate=True)
+        except (binascii.Error, ValueError):
+            decoded = b""
+        if decoded:  # an empty key would be everyone's
+            keys.append((SigningScheme.STANDARD_WEBHOOKS, decoded))
+    return keys
 
 
 def _signed_content(message_id: str, timestamp: int, body: bytes) -> bytes:
     return f"{message_id}.{timestamp}.".encode() + body
 
 
-def _digest(secret: str, signed: bytes) -> bytes:
-    return hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).digest()
-
-
-def sign_polar_payload(body: bytes, secret: str, message_id: str, timestamp: int) -> dict[str, str]:
-    """The three headers Polar would send with `body`: for tests and local tooling."""
+def sign_polar_payload(
+    body: bytes,
+    secret: str,
+    message_id: str,
+    timestamp: int,
+    scheme: SigningScheme = SigningScheme.SECRET_BYTES,
+) -> dict[str, str]:
+    """The three headers Polar would send with `body`, signed `scheme`'s way: for local tooling."""
     if not secret:
         raise ValueError("secret must not be empty")
-    digest = _digest(secret, _signed_content(message_id, timestamp, body))
+    keys = dict(signing_keys(secret))
+    if scheme not in keys:
+        raise ValueError(f"secret is not {STANDARD_PREFIX}<base64>, so it cannot sign the {scheme} way")
+    digest = hmac.new(keys[scheme], _signed_content(message_id, timestamp, body), hashlib.sha256).digest()
     return {
         ID_HEADER: message_id,
         TIMESTAMP_HEADER: str(timestamp),

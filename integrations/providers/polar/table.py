@@ -9,8 +9,10 @@
                                                                 or subscription.canceled
     subscription.uncanceled   SyncSubscription                  subscription.updated
     subscription.revoked      SyncSubscription (canceled)       subscription.canceled
-    order.paid                RecordPayment (once per order;    payment.succeeded
-                              orders of a subscription only)
+    order.paid                RecordPayment (once per order;    payment.succeeded; and
+                              orders of a subscription only;    subscription.renewed when it
+                              billing_reason                    moves the period forward
+                              subscription_cycle: renewal)
 
 Every other type is stored and marked `ignored`. Polar times carry microseconds, so a
 snapshot's position is the subscription's own `modified_at` (Polar's time of the change
@@ -31,6 +33,7 @@ from integrations.providers.interface import Context, Handler, Ignored, Normaliz
 from integrations.providers.polar import payloads as p
 
 PROVIDER = "polar"
+RENEWAL_REASON = "subscription_cycle"  # an order's billing reason when it pays a new cycle
 
 
 def _observed(document: dict[str, Any], what: str, ctx: Context) -> datetime:
@@ -93,6 +96,8 @@ def _order_paid(order: dict[str, Any], ctx: Context) -> Normalized:
             period_start=p.time(period.get("current_period_start"), "order period start"),
             period_end=p.time(period.get("current_period_end"), "order period end"),
             linked_subscription_id=readers.metadata_link(subscription) or readers.metadata_link(order),
+            # An order for a new cycle moves the paid-through period (`lifecycle.apply_renewal`).
+            renewal=order.get("billing_reason") == RENEWAL_REASON,
         )
     ]
 

@@ -48,6 +48,8 @@ Call = Callable[[stripe.StripeClient, stripe.RequestOptions], Awaitable[stripe.S
 
 
 class StripeManagement:
+    creates_subscriptions = True
+
     def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self._timeout = timeout_seconds
 

@@ -15,6 +15,10 @@ grows along a subscription's life within one second:
    subscription whose payment collection is paused counts as `paused`, and one whose
    `previous_attributes.pause_collection` was set comes from `paused`.
 
+A paid renewal invoice (billing reason `subscription_cycle`) in the same second comes after
+every snapshot but `deleted` (`RENEWAL_TIE_BREAK`): Stripe moves the subscription to its new
+period before it collects the renewal, and a deletion in that second ends it after.
+
 The event id is never used: Stripe's ids carry no order. Two snapshots that still tie
 are settled by the domain on their content, so the outcome never depends on arrival order.
 """
@@ -39,6 +43,8 @@ _PROGRESS: Final = {
     "canceled": 8,
     "incomplete_expired": 8,
 }
+# After every `created` and `updated` snapshot of a second, before its `deleted` (phase 2, 200+).
+RENEWAL_TIE_BREAK: Final = 199
 _RECOVERED: Final = 5
 _RESUMED: Final = 7
 _DELINQUENT: Final = frozenset({"past_due", "unpaid"})

@@ -74,15 +74,23 @@ def price_of(item: dict[str, Any]) -> ProviderPrice:
     period = recurring.get("interval") if isinstance(recurring, dict) else price.get("interval")
     count = recurring.get("interval_count") if isinstance(recurring, dict) else price.get("interval_count")
     unit_amount = price.get("unit_amount", price.get("amount"))
-    nickname = price.get("nickname")
     return ProviderPrice(
         price_id=readers.text(price.get("id"), "price.id"),
         amount=unit_amount if isinstance(unit_amount, int) and not isinstance(unit_amount, bool) else 0,
         currency=readers.text(price.get("currency"), "price.currency"),
         interval=readers.interval(period, "price interval"),
         interval_count=count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1,
-        name=nickname if isinstance(nickname, str) else None,
+        name=_price_name(price),
     )
+
+
+def _price_name(price: dict[str, Any]) -> str | None:
+    """The product's name when the event carries the product expanded, else the price's nickname."""
+    product = price.get("product")
+    for name in (product.get("name") if isinstance(product, dict) else None, price.get("nickname")):
+        if isinstance(name, str) and name.strip():
+            return name
+    return None
 
 
 # Statuses in which Stripe can pause payment collection (`pause_collection`) while the status

@@ -222,6 +222,7 @@ def invoice_object(  # noqa: PLR0913 - one keyword per field a caller may vary
     amount_due: int | None = None,
     attempt_count: int = 1,
     price_id: str = "price_test1",
+    billing_reason: str = "subscription_create",
 ) -> dict[str, Any]:
     """An `invoice` object with one line; `subscription=None` makes a one-off invoice."""
     sub_ref = dict(subscription) if isinstance(subscription, Mapping) else subscription
@@ -230,6 +231,7 @@ def invoice_object(  # noqa: PLR0913 - one keyword per field a caller may vary
     invoice = _invoice_fields(invoice_id, period_start, due, amount_paid)
     invoice.update(
         attempt_count=attempt_count,
+        billing_reason=billing_reason,
         currency=currency,
         customer=customer,
         lines=_list([line], f"/v1/invoices/{invoice_id}/lines"),

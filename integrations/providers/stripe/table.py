@@ -8,7 +8,9 @@
     customer.subscription.resumed           SyncSubscription              subscription.resumed
     customer.subscription.trial_will_end    SyncSubscription,             subscription.trial_will_end
                                             AnnounceTrialEnd
-    invoice.paid, invoice.payment_succeeded RecordPayment (per invoice)   payment.succeeded
+    invoice.paid, invoice.payment_succeeded RecordPayment (per invoice;   payment.succeeded; and
+                                            billing reason                subscription.renewed when
+                                            subscription_cycle: renewal)  it moves the period forward
     invoice.payment_failed                  RecordPaymentFailure          payment.failed
     invoice.payment_action_required         RecordPaymentFailure          payment.failed
                                             (action required)
@@ -39,9 +41,10 @@ from domain.subscriptions.state_machine import SubscriptionStatus
 from integrations.providers import readers
 from integrations.providers.interface import Context, Handler, Ignored, Normalized
 from integrations.providers.stripe import payloads as p
-from integrations.providers.stripe.ordering import tie_break
+from integrations.providers.stripe.ordering import RENEWAL_TIE_BREAK, tie_break
 
 PROVIDER = "stripe"
+RENEWAL_REASON = "subscription_cycle"  # an invoice's billing reason when it pays a new cycle
 
 
 def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | None = None) -> SyncSubscription:
@@ -101,6 +104,7 @@ def _invoice_paid(invoice: dict[str, Any], ctx: Context) -> Normalized:
     if provider_sub is None:
         return Ignored(reason="invoice does not belong to a subscription")
     start, end = p.invoice_period(invoice)
+    renewal = invoice.get("billing_reason") == RENEWAL_REASON
     return [
         RecordPayment(
             source_key=ctx.source_key,
@@ -114,6 +118,9 @@ def _invoice_paid(invoice: dict[str, Any], ctx: Context) -> Normalized:
             period_start=start,
             period_end=end,
             linked_subscription_id=linked,
+            # A renewal moves the paid-through period (see `lifecycle.apply_renewal`).
+            renewal=renewal,
+            tie_break=RENEWAL_TIE_BREAK if renewal else 0,
         )
     ]
 

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Final
 
-from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -91,7 +91,9 @@ def _condition(field: str, condition: Condition) -> MongoDoc:
     return {"$eq": condition}
 
 
-def _find_spec(where: Filter, after_id: str | None, order_by: str) -> tuple[MongoDoc, list[tuple[str, int]]]:
+def _find_spec(
+    where: Filter, after_id: str | None, order_by: str, *, descending: bool = False
+) -> tuple[MongoDoc, list[tuple[str, int]]]:
     """The filter and sort behind `find`."""
     for name in (*where, order_by):
         _identifier(name, "field")
@@ -102,14 +104,15 @@ def _find_spec(where: Filter, after_id: str | None, order_by: str) -> tuple[Mong
 
     clauses = [(key(name), _condition(name, condition)) for name, condition in where.items()]
     if after_id is not None:
-        clauses.append((id_key, {"$gt": after_id}))
+        clauses.append((id_key, {"$lt" if descending else "$gt": after_id}))
     fields = [name for name, _ in clauses]
     if len(set(fields)) == len(fields):
         query: MongoDoc = dict(clauses)
     else:
         # Two conditions on one field (e.g. an id range and after_id) cannot share a dict key.
         query = {"$and": [{name: condition} for name, condition in clauses]}
-    sort = [(id_key, ASCENDING)] if order_by == "id" else [(order_by, ASCENDING), (id_key, ASCENDING)]
+    way = DESCENDING if descending else ASCENDING
+    sort = [(id_key, way)] if order_by == "id" else [(order_by, way), (id_key, way)]
     return query, sort
 
 
@@ -185,12 +188,19 @@ class _MongoSession:
         return None if found is None else _from_mongo(found)
 
     async def find(
-        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
         if limit < 0:
             raise ValueError(f"limit must not be negative, got {limit}")
         target = self._collection(collection)
-        query, sort = _find_spec(where, after_id, order_by)
+        query, sort = _find_spec(where, after_id, order_by, descending=descending)
         if limit == 0:
             # MongoDB reads limit 0 as "no limit".
             return []
@@ -248,6 +258,26 @@ class _MongoSession:
             if not candidates or len(taken) >= limit:
                 break
         return taken
+
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        target = self._collection(collection)
+        query, sort = _find_spec(where, None, order_by)
+        if limit == 0:
+            return 0  # MongoDB reads limit 0 as "no limit"
+        with _translated("delete"):
+            cursor = target.find(query, projection={"_id": 1}, sort=sort, limit=limit, session=self._session)
+            async with cursor:
+                picked = [doc["_id"] for doc in await cursor.to_list()]
+            if not picked:
+                return 0
+            # The condition again: a document changed since it was picked, so that it no longer
+            # matches, stays (one statement, checked per document as it is removed).
+            result = await target.delete_many(
+                {"$and": [{"_id": {"$in": picked}}, query]}, session=self._session
+            )
+        return result.deleted_count
 
     async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
         target = self._collection(collection)
@@ -363,6 +393,11 @@ class MongoStore:
                 raise StorageError(f"mongo migrate (collection {name}) failed: {exc}") from exc
         except PyMongoError as exc:
             raise StorageError(f"mongo migrate (collection {name}) failed: {exc}") from exc
+
+    async def collections(self) -> frozenset[str]:
+        self._check_open()
+        with _translated("list collections"):
+            return frozenset(await self._db.list_collection_names())
 
     async def ping(self) -> None:
         self._check_open()

@@ -77,6 +77,9 @@ class SealedStore:
     async def migrate(self, collections: Mapping[str, Sequence[IndexSpec]]) -> None:
         await self.inner.migrate(collections)
 
+    async def collections(self) -> frozenset[str]:
+        return await self.inner.collections()
+
     async def ping(self) -> None:
         await self.inner.ping()
 
@@ -141,9 +144,18 @@ class SealedSession:
         return None if found is None else self._opened(collection, found)
 
     async def find(
-        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
-        docs = await self._inner.find(collection, where, limit=limit, after_id=after_id, order_by=order_by)
+        docs = await self._inner.find(
+            collection, where, limit=limit, after_id=after_id, order_by=order_by, descending=descending
+        )
         if collection not in _SECRETS:
             return docs
         return [self._opened(collection, doc) for doc in docs]
@@ -164,6 +176,9 @@ class SealedSession:
     async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
         self._refuse_secrets(collection, assign)
         return await self._inner.update_where(collection, where, assign)
+
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        return await self._inner.delete_where(collection, where, order_by=order_by, limit=limit)
 
     @staticmethod
     def _refuse_secrets(collection: str, assign: Mapping[str, Scalar]) -> None:

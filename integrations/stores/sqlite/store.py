@@ -59,7 +59,7 @@ from integrations.stores.documents import (
     VersionMismatch,
 )
 
-__all__ = ["SqliteStore", "compile_claim", "compile_find"]
+__all__ = ["SqliteStore", "compile_claim", "compile_delete", "compile_find"]
 
 _IDENTIFIER: Final = re.compile(r"[a-z_][a-z0-9_]*")
 _DEFAULT_BUSY_TIMEOUT_S: Final = 10.0
@@ -131,6 +131,7 @@ def compile_find(
     limit: int,
     after_id: str | None = None,
     order_by: str = "id",
+    descending: bool = False,
 ) -> tuple[str, list[SqlParam]]:
     """The SELECT behind `DocumentSession.find` (public so tests can EXPLAIN it)."""
     if limit < 0:
@@ -139,10 +140,11 @@ def compile_find(
     params: list[SqlParam] = []
     clauses = [_condition_sql(field, condition, params) for field, condition in where.items()]
     if after_id is not None:
-        clauses.append("id > ?")
+        clauses.append("id < ?" if descending else "id > ?")
         params.append(after_id)
     order_expr = _field_expr(order_by)
-    order = "id" if order_expr == "id" else f"{order_expr}, id"
+    direction = " DESC" if descending else ""
+    order = f"id{direction}" if order_expr == "id" else f"{order_expr}{direction}, id{direction}"
     where_sql = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     params.append(limit)
     # Only validated identifiers are interpolated; every value is a bound parameter.
@@ -179,6 +181,17 @@ def compile_claim(
     # Only validated identifiers are interpolated; every value is a bound parameter.
     sql = f"UPDATE {table} SET doc = {setter} WHERE id IN ({pick_ids}) RETURNING doc"  # noqa: S608
     return sql, [*params, *pick_params]
+
+
+def compile_delete(
+    collection: str, where: Filter, *, order_by: str, limit: int
+) -> tuple[str, list[SqlParam]]:
+    """One DELETE that picks the first `limit` matching documents and removes them: atomic by itself."""
+    pick, params = compile_find(collection, where, limit=limit, order_by=order_by)
+    pick_ids = pick.replace("SELECT doc FROM", "SELECT id FROM", 1)
+    # Only validated identifiers are interpolated; every value is a bound parameter.
+    sql = f"DELETE FROM {_table(collection)} WHERE id IN ({pick_ids})"  # noqa: S608
+    return sql, params
 
 
 @contextmanager
@@ -227,6 +240,10 @@ _BRIEF_WAIT_S: Final = 0.25
 # Then the pauses between attempts to take that lock (SQLite's own busy handler waits about
 # as long), and every 50 ms while sessions wait for it.
 _LOCK_POLL_DELAYS_S: Final = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+_WAL_SIZE_LIMIT: Final = 32 * 1024 * 1024
+_INCREMENTAL_VACUUM: Final = 2  # `PRAGMA auto_vacuum` of a file made with incremental auto_vacuum
+# Free pages one `reclaim` gives back, in one write transaction (about 8 MB of pages).
+_RECLAIM_PAGES: Final = 2000
 
 
 def _require_wal(row: object) -> None:
@@ -313,9 +330,18 @@ class _SqliteSession:
         return None if row is None else _decode(row[0])
 
     async def find(
-        self, collection: str, where: Filter, *, limit: int, after_id: str | None = None, order_by: str = "id"
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        order_by: str = "id",
+        descending: bool = False,
     ) -> list[Document]:
-        sql, params = compile_find(collection, where, limit=limit, after_id=after_id, order_by=order_by)
+        sql, params = compile_find(
+            collection, where, limit=limit, after_id=after_id, order_by=order_by, descending=descending
+        )
         conn = self._live()
         with _translated("find"):
             rows = conn.execute(sql, params).fetchall()
@@ -361,6 +387,13 @@ class _SqliteSession:
             rows = conn.execute(sql, params).fetchall()
         docs = [_decode(row[0]) for row in rows]
         return sorted(docs, key=lambda d: (_sort_key(d.get(order_by)), d["id"]))
+
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        sql, params = compile_delete(collection, where, order_by=order_by, limit=limit)
+        conn = await self.writable()
+        with _translated("delete"):
+            removed: int = conn.execute(sql, params).rowcount
+        return removed
 
     async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
         params: list[SqlParam] = []
@@ -451,6 +484,10 @@ class SqliteStore:
         )
         conn.set_trace_callback(self._trace)
         try:
+            # A new file keeps a map of its pages, so that the pages retention frees can be given
+            # back to the file system (`reclaim`); an existing file keeps the mode it was made
+            # with (only a VACUUM changes it). Either way freed pages are reused by later writes.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             # WAL lets readers (here and in other processes) carry on while one writer commits.
             _require_wal(conn.execute("PRAGMA journal_mode = WAL").fetchone())
             # FULL syncs the WAL on every commit: an acknowledged webhook must
@@ -459,6 +496,9 @@ class SqliteStore:
             # Freed content is overwritten, so a secret replaced by its sealed form (or a deleted
             # row) does not linger in the file's free space; some builds default to it, not all.
             conn.execute("PRAGMA secure_delete = ON")
+            # The write-ahead log is reused from its start after each checkpoint, but keeps the
+            # size of its largest transaction (a big purge) unless it is cut back to this.
+            conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
         except BaseException:
             conn.close()
             raise
@@ -667,6 +707,46 @@ class SqliteStore:
             for statement in statements:
                 with _translated("migrate"):
                     conn.execute(statement)
+
+    async def reclaim(self, pages: int = _RECLAIM_PAGES) -> int:
+        """Give up to `pages` free pages back to the file system, in one write transaction; how
+        many (0 when none is free, or the file was made without incremental auto_vacuum).
+
+        The file shrinks at the next checkpoint. `subgate purge` calls it after a purge; the
+        service never does: at a steady rate of traffic the pages a purge frees are reused.
+        """
+        async with self._session() as session:
+            conn = await session.writable()
+            with _translated("reclaim"):
+                (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
+                if mode != _INCREMENTAL_VACUUM:
+                    return 0
+                (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+                wanted = min(int(free), pages)
+                # One page per statement: Python's sqlite3 steps a statement without result
+                # columns once, so `incremental_vacuum(N)` would move a single page.
+                for _ in range(wanted):
+                    conn.execute("PRAGMA incremental_vacuum(1)")
+        return wanted
+
+    async def page_counts(self) -> tuple[int, int, int]:
+        """(page size, pages in the file, free pages among them)."""
+        async with self._lock:
+            conn = await self._connection()
+            with _translated("page counts"):
+                (size,) = conn.execute("PRAGMA page_size").fetchone()
+                (pages,) = conn.execute("PRAGMA page_count").fetchone()
+                (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+        return int(size), int(pages), int(free)
+
+    async def collections(self) -> frozenset[str]:
+        async with self._lock:
+            if self._conn is None and not await asyncio.to_thread(self._path.exists):
+                return frozenset()  # asked without creating the file
+            conn = await self._connection()
+            with _translated("collections"):
+                rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return frozenset(str(row[0]) for row in rows)
 
     async def ping(self) -> None:
         async with self._lock:

@@ -22,17 +22,19 @@ from domain.inbound.external import InboundExternal
 from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
 from domain.merchants.model import Merchant
+from domain.merchants.portal import PortalSessions
 from domain.notifications.external import NotificationsExternal
+from domain.notifications.history import NotificationHistory
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from gateway.app import create_app
-from gateway.deps import FailureCounter, GatewayConfig, GatewayDeps, RateLimiter
+from gateway.deps import FailureCounter, GatewayConfig, GatewayDeps, PortalDeps, RateLimiter
 from integrations.providers.interface import ProviderAdapter
 from integrations.providers.stripe.adapter import StripeAdapter
 from integrations.stores.idempotency import StoredIdempotencyKeys
 from integrations.stores.repositories import StoreUnit
 from integrations.stores.txn import StoreTxn
 from integrations.telemetry.tracing import Telemetry
-from tests.support.fakes import FakeClock, InMemoryStore, RecordingSignal
+from tests.support.fakes import PERSONAL_DATA, FakeClock, InMemoryStore, RecordingSignal
 
 T = TypeVar("T")
 
@@ -83,7 +85,7 @@ def make_gateway(
     signal = RecordingSignal()
     spans = InMemorySpanExporter()
     telemetry = Telemetry("subgate-test", extra_processors=(SimpleSpanProcessor(spans),))
-    txn = StoreTxn(store)
+    txn = StoreTxn(store, clock=clock)
     readiness = {"store": True, "redis": True}
 
     async def check_readiness() -> Mapping[str, bool]:
@@ -96,12 +98,13 @@ def make_gateway(
         providers={"stripe": StripeAdapter()} if providers is None else providers,
         merchants=MerchantsExternal(txn, clock),
         subscriptions=SubscriptionsExternal(txn, clock),
-        inbound=InboundExternal(txn, clock, signal),
+        inbound=InboundExternal(txn, clock, signal, personal_data=PERSONAL_DATA),
         notifications=NotificationsExternal(txn, clock),
         readiness=check_readiness,
         idempotency=StoredIdempotencyKeys(store, clock),
         rate_limiter=rate_limiter,
         auth_failures=auth_failures,
+        portal=PortalDeps(sessions=PortalSessions(txn, clock), history=NotificationHistory(txn, clock)),
     )
     return Gateway(
         app=create_app(deps),

@@ -33,14 +33,12 @@ async def new_subscription(
     subscription = Subscription(
         id=new_id("sub"),
         merchant_id=merchant.id,
-        customer_id="cus_1",
-        plan_id="plan_1",
         status=status,
         current_period_start=now,
         current_period_end=now + timedelta(days=30),
         created_at=now,
         updated_at=now,
-        **extra,
+        **{"customer_id": "cus_1", "plan_id": "plan_1", **extra},
     )
 
     async def work(unit: StoreUnit) -> None:

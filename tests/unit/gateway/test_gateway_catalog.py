@@ -141,6 +141,7 @@ async def test_a_customer_is_created_read_listed_and_changed(gateway: Gateway) -
         "name": "Ada",
         "provider_customer_ids": {},
         "created_at": "2025-01-15T12:00:00.000000Z",
+        "erased_at": None,
     }
     assert got == customer
     assert listed == {"data": [customer], "has_more": False}

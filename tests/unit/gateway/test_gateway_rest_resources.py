@@ -36,7 +36,7 @@ async def test_create_connection_never_echoes_secrets(gateway: Gateway) -> None:
         listed = (await client.get("/v1/connections")).json()
         fetched = (await client.get(f"/v1/connections/{created['id']}")).json()
 
-    assert set(created) == {"id", "provider", "webhook_url", "created_at"}
+    assert set(created) == {"id", "provider", "webhook_url", "signing_scheme", "created_at"}
     assert created["provider"] == "stripe"
     assert created["webhook_url"] == f"{BASE_URL}/webhooks/stripe/{created['id']}"
     assert ISO_Z.match(created["created_at"])
@@ -312,4 +312,5 @@ async def test_inbound_events_are_listed_for_their_merchant(gateway: Gateway) ->
         "source_ip": "203.0.113.10",
         "received_at": "2025-01-15T12:00:00.000000Z",
         "reason": None,
+        "payload_expired_at": None,
     }

@@ -18,10 +18,13 @@ from gateway.schemas.endpoints import EndpointCreate
     ("raw", "message"),
     [
         (b'{"webhook_secrets": ["whsec_12345"]}', "provider: is required"),
-        (b'{"provider": 7, "webhook_secrets": ["whsec_12345"]}', "provider: must be one of stripe, polar"),
+        (
+            b'{"provider": 7, "webhook_secrets": ["whsec_12345"]}',
+            "provider: must be one of stripe, polar, paddle",
+        ),
         (
             b'{"provider": "paypal", "webhook_secrets": ["whsec_12345"]}',
-            "provider: must be one of stripe, polar",
+            "provider: must be one of stripe, polar, paddle",
         ),
         (b'{"provider": "stripe", "webhook_secrets": "whsec_12345"}', "webhook_secrets: must be an array"),
         (b'{"provider": "stripe", "webhook_secrets": []}', "webhook_secrets: must have at least 1 items"),

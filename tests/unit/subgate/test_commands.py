@@ -10,10 +10,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from domain.merchants.external import MerchantsExternal, NewConnection
+from domain.merchants.portal import PortalSessions, SessionEnded
 from domain.shared.clock import system_clock
 from domain.shared.errors import Unauthenticated
 from integrations.providers.polar.signature import verify_polar_signature
@@ -291,3 +293,35 @@ def test_invoice_paid_needs_the_subscription_it_pays_for(
 
     assert code == 2
     assert "--subscription" in err
+
+
+async def _open_link(database_url: str, token: str) -> tuple[str, bool]:
+    async with opened_store(_settings(database_url)) as store:
+        opened = await PortalSessions(StoreTxn(store), system_clock).open(token)
+    return opened.session.merchant_id, opened.session.read_only
+
+
+def test_portal_prints_a_link_that_opens_that_merchant_s_portal_once(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    created = json.loads(_run(capsys, "merchants", "create", "Acme")[1])
+
+    code, out, err = _run(capsys, "portal", created["merchant_id"], "--read-only")
+
+    assert code == 0
+    [link] = out.splitlines()
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    assert link.startswith(f"http://127.0.0.1:{load_settings(dotenv=None).port}/portal/open?token=")
+    assert err.startswith("opens once, until ")
+    assert asyncio.run(_open_link(database_url, token)) == (created["merchant_id"], True)
+    with pytest.raises(SessionEnded):
+        asyncio.run(_open_link(database_url, token))
+
+
+def test_portal_of_an_unknown_merchant_fails_with_one_line(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "portal", "mersg_missing")
+
+    assert (code, out) == (1, "")
+    assert err == "subgate: merchant 'mersg_missing' does not exist\n"

@@ -96,7 +96,13 @@ def test_help_loads_no_third_party_module(tmp_path: Path, args: tuple[str, ...])
 
 @pytest.mark.parametrize(
     "args",
-    [("merchants", "create", "Acme"), ("dlq", "list"), ("dlq", "list", "--json"), ("migrate",)],
+    [
+        ("merchants", "create", "Acme"),
+        ("dlq", "list"),
+        ("dlq", "list", "--json"),
+        ("migrate",),
+        ("migrate", "--check"),
+    ],
     ids=" ".join,
 )
 def test_admin_commands_load_only_the_store(tmp_path: Path, args: tuple[str, ...]) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from subgate.commands.listen_check import host_port, listen_problem
+from subgate.commands.listen_check import host_port, listen_problem, listening
 
 
 @pytest.fixture
@@ -33,6 +33,18 @@ def test_a_free_port_is_fine_and_left_free() -> None:
     with socket.socket() as server:  # the check closed its socket: a real server can take the port
         server.bind(("127.0.0.1", port))
         server.listen()
+
+
+def test_the_checked_sockets_keep_the_port_for_the_server_until_closed() -> None:
+    """`dev` and `serve` hand these very sockets to uvicorn: nobody can take the port between
+    the check and the server's start, as they could when the check let go of it."""
+    with listening("127.0.0.1", 0) as listeners:
+        [listener] = listeners
+        port = listener.getsockname()[1]
+        assert listen_problem("127.0.0.1", port) == "address already in use"
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # already listening: a client's connection waits in the backlog for the server
+    assert listen_problem("127.0.0.1", port) is None
 
 
 def test_a_host_name_is_resolved_then_checked(held_port: int) -> None:

@@ -55,7 +55,7 @@ async def add_connections(count: int, first: int = 0) -> None:
         for connection in connections:
             await unit.connections.add(connection)
 
-    async with opened_store(load_settings(dotenv=None), migrate=True) as store:
+    async with opened_store(load_settings(dotenv=None), create=True) as store:
         await StoreTxn(store)(work)
 
 

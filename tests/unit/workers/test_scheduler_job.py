@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from domain.inbound.external import VerifiedEvent
+from domain.inbound.model import InboundStatus
 from domain.merchants.model import Connection, Provider
 from domain.shared.work import WorkKind
 from domain.subscriptions.external.catalog import NewCustomer, NewPlan
@@ -20,6 +22,7 @@ from integrations.redis.client import redis_client
 from integrations.redis.signals import LocalSignal
 from integrations.stores.leases import WorkerRegistry
 from integrations.stores.repositories import StoreUnit
+from integrations.stores.retention.purge import Purger
 from integrations.stores.sealing.keyring import Keyring
 from integrations.stores.sealing.keys import key_id, new_key
 from integrations.stores.sealing.resealing import Resealer
@@ -27,6 +30,8 @@ from integrations.stores.sealing.sealed import SEALED_WITH, SealedStore
 from integrations.stores.txn import StoreTxn
 from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import Services, build_services
+from tests.support.metrics import Scrape
+from tests.support.work import record_final, verified_stripe_event
 from workers.deps import WorkerConfig, WorkerDeps
 from workers.runner import SCHEDULER, build_worker, run_scheduler
 from workers.scheduling import SchedulerStandIn, scheduler_seconds
@@ -167,6 +172,39 @@ def test_the_worker_has_the_scheduler_among_its_cron_jobs(deps: WorkerDeps) -> N
 )
 def test_the_scheduler_runs_as_often_as_the_loops_look(poll_seconds: float, seconds: set[int]) -> None:
     assert scheduler_seconds(poll_seconds) == seconds
+
+
+async def test_each_run_takes_a_step_of_retention_and_counts_what_it_removed(
+    services: Services, deps: WorkerDeps
+) -> None:
+    await services.inbound.receive(old_event(services, "evt_old"))
+    await record_final(services.inbound_internal, await first_event_id(services), InboundStatus.APPLIED)
+    purger = Purger(services.store, services.clock, payloads=timedelta(days=1), records=timedelta(days=30))
+    ctx = job_context(replace(deps, retention=purger))
+    services.clock.advance(timedelta(days=2))
+
+    await run_scheduler(ctx)
+
+    [event] = services.store.documents("inbound_events")
+    assert (event["body"], event["status"]) == ("", "applied")
+    scrape = Scrape.parse(deps.telemetry.prometheus.render().decode())
+    assert scrape.value("subgate_purged_total", kind="inbound_payloads") == 1
+    assert scrape.value("subgate_purged_total", kind="inbound_events") == 0
+
+
+def old_event(services: Services, event_id: str) -> VerifiedEvent:
+    return verified_stripe_event(
+        merchant_id="mer_1",
+        connection_id="conn_1",
+        event_id=event_id,
+        event_type="customer.created",
+        body=b'{"id": "evt_old"}',
+    )
+
+
+async def first_event_id(services: Services) -> str:
+    [doc] = services.store.documents("inbound_events")
+    return str(doc["id"])
 
 
 def expired_messages(services: Services) -> list[str]:

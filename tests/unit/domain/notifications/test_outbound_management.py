@@ -522,3 +522,35 @@ def test_options_default_to_ten_minutes_and_five_days() -> None:
     assert options.order_wait == timedelta(minutes=10)
     assert options.disable_after == timedelta(days=5)
     assert replace(options, order_wait=timedelta(0)).order_wait == timedelta(0)
+
+
+async def test_an_erased_customer_gets_no_email_even_to_an_address_the_message_carries(
+    services: Services, mailer: RecordingMailer, journal: Journal
+) -> None:
+    await add_endpoint(services)
+    await add_customer(services, "ada@example.com")
+    await services.subscriptions_external.customers.erase(MERCHANT, "cus_1")
+    data = {"subscription": {"id": "sub_1", "customer_id": "cus_1"}, "customer_email": "ada@example.com"}
+    await add_message(services, EventType.PAYMENT_FAILED, data=data)
+
+    settled = await run(services)
+
+    assert mailer.sent == []
+    assert deliveries(services, Channel.EMAIL) == []
+    assert [d.status for d in settled] == [DeliveryStatus.SUCCEEDED]  # its webhook goes on
+    assert "email_not_sent" in journal.events()
+
+
+async def test_an_email_is_found_again_by_its_customer(services: Services, mailer: RecordingMailer) -> None:
+    await add_customer(services, "ada@example.com")
+    await add_message(services, EventType.PAYMENT_FAILED)
+    await run(services)
+    [sent] = deliveries(services, Channel.EMAIL)
+
+    async def emails(unit: StoreUnit) -> tuple[list[str], str | None]:
+        found, following = await unit.deliveries.emails_to(MERCHANT, "cus_1", None, 10)
+        return [d.id for d in found], following
+
+    assert sent["customer_id"] == "cus_1"
+    assert await services.txn(emails) == ([sent["id"]], None)
+    assert len(mailer.sent) == 1

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, strategies as st
 
-from domain.shared.ids import _encode, new_id
+from domain.shared.ids import _encode, id_time_floor, new_id
 
 ID_SHAPE = re.compile(r"msgsg_[0-9a-hjkmnp-tv-z]{26}")
 
@@ -65,3 +66,47 @@ def test_the_time_part_is_the_millisecond_of_creation() -> None:
     made = new_id("msg").removeprefix("msgsg_")[:10]
     after = time.time_ns() // 1_000_000
     assert _digits(before, 10) <= made <= _digits(after, 10)
+
+
+# A time floor splits the ids made before a moment from those made at or after it.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def id_made_at(at: datetime, suffix: str = "0" * 16) -> str:
+    millis = (at - EPOCH) // timedelta(milliseconds=1)
+    return f"dlvsg_{_encode(millis, 10)}{suffix}"
+
+
+@given(
+    # hypothesis takes naive bounds and adds the zone itself.
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)),  # noqa: DTZ001
+    st.integers(min_value=-10_000, max_value=10_000),
+    st.sampled_from(["0" * 16, "z" * 16, "8e3k0000000000zz"]),
+)
+def test_the_floor_sorts_after_every_earlier_id_and_before_every_later_one(
+    at: datetime, offset_ms: int, suffix: str
+) -> None:
+    floor = id_time_floor("dlv", at)
+    made = at + timedelta(milliseconds=offset_ms)
+    if made < EPOCH:
+        return
+    same_ms = (made - EPOCH) // timedelta(milliseconds=1) == (at - EPOCH) // timedelta(milliseconds=1)
+    if made >= at or same_ms:
+        assert id_made_at(made, suffix) > floor
+    else:
+        assert id_made_at(made, suffix) < floor
+
+
+def test_times_outside_the_ids_range_are_clamped() -> None:
+    assert id_time_floor("dlv", datetime(1, 1, 1, tzinfo=UTC)) == "dlvsg_0000000000"
+    assert id_time_floor("dlv", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)) < "dlvsg_zzzzzzzzzz"
+
+
+def test_a_new_id_is_after_the_floor_of_a_moment_ago() -> None:
+    before = datetime.now(UTC) - timedelta(milliseconds=1)
+    assert new_id("dlv") > id_time_floor("dlv", before)
+
+
+def test_ids_of_earlier_releases_sort_below_every_floor() -> None:
+    # They had no `sg` mark: a time range cannot place them, and none is read as made after it.
+    assert f"dlv_{'z' * 26}" < id_time_floor("dlv", datetime(1970, 1, 1, tzinfo=UTC))

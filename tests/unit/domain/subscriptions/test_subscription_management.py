@@ -44,6 +44,7 @@ class KeyBook:
 class FakeProvider:
     """`ProviderActions` with a memory: what was created, and each request's idempotency key."""
 
+    creates_subscriptions: bool = True
     created: dict[str, ProviderCreate] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)
     before_answer: Callable[[ProviderCreate], Awaitable[None]] | None = None
@@ -393,6 +394,7 @@ class OneAccount:
 class KeyRecordingProvider:
     """Answers every request like a provider would and remembers the idempotency keys, in order."""
 
+    creates_subscriptions: bool = True
     keys: list[str] = field(default_factory=list)
 
     async def create(self, api_key: str, request: ProviderCreate) -> ProviderView:

@@ -597,3 +597,19 @@ def test_snapshots_in_provider_order_tell_the_ordered_stream_whatever_the_invoic
     states = [n.type for n in notes if n.type.startswith("subscription.")]
     assert states == [t for t in ORDERED_TYPES if t.startswith("subscription.")]
     assert {n.type for n in notes} == set(ORDERED_TYPES)
+
+
+async def test_a_link_left_without_its_subscription_is_completed_not_fought_over(services: Services) -> None:
+    """On a store without transactions a worker killed between the link and the subscription
+    leaves the link alone; the next run creates the subscription under the link's id instead of
+    losing to the link for ever."""
+
+    async def leave_a_link(unit: StoreUnit) -> None:
+        await unit.provider_links.add(MERCHANT, "subscription", "stripe", PROVIDER_SUB, "sub_left_behind")
+
+    await services.txn(leave_a_link)
+    outcome = await services.subscriptions.sync_from_provider(sync("evt_1", S.ACTIVE, T0))
+    assert outcome.applied
+    assert outcome.subscription_id == "sub_left_behind"
+    assert services.store.count("subscriptions") == 1
+    assert services.store.count("provider_links") == 3  # the subscription's, its customer's, its price's

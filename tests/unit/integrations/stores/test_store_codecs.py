@@ -52,6 +52,7 @@ def every_field_set() -> list[Any]:
             webhook_secrets=("whsec_a", "whsec_b"),
             api_key="sk_1",
             created_at=LATER,
+            signing_scheme="standard_webhooks",
         ),
         Customer(
             id="cus_1",
@@ -60,6 +61,7 @@ def every_field_set() -> list[Any]:
             name="Ann",
             provider_customer_ids={"stripe": "cus_S"},
             created_at=t,
+            erased_at=LATER,
             version=3,
         ),
         Plan(
@@ -90,6 +92,9 @@ def every_field_set() -> list[Any]:
             provider="stripe",
             provider_subscription_id="sub_S",
             provider_watermark=LATER,
+            renewal_period_start=t + timedelta(days=30),
+            renewal_period_end=t + timedelta(days=60),
+            renewal_position=LATER,
             provider_managed=True,
             past_due_since=t,
             trial_notice_for=LATER,
@@ -107,6 +112,7 @@ def every_field_set() -> list[Any]:
             data={"subscription": {"id": "sub_1", "amount": 1200}},
             dispatched=True,
             trace_carrier={"traceparent": "00-a-b-01"},
+            payload_expired_at=LATER,
         ),
         InboundEvent(
             id="evt_1",
@@ -126,6 +132,7 @@ def every_field_set() -> list[Any]:
             trace_carrier={"traceparent": "00-a-b-01"},
             due_at=t + timedelta(seconds=30),
             lease_owner="worker-1",
+            payload_expired_at=LATER,
             version=4,
         ),
         Endpoint(
@@ -149,7 +156,14 @@ def every_field_set() -> list[Any]:
             event_type="payment.failed",
             status=DeliveryStatus.FAILED,
             attempts=(
-                Attempt(at=t, status_code=500, duration_ms=12, error="HTTP 500", response_excerpt="no"),
+                Attempt(
+                    at=t,
+                    status_code=500,
+                    duration_ms=12,
+                    error="HTTP 500",
+                    response_excerpt="no",
+                    headers={"webhook-id": "msg_1"},
+                ),
                 Attempt(at=LATER, status_code=None, duration_ms=15000, error="timeout"),
             ),
             next_attempt_at=LATER,
@@ -161,6 +175,10 @@ def every_field_set() -> list[Any]:
             lane="a@example.com|sub_1",
             order_given_up=True,
             retry_from=1,
+            customer_id="cus_1",
+            payload_expired_at=LATER,
+            erased_at=LATER,
+            subject_id="sub_1",
             version=7,
         ),
         DeadLetter(
@@ -171,6 +189,7 @@ def every_field_set() -> list[Any]:
             reason="retries exhausted",
             created_at=t,
             replayed_at=LATER,
+            endpoint_id="ep_1",
             version=1,
         ),
     ]
@@ -249,6 +268,7 @@ def test_the_stored_shape_of_a_delivery() -> None:
                 "duration_ms": 12,
                 "error": "HTTP 500",
                 "response_excerpt": "no",
+                "headers": {"webhook-id": "msg_1"},
             },
             {
                 "at": "2025-06-01T12:00:00.250000Z",
@@ -256,6 +276,7 @@ def test_the_stored_shape_of_a_delivery() -> None:
                 "duration_ms": 15000,
                 "error": "timeout",
                 "response_excerpt": None,
+                "headers": {},
             },
         ],
         "next_attempt_at": "2025-06-01T12:00:00.250000Z",
@@ -267,6 +288,10 @@ def test_the_stored_shape_of_a_delivery() -> None:
         "lane": "a@example.com|sub_1",
         "order_given_up": True,
         "retry_from": 1,
+        "customer_id": "cus_1",
+        "payload_expired_at": "2025-06-01T12:00:00.250000Z",
+        "erased_at": "2025-06-01T12:00:00.250000Z",
+        "subject_id": "sub_1",
     }
 
 

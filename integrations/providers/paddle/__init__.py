@@ -1,0 +1,1 @@
+"""Paddle Billing: `Paddle-Signature` checks, the normalization table, and subscription management."""

@@ -1,0 +1,1 @@
+"""Retention: payloads removed once old enough, then settled records (see `purge`)."""

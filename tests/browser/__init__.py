@@ -1,0 +1,1 @@
+"""Browser tests of the merchant portal (headless Chromium through Playwright)."""
