@@ -42,10 +42,12 @@ from domain.notifications.model import (
     lane_of,
 )
 from domain.notifications.stats import AttemptTally, EndpointHour, HourCounts, hour_id
+from domain.shared.clock import system_clock
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from integrations.stores.documents import Document
 from integrations.stores.endpoint_stats import CODEC as STATS_CODEC
+from integrations.stores.migrations.runner import Migrator
 from integrations.stores.repositories import (
     CONNECTIONS,
     DELIVERIES,
@@ -54,7 +56,6 @@ from integrations.stores.repositories import (
     MERCHANTS,
     _Collection,
 )
-from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite.store import SqliteStore
 
 HISTORY_MERCHANTS: Final = 50
@@ -150,9 +151,10 @@ def seed_history(path: Path, count: int, merchants: int = HISTORY_MERCHANTS) -> 
 
 
 async def _migrate(path: Path) -> None:
+    """The store as a new data directory's: the declared schema at the latest version."""
     store = SqliteStore(path)
     try:
-        await store.migrate(COLLECTIONS)
+        await Migrator(store, system_clock).prepare(upgrade=False)
     finally:
         await store.close()
 

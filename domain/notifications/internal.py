@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.notifications.emails import customer_of, email_type
+from domain.notifications.emails import EMAIL_EVENTS, customer_of, email_type
 from domain.notifications.health import DISABLE_AFTER, DISPATCH_FAILED, EndpointBook, Journal
 from domain.notifications.model import (
     Channel,
@@ -166,14 +166,16 @@ class NotificationsInternal:
         email = email_type(message.event_type, message.data)
         if self._mailer is not None and email is not None:
             to = await unit.recipients.email_for(message)
-            if to is None:
+            # A welcome to a subscription first seen active goes only where an address is known:
+            # its absence then is no failure to report (most checkouts' creations carry none).
+            if to is None and message.event_type in EMAIL_EVENTS:
                 self._journal.warning(
                     "email_not_sent",
                     message_id=message.id,
                     event_type=email.value,
                     reason="no usable customer email address is known",
                 )
-            else:
+            elif to is not None:
                 made.append(
                     self._new_delivery(
                         message, now, recipient=to, email=email, customer_id=customer_of(message)

@@ -12,7 +12,7 @@ from typing import Any
 class EventType(enum.StrEnum):
     """Every type of the outbound contract; an endpoint may subscribe to any of them.
 
-    Not every type has a producer yet; the README ("What merchants receive") says which
+    Not every type has a producer yet; docs/notifications.md ("What merchants receive") says which
     ones are sent today and what is sent instead of the others.
     """
 

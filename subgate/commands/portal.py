@@ -29,7 +29,7 @@ async def issue_link(
 ) -> tuple[str, str]:
     """The link and when it expires; NotFound for an unknown merchant, SchemaMismatch for a store
     that `subgate migrate` must bring up to date first."""
-    async with opened_store(settings) as store:
+    async with opened_store(settings, create=True) as store:
         issued = await PortalSessions(StoreTxn(store), system_clock).issue(
             merchant_id, expires_in=expires_in, read_only=read_only
         )

@@ -54,7 +54,7 @@ def purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _purge(settings: Settings, args: argparse.Namespace) -> tuple[Cutoffs, Tally, int]:
-    async with opened_store(settings) as store:
+    async with opened_store(settings, create=True) as store:
         purger = retention(store, system_clock, settings)
         cutoffs = purger.cutoffs(payloads_before=args.payloads_before, records_before=args.records_before)
         if args.dry_run:

@@ -116,6 +116,6 @@ def settings_epilog(command: str = "dev") -> str:
             f"settings {command} reads (environment variables with their defaults; a .env file in the",
             "working directory is read too, real variables win):",
             *lines,
-            'README.md, section "Configuration", describes each one.',
+            "docs/configuration.md describes each one.",
         ]
     )

@@ -1,7 +1,7 @@
 """Property: any provider event, with times from anywhere in the calendar, goes door -> store ->
 worker -> REST without an exception escaping, on the real SQLite store, in process.
 
-Each example posts a few signed Stripe and Polar events about a handful of subscriptions (so
+Each example posts a few signed Stripe, Polar and Paddle events about a handful of subscriptions (so
 they meet each other's state), whose every time is drawn from the whole range a datetime can
 hold, with any offset, plus the edges of the accepted range and the numbers just past them.
 The door answers 200 or 400, never more; the worker runs until nothing is due without raising,
@@ -36,6 +36,8 @@ from domain.subscriptions.timed_moves import Timing
 from gateway.app import create_app
 from gateway.deps import GatewayConfig, GatewayDeps
 from integrations.providers.interface import ProviderAdapter
+from integrations.providers.paddle import samples as paddle
+from integrations.providers.paddle.adapter import PaddleAdapter
 from integrations.providers.polar import samples as polar
 from integrations.providers.polar.adapter import PolarAdapter
 from integrations.providers.stripe.adapter import StripeAdapter
@@ -52,7 +54,7 @@ from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn
 from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import FakeClock, RecordingSender
-from tests.support.signatures import POLAR_SECRET
+from tests.support.signatures import PADDLE_SECRET, POLAR_SECRET
 from tests.support.work import run_until_idle
 from workers.deps import InboundBatches, WorkerConfig, WorkerDeps
 from workers.pipeline import Pipeline
@@ -151,12 +153,47 @@ def polar_events(draw: st.DrawFn) -> tuple[str, bytes]:
     return "polar", orjson.dumps(document)
 
 
+def _period(draw: st.DrawFn) -> dict[str, Any] | None:
+    return draw(st.none() | st.fixed_dictionaries({"starts_at": iso_times, "ends_at": iso_times}))
+
+
+@st.composite
+def paddle_events(draw: st.DrawFn) -> tuple[str, bytes]:
+    sub_id = draw(st.sampled_from(SUBSCRIPTIONS))
+    if draw(st.booleans()):
+        event_type = draw(
+            st.sampled_from(("subscription.created", "subscription.updated", "subscription.canceled"))
+        )
+        data = paddle.subscription_object(sub_id=sub_id) | {
+            name: draw(maybe(iso_times))
+            for name in ("created_at", "updated_at", "started_at", "next_billed_at", "canceled_at")
+        }
+        data["status"] = draw(st.sampled_from(("trialing", "active", "past_due", "paused", "canceled")))
+        data["current_billing_period"] = _period(draw)
+        if draw(st.booleans()):
+            data["scheduled_change"] = {
+                "action": "cancel",
+                "effective_at": draw(iso_times),
+                "resume_at": None,
+            }
+    else:
+        event_type = draw(st.sampled_from(("transaction.completed", "transaction.payment_failed")))
+        data = paddle.transaction_object(subscription_id=sub_id, txn_id=f"txn_{next(_ids)}") | {
+            name: draw(maybe(iso_times)) for name in ("billed_at", "created_at", "updated_at")
+        }
+        data["billing_period"] = _period(draw)
+    document = paddle.paddle_document(event_type, data, occurred_at=None)
+    document["occurred_at"] = draw(maybe(iso_times))
+    return "paddle", orjson.dumps(document)
+
+
 @dataclass
 class Service:
     client: httpx.AsyncClient
     pipeline: Pipeline
     stripe_url: str
     polar_url: str
+    paddle_url: str
     api_key: str
 
     async def post(self, provider: str, body: bytes) -> int:
@@ -164,6 +201,9 @@ class Service:
         if provider == "stripe":
             headers = signed_headers(body, STRIPE_SECRET, stamp)
             url = self.stripe_url
+        elif provider == "paddle":
+            headers = paddle.paddle_headers(body, [PADDLE_SECRET], stamp)
+            url = self.paddle_url
         else:
             headers = polar.polar_headers(body, POLAR_SECRET, stamp, message_id=f"msg_{next(_ids)}")
             url = self.polar_url
@@ -201,7 +241,14 @@ async def run_example(path: Path, telemetry: Telemetry, events: Sequence[tuple[s
         polar_connection = await merchants.create_connection(
             merchant.id, NewConnection(provider="polar", webhook_secrets=[POLAR_SECRET])
         )
-        adapters: dict[str, ProviderAdapter] = {"stripe": StripeAdapter(clock=clock), "polar": PolarAdapter()}
+        paddle_connection = await merchants.create_connection(
+            merchant.id, NewConnection(provider="paddle", webhook_secrets=[PADDLE_SECRET])
+        )
+        adapters: dict[str, ProviderAdapter] = {
+            "stripe": StripeAdapter(clock=clock),
+            "polar": PolarAdapter(),
+            "paddle": PaddleAdapter(),
+        }
         gateway = GatewayDeps(
             config=GatewayConfig(),
             clock=clock,
@@ -241,6 +288,7 @@ async def run_example(path: Path, telemetry: Telemetry, events: Sequence[tuple[s
                 pipeline=Pipeline(worker, "wrk_any"),
                 stripe_url=f"/webhooks/stripe/{stripe.id}",
                 polar_url=f"/webhooks/polar/{polar_connection.id}",
+                paddle_url=f"/webhooks/paddle/{paddle_connection.id}",
                 api_key=api_key,
             )
             for provider, body in events:
@@ -258,7 +306,7 @@ async def _ready() -> dict[str, bool]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events=st.lists(st.one_of(stripe_events(), polar_events()), min_size=1, max_size=4))
+@given(events=st.lists(st.one_of(stripe_events(), polar_events(), paddle_events()), min_size=1, max_size=4))
 def test_any_event_goes_from_door_to_rest_without_an_error_escaping(
     tmp_path: Path, events: list[tuple[str, bytes]]
 ) -> None:

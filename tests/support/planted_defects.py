@@ -710,6 +710,13 @@ DEFECTS = (
         planted="        rewrite=None,",
     ),
     Defect(
+        name="welcome-without-address-warned",
+        path="domain/notifications/internal.py",
+        # Every subscription first seen active without a customer address would log a warning.
+        line="            if to is None and message.event_type in EMAIL_EVENTS:",
+        planted="            if to is None:",
+    ),
+    Defect(
         name="batch-sees-only-the-store",
         path="integrations/stores/batch.py",
         # `_Layer.visible`: an event of a batch no longer sees what the earlier ones wrote.

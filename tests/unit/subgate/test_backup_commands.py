@@ -15,6 +15,7 @@ import pytest
 
 from domain.merchants.external import MerchantsExternal, NewConnection
 from domain.shared.clock import system_clock
+from integrations.stores.migrations.steps import STEPS
 from integrations.stores.sealing.keys import key_id, new_key
 from integrations.stores.txn import StoreTxn
 from subgate.cli import main
@@ -85,7 +86,7 @@ def test_a_backup_restored_elsewhere_runs_on_its_own(
     with tarfile.open(archive) as tar:
         assert sorted(tar.getnames()) == ["manifest.json", "secret.key", "subgate.db"]
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
-    assert manifest["schema_version"] == 1
+    assert manifest["schema_version"] == STEPS[-1].number
     assert manifest["key_ids"] == [key_id((Path(source["data_dir"]) / "secret.key").read_text().strip())]
     assert [p.name for p in archive.parent.iterdir()] == ["subgate.tgz"]  # no scratch left behind
 

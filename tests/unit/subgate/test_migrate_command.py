@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from integrations.stores.migrations.steps import STEPS
 from subgate.cli import main
 from subgate.redis.embedded import serving_pid
 from tests.support.cli import CliResult, free_port
 
 CURRENT, NEEDS_MIGRATE, NEWER = 0, 3, 4
+
+LATEST = STEPS[-1].number
 
 
 @pytest.fixture
@@ -58,9 +61,12 @@ def test_check_of_a_new_data_dir_asks_for_migrate_and_creates_nothing(
     assert "subgate migrate" in out
     assert not data_dir.exists()
 
-    assert _run(capsys, "migrate") == (0, "migrated\n", "schema version 1 created\n")
-    assert _run(capsys, "migrate", "--check")[:2] == (CURRENT, "the store's schema is current (version 1)\n")
-    assert _run(capsys, "migrate")[2] == "schema version 1 was already current\n"
+    assert _run(capsys, "migrate") == (0, "migrated\n", f"schema version {LATEST} created\n")
+    assert _run(capsys, "migrate", "--check")[:2] == (
+        CURRENT,
+        f"the store's schema is current (version {LATEST})\n",
+    )
+    assert _run(capsys, "migrate")[2] == f"schema version {LATEST} was already current\n"
 
 
 def test_an_older_store_is_refused_by_every_command_but_migrate(
@@ -80,7 +86,7 @@ def test_an_older_store_is_refused_by_every_command_but_migrate(
 
     code, out, err = _run(capsys, "migrate")
     assert (code, out) == (0, "migrated\n")
-    assert "schema version 0 -> 1: ran step 1 (" in err
+    assert f"schema version 0 -> {LATEST}: ran step 1 (" in err
     assert _run(capsys, "migrate", "--check")[0] == CURRENT
     assert _run(capsys, "merchants", "create", "After")[0] == 0
 

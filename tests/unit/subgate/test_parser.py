@@ -60,7 +60,7 @@ def test_service_help_lists_the_settings_it_reads_with_their_defaults(
     for name, default, _, _ in read_by(command):
         assert re.search(rf"^  {name}={re.escape(default)} ", shown, re.MULTILINE), name
     assert _listed(shown) == [name for name, _, _, _ in read_by(command)]
-    assert 'README.md, section "Configuration"' in shown
+    assert "docs/configuration.md describes each one." in shown
 
 
 def test_dev_reads_every_setting_and_each_one_is_read_by_serve_or_worker() -> None:

@@ -19,6 +19,7 @@ from integrations.providers.stripe.samples import T0, subscription_event
 from tests.support.fakes import Services
 from tests.unit.domain.notifications.test_outbound_management import (
     MERCHANT,
+    Journal,
     RecordingMailer,
     add_customer,
     add_message,
@@ -63,6 +64,27 @@ async def test_a_subscription_created_in_another_status_sends_no_email(
 
     assert await run(services) == []
     assert mailer.sent == []
+
+
+async def test_a_subscription_created_active_without_a_known_address_sends_nothing_quietly(
+    services: Services, mailer: RecordingMailer, journal: Journal
+) -> None:
+    await add_message(services, EventType.SUBSCRIPTION_CREATED, data=created("active"))
+
+    assert await run(services) == []
+    assert mailer.sent == []
+    # A welcome is only for a customer with an address: its absence is not a failure to report.
+    assert "email_not_sent" not in journal.events()
+
+
+async def test_a_cancellation_without_a_known_address_is_reported(
+    services: Services, mailer: RecordingMailer, journal: Journal
+) -> None:
+    await add_message(services, EventType.SUBSCRIPTION_CANCELED)
+
+    assert await run(services) == []
+    assert mailer.sent == []
+    assert "email_not_sent" in journal.events()
 
 
 async def apply(services: Services, *bodies: bytes) -> None:

@@ -1,4 +1,4 @@
-"""The README's "What merchants receive" stays true: every event type is listed, the example verifies."""
+"""docs/notifications.md's "What merchants receive" stays true: every type listed, the example verifies."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from domain.notifications.model import new_signing_secret
 from domain.shared.events import EventType
 from integrations.delivery.http.signing import signature_headers
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "notifications.md"
 
 
 def section() -> str:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     start = text.index("## What merchants receive\n")
     end = text.index("\n## ", start + 1)
     return text[start:end]
@@ -49,9 +49,9 @@ def test_the_verification_example_accepts_a_signed_body_and_refuses_an_altered_o
     secret = new_signing_secret()
     runnable = code.replace('"whsec_..."', repr(secret)).replace("    ...  #", "    pass  #")
     namespace: dict[str, Any] = {}
-    exec(runnable, namespace)  # noqa: S102 - the README's own example, run to prove it works
+    exec(runnable, namespace)  # noqa: S102 - the page's own example, run to prove it works
     raw = body.encode()
-    headers = signature_headers("msg_readme", datetime.now(UTC), raw, (secret,))
+    headers = signature_headers("msg_docs", datetime.now(UTC), raw, (secret,))
 
     assert namespace["handle"](raw, headers) == 204
     assert namespace["handle"](raw.replace(b"4900", b"9900"), headers) == 400
