@@ -41,7 +41,7 @@ from typing import Any, Final
 
 from integrations.stores.sealing.keys import key_id, parse_keys
 from subgate.commands.service import FIRST_START_MARKER
-from subgate.keyfile import KEY_FILE_NAME, read_key_file
+from subgate.keyfile import KEY_FILE_NAME, read_key_file, sync_directory
 from subgate.settings import Settings
 
 FORMAT: Final = "subgate-backup"
@@ -131,7 +131,7 @@ def take(settings: Settings, target: Path) -> Manifest:
         draft = scratch / "archive"
         _write_archive(draft, manifest, members)
         os.replace(draft, target)
-        _sync_directory(target.parent)
+        sync_directory(target.parent)
     return manifest
 
 
@@ -226,7 +226,7 @@ def restore(settings: Settings, archive: Path) -> Restored:
         if not inside:
             database.parent.mkdir(parents=True, exist_ok=True)
             (data_dir / DATABASE).rename(database)
-        _sync_directory(data_dir.parent)
+        sync_directory(data_dir.parent)
     return Restored(manifest=manifest, data_dir=data_dir, database=database, restored=written)
 
 
@@ -322,11 +322,3 @@ def _scratch(beside: Path) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _sync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -47,14 +47,15 @@ def create_key_file(data_dir: Path) -> str:
             os.link(draft, path)
     finally:
         draft.unlink(missing_ok=True)
-    _sync_directory(data_dir)  # the key must outlive a power cut as surely as what it seals
+    sync_directory(data_dir)  # the key must outlive a power cut as surely as what it seals
     text = read_key_file(path)
     if text is None:
         raise FileNotFoundError(path)
     return text
 
 
-def _sync_directory(directory: Path) -> None:
+def sync_directory(directory: Path) -> None:
+    """Flush the directory entry itself, so a rename or a new file in it survives a power cut."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -11,8 +11,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.subscriptions.model import Interval
-from domain.subscriptions.state_machine import SubscriptionStatus
+from domain.subscriptions.model import Interval, Standing
 
 # A tie-break is a count of microseconds added to the provider's event time (see
 # `SyncSubscription.position`); it must stay below the providers' time resolution.
@@ -29,8 +28,28 @@ class ProviderPrice:
     name: str | None = None
 
 
+class InProviderTimeline:
+    """A command dated by the provider: `observed_at`, then `tie_break` among the same instant.
+
+    Its `position` is where it sits in the provider's own timeline: a view's becomes the
+    subscription's watermark once applied, and a payment's is compared with views' positions.
+    """
+
+    __slots__ = ()
+    observed_at: datetime
+    tie_break: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tie_break <= MAX_TIE_BREAK:
+            raise ValueError(f"tie_break must be between 0 and {MAX_TIE_BREAK}, got {self.tie_break}")
+
+    @property
+    def position(self) -> datetime:
+        return self.observed_at + timedelta(microseconds=self.tie_break)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SyncSubscription:
+class SyncSubscription(InProviderTimeline, Standing):
     """The provider's view of a subscription at `observed_at`; the newest view wins.
 
     `tie_break` orders views the provider dated the same instant (providers whose event
@@ -44,29 +63,14 @@ class SyncSubscription:
     provider_subscription_id: str
     provider_customer_id: str
     price: ProviderPrice
-    status: SubscriptionStatus
     observed_at: datetime
     tie_break: int = 0
-    current_period_start: datetime | None = None
-    current_period_end: datetime | None = None
-    cancel_at_period_end: bool = False
-    trial_end: datetime | None = None
-    canceled_at: datetime | None = None
     linked_subscription_id: str | None = None  # metadata subgate_subscription_id
     customer_email: str | None = None
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.tie_break <= MAX_TIE_BREAK:
-            raise ValueError(f"tie_break must be between 0 and {MAX_TIE_BREAK}, got {self.tie_break}")
-
-    @property
-    def position(self) -> datetime:
-        """Where this view sits in the provider's own timeline (its watermark once applied)."""
-        return self.observed_at + timedelta(microseconds=self.tie_break)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RecordPayment:
+class RecordPayment(InProviderTimeline):
     """A paid invoice (or order, or transaction) of a provider subscription.
 
     `renewal`: the provider says it pays for a new billing cycle (Stripe's billing reason
@@ -88,15 +92,6 @@ class RecordPayment:
     linked_subscription_id: str | None = None
     renewal: bool = False
     tie_break: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.tie_break <= MAX_TIE_BREAK:
-            raise ValueError(f"tie_break must be between 0 and {MAX_TIE_BREAK}, got {self.tie_break}")
-
-    @property
-    def position(self) -> datetime:
-        """Where the payment sits in the provider's timeline, compared with snapshots' positions."""
-        return self.observed_at + timedelta(microseconds=self.tie_break)
 
 
 class FailureKind(enum.StrEnum):

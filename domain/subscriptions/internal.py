@@ -35,7 +35,7 @@ from domain.subscriptions.linking import (
     plan_for,
     reserved,
 )
-from domain.subscriptions.model import Subscription
+from domain.subscriptions.model import Subscription, terms_of
 from domain.subscriptions.outcome import CommandOutcome, SubscriptionNotYetKnown
 from domain.subscriptions.ports import SubscriptionsUnit
 from domain.subscriptions.recording import ChangeRecorder, Written, claim_all, first_time
@@ -273,12 +273,7 @@ class SubscriptionsInternal:
             merchant_id=cmd.merchant_id,
             customer_id=customer_id,
             plan_id=plan_id,
-            status=cmd.status,
-            current_period_start=cmd.current_period_start,
-            current_period_end=cmd.current_period_end,
-            cancel_at_period_end=cmd.cancel_at_period_end,
-            trial_end=cmd.trial_end,
-            canceled_at=cmd.canceled_at,
+            **terms_of(cmd),
             provider=cmd.provider,
             provider_subscription_id=cmd.provider_subscription_id,
             provider_watermark=cmd.position,

@@ -187,6 +187,13 @@ def apply_sync(
         provider_subscription_id=sub.provider_subscription_id or cmd.provider_subscription_id,
         provider_watermark=cmd.position,
     )
+    return _dated_if_changed(sub, after, now)
+
+
+def _dated_if_changed(
+    sub: Subscription, after: Subscription, now: datetime
+) -> tuple[Subscription, list[EventType]]:
+    """`after` with what it changes in `sub`: dated `now` when it changes anything told."""
     events = events_for_change(sub, after)
     return (replace(after, updated_at=now) if events else after), events
 
@@ -213,8 +220,7 @@ def apply_renewal(
         renewal_period_end=period_end,
         renewal_position=cmd.position,
     )
-    events = events_for_change(sub, after)
-    return (replace(after, updated_at=now) if events else after), events
+    return _dated_if_changed(sub, after, now)
 
 
 def apply_payment(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from domain.shared.clock import public_time
 from domain.subscriptions.state_machine import SubscriptionStatus
@@ -50,17 +50,25 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Subscription:
-    id: str
-    merchant_id: str
-    customer_id: str
-    plan_id: str
+class Standing:
+    """A subscription's status and periods as a provider states them: the subscription's own,
+    and those of the provider's answers (`ProviderView`) and views (`SyncSubscription`).
+    """
+
     status: SubscriptionStatus
     current_period_start: datetime | None = None
     current_period_end: datetime | None = None
     cancel_at_period_end: bool = False
     trial_end: datetime | None = None
     canceled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscription(Standing):
+    id: str
+    merchant_id: str
+    customer_id: str
+    plan_id: str
     provider: str | None = None
     provider_subscription_id: str | None = None
     # The newest provider timestamp already applied: anything older is stale.
@@ -84,6 +92,14 @@ class Subscription:
     created_at: datetime
     updated_at: datetime
     version: int = 0
+
+
+_STANDING: Final = tuple(f.name for f in fields(Standing))
+
+
+def terms_of(source: Standing) -> dict[str, Any]:
+    """`source`'s status and periods, as keyword arguments of `Subscription` or `replace`."""
+    return {name: getattr(source, name) for name in _STANDING}
 
 
 def subscription_view(sub: Subscription) -> dict[str, Any]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from domain.shared.errors import Conflict, DomainError
 from domain.shared.ids import new_id
-from domain.subscriptions.state_machine import SubscriptionStatus
+from domain.subscriptions.model import Standing
 
 
 class ProviderDeclined(DomainError):
@@ -58,16 +57,10 @@ class ProviderCreate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ProviderView:
+class ProviderView(Standing):
     """The provider's answer: its subscription as it is right after the request."""
 
     provider_subscription_id: str
-    status: SubscriptionStatus
-    current_period_start: datetime | None = None
-    current_period_end: datetime | None = None
-    cancel_at_period_end: bool = False
-    trial_end: datetime | None = None
-    canceled_at: datetime | None = None
 
 
 class ProviderActions(Protocol):

@@ -15,17 +15,12 @@ from gateway.portal.access import Form, Visit
 from gateway.portal.notices import notice_of
 from gateway.portal.queries import an_id, choice, newest_first, parse_utc, utc_time
 from gateway.portal.render import portal_url, see_other
-from gateway.portal.site import Site
+from gateway.portal.site import NotificationPages
 
 FILTERS = ("endpoint_id", "status", "type", "subscription_id", "from", "until")
 
 
-class DeliveryPages:
-    def __init__(self, site: Site) -> None:
-        self.site = site
-        self.notifications = site.deps.notifications
-        self.history = site.portal.history
-
+class DeliveryPages(NotificationPages):
     def routes(self) -> list[Route]:
         page, action = self.site.page, self.site.action
         return [

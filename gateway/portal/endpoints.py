@@ -19,7 +19,7 @@ from gateway.portal.access import Form, Visit
 from gateway.portal.chart import Chart, day_chart
 from gateway.portal.notices import notice_of
 from gateway.portal.render import see_other
-from gateway.portal.site import Site
+from gateway.portal.site import NotificationPages
 
 MAX_DESCRIPTION: Final = 1000
 
@@ -52,12 +52,7 @@ def _event_types(form: Form) -> list[str]:
     return chosen
 
 
-class EndpointPages:
-    def __init__(self, site: Site) -> None:
-        self.site = site
-        self.notifications = site.deps.notifications
-        self.history = site.portal.history
-
+class EndpointPages(NotificationPages):
     def routes(self) -> list[Route]:
         page, action = self.site.page, self.site.action
         one = "/endpoints/{endpoint_id}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from starlette.requests import Request
 
@@ -45,6 +45,11 @@ def choice(request: Request, name: str, kind: type[E]) -> E | None:
         return kind(value)
     except ValueError:
         raise ValidationFailed(name, f"one of {', '.join(k.value for k in kind)}") from None
+
+
+def status_filter(kind: type[E], chosen: E | None) -> dict[str, Any]:
+    """A listing's status filter for its template: every status, and the chosen one (None: all)."""
+    return {"statuses": [s.value for s in kind], "status": None if chosen is None else chosen.value}
 
 
 def utc_time(request: Request, name: str) -> datetime | None:

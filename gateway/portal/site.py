@@ -18,17 +18,10 @@ from starlette.routing import Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from domain.merchants.portal import SessionEnded
-from domain.shared.errors import (
-    Conflict,
-    DomainError,
-    InvalidTransition,
-    NotFound,
-    Unauthenticated,
-    ValidationFailed,
-)
+from domain.shared.errors import DomainError
 from gateway.auth import mark_authenticated
 from gateway.deps import GatewayDeps, PortalDeps
-from gateway.errors import ApiError
+from gateway.errors import ApiError, domain_status
 from gateway.portal.access import Access, Forbidden, Form, Throttled, UnreadableForm, Visit, session_cookie
 from gateway.portal.assets import Assets
 from gateway.portal.links import PREFIX
@@ -54,17 +47,22 @@ _TITLES: Final = {
     429: "Too many requests",
     503: "Unavailable",
 }
-_STATUS: Final[tuple[tuple[type[DomainError], int], ...]] = (
+# The portal's own refusals; every other domain error has the status the API gives it.
+_PORTAL_STATUS: Final[tuple[tuple[type[DomainError], int], ...]] = (
     (SessionEnded, 410),
-    (Unauthenticated, 401),
     (Forbidden, 403),
     (Throttled, 429),
-    (NotFound, 404),
-    (ValidationFailed, 422),
-    (InvalidTransition, 409),
-    (Conflict, 409),
     (UnreadableForm, 400),
 )
+
+
+class NotificationPages:
+    """Pages over the merchant's notifications and their delivery history."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.notifications = site.deps.notifications
+        self.history = site.portal.history
 
 
 class Site:
@@ -110,7 +108,9 @@ class Site:
             status, message = error.status_code, error.message
         else:
             assert isinstance(error, DomainError)  # noqa: S101 - the only other kind caught above
-            status = next((code for kind, code in _STATUS if isinstance(error, kind)), 400)
+            status = next(
+                (code for kind, code in _PORTAL_STATUS if isinstance(error, kind)), domain_status(error)
+            )
             message = error.message
         response = self.pages.problem(status, _TITLES.get(status, HTTPStatus(status).phrase), message, visit)
         if isinstance(error, Throttled):

@@ -16,7 +16,7 @@ from domain.subscriptions.ports import SubscriptionFilter
 from domain.subscriptions.state_machine import SubscriptionStatus
 from gateway.portal.access import Form, Visit
 from gateway.portal.notices import notice_of
-from gateway.portal.queries import an_id, choice, newest_first
+from gateway.portal.queries import an_id, choice, newest_first, status_filter
 from gateway.portal.render import portal_url, see_other
 from gateway.portal.site import Site
 
@@ -60,8 +60,7 @@ class SubscriptionPages:
             title="Subscriptions",
             section="Subscriptions",
             subscriptions=page.items,
-            statuses=[s.value for s in SubscriptionStatus],
-            status=None if status is None else status.value,
+            **status_filter(SubscriptionStatus, status),
             next_url=later,
         )
 
@@ -124,8 +123,7 @@ class SubscriptionPages:
             title="Inbound events",
             section="Inbound events",
             events=page.items,
-            statuses=[s.value for s in InboundStatus],
-            status=None if status is None else status.value,
+            **status_filter(InboundStatus, status),
             next_url=later,
         )
 

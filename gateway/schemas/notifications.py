@@ -16,20 +16,12 @@ from msgspec import Meta, Struct
 from domain.shared.events import EventType
 from domain.subscriptions.state_machine import SubscriptionStatus
 from gateway.responses import json_values
+from gateway.schemas.subscriptions import SubscriptionStanding
 
 
-class NotifiedSubscription(Struct, frozen=True, kw_only=True):
+class NotifiedSubscription(SubscriptionStanding, frozen=True, kw_only=True):
     """The subscription right after the change, and what matches it to the merchant's records."""
 
-    id: str
-    customer_id: str
-    plan_id: str
-    status: SubscriptionStatus
-    current_period_start: datetime | None
-    current_period_end: datetime | None
-    cancel_at_period_end: bool
-    trial_end: datetime | None
-    canceled_at: datetime | None
     provider: str | None
     provider_subscription_id: str | None
     created_at: datetime

@@ -38,8 +38,8 @@ class SubscriptionQuery(PageQuery, frozen=True, kw_only=True):
     provider_subscription_id: Id | None = None
 
 
-class Subscription(Struct, frozen=True, kw_only=True):
-    """`pending` awaits its first payment; `canceled` and `expired` are final."""
+class SubscriptionStanding(Struct, frozen=True, kw_only=True):
+    """The fields a subscription's representation starts with, in the API and in notifications."""
 
     id: str
     customer_id: str
@@ -50,6 +50,11 @@ class Subscription(Struct, frozen=True, kw_only=True):
     cancel_at_period_end: bool
     trial_end: datetime | None
     canceled_at: datetime | None
+
+
+class Subscription(SubscriptionStanding, frozen=True, kw_only=True):
+    """`pending` awaits its first payment; `canceled` and `expired` are final."""
+
     provider: Annotated[
         str | None, Meta(description="The provider it belongs to; null for one made here without a provider.")
     ]

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypedDict
 
 from domain.inbound.model import InboundEvent
 from domain.subscriptions.commands import ProviderCommand, SyncSubscription
@@ -86,6 +86,14 @@ class Ignored:
     reason: str
 
 
+class Origin(TypedDict):
+    """Whose, from which input and which provider a command is: the start of every command."""
+
+    source_key: str
+    merchant_id: str
+    provider: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
     """What a table's handler knows besides the event's object: who, which input, which event, when."""
@@ -97,6 +105,9 @@ class Context:
     created: datetime | None
     # What the change came from, when the provider says (Stripe's `data.previous_attributes`).
     previous_attributes: Any = None
+
+    def origin(self, provider: str) -> Origin:
+        return Origin(source_key=self.source_key, merchant_id=self.merchant_id, provider=provider)
 
     def key(self, suffix: str) -> str:
         """A second command of the same event needs a source key of its own."""

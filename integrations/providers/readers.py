@@ -16,7 +16,8 @@ is refused the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -24,7 +25,15 @@ import orjson
 
 from domain.subscriptions.model import Interval
 from domain.subscriptions.state_machine import SubscriptionStatus as S
-from integrations.providers.interface import Envelope, MalformedRequest, PayloadError
+from integrations.providers.interface import (
+    Context,
+    Envelope,
+    Handler,
+    Ignored,
+    MalformedRequest,
+    Normalized,
+    PayloadError,
+)
 
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -63,6 +72,36 @@ def checked_envelope(
     except PayloadError as error:
         raise MalformedRequest(str(error)) from None
     return Envelope(event_id=event_id, type=event_type, created_at=created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFields:
+    """Where a provider's event envelope keeps its type and its time, and how to read the time."""
+
+    type: str
+    time: str
+    read_time: Callable[[Any, str], datetime | None]
+
+    def created(self, event: dict[str, Any]) -> datetime | None:
+        return self.read_time(event.get(self.time), self.time)
+
+
+def dispatched(
+    event: dict[str, Any],
+    table: Mapping[str, Handler],
+    fields: EventFields,
+    merchant_id: str,
+    source_key: str,
+) -> Normalized:
+    """An event whose `data` holds its whole object, handed to its type's entry in `table`."""
+    event_type = str(event.get(fields.type))
+    handler = table.get(event_type)
+    if handler is None:
+        return Ignored(reason=f"event type {event.get(fields.type)!r} is not handled")
+    ctx = Context(
+        merchant_id=merchant_id, source_key=source_key, event_type=event_type, created=fields.created(event)
+    )
+    return handler(obj(event.get("data"), "data"), ctx)
 
 
 def obj(value: Any, what: str) -> dict[str, Any]:

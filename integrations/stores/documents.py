@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 Document = dict[str, Any]
 Scalar = str | int | float | bool | None
@@ -70,6 +70,14 @@ class IndexSpec:
     sparse: bool = False
 
 
+class FindOptions(TypedDict, total=False):
+    """How `find` orders and pages what it finds; each one left out has its default."""
+
+    after_id: str | None  # default None: from the first document
+    order_by: str  # default "id"
+    descending: bool  # default False
+
+
 class DocumentSession(Protocol):
     """Operations inside one transaction (or, where the server has none, one logical unit)."""
 
@@ -80,14 +88,7 @@ class DocumentSession(Protocol):
     async def get(self, collection: str, doc_id: str) -> Document | None: ...
 
     async def find(
-        self,
-        collection: str,
-        where: Filter,
-        *,
-        limit: int,
-        after_id: str | None = None,
-        order_by: str = "id",
-        descending: bool = False,
+        self, collection: str, where: Filter, *, limit: int, **options: Unpack[FindOptions]
     ) -> list[Document]:
         """Matching documents sorted ascending by `order_by` (then id), at most `limit`.
 
@@ -162,3 +163,48 @@ class DocumentStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class ForwardingSession:
+    """A `DocumentSession` that hands every operation to `inner`: a base for the ones that
+    add something to some operations (note writes, seal secrets) and pass the rest on.
+
+    `_read` sees the documents `find` and `claim` return, and may change them.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: DocumentSession) -> None:
+        self._inner = inner
+
+    def _read(self, collection: str, docs: list[Document]) -> list[Document]:  # noqa: ARG002 - a hook: subclasses read by collection
+        return docs
+
+    async def insert(self, collection: str, doc: Document) -> None:
+        await self._inner.insert(collection, doc)
+
+    async def get(self, collection: str, doc_id: str) -> Document | None:
+        return await self._inner.get(collection, doc_id)
+
+    async def find(
+        self, collection: str, where: Filter, *, limit: int, **options: Unpack[FindOptions]
+    ) -> list[Document]:
+        return self._read(collection, await self._inner.find(collection, where, limit=limit, **options))
+
+    async def count(self, collection: str, where: Filter) -> int:
+        return await self._inner.count(collection, where)
+
+    async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
+        await self._inner.replace(collection, doc, expected_version)
+
+    async def claim(
+        self, collection: str, where: Filter, *, order_by: str, limit: int, assign: Mapping[str, Scalar]
+    ) -> list[Document]:
+        docs = await self._inner.claim(collection, where, order_by=order_by, limit=limit, assign=assign)
+        return self._read(collection, docs)
+
+    async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
+        return await self._inner.update_where(collection, where, assign)
+
+    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
+        return await self._inner.delete_where(collection, where, order_by=order_by, limit=limit)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Final
 
 from domain.notifications.stats import HOUR, EndpointHour
 from domain.shared.errors import ConcurrencyConflict
 from integrations.stores.codecs import DocumentCodec, iso
-from integrations.stores.documents import DocumentSession, DuplicateDocument, Gt, VersionMismatch
+from integrations.stores.documents import DocumentSession, DuplicateDocument, Gt
+from integrations.stores.versioned import bumped
 
 COLLECTION: Final = "endpoint_hours"  # its index: integrations.stores.schema
 CODEC: Final = DocumentCodec(EndpointHour)
@@ -35,12 +35,7 @@ class EndpointStatsRepo:
             raise ConcurrencyConflict("endpoint hour", hour.id) from None
 
     async def update(self, hour: EndpointHour) -> EndpointHour:
-        bumped = replace(hour, version=hour.version + 1)
-        try:
-            await self._s.replace(COLLECTION, CODEC.to_doc(bumped), hour.version)
-        except VersionMismatch:
-            raise ConcurrencyConflict("endpoint hour", hour.id) from None
-        return bumped
+        return await bumped(self._s, COLLECTION, CODEC.to_doc, hour, "endpoint hour")
 
     async def since(self, merchant_id: str, start: datetime) -> Sequence[EndpointHour]:
         # Hours are stored as their start: those after the hour before `start` begin at or after it.

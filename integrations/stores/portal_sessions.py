@@ -6,14 +6,13 @@ stored (see `domain.merchants.portal`).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Final
 
 from domain.merchants.portal import PortalSession
-from domain.shared.errors import ConcurrencyConflict
 from integrations.stores.codecs import DocumentCodec, iso
-from integrations.stores.documents import DocumentSession, VersionMismatch
+from integrations.stores.documents import DocumentSession
+from integrations.stores.versioned import bumped
 
 COLLECTION: Final = "portal_sessions"  # its indexes: integrations.stores.schema
 CODEC: Final = DocumentCodec(PortalSession)
@@ -37,12 +36,7 @@ class PortalSessionRepo:
         return CODEC.from_doc(docs[0]) if docs else None
 
     async def update(self, session: PortalSession) -> PortalSession:
-        bumped = replace(session, version=session.version + 1)
-        try:
-            await self._s.replace(COLLECTION, CODEC.to_doc(bumped), session.version)
-        except VersionMismatch:
-            raise ConcurrencyConflict("portal session", session.id) from None
-        return bumped
+        return await bumped(self._s, COLLECTION, CODEC.to_doc, session, "portal session")
 
     async def revoke_all(self, merchant_id: str, at: datetime) -> int:
         return await self._s.update_where(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from domain.inbound.model import InboundEvent, InboundStatus
 from domain.inbound.ports import InboundFilter
@@ -44,25 +44,14 @@ from integrations.stores.documents import (
     In,
     Lte,
     Scalar,
-    VersionMismatch,
 )
 from integrations.stores.endpoint_stats import EndpointStatsRepo
 from integrations.stores.portal_sessions import PortalSessionRepo
 from integrations.stores.recipients import CustomerEmails
 from integrations.stores.unreadable import SetAside, rendered, work_items
+from integrations.stores.versioned import V, bumped, replace_or_conflict
 
 T = TypeVar("T")
-
-
-class _Versioned(Protocol):
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def version(self) -> int: ...
-
-
-V = TypeVar("V", bound=_Versioned)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +98,7 @@ class _Collection(Generic[T]):
 
 async def _update(session: DocumentSession, col: _Collection[V], value: V, entity: str) -> V:
     """Compare-and-set: store value with version + 1 if the stored version is value.version."""
-    bumped = replace(value, version=value.version + 1)  # type: ignore[type-var]
-    try:
-        await session.replace(col.name, col.to_doc(bumped), value.version)
-    except VersionMismatch:
-        raise ConcurrencyConflict(entity, value.id) from None
-    return bumped
+    return await bumped(session, col.name, col.to_doc, value, entity)
 
 
 async def _many(session: DocumentSession, col: _Collection[T], ids: Sequence[str]) -> list[T]:
@@ -186,10 +170,7 @@ class MerchantRepo:
             raise NotFound("merchant", merchant.id)
         version = int(stored["version"])
         doc = {**MERCHANTS.to_doc(merchant), "version": version + 1}
-        try:
-            await self._s.replace(MERCHANTS.name, doc, version)
-        except VersionMismatch:
-            raise ConcurrencyConflict("merchant", merchant.id) from None
+        await replace_or_conflict(self._s, MERCHANTS.name, doc, version, "merchant")
 
 
 class ConnectionRepo:
@@ -217,10 +198,7 @@ class ConnectionRepo:
             raise NotFound("connection", connection.id)
         version = int(stored["version"])
         doc = {**CONNECTIONS.to_doc(connection), "version": version + 1}
-        try:
-            await self._s.replace(CONNECTIONS.name, doc, version)
-        except VersionMismatch:
-            raise ConcurrencyConflict("connection", connection.id) from None
+        await replace_or_conflict(self._s, CONNECTIONS.name, doc, version, "connection")
 
     async def remove(self, connection_id: str, at: datetime) -> bool:
         # A tombstone, not a deletion: the id is never reused, and the inbound events that
@@ -412,12 +390,8 @@ class OutboxRepo:
         doc = await self._s.get(OUTBOX.name, message_id)
         if doc is None or doc["dispatched"]:
             raise ConcurrencyConflict("outbox message", message_id)
-        try:
-            await self._s.replace(
-                OUTBOX.name, {**doc, "dispatched": True, "version": doc["version"] + 1}, doc["version"]
-            )
-        except VersionMismatch:
-            raise ConcurrencyConflict("outbox message", message_id) from None
+        dispatched = {**doc, "dispatched": True, "version": doc["version"] + 1}
+        await replace_or_conflict(self._s, OUTBOX.name, dispatched, doc["version"], "outbox message")
 
 
 class InboundEventRepo:

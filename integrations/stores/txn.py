@@ -6,7 +6,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from domain.shared.clock import Clock, system_clock
-from integrations.stores.documents import Document, DocumentSession, DocumentStore, Filter, Scalar
+from integrations.stores.documents import (
+    Document,
+    DocumentSession,
+    DocumentStore,
+    Filter,
+    ForwardingSession,
+    Scalar,
+)
 from integrations.stores.idempotency import held, mark_applied
 from integrations.stores.repositories import StoreUnit
 from integrations.stores.unreadable import Report, SetAside, log_unreadable
@@ -50,56 +57,36 @@ class StoreTxn:
         return result
 
 
-class WriteWatch:
+class WriteWatch(ForwardingSession):
     """A session that notes whether anything was written through it."""
 
-    __slots__ = ("_inner", "wrote")
+    __slots__ = ("wrote",)
 
     def __init__(self, inner: DocumentSession) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.wrote = False
 
     async def insert(self, collection: str, doc: Document) -> None:
-        await self._inner.insert(collection, doc)
+        await super().insert(collection, doc)
         self.wrote = True
 
-    async def get(self, collection: str, doc_id: str) -> Document | None:
-        return await self._inner.get(collection, doc_id)
-
-    async def find(
-        self,
-        collection: str,
-        where: Filter,
-        *,
-        limit: int,
-        after_id: str | None = None,
-        order_by: str = "id",
-        descending: bool = False,
-    ) -> list[Document]:
-        return await self._inner.find(
-            collection, where, limit=limit, after_id=after_id, order_by=order_by, descending=descending
-        )
-
-    async def count(self, collection: str, where: Filter) -> int:
-        return await self._inner.count(collection, where)
-
     async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
-        await self._inner.replace(collection, doc, expected_version)
+        await super().replace(collection, doc, expected_version)
         self.wrote = True
 
     async def claim(
         self, collection: str, where: Filter, *, order_by: str, limit: int, assign: Mapping[str, Scalar]
     ) -> list[Document]:
-        taken = await self._inner.claim(collection, where, order_by=order_by, limit=limit, assign=assign)
+        taken = await super().claim(collection, where, order_by=order_by, limit=limit, assign=assign)
         self.wrote = self.wrote or bool(taken)
         return taken
 
     async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
-        changed = await self._inner.update_where(collection, where, assign)
+        changed = await super().update_where(collection, where, assign)
         self.wrote = self.wrote or changed > 0
         return changed
 
     async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
-        removed = await self._inner.delete_where(collection, where, order_by=order_by, limit=limit)
+        removed = await super().delete_where(collection, where, order_by=order_by, limit=limit)
         self.wrote = self.wrote or removed > 0
         return removed

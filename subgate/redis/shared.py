@@ -35,7 +35,7 @@ import fcntl
 import threading
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final, Self
+from typing import IO, TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 import structlog
@@ -43,12 +43,11 @@ from redis.exceptions import RedisError
 
 from subgate.redis.embedded import HOST, PORT_FILE_NAME, EmbeddedRedis, local_client, serving_pid
 from subgate.redis.password import read_password
-from subgate.redis.processes import terminate_pid
+from subgate.redis.processes import Running, terminate_pid
 from subgate.redis.url import redacted, url_with_password
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from types import TracebackType
 
 __all__ = [
     "LOCK_FILE_NAME",
@@ -220,7 +219,7 @@ class SharedRedis:
         return True
 
 
-class Watchdog:
+class Watchdog(Running):
     """A thread that pings the shared server and starts it again when it stops answering."""
 
     def __init__(self, shared: SharedRedis, port: int, *, interval: float = WATCH_INTERVAL_S) -> None:
@@ -252,18 +251,6 @@ class Watchdog:
         if self._thread.is_alive():
             # A restart in progress is bounded by the start timeout; let it finish.
             self._thread.join()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _watch(self) -> None:
         while not self._stopped.wait(self._interval):

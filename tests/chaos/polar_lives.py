@@ -97,6 +97,8 @@ class _PolarStory:
         }
         self._add("order.paid", polar.polar_event("order.paid", order, timestamp=at))
         self.story.payments.append(Payment("payment.succeeded", order_id))
+        if reason == "subscription_cycle":
+            self.story.renewals.append(period)
 
 
 def polar_story(number: int, lifecycle: str, rng: random.Random) -> Story:

@@ -81,6 +81,9 @@ class Story:
     lifecycle: str
     views: list[View] = field(default_factory=list)  # every snapshot's content, in provider order
     payments: list[Payment] = field(default_factory=list)
+    # The periods of its paid renewals: each may move the period ahead of the snapshots, in
+    # whatever order the provider's events arrive (`domain.subscriptions.lifecycle`).
+    renewals: list[tuple[datetime, datetime]] = field(default_factory=list)
     events: list[ProviderEvent] = field(default_factory=list)
     trial_reminder: bool = False  # may tell `subscription.trial_will_end` (once, and only while trialing)
 

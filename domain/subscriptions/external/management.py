@@ -30,7 +30,7 @@ from domain.subscriptions import changes
 from domain.subscriptions.external.catalog import MAX_TRIAL_DAYS
 from domain.subscriptions.lifecycle import events_for_change
 from domain.subscriptions.linking import SUBSCRIPTION, reserve
-from domain.subscriptions.model import Customer, Plan, Subscription
+from domain.subscriptions.model import Customer, Plan, Subscription, terms_of
 from domain.subscriptions.ports import SubscriptionsUnit
 from domain.subscriptions.provider import (
     NotManagedHere,
@@ -269,12 +269,7 @@ def _from_provider(
         merchant_id=customer.merchant_id,
         customer_id=customer.id,
         plan_id=plan.id,
-        status=view.status,
-        current_period_start=view.current_period_start,
-        current_period_end=view.current_period_end,
-        cancel_at_period_end=view.cancel_at_period_end,
-        trial_end=view.trial_end,
-        canceled_at=view.canceled_at,
+        **terms_of(view),
         provider=provider,
         provider_subscription_id=view.provider_subscription_id,
         provider_managed=True,
@@ -285,12 +280,4 @@ def _from_provider(
 
 def _as_the_provider_says(sub: Subscription, view: ProviderView) -> Subscription:
     """The answer to a change made at the provider: its view, until its webhook brings it here."""
-    return replace(
-        sub,
-        status=view.status,
-        current_period_start=view.current_period_start,
-        current_period_end=view.current_period_end,
-        cancel_at_period_end=view.cancel_at_period_end,
-        trial_end=view.trial_end,
-        canceled_at=view.canceled_at,
-    )
+    return replace(sub, **terms_of(view))

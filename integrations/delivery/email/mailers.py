@@ -8,6 +8,7 @@ and the delivery is retried on the schedule and dead-lettered like a webhook.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from email.message import EmailMessage
 from typing import Any, Protocol
 
@@ -28,12 +29,16 @@ class Logger(Protocol):
     def info(self, event: str, **fields: Any) -> Any: ...
 
 
+# An email ready to go: its rendered parts, and the message built from them.
+Composed = tuple[RenderedEmail, EmailMessage]
+
+
 class _Composer:
     def __init__(self, sender: str, renderer: EmailRenderer) -> None:
         self.sender = sender
         self._renderer = renderer
 
-    def compose(self, email: OutboundEmail) -> tuple[RenderedEmail, EmailMessage]:
+    def compose(self, email: OutboundEmail) -> Composed:
         rendered = self._renderer.render(email.event_type, email.data)
         message = build_message(
             sender=self.sender,
@@ -49,17 +54,31 @@ def _refusal(error: Exception) -> SendResult:
     return SendResult(status_code=None, duration_ms=0, error=f"not sent: {error}"[:MAX_ERROR_LENGTH])
 
 
-class SmtpMailer:
-    def __init__(self, target: SmtpTarget, sender: str, renderer: EmailRenderer, timeout: float) -> None:
-        self._target = target
+class _ComposingMailer(ABC):
+    """Composes each email first: one that cannot be (no template, a header injection) is refused."""
+
+    def __init__(self, sender: str, renderer: EmailRenderer) -> None:
         self._composer = _Composer(sender, renderer)
-        self._timeout = timeout
 
     async def send(self, email: OutboundEmail) -> SendResult:
         try:
-            _, message = self._composer.compose(email)
+            composed = self._composer.compose(email)
         except (HeaderInjection, UnknownTemplate) as error:
             return _refusal(error)
+        return await self._deliver(email, composed)
+
+    @abstractmethod
+    async def _deliver(self, email: OutboundEmail, composed: Composed) -> SendResult: ...
+
+
+class SmtpMailer(_ComposingMailer):
+    def __init__(self, target: SmtpTarget, sender: str, renderer: EmailRenderer, timeout: float) -> None:
+        super().__init__(sender, renderer)
+        self._target = target
+        self._timeout = timeout
+
+    async def _deliver(self, _email: OutboundEmail, composed: Composed) -> SendResult:
+        message = composed[1]
         started = time.perf_counter()
 
         def elapsed() -> int:
@@ -93,18 +112,15 @@ class SmtpMailer:
         )
 
 
-class KeepingMailer:
+class KeepingMailer(_ComposingMailer):
     """No SMTP server: the email is rendered, built, logged in full and recorded as handled."""
 
     def __init__(self, sender: str, renderer: EmailRenderer, log: Logger) -> None:
-        self._composer = _Composer(sender, renderer)
+        super().__init__(sender, renderer)
         self._log = log
 
-    async def send(self, email: OutboundEmail) -> SendResult:
-        try:
-            rendered, _ = self._composer.compose(email)
-        except (HeaderInjection, UnknownTemplate) as error:
-            return _refusal(error)
+    async def _deliver(self, email: OutboundEmail, composed: Composed) -> SendResult:
+        rendered = composed[0]
         self._log.info(
             "email_kept",
             delivery_id=email.delivery_id,

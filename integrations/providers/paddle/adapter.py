@@ -11,9 +11,7 @@ from collections.abc import Mapping
 
 from domain.subscriptions.provider import ProviderActions
 from integrations.providers.interface import (
-    Context,
     Envelope,
-    Ignored,
     Normalized,
     ProviderAdapter,
     SignedRequest,
@@ -22,7 +20,9 @@ from integrations.providers.paddle import payloads as p
 from integrations.providers.paddle.management import PaddleManagement
 from integrations.providers.paddle.signature import verify_paddle_signature
 from integrations.providers.paddle.table import TABLE
-from integrations.providers.readers import checked_envelope, json_object
+from integrations.providers.readers import EventFields, checked_envelope, dispatched, json_object
+
+_FIELDS = EventFields(type="event_type", time="occurred_at", read_time=p.time)
 
 
 class PaddleAdapter(ProviderAdapter):
@@ -40,20 +40,9 @@ class PaddleAdapter(ProviderAdapter):
         event = json_object(body)
         return checked_envelope(
             event.get("event_id"),
-            event.get("event_type"),
-            lambda: p.time(event.get("occurred_at"), "occurred_at"),
+            event.get(_FIELDS.type),
+            lambda: _FIELDS.created(event),
         )
 
     def normalize(self, body: bytes, merchant_id: str, source_key: str) -> Normalized:
-        event = json_object(body)
-        event_type = str(event.get("event_type"))
-        handler = TABLE.get(event_type)
-        if handler is None:
-            return Ignored(reason=f"event type {event.get('event_type')!r} is not handled")
-        ctx = Context(
-            merchant_id=merchant_id,
-            source_key=source_key,
-            event_type=event_type,
-            created=p.time(event.get("occurred_at"), "occurred_at"),
-        )
-        return handler(p.obj(event.get("data"), "data"), ctx)
+        return dispatched(json_object(body), TABLE, _FIELDS, merchant_id, source_key)

@@ -68,9 +68,7 @@ def snapshot(sub: dict[str, Any], ctx: Context) -> SyncSubscription:
     start, end = p.period(sub.get("current_billing_period"), "current_billing_period")
     cancel_at = _scheduled_cancel(sub)
     return SyncSubscription(
-        source_key=ctx.source_key,
-        merchant_id=ctx.merchant_id,
-        provider=PROVIDER,
+        **ctx.origin(PROVIDER),
         provider_subscription_id=p.text(sub.get("id"), "subscription.id"),
         provider_customer_id=p.customer_id(sub, "subscription"),
         # Paddle's subscription events do not carry the customer's email.
@@ -109,9 +107,7 @@ def _paid(transaction: dict[str, Any], ctx: Context) -> Normalized:
     start, end = p.period(transaction.get("billing_period"), "transaction.billing_period")
     return [
         RecordPayment(
-            source_key=ctx.source_key,
-            merchant_id=ctx.merchant_id,
-            provider=PROVIDER,
+            **ctx.origin(PROVIDER),
             provider_subscription_id=p.text(subscription_id, "transaction.subscription_id"),
             provider_invoice_id=p.text(transaction.get("id"), "transaction.id"),
             amount_paid=p.amount(totals.get("grand_total"), "transaction.details.totals.grand_total"),
@@ -136,9 +132,7 @@ def _payment_failed(transaction: dict[str, Any], ctx: Context) -> Normalized:
     latest = attempts[0].get("status") if attempts else None
     return [
         RecordPaymentFailure(
-            source_key=ctx.source_key,
-            merchant_id=ctx.merchant_id,
-            provider=PROVIDER,
+            **ctx.origin(PROVIDER),
             provider_subscription_id=p.text(subscription_id, "transaction.subscription_id"),
             provider_invoice_id=p.text(transaction.get("id"), "transaction.id"),
             amount_due=p.amount(totals.get("grand_total"), "transaction.details.totals.grand_total"),

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from integrations.providers import readers
 from integrations.providers.interface import (
-    Context,
     Envelope,
-    Ignored,
     Normalized,
     ProviderAdapter,
     SignedRequest,
@@ -21,7 +18,9 @@ from integrations.providers.interface import (
 from integrations.providers.polar import payloads as p
 from integrations.providers.polar.signature import ID_HEADER, verify_polar_signature
 from integrations.providers.polar.table import TABLE
-from integrations.providers.readers import checked_envelope, json_object
+from integrations.providers.readers import EventFields, checked_envelope, dispatched, json_object
+
+_FIELDS = EventFields(type="type", time="timestamp", read_time=p.time)
 
 
 class PolarAdapter(ProviderAdapter):
@@ -38,21 +37,10 @@ class PolarAdapter(ProviderAdapter):
         event = json_object(body)
         return checked_envelope(
             headers.get(ID_HEADER),
-            event.get("type"),
-            lambda: p.time(event.get("timestamp"), "timestamp"),
+            event.get(_FIELDS.type),
+            lambda: _FIELDS.created(event),
             id_name=f"{ID_HEADER} header",
         )
 
     def normalize(self, body: bytes, merchant_id: str, source_key: str) -> Normalized:
-        event = json_object(body)
-        event_type = str(event.get("type"))
-        handler = TABLE.get(event_type)
-        if handler is None:
-            return Ignored(reason=f"event type {event.get('type')!r} is not handled")
-        ctx = Context(
-            merchant_id=merchant_id,
-            source_key=source_key,
-            event_type=event_type,
-            created=p.time(event.get("timestamp"), "timestamp"),
-        )
-        return handler(readers.obj(event.get("data"), "data"), ctx)
+        return dispatched(json_object(body), TABLE, _FIELDS, merchant_id, source_key)

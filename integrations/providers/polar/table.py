@@ -46,9 +46,7 @@ def _observed(document: dict[str, Any], what: str, ctx: Context) -> datetime:
 def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | None = None) -> SyncSubscription:
     customer_id, email = p.customer_of(sub)
     return SyncSubscription(
-        source_key=ctx.source_key,
-        merchant_id=ctx.merchant_id,
-        provider=PROVIDER,
+        **ctx.origin(PROVIDER),
         provider_subscription_id=readers.text(sub.get("id"), "subscription.id"),
         provider_customer_id=customer_id,
         customer_email=email,
@@ -85,9 +83,7 @@ def _order_paid(order: dict[str, Any], ctx: Context) -> Normalized:
     period: dict[str, Any] = subscription if isinstance(subscription, dict) else {}
     return [
         RecordPayment(
-            source_key=ctx.source_key,
-            merchant_id=ctx.merchant_id,
-            provider=PROVIDER,
+            **ctx.origin(PROVIDER),
             provider_subscription_id=readers.text(subscription_id, "order.subscription_id"),
             provider_invoice_id=readers.text(order.get("id"), "order.id"),
             amount_paid=readers.count(total, "order.total_amount"),

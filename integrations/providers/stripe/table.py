@@ -52,9 +52,7 @@ def snapshot(sub: dict[str, Any], ctx: Context, status: SubscriptionStatus | Non
     start, end = p.billing_period(sub, item)
     customer = sub.get("customer")
     return SyncSubscription(
-        source_key=ctx.source_key,
-        merchant_id=ctx.merchant_id,
-        provider=PROVIDER,
+        **ctx.origin(PROVIDER),
         provider_subscription_id=readers.text(sub.get("id"), "subscription.id"),
         provider_customer_id=p.ref_id(customer, "subscription.customer"),
         customer_email=_email(customer),
@@ -107,9 +105,7 @@ def _invoice_paid(invoice: dict[str, Any], ctx: Context) -> Normalized:
     renewal = invoice.get("billing_reason") == RENEWAL_REASON
     return [
         RecordPayment(
-            source_key=ctx.source_key,
-            merchant_id=ctx.merchant_id,
-            provider=PROVIDER,
+            **ctx.origin(PROVIDER),
             provider_subscription_id=provider_sub,
             provider_invoice_id=readers.text(invoice.get("id"), "invoice.id"),
             amount_paid=readers.count(invoice.get("amount_paid"), "invoice.amount_paid"),
@@ -133,9 +129,7 @@ def _payment_failure(kind: FailureKind) -> Handler:
         attempt = invoice.get("attempt_count")
         return [
             RecordPaymentFailure(
-                source_key=ctx.source_key,
-                merchant_id=ctx.merchant_id,
-                provider=PROVIDER,
+                **ctx.origin(PROVIDER),
                 provider_subscription_id=provider_sub,
                 provider_invoice_id=readers.text(invoice.get("id"), "invoice.id"),
                 amount_due=readers.count(invoice.get("amount_due"), "invoice.amount_due"),
@@ -169,9 +163,7 @@ def _checkout_completed(session: dict[str, Any], ctx: Context) -> Normalized:
     customer = session.get("customer")
     return [
         LinkSubscription(
-            source_key=ctx.source_key,
-            merchant_id=ctx.merchant_id,
-            provider=PROVIDER,
+            **ctx.origin(PROVIDER),
             provider_subscription_id=provider_sub,
             linked_subscription_id=linked,
             provider_customer_id=None if customer is None else p.ref_id(customer, "session.customer"),

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -48,6 +48,7 @@ from integrations.stores.documents import (
     DocumentSession,
     DuplicateDocument,
     Filter,
+    FindOptions,
     Gt,
     In,
     IndexSpec,
@@ -92,7 +93,7 @@ def _condition(field: str, condition: Condition) -> MongoDoc:
 
 
 def _find_spec(
-    where: Filter, after_id: str | None, order_by: str, *, descending: bool = False
+    where: Filter, after_id: str | None = None, order_by: str = "id", *, descending: bool = False
 ) -> tuple[MongoDoc, list[tuple[str, int]]]:
     """The filter and sort behind `find`."""
     for name in (*where, order_by):
@@ -188,19 +189,12 @@ class _MongoSession:
         return None if found is None else _from_mongo(found)
 
     async def find(
-        self,
-        collection: str,
-        where: Filter,
-        *,
-        limit: int,
-        after_id: str | None = None,
-        order_by: str = "id",
-        descending: bool = False,
+        self, collection: str, where: Filter, *, limit: int, **options: Unpack[FindOptions]
     ) -> list[Document]:
         if limit < 0:
             raise ValueError(f"limit must not be negative, got {limit}")
         target = self._collection(collection)
-        query, sort = _find_spec(where, after_id, order_by, descending=descending)
+        query, sort = _find_spec(where, **options)
         if limit == 0:
             # MongoDB reads limit 0 as "no limit".
             return []

@@ -26,6 +26,7 @@ from integrations.stores.documents import (
     DocumentSession,
     DocumentStore,
     Filter,
+    ForwardingSession,
     IndexSpec,
     Scalar,
 )
@@ -106,11 +107,11 @@ class _SealedScope(AbstractAsyncContextManager[DocumentSession]):
         return await self._scope.__aexit__(kind, error, trace)
 
 
-class SealedSession:
-    __slots__ = ("_inner", "_keyring")
+class SealedSession(ForwardingSession):
+    __slots__ = ("_keyring",)
 
     def __init__(self, inner: DocumentSession, keyring: Keyring) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._keyring = keyring
 
     def _sealed(self, collection: str, doc: Document) -> Document:
@@ -143,25 +144,10 @@ class SealedSession:
         found = await self._inner.get(collection, doc_id)
         return None if found is None else self._opened(collection, found)
 
-    async def find(
-        self,
-        collection: str,
-        where: Filter,
-        *,
-        limit: int,
-        after_id: str | None = None,
-        order_by: str = "id",
-        descending: bool = False,
-    ) -> list[Document]:
-        docs = await self._inner.find(
-            collection, where, limit=limit, after_id=after_id, order_by=order_by, descending=descending
-        )
+    def _read(self, collection: str, docs: list[Document]) -> list[Document]:
         if collection not in _SECRETS:
             return docs
         return [self._opened(collection, doc) for doc in docs]
-
-    async def count(self, collection: str, where: Filter) -> int:
-        return await self._inner.count(collection, where)
 
     async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
         await self._inner.replace(collection, self._sealed(collection, doc), expected_version)
@@ -170,15 +156,11 @@ class SealedSession:
         self, collection: str, where: Filter, *, order_by: str, limit: int, assign: Mapping[str, Scalar]
     ) -> list[Document]:
         self._refuse_secrets(collection, assign)
-        docs = await self._inner.claim(collection, where, order_by=order_by, limit=limit, assign=assign)
-        return [self._opened(collection, doc) for doc in docs]
+        return await super().claim(collection, where, order_by=order_by, limit=limit, assign=assign)
 
     async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
         self._refuse_secrets(collection, assign)
         return await self._inner.update_where(collection, where, assign)
-
-    async def delete_where(self, collection: str, where: Filter, *, order_by: str = "id", limit: int) -> int:
-        return await self._inner.delete_where(collection, where, order_by=order_by, limit=limit)
 
     @staticmethod
     def _refuse_secrets(collection: str, assign: Mapping[str, Scalar]) -> None:

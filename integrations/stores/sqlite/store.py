@@ -40,7 +40,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
-from typing import Final
+from typing import Final, Unpack
 
 import orjson
 
@@ -50,6 +50,7 @@ from integrations.stores.documents import (
     DocumentSession,
     DuplicateDocument,
     Filter,
+    FindOptions,
     Gt,
     In,
     IndexSpec,
@@ -330,18 +331,9 @@ class _SqliteSession:
         return None if row is None else _decode(row[0])
 
     async def find(
-        self,
-        collection: str,
-        where: Filter,
-        *,
-        limit: int,
-        after_id: str | None = None,
-        order_by: str = "id",
-        descending: bool = False,
+        self, collection: str, where: Filter, *, limit: int, **options: Unpack[FindOptions]
     ) -> list[Document]:
-        sql, params = compile_find(
-            collection, where, limit=limit, after_id=after_id, order_by=order_by, descending=descending
-        )
+        sql, params = compile_find(collection, where, limit=limit, **options)
         conn = self._live()
         with _translated("find"):
             rows = conn.execute(sql, params).fetchall()
