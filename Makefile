@@ -76,6 +76,17 @@ BENCH_ARGS ?= --history
 bench: sync ## Run the benchmarks (options: BENCH_ARGS="--repeat 5 --only e2e")
 	$(RUN) python -m benchmarks $(BENCH_ARGS)
 
+# Sampling profiles (py-spy) of each loop under the benchmarks' load: the server and the inbound
+# loop under ingest, the delivery loop under delivery, `subgate dev`; one run each, about two
+# minutes. Each process's hotspots go to PROFILE_DIR/summary.md, the raw profiles beside it.
+# py-spy is no dependency of the project: installed into .venv here when missing (`uv sync`, which
+# every target runs first, takes it out again). A profiled run's figures are not comparable.
+PROFILE_DIR ?= profiles
+.PHONY: profile
+profile: sync ## py-spy profiles of each loop under load (options: PROFILE_DIR=profiles)
+	test -x $(VENV)/bin/py-spy || command -v py-spy >/dev/null || $(UV) pip install --python $(VENV)/bin/python py-spy
+	$(RUN) python -m benchmarks --only ingest --only delivery --only dev --repeat 1 --profile $(PROFILE_DIR) --json $(PROFILE_DIR)/results.json
+
 # The chaos test of `make test` at a larger size: 10,000 events, a dozen worker kills, three
 # server restarts (about five minutes). SEED=<n> repeats a run's traffic and schedule.
 .PHONY: chaos

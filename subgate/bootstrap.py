@@ -56,7 +56,7 @@ from integrations.telemetry.metrics import MeteredJournal, MeteredUnreadable
 from integrations.telemetry.tracing import Telemetry, TracedMailer, TracedTxn
 from subgate.commands.store import open_store, retention
 from subgate.settings import Settings
-from workers.deps import WorkerConfig, WorkerDeps
+from workers.deps import InboundBatches, WorkerConfig, WorkerDeps
 
 
 def providers(
@@ -312,6 +312,14 @@ def _worker(shared: _Shared, http: OutboundClient, resealer: Resealer) -> Worker
         subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier, timing=shared.timing),
         inbound=InboundInternal(txn, clock),
         notifications=notifications,
+        batches=InboundBatches(
+            store=shared.store,
+            clock=clock,
+            trace=telemetry.carrier,
+            timing=shared.timing,
+            # A span for each event's unit of work in a batch, as for a transaction of its own.
+            units=lambda units: TracedTxn(units, telemetry.tracer, _db_system(settings.database_url)),
+        ),
     )
 
 

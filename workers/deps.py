@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
@@ -10,11 +10,17 @@ from arq.connections import ArqRedis
 from domain.inbound.internal import InboundInternal
 from domain.notifications.internal import NotificationsInternal
 from domain.shared.clock import Clock
+from domain.shared.outbox import TraceCarrier
+from domain.shared.txn import TxnFn
 from domain.subscriptions.internal import SubscriptionsInternal
+from domain.subscriptions.timed_moves import Timing
 from integrations.providers.interface import ProviderAdapter
 from integrations.redis.signals import LocalSignal
 from integrations.stores.backlog import QueueCounts
+from integrations.stores.batch import Batch
+from integrations.stores.documents import DocumentStore
 from integrations.stores.leases import DEAD_AFTER_SECONDS, WorkerRegistry
+from integrations.stores.repositories import StoreUnit
 from integrations.stores.retention.purge import Purger
 from integrations.stores.sealing.resealing import Resealer
 from integrations.telemetry.tracing import Telemetry
@@ -39,6 +45,22 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InboundBatches:
+    """What a batch of inbound events is applied with (`workers.batches`): the store, and the
+    settings of the subscriptions service that applies each event."""
+
+    store: DocumentStore
+    clock: Clock
+    trace: TraceCarrier
+    timing: Timing
+    # Wraps each unit of work of a batch as the root wraps each transaction (with its span).
+    units: Callable[[TxnFn[StoreUnit]], TxnFn[StoreUnit]] = lambda units: units
+
+    def subscriptions(self, batch: Batch) -> SubscriptionsInternal:
+        return SubscriptionsInternal(self.units(batch.txn), self.clock, self.trace, timing=self.timing)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerDeps:
     config: WorkerConfig
     clock: Clock
@@ -52,6 +74,9 @@ class WorkerDeps:
     notifications: NotificationsInternal
     # What the store's queues hold, for the queue gauges (workers.gauges); None: no gauges.
     queues: QueueCounts | None = None
+    # Applies claimed inbound events in batches, one transaction each (workers.batches);
+    # None: each event in a transaction of its own.
+    batches: InboundBatches | None = None
     # Re-seals stored secrets with the first key after a rotation (workers.runner); None: never.
     secrets: Resealer | None = None
     # Removes old payloads and settled records, a step per scheduler run (workers.runner); None: never.

@@ -26,6 +26,7 @@ from domain.shared.work import WorkKind
 from integrations.redis.signals import listen
 from integrations.stores.documents import StorageError
 from integrations.telemetry.metrics import DELIVERIES, INBOUND
+from workers.batches import BatchOutcomes, apply_alone, apply_batch
 from workers.deps import WorkerDeps
 from workers.fairness import EndpointBusy, EndpointGate
 from workers.gauges import QueueGauges
@@ -47,9 +48,14 @@ RECORD_PATIENCE_SECONDS = 30.0
 EMAIL_SHARE = "email"
 
 
+# How many claimed batches of inbound events one worker applies at once: some are applied while
+# the others wait for the store (its write lock, shared with the server, and each commit's fsync).
+INBOUND_BATCHES_IN_FLIGHT = 4
+
+
 @dataclass(frozen=True, slots=True)
 class _Loops:
-    inbound: Pump[InboundEvent]
+    inbound: Pump[Sequence[InboundEvent]]
     outbox: Pump[int]
     deliveries: Pump[ClaimedDelivery]
 
@@ -75,10 +81,10 @@ class Pipeline:
         self.loops = _Loops(
             inbound=Pump(
                 "inbound",
-                lambda n: deps.inbound.claim(self.owner, n),
-                self.process,
-                batch=config.batch,
-                max_in_flight=config.batch,
+                self._claim_inbound,
+                self.process_batch,
+                batch=1,
+                max_in_flight=INBOUND_BATCHES_IN_FLIGHT,
                 poll_seconds=config.poll_seconds,
             ),
             outbox=Pump(
@@ -125,6 +131,42 @@ class Pipeline:
                 await self._hand_back(self.owner)
                 await self.deps.registry.retire(self.owner)
             log.info("worker_stopped", owner=self.owner)
+
+    async def _claim_inbound(self, _: int) -> Sequence[Sequence[InboundEvent]]:
+        """One batch of due events (the loop's work item), or none."""
+        events = await self.deps.inbound.claim(self.owner, self.deps.config.batch)
+        return [events] if events else []
+
+    async def process_batch(self, events: Sequence[InboundEvent]) -> None:
+        """Apply claimed events in one transaction (see `workers.batches`) and record their
+        outcomes; without `deps.batches`, each event alone (`process`), as many at once."""
+        batches = self.deps.batches
+        if batches is None:
+            _log_failures(await asyncio.gather(*map(self.process, events), return_exceptions=True))
+            return
+        now = self.deps.clock()
+        for event in events:
+            self._metrics.inbound_claimed(event, now)
+        self._held[INBOUND].add(len(events))
+        try:
+            result = await apply_batch(self.deps, batches, events)
+            if result.outcomes:
+                self.deps.signal.notify(WorkKind.OUTBOX)
+            recorded = map(self._record_outcome, result.outcomes)
+            alone = (self._apply_alone(result, event) for event in result.alone)
+            _log_failures(await asyncio.gather(*recorded, *alone, return_exceptions=True))
+        finally:
+            self._held[INBOUND].add(-len(events))
+
+    async def _apply_alone(self, result: BatchOutcomes, event: InboundEvent) -> None:
+        outcome = await apply_alone(self.deps, result, event)
+        self.deps.signal.notify(WorkKind.OUTBOX)
+        await self._record_outcome(outcome)
+
+    async def _record_outcome(self, outcome: ProcessingOutcome) -> None:
+        carrier = {} if outcome.claimed is None else outcome.claimed.trace_carrier
+        with self.deps.telemetry.recorded_span(carrier, "record inbound outcome"):
+            await self._inbound_results.add(outcome)
 
     async def process(self, event: InboundEvent) -> None:
         """Apply one claimed event and record its outcome (the inbound loop's work item)."""
@@ -229,3 +271,10 @@ class Pipeline:
 
 async def _nothing(_: int) -> None:
     return None
+
+
+def _log_failures(results: Sequence[object]) -> None:
+    """One item's failure must not end the loop; its lease brings it back."""
+    for result in results:
+        if isinstance(result, Exception):
+            log.error("work_item_failed", pump="inbound", error=type(result).__name__, exc_info=result)

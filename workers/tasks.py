@@ -34,22 +34,39 @@ MAX_REASON_LENGTH = 500
 async def apply_inbound(deps: WorkerDeps, event: InboundEvent) -> ProcessingOutcome:
     """Apply one provider event to the subscriptions it names; the outcome is recorded later."""
     with deps.telemetry.continue_trace(event.trace_carrier, "process inbound event", event_id=event.id):
-        # Carries the event as claimed, so that recording the outcome need not read it again.
-        outcome = replace(await _apply(deps, event), claimed=event)
-        if outcome.status is None:
-            log.info("inbound_event_postponed", event_id=event.id, reason=outcome.reason)
-        else:
-            log.info(
-                "inbound_event_processed",
-                event_id=event.id,
-                type=event.type,
-                status=outcome.status.value,
-                reason=outcome.reason,
-            )
-        return outcome
+        return finished(event, await _apply(deps, event))
 
 
-async def _apply(deps: WorkerDeps, event: InboundEvent) -> ProcessingOutcome:
+async def apply_prepared(
+    deps: WorkerDeps, event: InboundEvent, adapter: ProviderAdapter, commands: Sequence[ProviderCommand]
+) -> ProcessingOutcome:
+    """`apply_inbound` for an event whose commands are known already (see `prepare`)."""
+    with deps.telemetry.continue_trace(event.trace_carrier, "process inbound event", event_id=event.id):
+        return finished(event, await _apply_commands(deps, event, adapter, commands))
+
+
+def finished(event: InboundEvent, outcome: ProcessingOutcome) -> ProcessingOutcome:
+    """The outcome, logged, carrying the event as claimed (so that recording the outcome need
+    not read it again)."""
+    outcome = replace(outcome, claimed=event)
+    if outcome.status is None:
+        log.info("inbound_event_postponed", event_id=event.id, reason=outcome.reason)
+    else:
+        log.info(
+            "inbound_event_processed",
+            event_id=event.id,
+            type=event.type,
+            status=outcome.status.value,
+            reason=outcome.reason,
+        )
+    return outcome
+
+
+Prepared = tuple[ProviderAdapter, Sequence[ProviderCommand]]
+
+
+async def prepare(deps: WorkerDeps, event: InboundEvent) -> Prepared | ProcessingOutcome:
+    """The event's adapter and commands; or its outcome, when there is nothing to apply."""
     adapter = deps.providers.get(event.provider)
     if adapter is None:
         return ProcessingOutcome(
@@ -57,17 +74,40 @@ async def _apply(deps: WorkerDeps, event: InboundEvent) -> ProcessingOutcome:
         )
     try:
         normalized = await adapter.commands(event)
-        if isinstance(normalized, Ignored):
-            return ProcessingOutcome(
-                event_id=event.id, status=InboundStatus.IGNORED, reason=normalized.reason
-            )
-        applied = await _run(deps, adapter, event, normalized)
     except (PayloadError, ProviderRefused, ProviderUnavailable, DomainError) as error:
         return _when_raised(event, error)
     except (StorageError, OSError):
         raise  # the store (or a raw socket under it) failed: transient, the lease brings it back
     except Exception as error:  # noqa: BLE001 - one event's surprise must not come back forever
         return _unexpected(deps, event, error)
+    if isinstance(normalized, Ignored):
+        return ProcessingOutcome(event_id=event.id, status=InboundStatus.IGNORED, reason=normalized.reason)
+    return adapter, normalized
+
+
+async def _apply(deps: WorkerDeps, event: InboundEvent) -> ProcessingOutcome:
+    prepared = await prepare(deps, event)
+    if isinstance(prepared, ProcessingOutcome):
+        return prepared
+    return await _apply_commands(deps, event, *prepared)
+
+
+async def _apply_commands(
+    deps: WorkerDeps, event: InboundEvent, adapter: ProviderAdapter, commands: Sequence[ProviderCommand]
+) -> ProcessingOutcome:
+    try:
+        applied = await _run(deps, adapter, event, commands)
+    except (PayloadError, ProviderRefused, ProviderUnavailable, DomainError) as error:
+        return _when_raised(event, error)
+    except (StorageError, OSError):
+        raise  # as in `prepare`
+    except Exception as error:  # noqa: BLE001 - as in `prepare`: the event fails, once
+        return _unexpected(deps, event, error)
+    return outcome_of(event, applied)
+
+
+def outcome_of(event: InboundEvent, applied: Sequence[CommandOutcome]) -> ProcessingOutcome:
+    """Applied when any of its commands changed something; otherwise ignored, saying why."""
     if any(a.applied for a in applied):
         return ProcessingOutcome(event_id=event.id, status=InboundStatus.APPLIED)
     reason = "; ".join(a.reason or "no effect" for a in applied)

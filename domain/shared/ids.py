@@ -22,12 +22,17 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 _RANDOM_BITS = 80
 
 
+# Every pair of digits: ten bits per look-up, half the steps of one digit at a time (ids are
+# made for every document a worker writes).
+_PAIRS = tuple(high + low for high in _ALPHABET for low in _ALPHABET)
+
+
 def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, rem = divmod(value, 32)
-        chars.append(_ALPHABET[rem])
-    return "".join(reversed(chars))
+    """The last `length` base-32 digits of `value`, most significant first."""
+    odd = length % 2
+    chars = [_ALPHABET[(value >> (5 * (length - 1))) & 31]] if odd else []
+    chars += [_PAIRS[(value >> shift) & 1023] for shift in range(5 * (length - odd) - 10, -1, -10)]
+    return "".join(chars)
 
 
 class _MonotonicSource:

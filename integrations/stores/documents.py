@@ -64,6 +64,10 @@ class IndexSpec:
     name: str  # explicit: some servers rename auto-named indexes
     fields: tuple[str, ...]
     unique: bool = False
+    # Only documents whose first field is set (not null) are indexed, where the backend can:
+    # for a field most documents leave null, queried only by range or equality (which never
+    # match null), so that writing those documents costs that index nothing.
+    sparse: bool = False
 
 
 class FindOptions(TypedDict, total=False):

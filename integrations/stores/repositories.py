@@ -319,17 +319,17 @@ class ProviderLinkRepo:
         self._s = session
 
     @staticmethod
-    def _key(merchant_id: str, kind: str, provider: str, external_id: str) -> str:
+    def link_key(merchant_id: str, kind: str, provider: str, external_id: str) -> str:
         return f"{merchant_id}:{kind}:{provider}:{external_id}"
 
     async def find(self, merchant_id: str, kind: str, provider: str, external_id: str) -> str | None:
-        doc = await self._s.get("provider_links", self._key(merchant_id, kind, provider, external_id))
+        doc = await self._s.get("provider_links", self.link_key(merchant_id, kind, provider, external_id))
         return None if doc is None else str(doc["internal_id"])
 
     async def add(
         self, merchant_id: str, kind: str, provider: str, external_id: str, internal_id: str
     ) -> None:
-        key = self._key(merchant_id, kind, provider, external_id)
+        key = self.link_key(merchant_id, kind, provider, external_id)
         try:
             await self._s.insert("provider_links", {"id": key, "version": 0, "internal_id": internal_id})
         except DuplicateDocument:

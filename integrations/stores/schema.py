@@ -2,6 +2,11 @@
 
 A store is created from this whole declaration; an existing store gets what a release adds
 through a migration step (`integrations.stores.migrations.steps`), which names it.
+
+Every index serves a query of the service (`tests/contracts/test_sqlite_query_plans.py` checks
+each one on SQLite). On SQLite, migrating drops the indexes of these collections that are not
+declared here any more; MongoDB keeps them (some servers rename indexes, so they are never
+looked up by name), which costs its writes a little and changes no answer.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("subscriptions_merchant_customer", ("merchant_id", "customer_id", "id")),
         IndexSpec("subscriptions_merchant_provider_id", ("merchant_id", "provider_subscription_id", "id")),
         # The scheduler's queries: what is due, earliest first (see domain.subscriptions.timed_moves).
-        IndexSpec("subscriptions_due", ("next_transition_at", "id")),
-        IndexSpec("subscriptions_past_due", ("past_due_since", "id")),
+        # Most subscriptions have nothing due (a provider runs their clock): those are left out.
+        IndexSpec("subscriptions_due_set", ("next_transition_at", "id"), sparse=True),
+        IndexSpec("subscriptions_past_due_set", ("past_due_since", "id"), sparse=True),
     ),
     # id = merchant:kind:provider:external id, so uniqueness comes from the primary key.
     "provider_links": (),
@@ -49,7 +55,8 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("inbound_events_merchant", ("merchant_id", "id")),
         IndexSpec("inbound_events_status", ("status", "received_at")),
         IndexSpec("inbound_events_due", ("status", "due_at")),
-        IndexSpec("inbound_events_lease", ("lease_owner",)),
+        # Only what a worker holds: a finished event has no lease owner.
+        IndexSpec("inbound_events_leased", ("lease_owner",), sparse=True),
         # Retention: the bodies to remove, oldest first (settled events are removed by status).
         IndexSpec("inbound_events_payload", ("payload_expired_at", "received_at")),
         IndexSpec("inbound_events_merchant_status", ("merchant_id", "status", "id")),
@@ -62,7 +69,7 @@ COLLECTIONS: Mapping[str, Sequence[IndexSpec]] = {
         IndexSpec("deliveries_message_endpoint", ("message_id", "endpoint_id"), unique=True),
         IndexSpec("deliveries_merchant", ("merchant_id", "id")),
         IndexSpec("deliveries_due", ("status", "next_attempt_at")),
-        IndexSpec("deliveries_lease", ("lease_owner",)),
+        IndexSpec("deliveries_leased", ("lease_owner",), sparse=True),
         # The earliest open delivery of a lane (per-subscription order), and an endpoint's open ones.
         IndexSpec("deliveries_lane", ("lane", "status", "id")),
         IndexSpec("deliveries_endpoint_status", ("endpoint_id", "status")),

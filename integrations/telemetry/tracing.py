@@ -35,6 +35,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from prometheus_client import CollectorRegistry
 
 from domain.notifications.ports import Mailer, OutboundEmail, SendResult
+from domain.shared.txn import TxnFn
 from integrations.stores.repositories import StoreUnit
 from integrations.stores.txn import StoreTxn
 from integrations.telemetry.metrics import Metrics, PrometheusText
@@ -157,7 +158,7 @@ def is_sampled(carrier: Mapping[str, str]) -> bool:
 class TracedTxn:
     """The store's TxnFn, with a span around each transaction run inside a recorded trace."""
 
-    def __init__(self, txn: StoreTxn, tracer: Tracer, system: str) -> None:
+    def __init__(self, txn: StoreTxn | TxnFn[StoreUnit], tracer: Tracer, system: str) -> None:
         self._txn = txn
         self._tracer = tracer
         self._attributes = {"db.system.name": system}

@@ -257,7 +257,7 @@ async def test_the_lease_hand_back(world: World) -> None:
     assert await world.inbound_internal.release(OWNER) == 1
     assert await world.notifications.release(OWNER) == 2
 
-    assert_indexed(world, world.traced(), {"inbound_events_lease", "deliveries_lease"})
+    assert_indexed(world, world.traced(), {"inbound_events_leased", "deliveries_leased"})
 
 
 async def test_the_heartbeat(world: World) -> None:

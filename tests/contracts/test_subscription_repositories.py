@@ -227,7 +227,7 @@ async def test_two_schedulers_on_one_store_move_a_subscription_once(store: Docum
 
 @pytest.mark.parametrize(
     ("field", "index"),
-    [("next_transition_at", "subscriptions_due"), ("past_due_since", "subscriptions_past_due")],
+    [("next_transition_at", "subscriptions_due_set"), ("past_due_since", "subscriptions_past_due_set")],
 )
 async def test_sqlite_scheduler_queries_go_through_their_index(
     tmp_path: Path, field: str, index: str

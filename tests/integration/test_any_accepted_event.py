@@ -32,6 +32,7 @@ from domain.notifications.internal import NotificationsInternal
 from domain.notifications.retry import RetryPolicy
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
+from domain.subscriptions.timed_moves import Timing
 from gateway.app import create_app
 from gateway.deps import GatewayConfig, GatewayDeps
 from integrations.providers.interface import ProviderAdapter
@@ -55,7 +56,7 @@ from integrations.telemetry.tracing import Telemetry
 from tests.support.fakes import FakeClock, RecordingSender
 from tests.support.signatures import PADDLE_SECRET, POLAR_SECRET
 from tests.support.work import run_until_idle
-from workers.deps import WorkerConfig, WorkerDeps
+from workers.deps import InboundBatches, WorkerConfig, WorkerDeps
 from workers.pipeline import Pipeline
 
 STRIPE_SECRET = "whsec_any_event"
@@ -272,6 +273,8 @@ async def run_example(path: Path, telemetry: Telemetry, events: Sequence[tuple[s
             notifications=NotificationsInternal(
                 txn, clock, signal, RecordingSender(), RetryPolicy(schedule=(0.0,), jitter=0.0), 5.0
             ),
+            # The events of a claim applied together, as the service does.
+            batches=InboundBatches(store=store, clock=clock, trace=dict, timing=Timing()),
         )
         transport = httpx.ASGITransport(app=create_app(gateway), client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://subgate.test") as client:

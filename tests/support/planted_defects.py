@@ -716,6 +716,60 @@ DEFECTS = (
         line="            if to is None and message.event_type in EMAIL_EVENTS:",
         planted="            if to is None:",
     ),
+    Defect(
+        name="batch-sees-only-the-store",
+        path="integrations/stores/batch.py",
+        # `_Layer.visible`: an event of a batch no longer sees what the earlier ones wrote.
+        line="layer: _Layer | None = self",
+        planted="layer: _Layer | None = None",
+    ),
+    Defect(
+        name="batch-keeps-a-failed-event",
+        path="integrations/stores/batch.py",
+        line="            yield\n            self._event.keep()",
+        planted=(
+            "            try:\n                yield\n"
+            "            finally:\n                self._event.keep()"
+        ),
+    ),
+    Defect(
+        name="batch-written-piecemeal",
+        path="integrations/stores/batch.py",
+        line=(
+            "            async with self._store.session() as session:\n"
+            "                await _write_all(session, writes)"
+        ),
+        planted=(
+            "            for write in writes:\n"
+            "                async with self._store.session() as session:\n"
+            "                    await _write_all(session, [write])"
+        ),
+    ),
+    Defect(
+        name="batch-fails-with-one-bad-event",
+        path="workers/batches.py",
+        # `_in_batch`: the event's error ends the batch instead of leaving that event alone.
+        line="cause=type(error).__name__)\n            return None",
+        planted="cause=type(error).__name__)\n            raise",
+    ),
+    Defect(
+        name="batch-links-not-read-ahead",
+        path="integrations/stores/subscription_reads.py",
+        line="    await batch.read_ahead(LINKS, [key for _, key in links])\n",
+        planted="",
+    ),
+    Defect(
+        name="sparse-index-made-whole",
+        path="integrations/stores/sqlite/store.py",
+        line='IS NOT NULL" if spec.sparse else ""',
+        planted='IS NOT NULL" if False else ""',
+    ),
+    Defect(
+        name="retired-index-kept",
+        path="integrations/stores/sqlite/store.py",
+        line="if table in collections and name not in declared",
+        planted="if table in collections and name not in declared and False",
+    ),
 )
 
 

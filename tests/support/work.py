@@ -52,7 +52,8 @@ async def run_until_idle(pipeline: Pipeline, max_rounds: int = 1000) -> int:
     total = 0
     for _ in range(max_rounds):
         events = await deps.inbound.claim(pipeline.owner, batch)
-        await asyncio.gather(*(pipeline.process(event) for event in events))
+        if events:
+            await pipeline.process_batch(events)
         made = await deps.notifications.dispatch_pending(limit=batch)
         claimed = await deps.notifications.claim(pipeline.owner, batch)
         await asyncio.gather(*(pipeline.deliver(one) for one in claimed))

@@ -40,3 +40,12 @@ def test_dev_is_locked_in_ci() -> None:
 def test_other_targets_sync_the_dev_group_back(target: str) -> None:
     assert _recipes(target, "CI=")[0] == "uv sync"
     assert _recipes(target, "CI=true")[0] == "uv sync --locked"
+
+
+def test_profile_records_each_loop_under_load_with_py_spy_outside_the_lock_file() -> None:
+    recipes = _recipes("profile", "CI=", "PROFILE_DIR=out")
+    assert recipes[0] == "uv sync"
+    assert recipes[-1] == (
+        "uv run --no-sync python -m benchmarks --only ingest --only delivery --only dev --repeat 1 "
+        "--profile out --json out/results.json"
+    )

@@ -59,6 +59,18 @@ STEPS: Final[tuple[Step, ...]] = (
             "dead_letters_endpoint_open",
         ),
     ),
+    Step(
+        number=4,
+        name="partial indexes: the scheduler's and the leases' hold only set values",
+        # They replace subscriptions_due, subscriptions_past_due, inbound_events_lease and
+        # deliveries_lease, which SQLite's migration drops (declared no more).
+        indexes=(
+            "subscriptions_due_set",
+            "subscriptions_past_due_set",
+            "inbound_events_leased",
+            "deliveries_leased",
+        ),
+    ),
 )
 
 # What the last release without a recorded schema version (version 0) created: collection ->

@@ -66,6 +66,7 @@ _IDENTIFIER: Final = re.compile(r"[a-z_][a-z0-9_]*")
 # Server error codes (see MongoDB's error_codes.yml).
 _WRITE_CONFLICT: Final = 112
 _NAMESPACE_EXISTS: Final = 48
+_INDEX_OPTIONS_CONFLICT: Final = 85
 _CLAIM_ROUNDS: Final = 4
 
 MongoDoc = dict[str, Any]
@@ -362,9 +363,19 @@ class MongoStore:
             if collection not in existing:
                 await self._create_collection(collection)
             for keys, spec in indexes:
-                with _translated(f"migrate (index {spec.name})"):
-                    # Never looked up by name later: some servers rename indexes.
-                    await self._db[collection].create_index(keys, name=spec.name, unique=spec.unique)
+                await self._create_index(collection, keys, spec)
+
+    async def _create_index(self, collection: str, keys: list[tuple[str, int]], spec: IndexSpec) -> None:
+        # `sparse` is left to the backends that index only set values; the index is whole here.
+        try:
+            with _translated(f"migrate (index {spec.name})"):
+                # Never looked up by name later: some servers rename indexes.
+                await self._db[collection].create_index(keys, name=spec.name, unique=spec.unique)
+        except StorageError as error:
+            cause = error.__cause__
+            if not isinstance(cause, OperationFailure) or cause.code != _INDEX_OPTIONS_CONFLICT:
+                raise
+            # The same fields are indexed under a name an earlier declaration gave them: kept.
 
     async def _create_collection(self, name: str) -> None:
         try:

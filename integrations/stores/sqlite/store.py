@@ -399,6 +399,30 @@ class _SqliteSession:
         return changed
 
 
+def _create_index(table: str, spec: IndexSpec) -> str:
+    name = _identifier(spec.name, "index")
+    if not spec.fields:
+        raise ValueError(f"index {name!r} has no fields")
+    unique = "UNIQUE " if spec.unique else ""
+    columns = ", ".join(_field_expr(field) for field in spec.fields)
+    # A partial index: SQLite uses it for a query whose condition on that field implies it
+    # (a range or an equality with a value), and never adds a row whose field is null.
+    where = f" WHERE {_field_expr(spec.fields[0])} IS NOT NULL" if spec.sparse else ""
+    return f'CREATE {unique}INDEX IF NOT EXISTS "{name}" ON {table} ({columns}){where}'
+
+
+def _retired_indexes(conn: sqlite3.Connection, collections: Mapping[str, Sequence[IndexSpec]]) -> list[str]:
+    """DROP statements for the indexes of the declared tables that are declared no more (SQLite's
+    own indexes, for primary keys, have no SQL and are never dropped)."""
+    declared = {spec.name for specs in collections.values() for spec in specs}
+    rows = conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+    return [
+        f'DROP INDEX IF EXISTS "{_identifier(name, "index")}"'
+        for name, table in rows.fetchall()
+        if table in collections and name not in declared
+    ]
+
+
 class SqliteStore:
     """`DocumentStore` backed by the SQLite file at `path` (see the module docstring)."""
 
@@ -662,13 +686,7 @@ class SqliteStore:
             statements.append(
                 f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)"
             )
-            for spec in specs:
-                name = _identifier(spec.name, "index")
-                if not spec.fields:
-                    raise ValueError(f"index {name!r} has no fields")
-                unique = "UNIQUE " if spec.unique else ""
-                columns = ", ".join(_field_expr(field) for field in spec.fields)
-                statements.append(f'CREATE {unique}INDEX IF NOT EXISTS "{name}" ON {table} ({columns})')
+            statements += [_create_index(table, spec) for spec in specs]
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -676,6 +694,8 @@ class SqliteStore:
         # DDL is transactional in SQLite: all of the migration commits, or none of it.
         async with self._session() as session:
             conn = await session.writable()
+            with _translated("migrate"):
+                statements += _retired_indexes(conn, collections)
             for statement in statements:
                 with _translated("migrate"):
                     conn.execute(statement)

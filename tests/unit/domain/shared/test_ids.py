@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, strategies as st
@@ -47,6 +48,24 @@ def test_ids_made_now_sort_after_those_of_earlier_releases() -> None:
     # Earlier releases made `sub_<suffix>`: a cursor from then must still find what came since.
     earlier = "sub_" + "z" * 26
     assert all(new_id(kind) > earlier.replace("sub", kind) for kind in KINDS)
+
+
+def _digits(value: int, length: int) -> str:
+    """The reference: base 32 one digit at a time, in Crockford's lower-case alphabet."""
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    return "".join(alphabet[(value // 32**place) % 32] for place in reversed(range(length)))
+
+
+@given(value=st.integers(min_value=0, max_value=2**130), length=st.integers(min_value=0, max_value=27))
+def test_the_suffix_is_base_32_digit_for_digit(value: int, length: int) -> None:
+    assert _encode(value, length) == _digits(value, length)
+
+
+def test_the_time_part_is_the_millisecond_of_creation() -> None:
+    before = time.time_ns() // 1_000_000
+    made = new_id("msg").removeprefix("msgsg_")[:10]
+    after = time.time_ns() // 1_000_000
+    assert _digits(before, 10) <= made <= _digits(after, 10)
 
 
 # A time floor splits the ids made before a moment from those made at or after it.
