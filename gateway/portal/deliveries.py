@@ -14,7 +14,7 @@ from domain.shared.pagination import MAX_LIMIT, PageRequest
 from gateway.portal.access import Form, Visit
 from gateway.portal.notices import notice_of
 from gateway.portal.queries import an_id, choice, newest_first, parse_utc, utc_time
-from gateway.portal.render import portal_url, see_other
+from gateway.portal.render import next_page_url, see_other
 from gateway.portal.site import NotificationPages
 
 FILTERS = ("endpoint_id", "status", "type", "subscription_id", "from", "until")
@@ -49,7 +49,7 @@ class DeliveryPages(NotificationPages):
         )
         page = await self.notifications.list_deliveries(visit.merchant_id, where, newest_first(request))
         kept = {name: request.query_params[name] for name in FILTERS if name in request.query_params}
-        later = portal_url("/deliveries", **kept, after=page.items[-1].id) if page.has_more else None
+        later = next_page_url(page, "/deliveries", **kept)
         return self.site.pages.render(
             "deliveries.html",
             visit,
@@ -87,11 +87,7 @@ class DeliveryPages(NotificationPages):
         if endpoint_id is not None:
             await self.notifications.get_endpoint(visit.merchant_id, endpoint_id)  # another merchant's: 404
         page = await self.history.dead_letters(visit.merchant_id, endpoint_id, newest_first(request))
-        later = (
-            portal_url("/dead-letters", endpoint_id=endpoint_id, after=page.items[-1].id)
-            if page.has_more
-            else None
-        )
+        later = next_page_url(page, "/dead-letters", endpoint_id=endpoint_id)
         return self.site.pages.render(
             "dead_letters.html",
             visit,

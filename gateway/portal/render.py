@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import jinja2
@@ -15,6 +15,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.shared.pagination import Page
 from gateway.portal.access import FORM_TOKEN_FIELD, Visit
 from gateway.portal.assets import Assets
 from gateway.portal.links import PREFIX
@@ -32,10 +33,23 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Listed = TypeVar("Listed", bound=Identified)
+
+
 def portal_url(path: str, **query: object) -> str:
     """A portal path with the query parameters that are set (None and "" left out)."""
     kept = {k: str(v) for k, v in query.items() if v is not None and v != ""}
     return f"{PREFIX}{path}" + (f"?{urlencode(kept)}" if kept else "")
+
+
+def next_page_url(page: Page[Listed], path: str, **query: object) -> str | None:
+    """The link to the page after `page` (the same filters, after its last item), if there is one."""
+    return portal_url(path, **query, after=page.items[-1].id) if page.has_more else None
 
 
 class Pages:

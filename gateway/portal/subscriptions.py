@@ -17,7 +17,7 @@ from domain.subscriptions.state_machine import SubscriptionStatus
 from gateway.portal.access import Form, Visit
 from gateway.portal.notices import notice_of
 from gateway.portal.queries import an_id, choice, newest_first, status_filter
-from gateway.portal.render import portal_url, see_other
+from gateway.portal.render import next_page_url, see_other
 from gateway.portal.site import Site
 
 # Notification history shown on a subscription's or customer's page (the Deliveries page has it all).
@@ -51,9 +51,7 @@ class SubscriptionPages:
         page = await self.deps.subscriptions.list(
             visit.merchant_id, SubscriptionFilter(status=status), newest_first(request)
         )
-        later = (
-            portal_url("/subscriptions", status=status, after=page.items[-1].id) if page.has_more else None
-        )
+        later = next_page_url(page, "/subscriptions", status=status)
         return self.site.pages.render(
             "subscriptions.html",
             visit,
@@ -77,7 +75,7 @@ class SubscriptionPages:
 
     async def customers(self, request: Request, visit: Visit) -> Response:
         page = await self.deps.subscriptions.customers.list(visit.merchant_id, newest_first(request))
-        later = portal_url("/customers", after=page.items[-1].id) if page.has_more else None
+        later = next_page_url(page, "/customers")
         return self.site.pages.render(
             "customers.html",
             visit,
@@ -110,13 +108,7 @@ class SubscriptionPages:
         status = choice(request, "status", InboundStatus)
         where = InboundFilter(connection_id=an_id(request, "connection_id"), status=status)
         page = await self.deps.inbound.list(visit.merchant_id, where, newest_first(request))
-        later = (
-            portal_url(
-                "/inbound-events", status=status, connection_id=where.connection_id, after=page.items[-1].id
-            )
-            if page.has_more
-            else None
-        )
+        later = next_page_url(page, "/inbound-events", status=status, connection_id=where.connection_id)
         return self.site.pages.render(
             "inbound_events.html",
             visit,
