@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import structlog
@@ -51,7 +51,7 @@ from integrations.stores.migrations.runner import Migrator
 from integrations.stores.probe import WriteProbe
 from integrations.stores.sealing.resealing import Resealer
 from integrations.stores.sealing.sealed import SealedStore
-from integrations.stores.txn import StoreTxn
+from integrations.stores.txn import StoreTxn, runs_transactions
 from integrations.telemetry.metrics import MeteredJournal, MeteredUnreadable
 from integrations.telemetry.tracing import Telemetry, TracedMailer, TracedTxn
 from subgate.commands.store import open_store, retention
@@ -159,6 +159,8 @@ class _Shared:
     signal: FanOutSignal
     adapters: Mapping[str, ProviderAdapter]
     timing: Timing
+    # The store's sessions are not transactions (a MongoDB server without replica set).
+    carried: bool = False
 
 
 async def build(
@@ -173,6 +175,8 @@ async def build(
     if url is None:
         raise ValueError("a Redis URL is required (the dev command starts an embedded one)")
     shared = _shared(settings, clock, telemetry, url)
+    if not await runs_transactions(shared.store):
+        shared = replace(shared, carried=True)
     http = OutboundClient(allow_private_targets=settings.allow_private_targets)
     rate_limits = parse_rate_limit(settings.rate_limit or "")
     limiter = RedisRateLimiter(url, rate_limits) if rate_limits else None
@@ -260,6 +264,7 @@ def _gateway(
             timing=shared.timing,
             accounts=ConnectionKeys(merchants),
             providers=managements(shared.adapters),
+            carried=shared.carried,
         ),
         inbound=InboundExternal(txn, clock, shared.signal, personal_data=ProviderPayloads(personal_fields())),
         notifications=NotificationsExternal(txn, clock, shared.signal),
@@ -291,6 +296,7 @@ def _worker(shared: _Shared, http: OutboundClient, resealer: Resealer) -> Worker
             order_wait=timedelta(seconds=settings.order_wait_seconds),
             # Counts the endpoints it reports as disabled (subgate_endpoints_disabled_total).
             journal=MeteredJournal(structlog.get_logger(), telemetry.metrics),
+            carried=shared.carried,
         ),
     )
     return WorkerDeps(
@@ -309,7 +315,9 @@ def _worker(shared: _Shared, http: OutboundClient, resealer: Resealer) -> Worker
         secrets=resealer,
         retention=retention(shared.store, clock, settings),
         redis=shared.redis,
-        subscriptions=SubscriptionsInternal(txn, clock, telemetry.carrier, timing=shared.timing),
+        subscriptions=SubscriptionsInternal(
+            txn, clock, telemetry.carrier, timing=shared.timing, carried=shared.carried
+        ),
         inbound=InboundInternal(txn, clock),
         notifications=notifications,
         batches=InboundBatches(
@@ -319,6 +327,7 @@ def _worker(shared: _Shared, http: OutboundClient, resealer: Resealer) -> Worker
             timing=shared.timing,
             # A span for each event's unit of work in a batch, as for a transaction of its own.
             units=lambda units: TracedTxn(units, telemetry.tracer, _db_system(settings.database_url)),
+            carried=shared.carried,
         ),
     )
 

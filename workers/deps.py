@@ -55,9 +55,14 @@ class InboundBatches:
     timing: Timing
     # Wraps each unit of work of a batch as the root wraps each transaction (with its span).
     units: Callable[[TxnFn[StoreUnit]], TxnFn[StoreUnit]] = lambda units: units
+    # The store's sessions are not transactions: changes carry what is left to do (see
+    # `domain.subscriptions.recording`).
+    carried: bool = False
 
     def subscriptions(self, batch: Batch) -> SubscriptionsInternal:
-        return SubscriptionsInternal(self.units(batch.txn), self.clock, self.trace, timing=self.timing)
+        return SubscriptionsInternal(
+            self.units(batch.txn), self.clock, self.trace, timing=self.timing, carried=self.carried
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

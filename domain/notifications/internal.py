@@ -25,7 +25,7 @@ from domain.notifications.model import (
     Endpoint,
     lane_of,
 )
-from domain.notifications.ordering import DEFAULT_ORDER_WAIT, lane_hold
+from domain.notifications.ordering import DEFAULT_ORDER_WAIT, lane_hold, wake_next
 from domain.notifications.payload import message_body
 from domain.notifications.ports import (
     Mailer,
@@ -78,6 +78,8 @@ class DeliveryOptions:
     order_wait: timedelta = DEFAULT_ORDER_WAIT  # how long a delivery waits for an earlier one of its lane
     disable_after: timedelta = DISABLE_AFTER  # failing this long without a success disables an endpoint
     journal: Journal | None = None  # where operators read what happened; stdlib logging when None
+    # The store's units are not transactions: a claim finishes a give-up cut short (see `claim`).
+    carried: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +126,7 @@ class NotificationsInternal:
         self._order_wait = options.order_wait
         self._disable_after = options.disable_after
         self._journal: Journal = options.journal or StdlibJournal()
+        self._carried = options.carried
         # A claimed delivery stays leased for longer than one attempt may take; a worker
         # that dies mid-attempt has its leases handed back by the others (see release).
         self._lease = timedelta(seconds=attempt_timeout + 30)
@@ -154,7 +157,11 @@ class NotificationsInternal:
         return len(deliveries)
 
     async def _fan_out(self, unit: NotificationsUnit, *, message: OutboxMessage) -> list[Delivery]:
-        await unit.outbox.mark_dispatched(message.id)
+        """The message's deliveries, those it has not got yet; then the message marked dispatched.
+
+        In that order: on a store whose units are not transactions, a fan-out cut short between
+        the two leaves the message pending, and the next one makes only what is missing.
+        """
         now = self._clock()
         made: list[Delivery] = []
         for endpoint in await unit.endpoints.all_for(message.merchant_id):
@@ -164,7 +171,7 @@ class NotificationsInternal:
                 continue
             made.append(self._new_delivery(message, now, endpoint_id=endpoint.id))
         email = email_type(message.event_type, message.data)
-        if self._mailer is not None and email is not None:
+        if self._mailer is not None and email is not None and not await unit.deliveries.has_email(message.id):
             to = await unit.recipients.email_for(message)
             # A welcome to a subscription first seen active goes only where an address is known:
             # its absence then is no failure to report (most checkouts' creations carry none).
@@ -183,6 +190,7 @@ class NotificationsInternal:
                 )
         for delivery in made:
             await unit.deliveries.add(delivery)
+        await unit.outbox.mark_dispatched(message.id)
         return made
 
     @staticmethod
@@ -226,6 +234,8 @@ class NotificationsInternal:
         async def work(unit: NotificationsUnit) -> list[ClaimedDelivery]:
             now = self._clock()
             leased = await unit.deliveries.claim_due(now, now + self._lease, owner, limit)
+            if self._carried:
+                leased = await self._given_up_before(unit, leased, now)
             if not leased:
                 return []
             ready = await self._in_order(unit, leased, now)
@@ -237,6 +247,23 @@ class NotificationsInternal:
             return [_claimed(d, endpoints, messages.get(d.message_id)) for d in ready]
 
         return await self._txn(work)
+
+    @staticmethod
+    async def _given_up_before(
+        unit: NotificationsUnit, leased: Sequence[Delivery], now: datetime
+    ) -> list[Delivery]:
+        """`leased` without the deliveries given up on already: a record of the last attempt
+        wrote the dead letter and was cut short before the delivery (on a store whose units
+        are not transactions, see `recording`). Those are recorded dead now, not sent again."""
+        left = []
+        for delivery in leased:
+            if not await unit.dead_letters.open_for_delivery(delivery.id):
+                left.append(delivery)
+                continue
+            dead = replace(delivery, status=DeliveryStatus.DEAD, next_attempt_at=None, lease_owner=None)
+            stored = await unit.deliveries.update(dead)
+            await wake_next(unit, stored.lane, now)
+        return left
 
     async def _in_order(
         self, unit: NotificationsUnit, leased: Sequence[Delivery], now: datetime

@@ -58,6 +58,10 @@ class DeliveryRepository(Protocol):
 
     async def exists(self, message_id: str, endpoint_id: str) -> bool: ...
 
+    async def has_email(self, message_id: str) -> bool:
+        """Whether the message's customer email delivery was made already."""
+        ...
+
     async def update(self, delivery: Delivery) -> Delivery:
         """Compare-and-set on `version`; raises ConcurrencyConflict."""
         ...

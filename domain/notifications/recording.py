@@ -83,7 +83,9 @@ class AttemptRecorder:
         elif result is not None:
             await self._endpoint_failed(leased)
         if delay is None:
-            stored = await self._settle(replace(tried, status=DeliveryStatus.DEAD, next_attempt_at=None))
+            # The dead letter first: on a store whose units are not transactions, a record cut
+            # short after it leaves the delivery leased, and its next claim finds the letter and
+            # records it dead without sending again (`NotificationsInternal.claim`).
             await self.unit.dead_letters.add(
                 DeadLetter(
                     id=new_id("dl"),
@@ -95,7 +97,7 @@ class AttemptRecorder:
                     endpoint_id=leased.endpoint_id,
                 )
             )
-            return stored
+            return await self._settle(replace(tried, status=DeliveryStatus.DEAD, next_attempt_at=None))
         retry = replace(
             tried, status=DeliveryStatus.FAILED, next_attempt_at=self.now + timedelta(seconds=delay)
         )

@@ -1,9 +1,10 @@
 """Subscription operations for workers (Internal); HTTP handlers cannot import this module.
 
 Each operation runs in one unit of work: it finds the subscription (see `linking`),
-applies the pure rule of `lifecycle`, stores the result and appends the events it caused
-to the outbox, then claims the input's key last. An input whose key is already claimed
-was applied before and does nothing; a unit that loses a race is run again from scratch.
+finishes what an earlier change left undone there (see `recording`), applies the pure rule
+of `lifecycle`, stores the result and appends the events it caused to the outbox, then
+claims the input's keys last. An input whose key is already claimed was applied before and
+does nothing; a unit that loses a race is run again from scratch.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ from domain.subscriptions.linking import (
 from domain.subscriptions.model import Subscription, terms_of
 from domain.subscriptions.outcome import CommandOutcome, SubscriptionNotYetKnown
 from domain.subscriptions.ports import SubscriptionsUnit
-from domain.subscriptions.recording import ChangeRecorder, Written, claim_all, first_time
+from domain.subscriptions.recording import (
+    ChangeRecorder,
+    Written,
+    claim_all,
+    first_time,
+    settle,
+)
 from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
 from domain.subscriptions.timed_moves import StampingTxn, Timing, trial_reminder_key
@@ -53,16 +60,25 @@ def renewal_key(merchant_id: str, subscription_id: str, period_end: datetime | N
 
 async def renewed_once(
     unit: SubscriptionsUnit, after: Subscription, events: list[EventType]
-) -> list[EventType]:
+) -> tuple[list[EventType], tuple[str, ...]]:
     """`subscription.renewed` once per period end, whichever of a paid renewal and a snapshot
-    moved the period there first; a second move to the same end is told as an update."""
+    moved the period there first; a second move to the same end is told as an update.
+    Also the key to claim with the change (none when nothing is renewed)."""
     if EventType.SUBSCRIPTION_RENEWED not in events:
-        return events
+        return events, ()
     key = renewal_key(after.merchant_id, after.id, after.current_period_end)
     if await first_time(unit, key):
-        await claim_all(unit, key)
-        return events
-    return [EventType.SUBSCRIPTION_UPDATED if e == EventType.SUBSCRIPTION_RENEWED else e for e in events]
+        return events, (key,)
+    return [EventType.SUBSCRIPTION_UPDATED if e == EventType.SUBSCRIPTION_RENEWED else e for e in events], ()
+
+
+async def settled(unit: SubscriptionsUnit, sub: Subscription, *keys: str) -> tuple[Subscription, bool]:
+    """`sub` with what its last change left undone finished (see `recording`), and whether
+    that change was made for one of `keys`: then this input was applied already."""
+    left = sub.unfinished
+    if left is None:
+        return sub, False
+    return await settle(unit, sub), not set(keys).isdisjoint(left.keys)
 
 
 class SubscriptionsInternal:
@@ -75,10 +91,12 @@ class SubscriptionsInternal:
         trace: TraceCarrier,
         *,
         timing: Timing | None = None,
+        carried: bool = False,
     ) -> None:
+        """`carried`: the store's units of work are not transactions (see `recording`)."""
         self._txn = StampingTxn(txn, timing or Timing(), clock)
         self._clock = clock
-        self._record = ChangeRecorder(trace)
+        self._record = ChangeRecorder(trace, carried=carried)
         self._scheduler = SubscriptionScheduler(self._txn, clock, self._record)
 
     async def run_schedule(self) -> ScheduleRun:
@@ -118,9 +136,14 @@ class SubscriptionsInternal:
             sub, by_link = located.sub, located.by_link
             if sub is None:
                 created, written = await self._create_from_provider(unit, cmd, now, located.left_link)
-                return await self._record.finish(
-                    unit, cmd.source_key, created, [EventType.SUBSCRIPTION_CREATED], now, written=written
+                events = [EventType.SUBSCRIPTION_CREATED]
+                await self._record.commit(
+                    unit, created, events, now, before=None, keys=(cmd.source_key,), written=written
                 )
+                return CommandOutcome(applied=True, subscription_id=created.id, events=tuple(events))
+            sub, already = await settled(unit, sub, cmd.source_key)
+            if already:
+                return CommandOutcome(applied=False, subscription_id=sub.id, reason=ALREADY_APPLIED)
             adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id, linked=by_link)
             # The provider's customer is this subscription's customer (for its later subscriptions).
             await link_customer(
@@ -129,13 +152,12 @@ class SubscriptionsInternal:
             try:
                 after, events = apply_sync(adopted, cmd, now)
             except StaleUpdate as stale:
-                if adopted != sub:
-                    await unit.subscriptions.update(adopted)
-                await claim_all(unit, cmd.source_key)
+                await self._record.commit(unit, adopted, [], now, before=sub, keys=(cmd.source_key,))
                 return CommandOutcome(applied=False, subscription_id=sub.id, reason=stale.message)
-            events = await renewed_once(unit, after, events)
-            stored = await unit.subscriptions.update(after)
-            return await self._record.finish(unit, cmd.source_key, stored, events, now)
+            events, renewal = await renewed_once(unit, after, events)
+            keys = (*renewal, cmd.source_key)
+            await self._record.commit(unit, after, events, now, before=sub, keys=keys)
+            return CommandOutcome(applied=True, subscription_id=sub.id, events=tuple(events))
 
         return await self._run(cmd.source_key, work)
 
@@ -146,19 +168,22 @@ class SubscriptionsInternal:
             if not await first_time(unit, invoice_key):
                 return CommandOutcome(applied=False, reason="invoice already recorded")
             sub = await self._known(unit, cmd)
-            # Claimed before any effect: of two runs for one invoice, only one gets past here,
-            # even on a store whose sessions are not transactions.
-            await claim_all(unit, invoice_key)
+            sub, already = await settled(unit, sub, invoice_key, cmd.source_key)
+            if already:
+                return CommandOutcome(applied=False, reason="invoice already recorded")
             now = self._clock()
             after, events = apply_payment(sub, cmd, now)
-            events = await renewed_once(unit, after, events)
-            stored = await unit.subscriptions.update(after) if after != sub else sub
+            events, renewal = await renewed_once(unit, after, events)
             payment = {
                 "provider_invoice_id": cmd.provider_invoice_id,
                 "amount": cmd.amount_paid,
                 "currency": cmd.currency,
             }
-            return await self._record.finish(unit, cmd.source_key, stored, events, now, payment=payment)
+            # Of two runs for one invoice (two of the provider's events name it), the second
+            # finds the key claimed, or carried by the subscription, or loses the race to store.
+            keys = (invoice_key, *renewal, cmd.source_key)
+            await self._record.commit(unit, after, events, now, before=sub, keys=keys, payment=payment)
+            return CommandOutcome(applied=True, subscription_id=sub.id, events=tuple(events))
 
         return await self._run(cmd.source_key, work)
 
@@ -173,8 +198,10 @@ class SubscriptionsInternal:
             if attempt_key is not None and not await first_time(unit, attempt_key):
                 return CommandOutcome(applied=False, reason="payment attempt already recorded")
             sub = await self._known(unit, cmd)
-            if attempt_key is not None:
-                await claim_all(unit, attempt_key)
+            keys = (cmd.source_key,) if attempt_key is None else (attempt_key, cmd.source_key)
+            sub, already = await settled(unit, sub, *keys)
+            if already:
+                return CommandOutcome(applied=False, reason="payment attempt already recorded")
             payment = {
                 "provider_invoice_id": cmd.provider_invoice_id,
                 "amount": cmd.amount_due,
@@ -183,15 +210,18 @@ class SubscriptionsInternal:
                 "attempt": cmd.attempt,
             }
             now = self._clock()
-            return await self._record.finish(
-                unit, cmd.source_key, sub, [EventType.PAYMENT_FAILED], now, payment=payment
-            )
+            events = [EventType.PAYMENT_FAILED]
+            await self._record.commit(unit, sub, events, now, before=sub, keys=keys, payment=payment)
+            return CommandOutcome(applied=True, subscription_id=sub.id, events=tuple(events))
 
         return await self._run(cmd.source_key, work)
 
     async def announce_trial_end(self, cmd: AnnounceTrialEnd) -> CommandOutcome:
         async def work(unit: SubscriptionsUnit) -> CommandOutcome:
             sub = await self._known(unit, cmd)
+            sub, already = await settled(unit, sub, cmd.source_key)
+            if already:
+                return CommandOutcome(applied=False, subscription_id=sub.id, reason=ALREADY_APPLIED)
             trial_end = cmd.trial_end or sub.trial_end
             if sub.status != SubscriptionStatus.TRIALING:
                 await claim_all(unit, cmd.source_key)
@@ -206,14 +236,13 @@ class SubscriptionsInternal:
                 return CommandOutcome(
                     applied=False, subscription_id=sub.id, reason="trial end already announced"
                 )
-            await claim_all(unit, reminder_key)
             # Told: the scheduler does not remind of this trial end again.
-            if sub.trial_notice_for != trial_end:
-                sub = await unit.subscriptions.update(replace(sub, trial_notice_for=trial_end))
+            after = replace(sub, trial_notice_for=trial_end)
             now = self._clock()
-            return await self._record.finish(
-                unit, cmd.source_key, sub, [EventType.SUBSCRIPTION_TRIAL_WILL_END], now
-            )
+            events = [EventType.SUBSCRIPTION_TRIAL_WILL_END]
+            keys = (reminder_key, cmd.source_key)
+            await self._record.commit(unit, after, events, now, before=sub, keys=keys)
+            return CommandOutcome(applied=True, subscription_id=sub.id, events=tuple(events))
 
         return await self._run(cmd.source_key, work)
 
@@ -254,7 +283,8 @@ class SubscriptionsInternal:
     async def _create_from_provider(
         self, unit: SubscriptionsUnit, cmd: SyncSubscription, now: datetime, left: str | None
     ) -> tuple[Subscription, Written]:
-        """The new subscription, and the customer and plan created for it (None: found).
+        """The new subscription (not stored yet), and the customer and plan created for it
+        (None: found).
 
         `left`: the id a link already names for it (see `Located.left_link`): the one to create.
         A creator of the same id at the same moment makes one of the two inserts fail, and that
@@ -286,5 +316,4 @@ class SubscriptionsInternal:
             await unit.provider_links.add(
                 cmd.merchant_id, SUBSCRIPTION, cmd.provider, cmd.provider_subscription_id, sub.id
             )
-        await unit.subscriptions.add(sub)
         return sub, Written(customer=customer, plan=plan)

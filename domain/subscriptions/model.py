@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from domain.shared.clock import public_time
+from domain.shared.outbox import OutboxMessage
 from domain.subscriptions.state_machine import SubscriptionStatus
 
 
@@ -64,6 +65,21 @@ class Standing:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Unfinished:
+    """What a change stored in a subscription's document must still do: put its messages in the
+    outbox and claim its inputs' keys.
+
+    Written only where a unit of work is not one transaction (a MongoDB server without
+    replica set): the change and this travel in one document write, which is atomic on any
+    store, so a unit cut short after it loses nothing. The run of the same input again, or the
+    next change to the subscription, finishes it (see `recording`).
+    """
+
+    keys: tuple[str, ...] = ()
+    messages: tuple[OutboxMessage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Subscription(Standing):
     id: str
     merchant_id: str
@@ -91,6 +107,8 @@ class Subscription(Standing):
     next_transition_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    # Left by a change whose unit was cut short, on a store without transactions (see `Unfinished`).
+    unfinished: Unfinished | None = None
     version: int = 0
 
 

@@ -6,7 +6,9 @@ spell outlasted the grace period), so its cost follows the number of subscriptio
 due, not the number stored. Each one advances in a unit of work of its own: every move due
 for it, earliest first (see `schedule`), their outbox messages and the moves' keys. Two
 workers (or two runs) that take the same subscription race on its version: the loser runs
-again from scratch and finds the moves made.
+again from scratch and finds the moves made. A subscription that carries an unfinished change
+(a unit cut short on a store without transactions, see `recording`) is due at once, and its
+change is finished here unless someone else does it first.
 
 One subscription whose moves fail (an error of any kind) never stops the run: the others go
 on, and the run reports it (`ScheduleRun.failures`) for the worker to log. It is tried again
@@ -24,7 +26,7 @@ from domain.shared.events import EventType
 from domain.shared.txn import with_retries
 from domain.subscriptions.model import Subscription
 from domain.subscriptions.ports import SubscriptionsUnit
-from domain.subscriptions.recording import ChangeRecorder, claim_all, first_time
+from domain.subscriptions.recording import ChangeRecorder, first_time, settle
 from domain.subscriptions.timed_moves import (
     Move,
     StampingTxn,
@@ -101,6 +103,7 @@ class SubscriptionScheduler:
             sub = await unit.subscriptions.get(merchant_id, subscription_id)
             if sub is None:
                 return ScheduleRun()
+            sub = await settle(unit, sub)
             made = ScheduleRun()
             # Each move leaves the subscription with one move fewer due; Move bounds the loop.
             for _ in Move:
@@ -108,11 +111,10 @@ class SubscriptionScheduler:
                 if due is None:
                     break
                 after, events = apply_due(sub, due, now)
+                keys: tuple[str, ...] = (f"schedule:{sub.id}:{due.move.value}:{due.at.isoformat()}",)
                 if events and due.move == Move.TRIAL_NOTICE:
-                    events = await self._first_reminder(unit, after, events)
-                sub = await unit.subscriptions.update(after)
-                key = f"schedule:{sub.id}:{due.move.value}:{due.at.isoformat()}"
-                await self._record.finish(unit, key, sub, events, now)
+                    events, keys = await self._first_reminder(unit, after, events, keys)
+                sub = await self._record.commit(unit, after, events, now, before=sub, keys=keys)
                 made += ScheduleRun(moves=1, events=len(events))
             if not made.moves and sub.next_transition_at != next_transition_at(sub, timing):
                 # Stored under other timings: stamped afresh, so that it leaves the due list.
@@ -123,11 +125,11 @@ class SubscriptionScheduler:
 
     @staticmethod
     async def _first_reminder(
-        unit: SubscriptionsUnit, sub: Subscription, events: list[EventType]
-    ) -> list[EventType]:
-        """The reminder is told once per trial end, by the provider or by us: the events to tell."""
+        unit: SubscriptionsUnit, sub: Subscription, events: list[EventType], keys: tuple[str, ...]
+    ) -> tuple[list[EventType], tuple[str, ...]]:
+        """The reminder is told once per trial end, by the provider or by us: the events to
+        tell, and the keys to claim with them."""
         reminder = trial_reminder_key(sub.merchant_id, sub.id, sub.trial_end)
         if not await first_time(unit, reminder):
-            return []  # the provider's own reminder was told already
-        await claim_all(unit, reminder)
-        return events
+            return [], keys  # the provider's own reminder was told already
+        return events, (*keys, reminder)

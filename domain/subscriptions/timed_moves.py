@@ -111,11 +111,15 @@ def trial_reminder_key(merchant_id: str, subscription_id: str, trial_end: dateti
 
 
 def stamped(sub: Subscription, timing: Timing, now: datetime) -> Subscription:
-    """`sub` with `past_due_since` and `next_transition_at` brought up to date, as it is stored."""
+    """`sub` with `past_due_since` and `next_transition_at` brought up to date, as it is stored.
+
+    One that carries an unfinished change is due now: the scheduler finishes it if nobody
+    else does first (see `recording`).
+    """
     runs_here = sub.status == S.PAST_DUE and not sub.provider_managed
     since = (sub.past_due_since or now) if runs_here else None
     current = sub if since == sub.past_due_since else replace(sub, past_due_since=since)
-    due = next_transition_at(current, timing)
+    due = now if current.unfinished is not None else next_transition_at(current, timing)
     return current if due == current.next_transition_at else replace(current, next_transition_at=due)
 
 

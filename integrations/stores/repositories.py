@@ -521,6 +521,12 @@ class DeliveryRepo:
         )
         return bool(found)
 
+    async def has_email(self, message_id: str) -> bool:
+        found = await self._s.find(
+            DELIVERIES.name, {"message_id": message_id, "channel": Channel.EMAIL.value}, limit=1
+        )
+        return bool(found)
+
     async def update(self, delivery: Delivery) -> Delivery:
         return await _update(self._s, DELIVERIES, delivery, "delivery")
 

@@ -13,12 +13,27 @@ from integrations.stores.documents import (
     Filter,
     ForwardingSession,
     Scalar,
+    StorageError,
 )
 from integrations.stores.idempotency import held, mark_applied
 from integrations.stores.repositories import StoreUnit
 from integrations.stores.unreadable import Report, SetAside, log_unreadable
 
 T = TypeVar("T")
+
+
+async def runs_transactions(store: DocumentStore) -> bool:
+    """Whether a session of `store` is one transaction: every backend's is but a MongoDB
+    server's without replica set. When the server cannot be asked, no (the careful answer:
+    see `domain.subscriptions.recording`)."""
+    backend = getattr(store, "inner", store)  # under the sealing layer
+    ask = getattr(backend, "supports_transactions", None)
+    if ask is None:
+        return True
+    try:
+        return bool(await ask())
+    except StorageError:
+        return False
 
 
 class StoreTxn:

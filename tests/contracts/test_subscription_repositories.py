@@ -18,12 +18,14 @@ from typing import TypeVar
 import pytest
 
 from domain.shared.errors import ConcurrencyConflict
+from domain.shared.events import EventType
+from domain.shared.outbox import OutboxMessage
 from domain.shared.pagination import PageRequest
 from domain.subscriptions.external.catalog import NewCustomer, NewPlan
 from domain.subscriptions.external.management import NewSubscription
 from domain.subscriptions.external.subscriptions import SubscriptionsExternal
 from domain.subscriptions.internal import SubscriptionsInternal
-from domain.subscriptions.model import Customer, Interval, Plan, Subscription
+from domain.subscriptions.model import Customer, Interval, Plan, Subscription, Unfinished
 from domain.subscriptions.ports import PlanFilter
 from domain.subscriptions.state_machine import SubscriptionStatus
 from integrations.stores.codecs import iso
@@ -243,3 +245,37 @@ async def test_sqlite_scheduler_queries_go_through_their_index(
     # A range search in the index, in its order: no scan of the table, no sort afterwards.
     assert plan_rows.startswith(f"SEARCH subscriptions USING INDEX {index}"), plan_rows
     assert "TEMP B-TREE" not in plan_rows, plan_rows
+
+
+async def test_a_carried_change_round_trips_with_its_messages(store: DocumentStore) -> None:
+    """What a change carries on a store without transactions (`Unfinished`) reads back as written."""
+    message = OutboxMessage(
+        id="msgsg_1",
+        merchant_id="mer_1",
+        event_type=EventType.PAYMENT_SUCCEEDED,
+        subject_id="sub_1",
+        occurred_at=NOW,
+        data={"subscription": {"id": "sub_1", "current_period_end": iso(NOW)}, "payment": {"amount": 900}},
+        trace_carrier={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+    )
+    carried = replace(
+        subscription("sub_1", None),
+        unfinished=Unfinished(keys=("invoice:stripe:mer_1:in_1", "evt_1"), messages=(message,)),
+    )
+
+    async def add(unit: StoreUnit) -> None:
+        await unit.subscriptions.add(carried)
+
+    async def read(unit: StoreUnit) -> Subscription | None:
+        return await unit.subscriptions.get("mer_1", "sub_1")
+
+    await in_unit(store, add)
+    assert await in_unit(store, read) == carried
+
+    async def finish(unit: StoreUnit) -> Subscription:
+        return await unit.subscriptions.update(replace(carried, unfinished=None))
+
+    await in_unit(store, finish)
+    read_back = await in_unit(store, read)
+    assert read_back is not None
+    assert read_back.unfinished is None

@@ -28,7 +28,7 @@ from domain.inbound.internal import InboundInternal
 from domain.merchants.external import MerchantsExternal
 from domain.merchants.internal import MerchantsInternal
 from domain.notifications.external import NotificationsExternal
-from domain.notifications.internal import DeadLettersInternal, NotificationsInternal
+from domain.notifications.internal import DeadLettersInternal, DeliveryOptions, NotificationsInternal
 from domain.notifications.ports import OutboundWebhook, SendResult
 from domain.notifications.retry import RetryPolicy
 from domain.shared.work import WorkKind
@@ -197,6 +197,10 @@ def _sort_rank(value: object) -> tuple[int, Any]:
     return (3 if isinstance(value, dict) else 4, json.dumps(value, sort_keys=True))
 
 
+class CutShort(BaseException):  # noqa: N818 - what happened, not an error to handle
+    """The process stopped here (as by SIGKILL): nothing after it runs, no handler sees it."""
+
+
 class InMemoryStore:
     """A `DocumentStore` in memory, for tests that want the real repositories without a database.
 
@@ -209,6 +213,10 @@ class InMemoryStore:
     `unavailable` fails every `session()`, `migrate()` and `ping()` (the server is
     unreachable); `failing_writes` lets sessions open and read but fails every insert
     and replace (and so rolls the session back).
+
+    Two more simulate a MongoDB server without replica set and a process killed on it:
+    with `transactions` off, a session that raises keeps the writes it made; with
+    `writes_left` set, that many more writes go through and the next raises `CutShort`.
     """
 
     def __init__(self, collections: Mapping[str, Sequence[IndexSpec]] | None = COLLECTIONS) -> None:
@@ -220,6 +228,9 @@ class InMemoryStore:
         self.rollbacks = 0
         self.unavailable = False
         self.failing_writes = False
+        self.transactions = True
+        self.writes_left: int | None = None
+        self.writes = 0
         if collections is not None:
             self._create(collections)
 
@@ -235,8 +246,9 @@ class InMemoryStore:
             try:
                 yield session
             except BaseException:
-                self._data = snapshot
-                self.rollbacks += 1
+                if self.transactions:
+                    self._data = snapshot
+                    self.rollbacks += 1
                 raise
             finally:
                 session.finish()
@@ -256,6 +268,9 @@ class InMemoryStore:
 
     async def ping(self) -> None:
         self._ensure_open()
+
+    async def supports_transactions(self) -> bool:
+        return self.transactions
 
     async def close(self) -> None:
         async with self._lock:
@@ -290,6 +305,11 @@ class InMemoryStore:
     def _ensure_writable(self) -> None:
         if self.failing_writes:
             raise StorageError("in-memory store is failing writes (switched on by the test)")
+        if self.writes_left is not None:
+            if self.writes_left == 0:
+                raise CutShort(f"the process stopped before write {self.writes + 1}")
+            self.writes_left -= 1
+        self.writes += 1
 
     def _create(self, collections: Mapping[str, Sequence[IndexSpec]]) -> None:
         for collection, specs in collections.items():
@@ -510,7 +530,9 @@ def build_services(
     sender: RecordingSender | None = None,
     policy: RetryPolicy | None = None,
     attempt_timeout: float = 10.0,
+    carried: bool = False,
 ) -> Services:
+    """`carried`: the subscriptions services work as over a store without transactions."""
     store = store if store is not None else InMemoryStore()
     clock = clock if clock is not None else FakeClock()
     sender = sender if sender is not None else RecordingSender()
@@ -524,13 +546,16 @@ def build_services(
         signal=signal,
         sender=sender,
         policy=policy,
-        subscriptions=SubscriptionsInternal(txn, clock, dict),  # no tracing: an empty carrier
-        subscriptions_external=SubscriptionsExternal(txn, clock),
+        # No tracing: an empty carrier.
+        subscriptions=SubscriptionsInternal(txn, clock, dict, carried=carried),
+        subscriptions_external=SubscriptionsExternal(txn, clock, carried=carried),
         inbound=InboundExternal(txn, clock, signal, personal_data=PERSONAL_DATA),
         inbound_internal=InboundInternal(txn, clock),
         merchants=MerchantsExternal(txn, clock),
         merchants_internal=MerchantsInternal(txn, clock),
-        notifications=NotificationsInternal(txn, clock, signal, sender, policy, attempt_timeout),
+        notifications=NotificationsInternal(
+            txn, clock, signal, sender, policy, attempt_timeout, options=DeliveryOptions(carried=carried)
+        ),
         notifications_external=NotificationsExternal(txn, clock),
         dead_letters=DeadLettersInternal(txn),
     )

@@ -97,8 +97,7 @@ class SubscriptionManagement:
             sub = changes.new_local(
                 subscription_id=subscription_id, customer=customer, plan=plan, trial_days=trial_days, now=now
             )
-            await unit.subscriptions.add(sub)
-            await self._record.announce(unit, sub, [EventType.SUBSCRIPTION_CREATED], now)
+            await self._record.commit(unit, sub, [EventType.SUBSCRIPTION_CREATED], now, before=None)
             return sub
 
         return await with_retries(self._txn, work)
@@ -139,8 +138,7 @@ class SubscriptionManagement:
             await unit.provider_links.add(
                 merchant_id, SUBSCRIPTION, provider, view.provider_subscription_id, subscription_id
             )
-            await unit.subscriptions.add(sub)
-            await self._record.announce(unit, sub, [EventType.SUBSCRIPTION_CREATED], now)
+            await self._record.commit(unit, sub, [EventType.SUBSCRIPTION_CREATED], now, before=None)
             return sub
 
         return await with_retries(self._txn, store)
@@ -188,9 +186,7 @@ class SubscriptionManagement:
             after = rule(sub, now)
             if after == sub:
                 return sub
-            stored = await unit.subscriptions.update(after)
-            await self._record.announce(unit, stored, events_for_change(sub, after), now)
-            return stored
+            return await self._record.commit(unit, after, events_for_change(sub, after), now, before=sub)
 
         return await with_retries(self._txn, work)
 

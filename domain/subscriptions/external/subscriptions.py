@@ -41,13 +41,19 @@ class SubscriptionsExternal:
         timing: Timing | None = None,
         accounts: ProviderAccounts | None = None,
         providers: ProviderDirectory | None = None,
+        carried: bool = False,
     ) -> None:
+        """`carried`: the store's units of work are not transactions (see `recording`)."""
         stamping = StampingTxn(txn, timing or Timing(), clock)
         self._txn = stamping
         self.plans = PlansExternal(stamping, clock)
         self.customers = CustomersExternal(stamping, clock)
         self._manage = SubscriptionManagement(
-            stamping, clock, ChangeRecorder(trace), accounts or NoProviderAccounts(), providers or {}
+            stamping,
+            clock,
+            ChangeRecorder(trace, carried=carried),
+            accounts or NoProviderAccounts(),
+            providers or {},
         )
 
     async def get(self, merchant_id: str, subscription_id: str) -> Subscription:

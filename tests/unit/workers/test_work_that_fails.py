@@ -29,7 +29,6 @@ from domain.shared.outbox import OutboxMessage
 from domain.subscriptions.commands import ProviderCommand
 from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.model import Subscription
-from domain.subscriptions.outcome import CommandOutcome
 from domain.subscriptions.ports import SubscriptionsUnit
 from domain.subscriptions.recording import ChangeRecorder
 from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
@@ -238,19 +237,17 @@ class FailingFor(ChangeRecorder):
         super().__init__(dict)
         self.subscription_id = subscription_id
 
-    async def finish(
+    async def commit(
         self,
         unit: SubscriptionsUnit,
-        source_key: str,
-        sub: Subscription,
-        events: list[EventType],
+        after: Subscription,
+        events: Sequence[EventType],
         now: datetime,
-        payment: Mapping[str, object] | None = None,
-        **written: Any,
-    ) -> CommandOutcome:
-        if sub.id == self.subscription_id:
+        **rest: Any,
+    ) -> Subscription:
+        if after.id == self.subscription_id:
             raise ZeroDivisionError("a defect in this move")
-        return await super().finish(unit, source_key, sub, events, now, payment, **written)
+        return await super().commit(unit, after, events, now, **rest)
 
 
 async def test_one_subscription_the_scheduler_cannot_move_leaves_the_others_moved() -> None:

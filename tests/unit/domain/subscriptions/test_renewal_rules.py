@@ -18,6 +18,7 @@ from domain.shared.events import EventType
 from domain.subscriptions.internal import renewal_key, renewed_once
 from domain.subscriptions.lifecycle import apply_payment, apply_sync
 from domain.subscriptions.model import Subscription
+from domain.subscriptions.recording import claim_all
 from domain.subscriptions.state_machine import SubscriptionStatus
 from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import build_services
@@ -128,15 +129,19 @@ def test_renewed_is_told_once_per_period_end() -> None:
         for _ in range(2):
 
             async def work(unit: StoreUnit) -> list[EventType]:
-                return await renewed_once(
+                events, keys = await renewed_once(
                     unit, sub, [EventType.SUBSCRIPTION_RENEWED, EventType.PAYMENT_SUCCEEDED]
                 )
+                await claim_all(unit, *keys)  # as the change's commit does
+                return events
 
             told.append(await services.txn(work))
         other = replace(sub, current_period_end=day(90))
 
         async def later(unit: StoreUnit) -> list[EventType]:
-            return await renewed_once(unit, other, [EventType.SUBSCRIPTION_RENEWED])
+            events, keys = await renewed_once(unit, other, [EventType.SUBSCRIPTION_RENEWED])
+            await claim_all(unit, *keys)
+            return events
 
         told.append(await services.txn(later))
         return told

@@ -30,7 +30,7 @@ from domain.notifications.model import (
 )
 from domain.shared.events import EventType
 from domain.shared.outbox import OutboxMessage
-from domain.subscriptions.model import Customer, Interval, Plan, Subscription
+from domain.subscriptions.model import Customer, Interval, Plan, Subscription, Unfinished
 from domain.subscriptions.state_machine import SubscriptionStatus
 from integrations.stores import codecs
 from integrations.stores.codecs import DocumentCodec
@@ -101,6 +101,19 @@ def every_field_set() -> list[Any]:
             next_transition_at=t + timedelta(days=7),
             created_at=t,
             updated_at=LATER,
+            unfinished=Unfinished(
+                keys=("invoice:stripe:mer_1:in_1",),
+                messages=(
+                    OutboxMessage(
+                        id="msg_0",
+                        merchant_id="mer_1",
+                        event_type=EventType.PAYMENT_SUCCEEDED,
+                        subject_id="sub_1",
+                        occurred_at=t,
+                        data={"payment": {"amount": 1200}},
+                    ),
+                ),
+            ),
             version=5,
         ),
         OutboxMessage(
