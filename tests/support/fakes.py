@@ -197,7 +197,7 @@ def _sort_rank(value: object) -> tuple[int, Any]:
     return (3 if isinstance(value, dict) else 4, json.dumps(value, sort_keys=True))
 
 
-class CutShort(BaseException):  # noqa: N818 - what happened, not an error to handle
+class CutShort(BaseException):
     """The process stopped here (as by SIGKILL): nothing after it runs, no handler sees it."""
 
 
