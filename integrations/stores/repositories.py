@@ -362,7 +362,12 @@ class OutboxRepo:
         self._set_aside = set_aside or SetAside()
 
     async def append(self, message: OutboxMessage) -> None:
-        await OUTBOX.add(self._s, message)
+        try:
+            await OUTBOX.add(self._s, message)
+        except DuplicateDocument:
+            # Appended meanwhile by whoever finished the change that carries it (a store without
+            # transactions, see `domain.subscriptions.recording`): the unit runs again and finds it.
+            raise ConcurrencyConflict("outbox message", message.id) from None
 
     async def get(self, message_id: str) -> OutboxMessage | None:
         return await OUTBOX.get(self._s, message_id)

@@ -112,8 +112,9 @@ def with_key_file(settings: Settings) -> Settings:
 
 
 STANDALONE_MONGODB = (
-    "warning: this MongoDB runs no transactions (it is not a replica set): a process stopped "
-    "between two writes of one unit of work can leave the second undone; use a replica set"
+    "warning: this MongoDB runs no transactions (it is not a replica set): what a stopped "
+    "process left half done is finished by the next one for provider events, subscriptions and "
+    "deliveries, but not for every REST request; use a replica set"
 )
 
 

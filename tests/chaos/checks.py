@@ -36,6 +36,7 @@ def _fail_if(problems: Sequence[str], what: str) -> None:
 async def check_inbound(api: MerchantApi, scenario: Scenario, connections: Mapping[str, str]) -> Counter[str]:
     """Every event stored once per connection, and processed to a final status; counts by status."""
     statuses: Counter[str] = Counter()
+    reasons: list[str] = []
     for provider, connection_id in connections.items():
         stored = await api.every("/v1/inbound-events", connection_id=connection_id)
         ids = [event["provider_event_id"] for event in stored]
@@ -45,8 +46,13 @@ async def check_inbound(api: MerchantApi, scenario: Scenario, connections: Mappi
         _fail_if(sorted(sent - set(ids)), f"{provider} events acknowledged but not stored")
         _fail_if(sorted(set(ids) - sent), f"{provider} events stored that were never sent")
         statuses.update(event["status"] for event in stored)
+        reasons.extend(
+            f"{event['type']} {event['provider_event_id']}: {event['reason']}"
+            for event in stored
+            if event["status"] not in ("applied", "ignored")
+        )
     unfinished = {status: n for status, n in statuses.items() if status not in ("applied", "ignored")}
-    assert not unfinished, f"inbound events not applied or ignored: {unfinished}"
+    assert not unfinished, f"inbound events not applied or ignored: {unfinished}; {reasons[:SHOWN]}"
     return statuses
 
 

@@ -18,6 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.shared.errors import ConcurrencyConflict
+from domain.shared.events import DomainEvent, EventType
+from domain.shared.outbox import OutboxMessage
 from domain.subscriptions.commands import (
     AnnounceTrialEnd,
     FailureKind,
@@ -32,6 +35,7 @@ from domain.subscriptions.external.management import NewSubscription
 from domain.subscriptions.model import Interval, Subscription
 from domain.subscriptions.state_machine import SubscriptionStatus
 from integrations.stores import codecs
+from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import CutShort, InMemoryStore, Services, build_services
 
 S = SubscriptionStatus
@@ -276,3 +280,27 @@ async def test_a_cut_change_is_finished_by_the_next_change_before_its_own_retry(
     told = Counter(doc["event_type"] for doc in services.store.documents("outbox"))
     assert told["payment.succeeded"] == 1
     assert "evt_paid" in {doc["id"] for doc in services.store.documents("processed_inputs")}
+
+
+async def test_a_message_appended_meanwhile_is_a_lost_race_not_an_error() -> None:
+    """Two finishers of one carried change (its retry and the scheduler) append the same
+    message: the second loses a race, runs again and finds it there."""
+    services = world()
+    message = OutboxMessage.from_event(
+        DomainEvent(
+            type=EventType.SUBSCRIPTION_UPDATED,
+            merchant_id=MERCHANT,
+            subject_id="subsg_1",
+            occurred_at=T0,
+            data={"subscription": {"id": "subsg_1"}},
+        ),
+        {},
+    )
+
+    async def append(unit: StoreUnit) -> None:
+        await unit.outbox.append(message)
+
+    await services.txn(append)
+    with pytest.raises(ConcurrencyConflict):
+        await services.txn(append)
+    assert len(services.store.documents("outbox")) == 1
