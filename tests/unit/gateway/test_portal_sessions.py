@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from domain.merchants.portal import token_digest
+from domain.merchants.portal import form_token, token_digest
+from gateway.portal.access import COOKIE
 from integrations.stores.schema import COLLECTIONS
 from tests.unit.gateway.fakes import Gateway, make_gateway
 from tests.unit.gateway.portal import portal_link, signed_in, visitor
@@ -189,7 +190,9 @@ async def test_a_read_only_session_shows_no_form_that_changes_anything_and_is_re
         ]
         before = everything(gateway)
         page = pages[2].text
-        refused = await browser.post(f"/portal/endpoints/{endpoint['id']}/test", data={"form_token": "x"})
+        # The session's genuine form token: only the session being read-only can refuse this.
+        genuine = form_token(browser.http.cookies[COOKIE])
+        refused = await browser.post(f"/portal/endpoints/{endpoint['id']}/test", data={"form_token": genuine})
 
     assert all(p.status_code == 200 for p in pages)
     assert all('method="post"' not in p.text for p in pages)
@@ -198,7 +201,7 @@ async def test_a_read_only_session_shows_no_form_that_changes_anything_and_is_re
     assert "Add endpoint" not in pages[1].text
     assert "read-only" in page
     assert refused.status_code == 403
-    assert "read-only" in refused.text
+    assert "read-only: it cannot change anything" in refused.text
     assert everything(gateway) == before
 
 

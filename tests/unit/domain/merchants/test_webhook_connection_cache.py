@@ -67,3 +67,21 @@ async def test_a_deleted_connection_is_gone_at_once_here() -> None:
 
     with pytest.raises(NotFound):
         await services.merchants.connection_for_webhook("stripe", created.id)
+
+
+async def test_a_signing_way_already_recorded_elsewhere_is_not_written_again_from_an_older_copy() -> None:
+    services = build_services()
+    merchant, _ = await services.merchants_internal.create_merchant("Acme")
+    created = await services.merchants.create_connection(
+        merchant.id, NewConnection(provider="polar", webhook_secrets=[OLD])
+    )
+    older = await services.merchants.connection_for_webhook("polar", created.id)
+    elsewhere = MerchantsExternal(services.txn, services.clock)  # another process, or request
+    await elsewhere.note_signing_scheme(older, "standard_webhooks")
+    [recorded] = services.store.documents("connections")
+    assert recorded["signing_scheme"] == "standard_webhooks"
+
+    # This copy was read before that write: the store is asked, and nothing is written again.
+    await services.merchants.note_signing_scheme(older, "standard_webhooks")
+
+    assert services.store.documents("connections") == [recorded]
