@@ -159,7 +159,7 @@ mutate: sync ## Mutation testing of the critical modules, then the score per mod
 # One-line defects that once passed the whole suite, planted one at a time in a copy of the
 # tree (tests/support/planted_defects.py); fails unless a test catches every one. DEFECTS=<names>.
 .PHONY: defects
-defects: sync ## Check that the tests catch each known one-line defect (a few minutes)
+defects: sync ## Check that the tests catch each known one-line defect (about half an hour)
 	$(RUN) python -m tests.support.planted_defects $(DEFECTS)
 
 .PHONY: fmt

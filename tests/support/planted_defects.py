@@ -908,6 +908,35 @@ DEFECTS = (
         planted="if table in collections and name not in declared and False",
         caught_in=("tests/contracts/test_index_migration.py",),
     ),
+    # A MongoDB server without replica set: a change must carry what is left to do.
+    Defect(
+        name="change-not-carried",
+        path="domain/subscriptions/recording.py",
+        line="carried = self._carried and bool(messages)",
+        planted="carried = False",
+        caught_in=("tests/unit/domain/subscriptions/test_units_cut_short.py",),
+    ),
+    Defect(
+        name="carried-messages-not-finished",
+        path="domain/subscriptions/recording.py",
+        line="        if message.id not in there:\n            await unit.outbox.append(message)",
+        planted="        if False:\n            await unit.outbox.append(message)",
+        caught_in=("tests/unit/domain/subscriptions/test_units_cut_short.py",),
+    ),
+    Defect(
+        name="fan-out-repeats-deliveries",
+        path="domain/notifications/internal.py",
+        line="or await unit.deliveries.exists(",
+        planted="or False and await unit.deliveries.exists(",
+        caught_in=("tests/unit/domain/notifications/test_fan_out_cut_short.py",),
+    ),
+    Defect(
+        name="give-up-not-finished-by-the-claim",
+        path="domain/notifications/internal.py",
+        line="leased = await self._given_up_before(unit, leased, now)",
+        planted="leased = list(leased)",
+        caught_in=("tests/unit/domain/notifications/test_fan_out_cut_short.py",),
+    ),
 )
 
 
