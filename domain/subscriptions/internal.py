@@ -44,7 +44,6 @@ from domain.subscriptions.recording import (
     Written,
     claim_all,
     first_time,
-    settle,
 )
 from domain.subscriptions.scheduler import ScheduleRun, SubscriptionScheduler
 from domain.subscriptions.state_machine import SubscriptionStatus
@@ -70,15 +69,6 @@ async def renewed_once(
     if await first_time(unit, key):
         return events, (key,)
     return [EventType.SUBSCRIPTION_UPDATED if e == EventType.SUBSCRIPTION_RENEWED else e for e in events], ()
-
-
-async def settled(unit: SubscriptionsUnit, sub: Subscription, *keys: str) -> tuple[Subscription, bool]:
-    """`sub` with what its last change left undone finished (see `recording`), and whether
-    that change was made for one of `keys`: then this input was applied already."""
-    left = sub.unfinished
-    if left is None:
-        return sub, False
-    return await settle(unit, sub), not set(keys).isdisjoint(left.keys)
 
 
 class SubscriptionsInternal:
@@ -141,7 +131,7 @@ class SubscriptionsInternal:
                     unit, created, events, now, before=None, keys=(cmd.source_key,), written=written
                 )
                 return CommandOutcome(applied=True, subscription_id=created.id, events=tuple(events))
-            sub, already = await settled(unit, sub, cmd.source_key)
+            sub, already = await self._record.settled(unit, sub, cmd.source_key)
             if already:
                 return CommandOutcome(applied=False, subscription_id=sub.id, reason=ALREADY_APPLIED)
             adopted = await adopt(unit, sub, cmd.provider, cmd.provider_subscription_id, linked=by_link)
@@ -168,7 +158,7 @@ class SubscriptionsInternal:
             if not await first_time(unit, invoice_key):
                 return CommandOutcome(applied=False, reason="invoice already recorded")
             sub = await self._known(unit, cmd)
-            sub, already = await settled(unit, sub, invoice_key, cmd.source_key)
+            sub, already = await self._record.settled(unit, sub, invoice_key, cmd.source_key)
             if already:
                 return CommandOutcome(applied=False, reason="invoice already recorded")
             now = self._clock()
@@ -199,7 +189,7 @@ class SubscriptionsInternal:
                 return CommandOutcome(applied=False, reason="payment attempt already recorded")
             sub = await self._known(unit, cmd)
             keys = (cmd.source_key,) if attempt_key is None else (attempt_key, cmd.source_key)
-            sub, already = await settled(unit, sub, *keys)
+            sub, already = await self._record.settled(unit, sub, *keys)
             if already:
                 return CommandOutcome(applied=False, reason="payment attempt already recorded")
             payment = {
@@ -219,7 +209,7 @@ class SubscriptionsInternal:
     async def announce_trial_end(self, cmd: AnnounceTrialEnd) -> CommandOutcome:
         async def work(unit: SubscriptionsUnit) -> CommandOutcome:
             sub = await self._known(unit, cmd)
-            sub, already = await settled(unit, sub, cmd.source_key)
+            sub, already = await self._record.settled(unit, sub, cmd.source_key)
             if already:
                 return CommandOutcome(applied=False, subscription_id=sub.id, reason=ALREADY_APPLIED)
             trial_end = cmd.trial_end or sub.trial_end

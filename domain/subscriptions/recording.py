@@ -79,6 +79,23 @@ class ChangeRecorder:
             stored = await unit.subscriptions.update(replace(stored, unfinished=None))
         return stored
 
+    async def settled(
+        self, unit: SubscriptionsUnit, sub: Subscription, *keys: str
+    ) -> tuple[Subscription, bool]:
+        """`sub` with what its last change left undone finished, and whether the input of
+        `keys` was applied already: that change was made for one of them, or, where units are
+        not transactions (a check made before `sub` was read may be stale by now), one of them
+        is claimed. Read `sub` first, then ask: a change stored after the read loses its race
+        to store, one stored before it claimed its keys or carries them."""
+        left = sub.unfinished
+        if left is not None:
+            return await settle(unit, sub), not set(keys).isdisjoint(left.keys)
+        if self._carried:
+            for key in keys:
+                if not await first_time(unit, key):
+                    return sub, True
+        return sub, False
+
     async def _messages(
         self,
         unit: SubscriptionsUnit,

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import re
@@ -215,7 +216,7 @@ class InMemoryStore:
     and replace (and so rolls the session back).
 
     Two more simulate a MongoDB server without replica set and a process killed on it:
-    with `transactions` off, a session that raises keeps the writes it made; with
+    with `transactions` off, sessions run at once and one that raises keeps the writes it made; with
     `writes_left` set, that many more writes go through and the next raises `CutShort`.
     """
 
@@ -238,7 +239,8 @@ class InMemoryStore:
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[DocumentSession]:
-        async with self._lock:
+        # Without transactions, sessions interleave as they do on such a server.
+        async with self._lock if self.transactions else contextlib.nullcontext():
             self._ensure_open()
             self.sessions_opened += 1
             snapshot = copy.deepcopy(self._data)

@@ -10,11 +10,13 @@ stops the process before the n-th write (`writes_left`), for each n the uncut ru
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import pytest
 
@@ -32,6 +34,7 @@ from domain.subscriptions.commands import (
 )
 from domain.subscriptions.external.catalog import NewCustomer, NewPlan
 from domain.subscriptions.external.management import NewSubscription
+from domain.subscriptions.internal import SubscriptionsInternal
 from domain.subscriptions.model import Interval, Subscription
 from domain.subscriptions.state_machine import SubscriptionStatus
 from integrations.stores import codecs
@@ -39,6 +42,7 @@ from integrations.stores.repositories import StoreUnit
 from tests.support.fakes import CutShort, InMemoryStore, Services, build_services
 
 S = SubscriptionStatus
+T = TypeVar("T")
 MERCHANT = "mer_1"
 PROVIDER_SUB = "sub_stripe_1"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -304,3 +308,54 @@ async def test_a_message_appended_meanwhile_is_a_lost_race_not_an_error() -> Non
     with pytest.raises(ConcurrencyConflict):
         await services.txn(append)
     assert len(services.store.documents("outbox")) == 1
+
+
+class _ThenMeanwhile:
+    """A unit whose look at whether `key` was processed lets `meanwhile` run to its end just
+    after, as another worker's unit may between this one's check and its next read."""
+
+    def __init__(self, unit: StoreUnit, key: str, meanwhile: list[Callable[[], Awaitable[object]]]) -> None:
+        self._unit = unit
+        self._key = key
+        self._meanwhile = meanwhile  # run once, by whichever unit looks first
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._unit, name)
+
+    @property
+    def processed(self) -> _ThenMeanwhile:
+        return self
+
+    async def seen(self, key: str) -> bool:
+        answer = await self._unit.processed.seen(key)
+        if key == self._key and self._meanwhile:
+            await self._meanwhile.pop()()
+        return answer
+
+    async def claim(self, key: str) -> bool:
+        return await self._unit.processed.claim(key)
+
+
+async def test_an_invoice_applied_by_another_worker_between_the_check_and_the_read_is_told_once() -> None:
+    """Two of the provider's events for one invoice, on two workers: the second checks the
+    invoice's key, the first then applies it whole, and only then the second reads the
+    subscription. Where units are not transactions, the key is asked again after the read."""
+    services = world()
+    await services.subscriptions.apply(snapshot("evt_1", S.ACTIVE, T0))
+    invoice_key = f"invoice:stripe:{MERCHANT}:{RENEWAL.provider_invoice_id}"
+
+    async def first() -> object:
+        return await services.subscriptions.apply(RENEWAL)
+
+    meanwhile: list[Callable[[], Awaitable[object]]] = [first]
+
+    async def looked(work: Callable[[Any], Awaitable[T]]) -> T:
+        return await services.txn(lambda unit: work(_ThenMeanwhile(unit, invoice_key, meanwhile)))
+
+    second = SubscriptionsInternal(looked, services.clock, dict, carried=True)
+    outcome = await second.apply(dataclasses.replace(RENEWAL, source_key="evt_paid_too"))
+
+    assert not meanwhile, "the other worker never ran"
+    assert not outcome.applied
+    told = Counter(doc["event_type"] for doc in services.store.documents("outbox"))
+    assert told["payment.succeeded"] == 1
