@@ -760,7 +760,7 @@ DEFECTS = (
     ),
     Defect(
         name="sparse-index-made-whole",
-        path="integrations/stores/sqlite/store.py",
+        path="integrations/stores/sqlite/sql.py",
         line='IS NOT NULL" if spec.sparse else ""',
         planted='IS NOT NULL" if False else ""',
     ),
