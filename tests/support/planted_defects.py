@@ -292,7 +292,7 @@ DEFECTS = (
     ),
     Defect(
         name="listing-fails-on-one-bad-row",
-        path="integrations/stores/repositories.py",
+        path="integrations/stores/collection.py",
         line="if (value := rendered(self.name, doc, self.read(doc))) is not None]",
         planted="if (value := self.from_doc(doc)) is not None]",
     ),
@@ -656,7 +656,7 @@ DEFECTS = (
     ),
     Defect(
         name="portal-time-range-ignored",
-        path="integrations/stores/repositories.py",
+        path="integrations/stores/delivery_repos.py",
         line='conditions["id"] = Gt(other) if page.newest_first else Lte(other)',
         planted="pass",
     ),
