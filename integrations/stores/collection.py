@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from domain.shared.pagination import Page, PageRequest
@@ -48,6 +49,26 @@ class Collection(Generic[T]):
     async def owned(self, session: DocumentSession, merchant_id: str, doc_id: str) -> T | None:
         found = await session.get(self.name, doc_id)
         return None if found is None or found.get("merchant_id") != merchant_id else self.one(found)
+
+    async def lease(
+        self,
+        session: DocumentSession,
+        due: dict[str, Condition],
+        *,
+        due_field: str,
+        owner: str,
+        until: datetime,
+        limit: int,
+    ) -> list[Document]:
+        """Claim up to `limit` documents matching `due`, the earliest `due_field` first, for `owner`:
+        each is due again at `until` (its lease's end), so no other worker takes it meanwhile."""
+        return await session.claim(
+            self.name,
+            due,
+            order_by=due_field,
+            limit=limit,
+            assign={"lease_owner": owner, due_field: codecs.iso(until)},
+        )
 
     async def page(self, session: DocumentSession, where: dict[str, Condition], page: PageRequest) -> Page[T]:
         docs = await session.find(

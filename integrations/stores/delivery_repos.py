@@ -98,12 +98,13 @@ class DeliveryRepo:
     async def claim_due(
         self, now: datetime, lease_until: datetime, owner: str, limit: int
     ) -> Sequence[Delivery]:
-        docs = await self._s.claim(
-            DELIVERIES.name,
+        docs = await DELIVERIES.lease(
+            self._s,
             _due_deliveries(now),
-            order_by="next_attempt_at",
+            due_field="next_attempt_at",
+            owner=owner,
+            until=lease_until,
             limit=limit,
-            assign={"lease_owner": owner, "next_attempt_at": codecs.iso(lease_until)},
         )
 
         async def take_out(doc: Document, reason: str) -> None:

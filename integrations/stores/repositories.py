@@ -326,12 +326,8 @@ class InboundEventRepo:
     async def claim_due(
         self, now: datetime, lease_until: datetime, owner: str, limit: int
     ) -> Sequence[InboundEvent]:
-        docs = await self._s.claim(
-            INBOUND.name,
-            _due_inbound(now),
-            order_by="due_at",
-            limit=limit,
-            assign={"lease_owner": owner, "due_at": codecs.iso(lease_until)},
+        docs = await INBOUND.lease(
+            self._s, _due_inbound(now), due_field="due_at", owner=owner, until=lease_until, limit=limit
         )
 
         async def take_out(doc: Document, reason: str) -> None:
