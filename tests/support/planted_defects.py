@@ -51,13 +51,8 @@ DEFECTS = (
     Defect(
         name="inbound-get-any-merchant",
         path="domain/inbound/external.py",
-        # `InboundExternal.get`: its last line tells it from the other look-ups.
-        line=(
-            "found.merchant_id != merchant_id:\n"
-            '            raise NotFound("inbound event", event_id)\n'
-            "        return"
-        ),
-        planted='False:\n            raise NotFound("inbound event", event_id)\n        return',
+        line='return owned(found, merchant_id, "inbound event", event_id)',
+        planted='return found or owned(found, merchant_id, "inbound event", event_id)',
     ),
     Defect(
         name="retry-after-uncapped",
@@ -633,8 +628,11 @@ DEFECTS = (
     Defect(
         name="portal-delivery-of-any-merchant",
         path="domain/notifications/history.py",
-        line="if found is None or found.merchant_id != merchant_id:",
-        planted="if found is None:",
+        line='delivery = owned(await unit.deliveries.get(delivery_id), merchant_id, "delivery", delivery_id)',
+        planted=(
+            "delivery = await unit.deliveries.get(delivery_id)"
+            ' or owned(None, merchant_id, "delivery", delivery_id)'
+        ),
     ),
     Defect(
         name="portal-recover-any-merchants-endpoint",
