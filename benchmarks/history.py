@@ -45,17 +45,17 @@ from domain.notifications.stats import AttemptTally, EndpointHour, HourCounts, h
 from domain.shared.clock import system_clock
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
-from integrations.stores.documents import Document
-from integrations.stores.endpoint_stats import CODEC as STATS_CODEC
-from integrations.stores.migrations.runner import Migrator
-from integrations.stores.repositories import (
+from integrations.stores.collection import (
     CONNECTIONS,
     DELIVERIES,
     ENDPOINTS,
     INBOUND,
     MERCHANTS,
-    _Collection,
+    Collection,
 )
+from integrations.stores.documents import Document
+from integrations.stores.endpoint_stats import CODEC as STATS_CODEC
+from integrations.stores.migrations.runner import Migrator
 from integrations.stores.sqlite.store import SqliteStore
 
 HISTORY_MERCHANTS: Final = 50
@@ -225,7 +225,7 @@ def _documents(count: int, now: datetime, merchants: int) -> Iterator[tuple[str,
     yield "endpoint_hours", (_hour_doc(tally.writer, key, counts) for key, counts in tally.pending.items())
 
 
-def _docs(collection: _Collection[T], values: Iterator[T]) -> Iterator[Document]:
+def _docs(collection: Collection[T], values: Iterator[T]) -> Iterator[Document]:
     return map(collection.to_doc, values)
 
 

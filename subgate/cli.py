@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeAlias
 
 # Only standard-library modules of our own below: parsing must not load the server.
 from domain.notifications.model import DeadLetterKind
@@ -30,6 +31,8 @@ from subgate.datadir import PRIVATE_UMASK, tighten
 from subgate.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
+# A string: argparse's class is generic only to type checkers.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 # `subgate migrate --check` answers with these too (subgate.commands.migrate).
 SCHEMA_BEHIND_EXIT = 3
@@ -54,13 +57,21 @@ class LazyCommand:
         return self.resolve()(args, settings)
 
 
+def _command(commands: Commands, name: str, *, run: LazyCommand, **options: Any) -> argparse.ArgumentParser:
+    """The parser of the command `name` (`options` as `add_parser` takes them), which runs `run`."""
+    parser = commands.add_parser(name, **options)
+    parser.set_defaults(run=run)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="subgate", description="Webhook integration service for subscriptions."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _service_commands(commands)
-    migrate = commands.add_parser(
+    migrate = _command(
+        commands,
         "migrate",
         help="create the store's schema, or upgrade an older one (idempotent)",
         description="Create the tables (SQLite) or collections (MongoDB) and indexes the service needs, "
@@ -68,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "migration steps a store written by an earlier release still needs (forward only). "
         "Idempotent, and safe while another migrate runs. `dev` upgrades a store itself; `serve` and "
         "`worker` refuse one that needs this.",
+        run=LazyCommand("migrate", "migrate"),
     )
     migrate.add_argument(
         "--check",
@@ -75,15 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="change nothing; exit 0 when the schema is current, 3 when the store needs "
         "`subgate migrate`, 4 when it is newer than this release",
     )
-    migrate.set_defaults(run=LazyCommand("migrate", "migrate"))
-    status = commands.add_parser(
+    status = _command(
+        commands,
         "status",
         help="whether workers run (heartbeats in the store); exit 1 when none is alive",
         description="Count the workers whose heartbeat is recent, and those that went silent. "
         "Exit status 0 when at least one worker is alive, 1 when none is.",
+        run=LazyCommand("status", "status"),
     )
     status.add_argument("--json", action="store_true", help="one JSON object instead of a line")
-    status.set_defaults(run=LazyCommand("status", "status"))
     _merchant_commands(commands)
     _portal_command(commands)
     _backup_commands(commands)
@@ -95,83 +107,94 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _service_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _service_commands(commands: Commands) -> None:
     for name, summary in (
         ("dev", "HTTP server + worker in one process on embedded defaults (SQLite, embedded Redis)"),
         ("serve", "HTTP server only (inbound webhooks + REST API)"),
         ("worker", "the worker: inbound processing, outbound webhooks and emails, the scheduler"),
     ):
-        commands.add_parser(
+        _command(
+            commands,
             name,
             help=summary,
             description=summary,
             epilog=settings_epilog(name),
             formatter_class=argparse.RawDescriptionHelpFormatter,
-        ).set_defaults(run=LazyCommand("service", "run"))
+            run=LazyCommand("service", "run"),
+        )
 
 
-def _merchant_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _merchant_commands(commands: Commands) -> None:
     merchants = commands.add_parser("merchants", help="create merchants, rotate their API keys")
     actions = merchants.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = actions.add_parser(
-        "create", help='create a merchant; prints {"merchant_id", "api_key"} (the key is shown only here)'
+    create = _command(
+        actions,
+        "create",
+        help='create a merchant; prints {"merchant_id", "api_key"} (the key is shown only here)',
+        run=LazyCommand("admin", "create_merchant"),
     )
     create.add_argument("name", help="the merchant's name (at most 200 characters)")
-    create.set_defaults(run=LazyCommand("admin", "create_merchant"))
-    rotate = actions.add_parser(
+    rotate = _command(
+        actions,
         "rotate-key",
         help='replace a merchant\'s API key; prints {"merchant_id", "api_key"}; the old key stops working',
+        run=LazyCommand("admin", "rotate_key"),
     )
     rotate.add_argument("merchant_id", help="the merchant's id (mersg_...)")
-    rotate.set_defaults(run=LazyCommand("admin", "rotate_key"))
 
 
-def _portal_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    portal = commands.add_parser(
+def _portal_command(commands: Commands) -> None:
+    portal = _command(
+        commands,
         "portal",
         help="print a one-time link into a merchant's portal",
         description="Print a link that opens the merchant's portal once (as POST /v1/portal-sessions "
         "makes): the browser that opens it gets a session until the link's expiry.",
+        run=LazyCommand("portal", "portal"),
     )
     portal.add_argument("merchant_id", help="the merchant's id (mersg_...)")
     portal.add_argument("--expires-in", type=int, metavar="SECONDS", help="3600 to 604800 (default 3600)")
     portal.add_argument("--read-only", action="store_true", help="a session that changes nothing")
-    portal.set_defaults(run=LazyCommand("portal", "portal"))
 
 
-def _backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    backup = commands.add_parser(
+def _backup_commands(commands: Commands) -> None:
+    backup = _command(
+        commands,
         "backup",
         help="copy the SQLite store (and the data directory's key file) into one archive, while it runs",
         description="Write FILE (0600, never overwriting one): a consistent copy of the SQLite store taken "
         "with SQLite's online backup API while the service runs, the data directory's generated key file "
         "and a manifest. Keep it as privately as the data directory. MongoDB: see the README.",
+        run=LazyCommand("backup", "backup"),
     )
     backup.add_argument("file", metavar="FILE", help="the archive to write (it must not exist)")
-    backup.set_defaults(run=LazyCommand("backup", "backup"))
-    restore = commands.add_parser(
+    restore = _command(
+        commands,
         "restore",
         help="restore a backup into an empty data directory (SUBGATE_DATA_DIR)",
         description="Check FILE and restore it into SUBGATE_DATA_DIR, which must be empty or missing "
         "(exit status 2 otherwise); it then runs on its own.",
+        run=LazyCommand("backup", "restore"),
     )
     restore.add_argument("file", metavar="FILE", help="an archive `subgate backup` wrote")
-    restore.set_defaults(run=LazyCommand("backup", "restore"))
 
 
-def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _dlq_commands(commands: Commands) -> None:
     dlq = commands.add_parser("dlq", help="dead letters")
     actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="list dead letters")
+    listing = _command(
+        actions, "list", help="list dead letters", run=LazyCommand("admin", "list_dead_letters")
+    )
     listing.add_argument("--merchant", help="only this merchant's (mersg_...)")
     listing.add_argument("--kind", choices=[k.value for k in DeadLetterKind], help="only this kind")
     listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
-    listing.set_defaults(run=LazyCommand("admin", "list_dead_letters"))
-    replay = actions.add_parser(
+    replay = _command(
+        actions,
         "replay",
         help="replay dead letters: due again at once, same message id, the endpoint's current secrets",
         description="Make dead letters' deliveries due again. A running service (subgate dev or worker "
         "on the same database) sends them at its next look at the store.",
+        run=LazyCommand("dlq", "replay"),
     )
     replay.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids (dlsg_...)")
     replay.add_argument("--all", action="store_true", help="every dead letter not replayed yet")
@@ -180,7 +203,6 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "--kind", choices=[k.value for k in DeadLetterKind], help="with --all: only this kind"
     )
     replay.add_argument("--json", action="store_true", help="one JSON object instead of lines")
-    replay.set_defaults(run=LazyCommand("dlq", "replay"))
 
 
 def cutoff_time(raw: str) -> datetime:
@@ -199,8 +221,9 @@ def cutoff_time(raw: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{raw!r} is beyond the calendar once in UTC") from None
 
 
-def _purge_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    purge = commands.add_parser(
+def _purge_command(commands: Commands) -> None:
+    purge = _command(
+        commands,
         "purge",
         help="remove old payloads and settled records now; print how many",
         description="Empty the payloads (inbound event bodies, notification and email bodies) older "
@@ -209,15 +232,15 @@ def _purge_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "letters, expired idempotency records, processed-input keys, retired workers) older than "
         "--records-before. Defaults: now less SUBGATE_PAYLOAD_RETENTION_DAYS and "
         "SUBGATE_RECORD_RETENTION_DAYS. Works beside a running service.",
+        run=LazyCommand("purge", "purge"),
     )
     purge.add_argument("--payloads-before", type=cutoff_time, metavar="ISO", help="ISO 8601 date or time")
     purge.add_argument("--records-before", type=cutoff_time, metavar="ISO", help="ISO 8601 date or time")
     purge.add_argument("--dry-run", action="store_true", help="count what would be removed; change nothing")
     purge.add_argument("--json", action="store_true", help="one JSON object instead of lines")
-    purge.set_defaults(run=LazyCommand("purge", "purge"))
 
 
-def _secret_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _secret_commands(commands: Commands) -> None:
     keys = commands.add_parser(
         "secrets",
         help="the keys that seal stored secrets (SUBGATE_SECRET_KEY)",
@@ -226,24 +249,28 @@ def _secret_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "`subgate dev` makes); the other keys listed only open what they sealed.",
     )
     actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("new-key", help="print a new random key").set_defaults(
-        run=LazyCommand("secret_keys", "new_key")
+    _command(actions, "new-key", help="print a new random key", run=LazyCommand("secret_keys", "new_key"))
+    _command(
+        actions,
+        "status",
+        help="how many stored documents are sealed with the first key, an older one, or not",
+        run=LazyCommand("secret_keys", "status"),
     )
-    actions.add_parser(
-        "status", help="how many stored documents are sealed with the first key, an older one, or not"
-    ).set_defaults(run=LazyCommand("secret_keys", "status"))
-    actions.add_parser(
+    _command(
+        actions,
         "reencrypt",
         help="re-seal every stored secret with the first key now (the worker does it over time)",
-    ).set_defaults(run=LazyCommand("secret_keys", "reencrypt"))
+        run=LazyCommand("secret_keys", "reencrypt"),
+    )
 
 
-def _event_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _event_commands(commands: Commands) -> None:
     events = commands.add_parser("events", help="send a provider event to the running service")
     actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
     types = sorted({kind for samples in SAMPLES.values() for kind in samples.event_types})
     statuses = list(dict.fromkeys(status for samples in SAMPLES.values() for status in samples.statuses))
-    send = actions.add_parser(
+    send = _command(
+        actions,
         "send",
         help="sign a made-up provider event with a connection's secret and POST it",
         description="Build an event as the provider would send it (current API shape), sign it with "
@@ -252,6 +279,7 @@ def _event_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
         epilog="; ".join(
             f"{provider} events: {', '.join(samples.event_types)}" for provider, samples in SAMPLES.items()
         ),
+        run=LazyCommand("events", "send"),
     )
     send.add_argument("provider", choices=list(SAMPLES), metavar="PROVIDER", help=", ".join(SAMPLES))
     send.add_argument("type", choices=types, metavar="TYPE", help="the event type (listed below)")
@@ -274,15 +302,16 @@ def _event_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--event-id", help="provider event id (default: a new one); repeat one to see a duplicate"
     )
     send.add_argument("--url", help="base URL of the service (default: http://SUBGATE_HOST:SUBGATE_PORT)")
-    send.set_defaults(run=LazyCommand("events", "send"))
 
 
-def _receive_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    receive = commands.add_parser(
+def _receive_command(commands: Commands) -> None:
+    receive = _command(
+        commands,
         "receive",
         help="a local endpoint that prints the notifications it receives (for trying subgate out)",
         description="Listen for webhook notifications, answer 200 and print each one; with --secret, "
         "check its Standard Webhooks signature.",
+        run=LazyCommand("receive", "receive"),
     )
     receive.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     receive.add_argument(
@@ -292,7 +321,6 @@ def _receive_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help=f"port to listen on (default: {DEFAULT_RECEIVER_PORT})",
     )
     receive.add_argument("--secret", help="the endpoint's signing secret (whsec_...)")
-    receive.set_defaults(run=LazyCommand("receive", "receive"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

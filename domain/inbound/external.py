@@ -10,7 +10,7 @@ from datetime import datetime
 from domain.inbound.model import InboundEvent, InboundStatus
 from domain.inbound.ports import InboundFilter, InboundUnit, PersonalData
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict, NotFound, PayloadExpired
+from domain.shared.errors import Conflict, PayloadExpired, owned
 from domain.shared.ids import new_id
 from domain.shared.pagination import MAX_LIMIT, Page, PageRequest
 from domain.shared.personal import Person
@@ -88,9 +88,7 @@ class InboundExternal:
             return await unit.inbound_events.get(event_id)
 
         found = await self._txn(work)
-        if found is None or found.merchant_id != merchant_id:
-            raise NotFound("inbound event", event_id)
-        return found
+        return owned(found, merchant_id, "inbound event", event_id)
 
     async def reprocess(self, merchant_id: str, event_id: str) -> InboundEvent:
         """Run a `failed` or `ignored` event again: it becomes `accepted` and due now.
@@ -102,9 +100,7 @@ class InboundExternal:
         """
 
         async def work(unit: InboundUnit) -> InboundEvent:
-            found = await unit.inbound_events.get(event_id)
-            if found is None or found.merchant_id != merchant_id:
-                raise NotFound("inbound event", event_id)
+            found = owned(await unit.inbound_events.get(event_id), merchant_id, "inbound event", event_id)
             if found.payload_expired_at is not None:
                 raise PayloadExpired("inbound event", event_id, found.payload_expired_at)
             if found.status == InboundStatus.APPLIED:

@@ -14,7 +14,7 @@ from domain.merchants.model import (
 )
 from domain.merchants.ports import MerchantsUnit
 from domain.shared.clock import Clock
-from domain.shared.errors import NotFound, Unauthenticated, ValidationFailed
+from domain.shared.errors import NotFound, Unauthenticated, ValidationFailed, owned
 from domain.shared.ids import new_id
 from domain.shared.txn import TxnFn, with_retries
 
@@ -112,10 +112,7 @@ class MerchantsExternal:
         async def work(unit: MerchantsUnit) -> Connection | None:
             return await unit.connections.get(connection_id)
 
-        found = await self._txn(work)
-        if found is None or found.merchant_id != merchant_id:
-            raise NotFound("connection", connection_id)
-        return found
+        return owned(await self._txn(work), merchant_id, "connection", connection_id)
 
     async def update_connection(
         self, merchant_id: str, connection_id: str, change: ConnectionChange
@@ -127,9 +124,7 @@ class MerchantsExternal:
         api_key = _validated_api_key(change.api_key)
 
         async def work(unit: MerchantsUnit) -> Connection:
-            found = await unit.connections.get(connection_id)
-            if found is None or found.merchant_id != merchant_id:
-                raise NotFound("connection", connection_id)
+            found = owned(await unit.connections.get(connection_id), merchant_id, "connection", connection_id)
             changed = replace(
                 found,
                 webhook_secrets=found.webhook_secrets if secrets is None else secrets,
@@ -149,9 +144,7 @@ class MerchantsExternal:
         """Later webhooks to it answer 404; the events it already received stay."""
 
         async def work(unit: MerchantsUnit) -> None:
-            found = await unit.connections.get(connection_id)
-            if found is None or found.merchant_id != merchant_id:
-                raise NotFound("connection", connection_id)
+            owned(await unit.connections.get(connection_id), merchant_id, "connection", connection_id)
             await unit.connections.remove(connection_id, self._clock())
 
         try:

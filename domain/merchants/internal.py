@@ -12,7 +12,7 @@ from domain.merchants.model import (
 )
 from domain.merchants.ports import MerchantsUnit
 from domain.shared.clock import Clock
-from domain.shared.errors import NotFound, ValidationFailed
+from domain.shared.errors import NotFound, ValidationFailed, existing
 from domain.shared.ids import new_id
 from domain.shared.txn import TxnFn
 
@@ -64,10 +64,7 @@ class MerchantsInternal:
         async def work(unit: MerchantsUnit) -> Connection | None:
             return await unit.connections.get(connection_id)
 
-        found = await self._txn(work)
-        if found is None:
-            raise NotFound("connection", connection_id)
-        return found
+        return existing(await self._txn(work), "connection", connection_id)
 
     async def api_key(self, connection_id: str) -> str | None:
         """The provider API key a connection holds, for fetching what an event lacks.

@@ -25,7 +25,7 @@ from domain.notifications.ports import (
 from domain.notifications.probes import probe_delivery, probe_message
 from domain.notifications.replay import ReplaySummary, make_due, replay_dead_letter, replay_many
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict, NotFound, ValidationFailed
+from domain.shared.errors import Conflict, NotFound, ValidationFailed, existing, owned
 from domain.shared.events import EventType
 from domain.shared.ids import new_id
 from domain.shared.pagination import Page, PageRequest
@@ -122,10 +122,7 @@ class NotificationsExternal:
         async def work(unit: NotificationsUnit) -> Endpoint | None:
             return await unit.endpoints.get(merchant_id, endpoint_id)
 
-        found = await self._txn(work)
-        if found is None:
-            raise NotFound("endpoint", endpoint_id)
-        return found
+        return existing(await self._txn(work), "endpoint", endpoint_id)
 
     async def list_endpoints(self, merchant_id: str, page: PageRequest) -> Page[Endpoint]:
         async def work(unit: NotificationsUnit) -> Page[Endpoint]:
@@ -145,10 +142,7 @@ class NotificationsExternal:
         async def work(unit: NotificationsUnit) -> Delivery | None:
             return await unit.deliveries.get(delivery_id)
 
-        found = await self._txn(work)
-        if found is None or found.merchant_id != merchant_id:
-            raise NotFound("delivery", delivery_id)
-        return found
+        return owned(await self._txn(work), merchant_id, "delivery", delivery_id)
 
     async def list_dead_letters(
         self, merchant_id: str, kind: DeadLetterKind | None, page: PageRequest

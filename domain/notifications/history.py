@@ -14,7 +14,7 @@ from domain.notifications.payload import message_body
 from domain.notifications.ports import NotificationsUnit
 from domain.notifications.stats import EndpointHealth, day_window, health_of
 from domain.shared.clock import Clock
-from domain.shared.errors import NotFound
+from domain.shared.errors import owned
 from domain.shared.pagination import Page, PageRequest
 from domain.shared.txn import TxnFn
 
@@ -61,15 +61,13 @@ class NotificationHistory:
 
     async def delivery(self, merchant_id: str, delivery_id: str) -> DeliveryRecord:
         async def work(unit: NotificationsUnit) -> DeliveryRecord:
-            found = await unit.deliveries.get(delivery_id)
-            if found is None or found.merchant_id != merchant_id:
-                raise NotFound("delivery", delivery_id)
-            message = await unit.outbox.get(found.message_id)
+            delivery = owned(await unit.deliveries.get(delivery_id), merchant_id, "delivery", delivery_id)
+            message = await unit.outbox.get(delivery.message_id)
             endpoint = None
-            if found.endpoint_id is not None:
-                [*endpoints] = await unit.endpoints.get_many([found.endpoint_id])
+            if delivery.endpoint_id is not None:
+                [*endpoints] = await unit.endpoints.get_many([delivery.endpoint_id])
                 endpoint = next((e for e in endpoints if e.merchant_id == merchant_id), None)
             body = None if message is None or message.merchant_id != merchant_id else message_body(message)
-            return DeliveryRecord(delivery=found, body=body, endpoint=endpoint)
+            return DeliveryRecord(delivery=delivery, body=body, endpoint=endpoint)
 
         return await self._txn(work)

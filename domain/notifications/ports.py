@@ -7,14 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from domain.notifications.model import (
-    Channel,
-    DeadLetter,
-    DeadLetterKind,
-    Delivery,
-    DeliveryStatus,
-    Endpoint,
-)
+from domain.notifications.model import Channel, DeadLetter, DeadLetterKind, Delivery, DeliveryStatus, Endpoint
 from domain.notifications.stats import EndpointStatsRepository
 from domain.shared.outbox import OutboxMessage, OutboxRepository
 from domain.shared.pagination import Page, PageRequest

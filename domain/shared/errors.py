@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from domain.shared.clock import utc_text
 
@@ -24,6 +25,30 @@ class NotFound(DomainError):
         super().__init__(f"{entity} {entity_id!r} does not exist")
         self.entity = entity
         self.entity_id = entity_id
+
+
+class Owned(Protocol):
+    @property
+    def merchant_id(self) -> str: ...
+
+
+T = TypeVar("T")
+OwnedT = TypeVar("OwnedT", bound=Owned)
+
+
+def existing(value: T | None, entity: str, entity_id: str) -> T:
+    """`value`, or NotFound when there is none."""
+    if value is None:
+        raise NotFound(entity, entity_id)
+    return value
+
+
+def owned(value: OwnedT | None, merchant_id: str, entity: str, entity_id: str) -> OwnedT:
+    """`value` if it is `merchant_id`'s; NotFound when there is none or it is another merchant's (to
+    a merchant, another merchant's id is one that does not exist)."""
+    if value is None or value.merchant_id != merchant_id:
+        raise NotFound(entity, entity_id)
+    return value
 
 
 class InvalidTransition(DomainError):

@@ -14,7 +14,7 @@ from domain.shared.pagination import MAX_LIMIT, PageRequest
 from gateway.portal.access import Form, Visit
 from gateway.portal.notices import notice_of
 from gateway.portal.queries import an_id, choice, newest_first, parse_utc, utc_time
-from gateway.portal.render import next_page_url, see_other
+from gateway.portal.render import see_other
 from gateway.portal.site import NotificationPages
 
 FILTERS = ("endpoint_id", "status", "type", "subscription_id", "from", "until")
@@ -49,18 +49,17 @@ class DeliveryPages(NotificationPages):
         )
         page = await self.notifications.list_deliveries(visit.merchant_id, where, newest_first(request))
         kept = {name: request.query_params[name] for name in FILTERS if name in request.query_params}
-        later = next_page_url(page, "/deliveries", **kept)
-        return self.site.pages.render(
+        return self.site.pages.listing(
             "deliveries.html",
             visit,
+            page,
+            "/deliveries",
             title="Deliveries",
-            section="Deliveries",
-            deliveries=page.items,
+            query=kept,
             endpoints=await self._endpoints(visit),
             statuses=[s.value for s in DeliveryStatus],
             event_types=[t.value for t in EventType],
             chosen=kept,
-            next_url=later,
         )
 
     async def view(self, request: Request, visit: Visit) -> Response:
@@ -87,17 +86,16 @@ class DeliveryPages(NotificationPages):
         if endpoint_id is not None:
             await self.notifications.get_endpoint(visit.merchant_id, endpoint_id)  # another merchant's: 404
         page = await self.history.dead_letters(visit.merchant_id, endpoint_id, newest_first(request))
-        later = next_page_url(page, "/dead-letters", endpoint_id=endpoint_id)
-        return self.site.pages.render(
+        return self.site.pages.listing(
             "dead_letters.html",
             visit,
+            page,
+            "/dead-letters",
             title="Dead letters",
-            section="Dead letters",
+            query={"endpoint_id": endpoint_id},
             notice=notice_of(request),
-            dead_letters=page.items,
             endpoints=await self._endpoints(visit),
             endpoint_id=endpoint_id,
-            next_url=later,
         )
 
     async def replay(self, request: Request, visit: Visit, _: Form) -> Response:

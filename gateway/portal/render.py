@@ -72,6 +72,24 @@ class Pages:
         page = self._env.get_template(template).render(visit=visit, **context)
         return HTMLResponse(page, status_code=code)
 
+    def listing(
+        self,
+        template: str,
+        visit: Visit,
+        page: Page[Listed],
+        path: str,
+        *,
+        title: str,
+        query: Mapping[str, object] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        """A page of a list, in the section of its title: its `items`, and as `next_url` the link to
+        the page after it (`path` with the same `query`)."""
+        later = next_page_url(page, path, **(query or {}))
+        return self.render(
+            template, visit, title=title, section=title, items=page.items, next_url=later, **context
+        )
+
     def problem(self, status: int, title: str, message: str, visit: Visit | None = None) -> HTMLResponse:
         return self.render("problem.html", visit, status, title=title, message=message)
 

@@ -17,7 +17,7 @@ from domain.subscriptions.state_machine import SubscriptionStatus
 from gateway.portal.access import Form, Visit
 from gateway.portal.notices import notice_of
 from gateway.portal.queries import an_id, choice, newest_first, status_filter
-from gateway.portal.render import next_page_url, see_other
+from gateway.portal.render import see_other
 from gateway.portal.site import Site
 
 # Notification history shown on a subscription's or customer's page (the Deliveries page has it all).
@@ -51,15 +51,14 @@ class SubscriptionPages:
         page = await self.deps.subscriptions.list(
             visit.merchant_id, SubscriptionFilter(status=status), newest_first(request)
         )
-        later = next_page_url(page, "/subscriptions", status=status)
-        return self.site.pages.render(
+        return self.site.pages.listing(
             "subscriptions.html",
             visit,
+            page,
+            "/subscriptions",
             title="Subscriptions",
-            section="Subscriptions",
-            subscriptions=page.items,
+            query={"status": status},
             **status_filter(SubscriptionStatus, status),
-            next_url=later,
         )
 
     async def subscription(self, request: Request, visit: Visit) -> Response:
@@ -75,15 +74,7 @@ class SubscriptionPages:
 
     async def customers(self, request: Request, visit: Visit) -> Response:
         page = await self.deps.subscriptions.customers.list(visit.merchant_id, newest_first(request))
-        later = next_page_url(page, "/customers")
-        return self.site.pages.render(
-            "customers.html",
-            visit,
-            title="Customers",
-            section="Customers",
-            customers=page.items,
-            next_url=later,
-        )
+        return self.site.pages.listing("customers.html", visit, page, "/customers", title="Customers")
 
     async def customer(self, request: Request, visit: Visit) -> Response:
         found = await self.deps.subscriptions.customers.get(
@@ -108,15 +99,14 @@ class SubscriptionPages:
         status = choice(request, "status", InboundStatus)
         where = InboundFilter(connection_id=an_id(request, "connection_id"), status=status)
         page = await self.deps.inbound.list(visit.merchant_id, where, newest_first(request))
-        later = next_page_url(page, "/inbound-events", status=status, connection_id=where.connection_id)
-        return self.site.pages.render(
+        return self.site.pages.listing(
             "inbound_events.html",
             visit,
+            page,
+            "/inbound-events",
             title="Inbound events",
-            section="Inbound events",
-            events=page.items,
+            query={"status": status, "connection_id": where.connection_id},
             **status_filter(InboundStatus, status),
-            next_url=later,
         )
 
     async def inbound_event(self, request: Request, visit: Visit) -> Response:

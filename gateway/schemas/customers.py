@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from domain.notifications.emails import MAX_ADDRESS_LENGTH
@@ -53,11 +54,5 @@ CustomerPage = Page[Customer]
 
 
 def customer(value: DomainCustomer) -> Customer:
-    return Customer(
-        id=value.id,
-        email=value.email,
-        name=value.name,
-        provider_customer_ids=dict(value.provider_customer_ids),
-        created_at=value.created_at,
-        erased_at=value.erased_at,
-    )
+    # Every field of the representation is an attribute of the domain value, under the same name.
+    return msgspec.convert(value, Customer, from_attributes=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType, structs
 
 from domain.notifications.external import MAX_URL_LENGTH
@@ -71,14 +72,8 @@ EndpointPage = Page[Endpoint]
 
 
 def endpoint(value: DomainEndpoint) -> Endpoint:
-    return Endpoint(
-        id=value.id,
-        url=value.url,
-        event_types=list(value.event_types),
-        description=value.description,
-        enabled=value.enabled,
-        created_at=value.created_at,
-    )
+    # Every field of the representation is an attribute of the domain value, under the same name.
+    return msgspec.convert(value, Endpoint, from_attributes=True)
 
 
 def created(value: DomainEndpoint) -> CreatedEndpoint:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from domain.subscriptions.external.catalog import (
@@ -115,15 +116,5 @@ PlanPage = Page[Plan]
 
 
 def plan(value: DomainPlan) -> Plan:
-    return Plan(
-        id=value.id,
-        name=value.name,
-        amount=value.amount,
-        currency=value.currency,
-        interval=value.interval,
-        interval_count=value.interval_count,
-        trial_days=value.trial_days,
-        provider_price_ids=dict(value.provider_price_ids),
-        archived=value.archived,
-        created_at=value.created_at,
-    )
+    # Every field of the representation is an attribute of the domain value, under the same name.
+    return msgspec.convert(value, Plan, from_attributes=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -55,6 +55,12 @@ class Samples:
     # The customer made up for a subscription, so that later events about it agree.
     customer_of: Callable[[str], str]
     signed: Callable[[EventSpec, str], SignedSample]
+
+
+def check_choice(value: str, choices: Sequence[str], what: str) -> None:
+    """ValueError naming `what` and every choice, unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"unsupported {what} {value!r}; one of {', '.join(choices)}")
 
 
 def encode(document: Any) -> bytes:

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.shared.clock import Clock
+from integrations.stores.delivery_repos import DeliveryRepo
 from integrations.stores.documents import DocumentStore
-from integrations.stores.repositories import DeliveryRepo, InboundEventRepo, OutboxRepo
+from integrations.stores.repositories import InboundEventRepo, OutboxRepo
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,10 +7,11 @@ range filters compare them correctly as strings in every backend.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict, Unpack
+from typing import Any, Final, Protocol, TypedDict, Unpack
 
 Document = dict[str, Any]
 Scalar = str | int | float | bool | None
@@ -57,6 +58,35 @@ class Gt:
 Condition = Scalar | In | Lte | Gt
 Filter = Mapping[str, Condition]
 """Field name -> condition; all must hold. Only top-level fields can be filtered."""
+
+# What a collection, field or index may be called, on every backend.
+NAME: Final = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def checked_name(name: str, what: str) -> str:
+    """`name` itself if it matches `NAME`, else ValueError. SQLite interpolates names into SQL
+    (tables, indexes, JSON paths) and MongoDB reads "$" and "." as operators, so both backends take
+    only this boring, quote-free alphabet (and a name that works on one works on the other); values
+    are always bound."""
+    if not isinstance(name, str) or NAME.fullmatch(name) is None:
+        raise ValueError(f"invalid {what} name {name!r}: must match {NAME.pattern}")
+    return name
+
+
+def range_value(field: str, condition: Lte | Gt) -> Scalar:
+    """The value a range condition compares with; never null."""
+    if condition.value is None:
+        # Ordering against null differs between backends; refuse rather than diverge.
+        raise ValueError(f"range condition on {field!r} needs a non-null value")
+    return condition.value
+
+
+def check_assignable(assign: Mapping[str, Scalar]) -> None:
+    """Every field `update_where` or `claim` sets must be a valid name other than `id` and `version`
+    (the store bumps the version itself)."""
+    for name in assign:
+        if checked_name(name, "field") in ("id", "version"):
+            raise ValueError(f"{name!r} cannot be assigned")
 
 
 @dataclass(frozen=True, slots=True)

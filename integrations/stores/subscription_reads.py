@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from domain.subscriptions.commands import LinkSubscription, ProviderCommand, SyncSubscription
 from domain.subscriptions.linking import CUSTOMER, PRICE, SUBSCRIPTION
 from integrations.stores.batch import Batch
-from integrations.stores.repositories import CUSTOMERS, PLANS, SUBSCRIPTIONS, ProviderLinkRepo
+from integrations.stores.collection import CUSTOMERS, PLANS, SUBSCRIPTIONS
+from integrations.stores.repositories import ProviderLinkRepo
 
 PROCESSED = "processed_inputs"
 LINKS = "provider_links"

@@ -33,7 +33,7 @@ from integrations.stores.documents import (
 from integrations.stores.mongo import MongoStore
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite import SqliteStore
-from integrations.stores.sqlite.store import compile_claim, compile_find
+from integrations.stores.sqlite.sql import compile_claim, compile_find
 from tests.support.fakes import InMemoryStore
 from tests.support.mongo import collect_abandoned_sockets
 

@@ -31,7 +31,7 @@ from integrations.stores.documents import DocumentStore, In
 from integrations.stores.repositories import StoreUnit
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite import SqliteStore
-from integrations.stores.sqlite.store import compile_find
+from integrations.stores.sqlite.sql import compile_find
 from integrations.stores.txn import StoreTxn
 
 T = TypeVar("T")

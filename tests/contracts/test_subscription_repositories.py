@@ -33,7 +33,7 @@ from integrations.stores.documents import DocumentStore, Lte
 from integrations.stores.repositories import StoreUnit
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite import SqliteStore
-from integrations.stores.sqlite.store import compile_find
+from integrations.stores.sqlite.sql import compile_find
 from integrations.stores.txn import StoreTxn
 from tests.support.fakes import FakeClock
 

@@ -18,7 +18,8 @@ from benchmarks.history import HISTORY_MERCHANTS, seed_history
 from benchmarks.results import markdown
 from domain.inbound.model import InboundStatus
 from domain.notifications.model import DeliveryStatus
-from integrations.stores.repositories import DELIVERIES, INBOUND, StoreUnit
+from integrations.stores.collection import DELIVERIES, INBOUND
+from integrations.stores.repositories import StoreUnit
 from integrations.stores.schema import COLLECTIONS
 from integrations.stores.sqlite import SqliteStore
 from integrations.stores.txn import StoreTxn

@@ -66,13 +66,8 @@ DEFECTS = (
     Defect(
         name="inbound-get-any-merchant",
         path="domain/inbound/external.py",
-        # `InboundExternal.get`: its last line tells it from the other look-ups.
-        line=(
-            "found.merchant_id != merchant_id:\n"
-            '            raise NotFound("inbound event", event_id)\n'
-            "        return"
-        ),
-        planted='False:\n            raise NotFound("inbound event", event_id)\n        return',
+        line='return owned(found, merchant_id, "inbound event", event_id)',
+        planted='return found or owned(found, merchant_id, "inbound event", event_id)',
         caught_in=("tests/unit/domain/inbound/test_inbound_records.py",),
     ),
     Defect(
@@ -349,7 +344,7 @@ DEFECTS = (
     ),
     Defect(
         name="listing-fails-on-one-bad-row",
-        path="integrations/stores/repositories.py",
+        path="integrations/stores/collection.py",
         line="if (value := rendered(self.name, doc, self.read(doc))) is not None]",
         planted="if (value := self.from_doc(doc)) is not None]",
         caught_in=("tests/contracts/test_unreadable_documents.py",),
@@ -751,9 +746,15 @@ DEFECTS = (
     Defect(
         name="portal-delivery-of-any-merchant",
         path="domain/notifications/history.py",
-        line="if found is None or found.merchant_id != merchant_id:",
-        planted="if found is None:",
-        caught_in=("tests/unit/gateway/test_portal_pages.py",),
+        line='delivery = owned(await unit.deliveries.get(delivery_id), merchant_id, "delivery", delivery_id)',
+        planted=(
+            "delivery = await unit.deliveries.get(delivery_id)"
+            ' or owned(None, merchant_id, "delivery", delivery_id)'
+        ),
+        caught_in=(
+            "tests/unit/gateway/test_portal_pages.py",
+            "tests/unit/gateway/test_gateway_tenant_matrix.py",
+        ),
     ),
     Defect(
         name="portal-recover-any-merchants-endpoint",
@@ -778,7 +779,7 @@ DEFECTS = (
     ),
     Defect(
         name="portal-time-range-ignored",
-        path="integrations/stores/repositories.py",
+        path="integrations/stores/delivery_repos.py",
         line='conditions["id"] = Gt(other) if page.newest_first else Lte(other)',
         planted="pass",
         caught_in=("tests/contracts/test_portal_repositories.py",),
@@ -896,7 +897,7 @@ DEFECTS = (
     ),
     Defect(
         name="sparse-index-made-whole",
-        path="integrations/stores/sqlite/store.py",
+        path="integrations/stores/sqlite/sql.py",
         line='IS NOT NULL" if spec.sparse else ""',
         planted='IS NOT NULL" if False else ""',
         caught_in=("tests/contracts/test_index_migration.py",),

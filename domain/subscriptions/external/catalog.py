@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict, CustomerErased, NotFound, ValidationFailed
+from domain.shared.errors import Conflict, CustomerErased, NotFound, ValidationFailed, existing
 from domain.shared.ids import new_id
 from domain.shared.pagination import Page, PageRequest
 from domain.shared.txn import TxnFn, with_retries
@@ -144,10 +144,7 @@ class PlansExternal:
         async def work(unit: SubscriptionsUnit) -> Plan | None:
             return await unit.plans.get(merchant_id, plan_id)
 
-        found = await self._txn(work)
-        if found is None:
-            raise NotFound("plan", plan_id)
-        return found
+        return existing(await self._txn(work), "plan", plan_id)
 
     async def list(self, merchant_id: str, where: PlanFilter, page: PageRequest) -> Page[Plan]:
         async def work(unit: SubscriptionsUnit) -> Page[Plan]:
@@ -199,10 +196,7 @@ class CustomersExternal:
         async def work(unit: SubscriptionsUnit) -> Customer | None:
             return await unit.customers.get(merchant_id, customer_id)
 
-        found = await self._txn(work)
-        if found is None:
-            raise NotFound("customer", customer_id)
-        return found
+        return existing(await self._txn(work), "customer", customer_id)
 
     async def list(self, merchant_id: str, page: PageRequest) -> Page[Customer]:
         async def work(unit: SubscriptionsUnit) -> Page[Customer]:

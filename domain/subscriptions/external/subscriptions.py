@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from domain.shared.clock import Clock
-from domain.shared.errors import NotFound
+from domain.shared.errors import existing
 from domain.shared.outbox import TraceCarrier
 from domain.shared.pagination import Page, PageRequest
 from domain.shared.txn import TxnFn
@@ -60,10 +60,7 @@ class SubscriptionsExternal:
         async def work(unit: SubscriptionsUnit) -> Subscription | None:
             return await unit.subscriptions.get(merchant_id, subscription_id)
 
-        found = await self._txn(work)
-        if found is None:
-            raise NotFound("subscription", subscription_id)
-        return found
+        return existing(await self._txn(work), "subscription", subscription_id)
 
     async def list(
         self,

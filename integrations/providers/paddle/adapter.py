@@ -10,12 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from domain.subscriptions.provider import ProviderActions
-from integrations.providers.interface import (
-    Envelope,
-    Normalized,
-    ProviderAdapter,
-    SignedRequest,
-)
+from integrations.providers.interface import Envelope, Normalized, ProviderAdapter, SignedRequest
 from integrations.providers.paddle import payloads as p
 from integrations.providers.paddle.management import PaddleManagement
 from integrations.providers.paddle.signature import verify_paddle_signature

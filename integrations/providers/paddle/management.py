@@ -79,11 +79,7 @@ class PaddleManagement:
         idempotency_key: str,  # noqa: ARG002 - Paddle takes none (see the module docstring)
     ) -> ProviderView:
         effective = "next_billing_period" if at_period_end else "immediately"
-        async with self._client(api_key) as client:
-            found = await _call(
-                client, "POST", f"/subscriptions/{provider_subscription_id}/cancel", effective
-            )
-        return view_of(found)
+        return await self._act(api_key, provider_subscription_id, "cancel", effective)
 
     async def pause(
         self,
@@ -92,11 +88,7 @@ class PaddleManagement:
         *,
         idempotency_key: str,  # noqa: ARG002 - Paddle takes none
     ) -> ProviderView:
-        async with self._client(api_key) as client:
-            found = await _call(
-                client, "POST", f"/subscriptions/{provider_subscription_id}/pause", "immediately"
-            )
-        return view_of(found)
+        return await self._act(api_key, provider_subscription_id, "pause", "immediately")
 
     async def resume(
         self,
@@ -112,6 +104,16 @@ class PaddleManagement:
                 found = await _call(client, "POST", f"{path}/resume", "immediately")
             if isinstance(found.get("scheduled_change"), dict):
                 found = await _call(client, "PATCH", path, body={"scheduled_change": None})
+        return view_of(found)
+
+    async def _act(
+        self, api_key: str, provider_subscription_id: str, action: str, effective: str
+    ) -> ProviderView:
+        """POST the subscription's `action` (`cancel`, `pause`), in effect `effective` (`immediately`...)."""
+        async with self._client(api_key) as client:
+            found = await _call(
+                client, "POST", f"/subscriptions/{provider_subscription_id}/{action}", effective
+            )
         return view_of(found)
 
     def _client(self, api_key: str) -> httpx.AsyncClient:

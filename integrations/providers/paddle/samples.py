@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from integrations.providers.paddle.signature import sign_paddle_payload
-from integrations.providers.samples import EventSpec, Samples, SignedSample, encode, period_end
+from integrations.providers.samples import EventSpec, Samples, SignedSample, check_choice, encode, period_end
 
 T0: Final = datetime(2025, 1, 1, tzinfo=UTC)
 PERIOD_START: Final = T0
@@ -236,10 +236,8 @@ def paddle_headers(body: bytes, secrets: Sequence[str], timestamp: int) -> dict[
 
 def build_event(spec: EventSpec) -> dict[str, Any]:
     """The event Paddle would send for `spec`."""
-    if spec.type not in EVENT_TYPES:
-        raise ValueError(f"unsupported Paddle event type {spec.type!r}; one of {', '.join(EVENT_TYPES)}")
-    if spec.status not in STATUSES:
-        raise ValueError(f"unsupported Paddle status {spec.status!r}; one of {', '.join(STATUSES)}")
+    check_choice(spec.type, EVENT_TYPES, "Paddle event type")
+    check_choice(spec.status, STATUSES, "Paddle status")
     data = _transaction_of(spec) if spec.type == TRANSACTION_COMPLETED else _subscription_of(spec)
     return paddle_document(spec.type, data, event_id=spec.event_id or paddle_id("evt"), occurred_at=spec.now)
 

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from integrations.providers.interface import (
-    Envelope,
-    Normalized,
-    ProviderAdapter,
-    SignedRequest,
-)
+from integrations.providers.interface import Envelope, Normalized, ProviderAdapter, SignedRequest
 from integrations.providers.polar import payloads as p
 from integrations.providers.polar.signature import ID_HEADER, verify_polar_signature
 from integrations.providers.polar.table import TABLE

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from integrations.providers.polar.signature import sign_polar_payload
-from integrations.providers.samples import EventSpec, Samples, SignedSample, encode, period_end
+from integrations.providers.samples import EventSpec, Samples, SignedSample, check_choice, encode, period_end
 
 T0: Final = datetime(2025, 1, 1, tzinfo=UTC)
 PERIOD_START: Final = T0
@@ -151,8 +151,7 @@ def polar_headers(body: bytes, secret: str, timestamp: int, message_id: str | No
 
 def build_event(spec: EventSpec) -> dict[str, Any]:
     """The event Polar would send for `spec` (the body; its id goes in the `webhook-id` header)."""
-    if spec.type not in EVENT_TYPES:
-        raise ValueError(f"unsupported event type {spec.type!r}; one of {', '.join(EVENT_TYPES)}")
+    check_choice(spec.type, EVENT_TYPES, "event type")
     end = period_end(spec.now, spec.interval)
     subscription = _subscription_of(spec, end)
     if spec.type == ORDER_PAID:

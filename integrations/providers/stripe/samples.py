@@ -18,13 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from integrations.providers.samples import (
-    EventSpec,
-    Samples,
-    SignedSample,
-    encode,
-    period_end,
-)
+from integrations.providers.samples import EventSpec, Samples, SignedSample, check_choice, encode, period_end
 from integrations.providers.stripe.signature import sign_stripe_payload
 
 CURRENT_API_VERSION: Final = "2025-03-31.basil"  # the first version with the billing period on the items
@@ -407,13 +401,12 @@ def subscription_event(
     **fields: Any,
 ) -> bytes:
     """Bytes of a `customer.subscription.*` event; `fields` go to `subscription_object`."""
-    legacy = bool(fields.get("legacy"))
     return event_body(
         event_type,
         subscription_object(**fields),
         event_id=event_id,
         created=created,
-        api_version=LEGACY_API_VERSION if legacy else CURRENT_API_VERSION,
+        api_version=_api_version(fields),
         previous_attributes=previous_attributes,
     )
 
@@ -422,14 +415,18 @@ def invoice_paid_event(
     *, event_id: str | None = None, created: int = T0, event_type: str = "invoice.paid", **fields: Any
 ) -> bytes:
     """Bytes of an `invoice.*` event (`invoice.paid` unless told); `fields` go to `invoice_object`."""
-    legacy = bool(fields.get("legacy"))
     return event_body(
         event_type,
         invoice_object(**fields),
         event_id=event_id,
         created=created,
-        api_version=LEGACY_API_VERSION if legacy else CURRENT_API_VERSION,
+        api_version=_api_version(fields),
     )
+
+
+def _api_version(fields: Mapping[str, Any]) -> str:
+    """The API version of an event whose object is made of `fields`: the legacy one for a legacy object."""
+    return LEGACY_API_VERSION if fields.get("legacy") else CURRENT_API_VERSION
 
 
 def signed_headers(body: bytes, secret: str, t: int) -> dict[str, str]:
@@ -445,8 +442,7 @@ def signed_headers(body: bytes, secret: str, t: int) -> dict[str, str]:
 
 def build_event(spec: EventSpec) -> dict[str, Any]:
     """The event Stripe would send for `spec`."""
-    if spec.type not in EVENT_TYPES:
-        raise ValueError(f"unsupported event type {spec.type!r}; one of {', '.join(EVENT_TYPES)}")
+    check_choice(spec.type, EVENT_TYPES, "event type")
     start, end = unix(spec.now), unix(period_end(spec.now, spec.interval))
     if spec.type == INVOICE_PAID:
         obj = invoice_object(

@@ -25,7 +25,6 @@ The client connects lazily (on the first operation); `close()` is idempotent.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Final, Unpack
@@ -56,13 +55,15 @@ from integrations.stores.documents import (
     Scalar,
     StorageError,
     VersionMismatch,
+    check_assignable,
+    checked_name,
+    range_value,
 )
 
 __all__ = ["DEFAULT_DATABASE", "MongoStore"]
 
 DEFAULT_DATABASE: Final = "subgate"
 
-_IDENTIFIER: Final = re.compile(r"[a-z_][a-z0-9_]*")
 # Server error codes (see MongoDB's error_codes.yml).
 _WRITE_CONFLICT: Final = 112
 _NAMESPACE_EXISTS: Final = 48
@@ -72,22 +73,11 @@ _CLAIM_ROUNDS: Final = 4
 MongoDoc = dict[str, Any]
 
 
-def _identifier(name: str, what: str) -> str:
-    # The same alphabet as the SQLite backend accepts, so a name that works
-    # on one backend works on the other (and no "$"/"." operator surprises).
-    if not isinstance(name, str) or _IDENTIFIER.fullmatch(name) is None:
-        raise ValueError(f"invalid {what} name {name!r}: must match {_IDENTIFIER.pattern}")
-    return name
-
-
 def _condition(field: str, condition: Condition) -> MongoDoc:
     if isinstance(condition, In):
         return {"$in": list(condition.values)}
     if isinstance(condition, Lte | Gt):
-        if condition.value is None:
-            # Ordering against null differs between backends; refuse rather than diverge.
-            raise ValueError(f"range condition on {field!r} needs a non-null value")
-        return {"$lte" if isinstance(condition, Lte) else "$gt": condition.value}
+        return {"$lte" if isinstance(condition, Lte) else "$gt": range_value(field, condition)}
     # $eq null also matches a missing field, like json_extract's NULL on SQLite.
     return {"$eq": condition}
 
@@ -97,7 +87,7 @@ def _find_spec(
 ) -> tuple[MongoDoc, list[tuple[str, int]]]:
     """The filter and sort behind `find`."""
     for name in (*where, order_by):
-        _identifier(name, "field")
+        checked_name(name, "field")
     id_key = "_id" if order_by == "id" and all(name == "id" for name in where) else "id"
 
     def key(name: str) -> str:
@@ -118,9 +108,7 @@ def _find_spec(
 
 
 def _assignment(assign: Mapping[str, Scalar]) -> MongoDoc:
-    for name in assign:
-        if _identifier(name, "field") in ("id", "version"):
-            raise ValueError(f"{name!r} cannot be assigned")
+    check_assignable(assign)
     return dict(assign)
 
 
@@ -174,7 +162,7 @@ class _MongoSession:
     def _collection(self, name: str) -> AsyncCollection[MongoDoc]:
         if not self._open:
             raise RuntimeError("document session used after its transaction ended")
-        return self._db[_identifier(name, "collection")]
+        return self._db[checked_name(name, "collection")]
 
     async def insert(self, collection: str, doc: Document) -> None:
         target = self._collection(collection)
@@ -350,13 +338,13 @@ class MongoStore:
         for collection, specs in collections.items():
             indexes = []
             for spec in specs:
-                _identifier(spec.name, "index")
+                checked_name(spec.name, "index")
                 if not spec.fields:
                     raise ValueError(f"index {spec.name!r} has no fields")
                 for name in spec.fields:
-                    _identifier(name, "field")
+                    checked_name(name, "field")
                 indexes.append(([(name, ASCENDING) for name in spec.fields], spec))
-            plans.append((_identifier(collection, "collection"), indexes))
+            plans.append((checked_name(collection, "collection"), indexes))
         with _translated("migrate"):
             existing = set(await self._db.list_collection_names())
         for collection, indexes in plans:

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Final
 
 from integrations.stores import idempotency
+from integrations.stores.collection import CONNECTIONS, ENDPOINTS
 from integrations.stores.documents import (
     Document,
     DocumentSession,
@@ -30,7 +31,6 @@ from integrations.stores.documents import (
     IndexSpec,
     Scalar,
 )
-from integrations.stores.repositories import CONNECTIONS, ENDPOINTS
 from integrations.stores.sealing.keyring import Keyring, SecretUnreadable
 
 SEALED_WITH: Final = "sealed_with"

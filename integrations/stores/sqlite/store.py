@@ -35,7 +35,6 @@ busy timeout, counted from when it asked for the connection, is over (see
 from __future__ import annotations
 
 import asyncio
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -45,154 +44,33 @@ from typing import Final, Unpack
 import orjson
 
 from integrations.stores.documents import (
-    Condition,
     Document,
     DocumentSession,
     DuplicateDocument,
     Filter,
     FindOptions,
-    Gt,
-    In,
     IndexSpec,
-    Lte,
     Scalar,
     StorageError,
     VersionMismatch,
+    checked_name,
+)
+from integrations.stores.sqlite.sql import (
+    compile_claim,
+    compile_count,
+    compile_delete,
+    compile_find,
+    compile_update,
+    create_index,
+    table_name,
 )
 
-__all__ = ["SqliteStore", "compile_claim", "compile_delete", "compile_find"]
+__all__ = ["SqliteStore"]
 
-_IDENTIFIER: Final = re.compile(r"[a-z_][a-z0-9_]*")
 _DEFAULT_BUSY_TIMEOUT_S: Final = 10.0
 # Extended result codes of a uniqueness clash; other constraint failures
 # (NOT NULL, CHECK) mean a bug in this module, not a duplicate document.
 _UNIQUE_VIOLATIONS: Final = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
-
-SqlParam = str | int | float | None
-
-
-def _identifier(name: str, what: str) -> str:
-    # Names are interpolated into SQL (tables, indexes, JSON paths), so only a
-    # boring, quote-free alphabet is accepted; values are always bound.
-    if not isinstance(name, str) or _IDENTIFIER.fullmatch(name) is None:
-        raise ValueError(f"invalid {what} name {name!r}: must match {_IDENTIFIER.pattern}")
-    return name
-
-
-def _table(collection: str) -> str:
-    return f'"{_identifier(collection, "collection")}"'
-
-
-def _field_expr(field: str) -> str:
-    # `id` is the primary-key column itself, so filters, ordering and index
-    # tails on it use the column rather than re-parsing the JSON.
-    if _identifier(field, "field") == "id":
-        return "id"
-    return f"json_extract(doc, '$.{field}')"
-
-
-def _param(value: Scalar) -> SqlParam:
-    # json_extract yields 1/0 for JSON true/false; Python's sqlite3 binds a
-    # bool as that integer too, but converting explicitly makes it visible.
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _condition_sql(field: str, condition: Condition, params: list[SqlParam]) -> str:
-    expr = _field_expr(field)
-    if isinstance(condition, In):
-        present = [v for v in condition.values if v is not None]
-        parts: list[str] = []
-        if present:
-            parts.append(f"{expr} IN ({', '.join('?' for _ in present)})")
-            params.extend(_param(v) for v in present)
-        if len(present) != len(condition.values):
-            # SQL's IN never matches NULL; a None in the set means "missing or null".
-            parts.append(f"{expr} IS NULL")
-        if not parts:
-            return "0"  # an empty set matches nothing
-        return parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"
-    if isinstance(condition, Lte | Gt):
-        if condition.value is None:
-            # Ordering against null differs between backends; refuse rather than diverge.
-            raise ValueError(f"range condition on {field!r} needs a non-null value")
-        params.append(_param(condition.value))
-        return f"{expr} {'<=' if isinstance(condition, Lte) else '>'} ?"
-    if condition is None:
-        return f"{expr} IS NULL"
-    params.append(_param(condition))
-    return f"{expr} = ?"
-
-
-def compile_find(
-    collection: str,
-    where: Filter,
-    *,
-    limit: int,
-    after_id: str | None = None,
-    order_by: str = "id",
-    descending: bool = False,
-) -> tuple[str, list[SqlParam]]:
-    """The SELECT behind `DocumentSession.find` (public so tests can EXPLAIN it)."""
-    if limit < 0:
-        raise ValueError(f"limit must not be negative, got {limit}")
-    table = _table(collection)
-    params: list[SqlParam] = []
-    clauses = [_condition_sql(field, condition, params) for field, condition in where.items()]
-    if after_id is not None:
-        clauses.append("id < ?" if descending else "id > ?")
-        params.append(after_id)
-    order_expr = _field_expr(order_by)
-    direction = " DESC" if descending else ""
-    order = f"id{direction}" if order_expr == "id" else f"{order_expr}{direction}, id{direction}"
-    where_sql = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    params.append(limit)
-    # Only validated identifiers are interpolated; every value is a bound parameter.
-    sql = f"SELECT doc FROM {table}{where_sql} ORDER BY {order} LIMIT ?"  # noqa: S608
-    return sql, params
-
-
-def _assignments(assign: Mapping[str, Scalar], params: list[SqlParam]) -> str:
-    """`json_set(doc, ...)` arguments that set each field and bump the version."""
-    parts = []
-    for field, value in assign.items():
-        if _identifier(field, "field") in ("id", "version"):
-            raise ValueError(f"{field!r} cannot be assigned")
-        if isinstance(value, bool):
-            # A bound bool would become the number 1/0 inside the JSON document.
-            parts.append(f"'$.{field}', json(?)")
-            params.append("true" if value else "false")
-        else:
-            parts.append(f"'$.{field}', ?")
-            params.append(value)
-    parts.append("'$.version', json_extract(doc, '$.version') + 1")
-    return f"json_set(doc, {', '.join(parts)})"
-
-
-def compile_claim(
-    collection: str, where: Filter, *, order_by: str, limit: int, assign: Mapping[str, Scalar]
-) -> tuple[str, list[SqlParam]]:
-    """One UPDATE ... RETURNING that picks and changes the documents: atomic by itself."""
-    params: list[SqlParam] = []
-    setter = _assignments(assign, params)
-    pick, pick_params = compile_find(collection, where, limit=limit, order_by=order_by)
-    table = _table(collection)
-    pick_ids = pick.replace("SELECT doc FROM", "SELECT id FROM", 1)
-    # Only validated identifiers are interpolated; every value is a bound parameter.
-    sql = f"UPDATE {table} SET doc = {setter} WHERE id IN ({pick_ids}) RETURNING doc"  # noqa: S608
-    return sql, [*params, *pick_params]
-
-
-def compile_delete(
-    collection: str, where: Filter, *, order_by: str, limit: int
-) -> tuple[str, list[SqlParam]]:
-    """One DELETE that picks the first `limit` matching documents and removes them: atomic by itself."""
-    pick, params = compile_find(collection, where, limit=limit, order_by=order_by)
-    pick_ids = pick.replace("SELECT doc FROM", "SELECT id FROM", 1)
-    # Only validated identifiers are interpolated; every value is a bound parameter.
-    sql = f"DELETE FROM {_table(collection)} WHERE id IN ({pick_ids})"  # noqa: S608
-    return sql, params
 
 
 @contextmanager
@@ -312,7 +190,7 @@ class _SqliteSession:
         return conn
 
     async def insert(self, collection: str, doc: Document) -> None:
-        table = _table(collection)
+        table = table_name(collection)
         doc_id = _document_id(doc)
         payload = _encode(doc)
         conn = await self.writable()
@@ -323,7 +201,7 @@ class _SqliteSession:
             )
 
     async def get(self, collection: str, doc_id: str) -> Document | None:
-        table = _table(collection)
+        table = table_name(collection)
         conn = self._live()
         with _translated("get"):
             sql = f"SELECT doc FROM {table} WHERE id = ?"  # noqa: S608 - table name validated
@@ -340,19 +218,14 @@ class _SqliteSession:
         return [_decode(row[0]) for row in rows]
 
     async def count(self, collection: str, where: Filter) -> int:
-        params: list[SqlParam] = []
-        clauses = [_condition_sql(field, condition, params) for field, condition in where.items()]
-        where_sql = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        # With the filter on an index's leading expressions, SQLite counts that index's entries
-        # and never reads a document (its seek into the table is deferred, then not needed).
-        sql = f"SELECT count(*) FROM {_table(collection)}{where_sql}"  # noqa: S608 - validated names
+        sql, params = compile_count(collection, where)
         conn = self._live()
         with _translated("count"):
             (found,) = conn.execute(sql, params).fetchone()
         return int(found)
 
     async def replace(self, collection: str, doc: Document, expected_version: int) -> None:
-        table = _table(collection)
+        table = table_name(collection)
         doc_id = _document_id(doc)
         if doc.get("version") != expected_version + 1:
             raise ValueError(
@@ -388,27 +261,11 @@ class _SqliteSession:
         return removed
 
     async def update_where(self, collection: str, where: Filter, assign: Mapping[str, Scalar]) -> int:
-        params: list[SqlParam] = []
-        setter = _assignments(assign, params)
-        clauses = [_condition_sql(field, condition, params) for field, condition in where.items()]
-        where_sql = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"UPDATE {_table(collection)} SET doc = {setter}{where_sql}"  # noqa: S608 - validated names
+        sql, params = compile_update(collection, where, assign)
         conn = await self.writable()
         with _translated("update"):
             changed: int = conn.execute(sql, params).rowcount
         return changed
-
-
-def _create_index(table: str, spec: IndexSpec) -> str:
-    name = _identifier(spec.name, "index")
-    if not spec.fields:
-        raise ValueError(f"index {name!r} has no fields")
-    unique = "UNIQUE " if spec.unique else ""
-    columns = ", ".join(_field_expr(field) for field in spec.fields)
-    # A partial index: SQLite uses it for a query whose condition on that field implies it
-    # (a range or an equality with a value), and never adds a row whose field is null.
-    where = f" WHERE {_field_expr(spec.fields[0])} IS NOT NULL" if spec.sparse else ""
-    return f'CREATE {unique}INDEX IF NOT EXISTS "{name}" ON {table} ({columns}){where}'
 
 
 def _retired_indexes(conn: sqlite3.Connection, collections: Mapping[str, Sequence[IndexSpec]]) -> list[str]:
@@ -417,7 +274,7 @@ def _retired_indexes(conn: sqlite3.Connection, collections: Mapping[str, Sequenc
     declared = {spec.name for specs in collections.values() for spec in specs}
     rows = conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
     return [
-        f'DROP INDEX IF EXISTS "{_identifier(name, "index")}"'
+        f'DROP INDEX IF EXISTS "{checked_name(name, "index")}"'
         for name, table in rows.fetchall()
         if table in collections and name not in declared
     ]
@@ -682,11 +539,11 @@ class SqliteStore:
     async def migrate(self, collections: Mapping[str, Sequence[IndexSpec]]) -> None:
         statements: list[str] = []
         for collection, specs in collections.items():
-            table = _table(collection)
+            table = table_name(collection)
             statements.append(
                 f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)"
             )
-            statements += [_create_index(table, spec) for spec in specs]
+            statements += [create_index(table, spec) for spec in specs]
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
