@@ -132,17 +132,21 @@ MUTATE_SCOPE := \
 	'integrations.providers.stripe.signature.*' \
 	'integrations.providers.polar.signature.*' \
 	'integrations.providers.paddle.signature.*' \
-	'integrations.stores.repositories.x?_Collection?owned__*' \
-	'integrations.stores.repositories.x__update__*' \
+	'integrations.stores.collection.x?Collection?owned__*' \
+	'integrations.stores.collection.x?Collection?lease__*' \
+	'integrations.stores.collection.x_update__*' \
+	'domain.shared.errors.x_existing__*' \
+	'domain.shared.errors.x_owned__*' \
 	'integrations.stores.repositories.x?InboundEventRepo?claim_due__*' \
 	'integrations.stores.repositories.x?InboundEventRepo?release_leases__*' \
-	'integrations.stores.repositories.x?DeliveryRepo?claim_due__*' \
-	'integrations.stores.repositories.x?DeliveryRepo?release_leases__*' \
+	'integrations.stores.delivery_repos.x?DeliveryRepo?claim_due__*' \
+	'integrations.stores.delivery_repos.x?DeliveryRepo?release_leases__*' \
 	'integrations.delivery.http.*' \
-	'integrations.stores.sqlite.store.x_compile_claim__*' \
-	'integrations.stores.sqlite.store.x_compile_find__*' \
-	'integrations.stores.sqlite.store.x__condition_sql__*' \
-	'integrations.stores.sqlite.store.x__assignments__*' \
+	'integrations.stores.sqlite.sql.x_compile_claim__*' \
+	'integrations.stores.sqlite.sql.x_compile_find__*' \
+	'integrations.stores.sqlite.sql.x__where__*' \
+	'integrations.stores.sqlite.sql.x__condition_sql__*' \
+	'integrations.stores.sqlite.sql.x__assignments__*' \
 	'integrations.stores.sqlite.store.x?_SqliteSession?claim__*' \
 	'integrations.stores.sqlite.store.x?_SqliteSession?replace__*' \
 	'integrations.stores.sqlite.store.x?_SqliteSession?update_where__*' \
