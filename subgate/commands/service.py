@@ -87,13 +87,13 @@ def _start(command: str, settings: Settings, listeners: list[socket.socket]) -> 
 async def _prepared_schema(settings: Settings, *, upgrade: bool) -> list[str]:
     """The store made ready for this release; lines saying that steps ran, and warning of a
     MongoDB without transactions."""
+    from integrations.stores.txn import runs_transactions  # noqa: PLC0415 - with the store's modules
     from subgate.commands.store import backend, prepare_schema  # noqa: PLC0415 - loads the store's modules
 
     store = backend(settings.database_url)
     try:
         done = await prepare_schema(store, upgrade=upgrade)
-        transactions = getattr(store, "supports_transactions", None)
-        standalone = transactions is not None and not await transactions()
+        standalone = not await runs_transactions(store)
     finally:
         await store.close()
     lines = []
